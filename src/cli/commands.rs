@@ -1,0 +1,362 @@
+//! What each command does.
+
+use super::{Cli, Command, OutcomeArgs, QueryArgs, ReplayArgs, ServeArgs, SubmitArgs};
+use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
+use crate::http::{self, Limits};
+use crate::log::{Body, ChainVerifier};
+use crate::model::{ModelError, Outcomes, ResultQuery, Timestamp, parse_create_result};
+use crate::service::render::{Urls, result_json, to_wire};
+use crate::service::{Config, Service, resolve_result};
+use crate::store::{Store, StoreError};
+use anyhow::{Context, Result, bail};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use serde_json::{Value, json};
+use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// Runs the parsed command line; returns the process exit code.
+pub fn run(cli: Cli) -> Result<i32> {
+    match cli.command {
+        Command::Serve(args) => serve(&cli.db, args),
+        Command::Submit(args) => submit(&cli.db, args),
+        Command::Query(args) => query(&cli.db, args),
+        Command::Verify => verify(&cli.db),
+        Command::Replay(args) => replay(&cli.db, args),
+        Command::Stats => stats(&cli.db),
+    }
+}
+
+fn outcomes(args: &OutcomeArgs) -> Result<Outcomes> {
+    let extra: Vec<&str> = args.outcomes.split(',').collect();
+    Ok(Outcomes::new(&extra)?)
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+fn progress(len: Option<u64>, what: &str) -> ProgressBar {
+    let bar = match len {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let template = if len.is_some() {
+        format!("{{spinner}} {what} [{{bar:40}}] {{bytes}}/{{total_bytes}} ({{eta}})")
+    } else {
+        format!("{{spinner}} {what} {{pos}}")
+    };
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
+    let config = Config {
+        outcomes: outcomes(&args.outcomes)?,
+        max_limit: args.max_limit,
+    };
+    let limits = Limits {
+        max_connections: args.max_connections,
+        header_timeout: Duration::from_secs(args.header_timeout),
+        body_timeout: Duration::from_secs(args.body_timeout),
+        max_body: args.max_body,
+    };
+    let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
+    let writer_thread = runtime.block_on(async {
+        let (service, writer_thread) = Service::start(store, config)?;
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("binding {}", args.listen))?;
+        let addr = listener.local_addr()?;
+        tracing::info!(db = %db.display(), node = service.store().node_id(), "store opened");
+        // Tests and scripts read this line to learn the port.
+        println!("verdict listening on http://{addr}");
+        std::io::stdout().flush()?;
+        let app = http::router(service, limits.clone());
+        http::serve(listener, app, &limits, shutdown_signal()).await?;
+        tracing::info!("shutting down");
+        anyhow::Ok(writer_thread)
+    })?;
+    // Every Service handle is gone: the writer commits what was queued, then stops.
+    let _ = writer_thread.join();
+    runtime.shutdown_timeout(Duration::from_secs(5));
+    Ok(0)
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => {
+                    let _ = ctrl_c.await;
+                    return;
+                }
+            };
+        tokio::select! {
+            _ = ctrl_c => {},
+            _ = term.recv() => {},
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = ctrl_c.await;
+}
+
+/// Why `submit` refused a record.
+#[derive(Debug, thiserror::Error)]
+enum SubmitError {
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+/// A failed `submit` transaction: bad input, or the store.
+#[derive(Debug, thiserror::Error)]
+enum SubmitFailure {
+    #[error(transparent)]
+    Input(JsonInputError<SubmitError>),
+    #[error(transparent)]
+    Store(#[from] StoreError),
+}
+
+fn submit(db: &std::path::Path, args: SubmitArgs) -> Result<i32> {
+    let outcomes = outcomes(&args.outcomes)?;
+    let (reader, len): (Box<dyn BufRead>, Option<u64>) = if args.file == "-" {
+        (
+            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())),
+            None,
+        )
+    } else {
+        let f =
+            std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file))?;
+        let len = f.metadata().ok().map(|m| m.len());
+        (Box::new(BufReader::with_capacity(1 << 20, f)), len)
+    };
+    let bar = progress(len, "submitting");
+    let reader = bar.wrap_read(reader);
+    let reader = BufReader::with_capacity(1 << 20, reader);
+    let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
+    let mut writer = store.writer()?;
+    let started = Instant::now();
+    let now = Timestamp::now();
+    let mut stored = 0u64;
+    // One transaction for the whole input: an invalid record anywhere stores nothing.
+    let outcome = writer.transaction(|w| {
+        for_each_record(reader, |_, value: Value| -> Result<(), SubmitError> {
+            let input = parse_create_result(&value, &outcomes)?;
+            if w.append(&Body::Result(resolve_result(input, None, now)))? {
+                stored += 1;
+            }
+            Ok(())
+        })
+        .map_err(SubmitFailure::Input)
+    });
+    bar.finish_and_clear();
+    let count = match outcome {
+        Ok(n) => n,
+        Err(SubmitFailure::Input(JsonInputError::Record { index, source })) => {
+            eprintln!("error: record {index}: {source}\nnothing was stored");
+            return Ok(1);
+        }
+        Err(e) => {
+            eprintln!("error: {e}\nnothing was stored");
+            return Ok(1);
+        }
+    };
+    let secs = started.elapsed().as_secs_f64();
+    println!(
+        "stored {stored} of {count} results in {secs:.2}s ({:.0}/s){}",
+        stored as f64 / secs.max(1e-9),
+        if (stored as usize) < count {
+            "; the rest were already stored (same uuid)"
+        } else {
+            ""
+        }
+    );
+    Ok(0)
+}
+
+fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
+    let outcomes = outcomes(&args.outcomes)?;
+    let mut pairs: Vec<(String, String)> = Vec::new();
+    let mut push = |k: &str, v: &Option<String>| {
+        if let Some(v) = v {
+            pairs.push((k.to_owned(), v.clone()));
+        }
+    };
+    push("testcases", &args.testcase);
+    push("testcases:like", &args.testcase_like);
+    push("item", &args.item);
+    push("type", &args.item_type);
+    push("outcome", &args.outcome);
+    push("since", &args.since);
+    push("groups", &args.groups);
+    push("_distinct_on", &args.distinct_on);
+    for d in &args.data {
+        let Some((k, v)) = d.split_once('=') else {
+            bail!("--data wants KEY=VALUES, got {d:?}")
+        };
+        pairs.push((k.to_owned(), v.to_owned()));
+    }
+    pairs.push(("limit".into(), args.limit.to_string()));
+    pairs.push(("page".into(), args.page.to_string()));
+    let q = ResultQuery::parse(&pairs, &outcomes, i64::MAX)?;
+    let store = Store::open_existing(db)?;
+    let reader = store.reader()?;
+    let (results, has_next) = if args.latest {
+        if !q.distinct_on.is_empty() && !q.has_filter_besides_distinct() {
+            bail!("--distinct-on needs at least one other filter");
+        }
+        (reader.latest(&q)?, false)
+    } else {
+        let mut rows = reader.results(&q)?;
+        let has_next = rows.len() as i64 > q.limit;
+        rows.truncate(usize::try_from(q.limit).unwrap_or(0));
+        (rows, has_next)
+    };
+    let mut out = std::io::stdout().lock();
+    if args.json {
+        let urls = Urls::new(args.base_url);
+        let data: Vec<Value> = results.iter().map(|r| result_json(r, &urls)).collect();
+        out.write_all(&to_wire(&json!({ "data": data })))?;
+        return Ok(0);
+    }
+    writeln!(
+        out,
+        "{:>8}  {:<26}  {:<16}  {:<40}  ITEM",
+        "ID", "SUBMIT_TIME", "OUTCOME", "TESTCASE"
+    )?;
+    for r in &results {
+        let item = r
+            .record
+            .data
+            .get("item")
+            .map(|v| v.join(","))
+            .unwrap_or_default();
+        writeln!(
+            out,
+            "{:>8}  {:<26}  {:<16}  {:<40}  {}",
+            r.id,
+            Timestamp(r.record.submit_time).to_iso(),
+            r.record.outcome,
+            r.record.testcase.name,
+            item
+        )?;
+    }
+    if has_next {
+        writeln!(out, "(more: --page {})", args.page + 1)?;
+    }
+    Ok(0)
+}
+
+const CHUNK: usize = 10_000;
+
+fn verify(db: &std::path::Path) -> Result<i32> {
+    let store = Store::open_existing(db)?;
+    let reader = store.reader()?;
+    let total = reader.stats()?.log_entries;
+    let bar = progress(None, "verifying");
+    let mut v = ChainVerifier::new();
+    let mut after = 0;
+    loop {
+        let chunk = reader.entries_after(after, CHUNK)?;
+        let Some((last, _)) = chunk.last() else { break };
+        after = *last;
+        for (seq, entry) in &chunk {
+            if let Err(e) = v.feed(entry) {
+                bar.finish_and_clear();
+                println!("BROKEN at log entry {seq}: {e}");
+                return Ok(1);
+            }
+        }
+        bar.set_position(v.checked());
+    }
+    bar.finish_and_clear();
+    // The recorded heads (the version vector) must agree with the chains.
+    for head in reader.heads()? {
+        let walked = v.heads().get(&head.origin).copied();
+        if head.seq > 0 && walked != Some((head.seq, head.hash)) {
+            println!(
+                "BROKEN: recorded head of origin {} (#{}) does not match its chain ({:?})",
+                head.origin,
+                head.seq,
+                walked.map(|w| w.0)
+            );
+            return Ok(1);
+        }
+    }
+    println!(
+        "OK: {} entries in {} origin chain(s) verified ({total} in the log)",
+        v.checked(),
+        v.heads().len()
+    );
+    Ok(0)
+}
+
+fn replay(db: &std::path::Path, args: ReplayArgs) -> Result<i32> {
+    let source = Store::open_existing(db)?;
+    let reader = source.reader()?;
+    let total = reader.stats()?.log_entries;
+    let target = Store::create_with_node_id(&args.into, source.node_id())?;
+    let mut writer = target.writer()?;
+    let bar = progress(None, "replaying");
+    let started = Instant::now();
+    let mut after = 0;
+    let mut applied = 0u64;
+    loop {
+        let chunk = reader.entries_after(after, CHUNK)?;
+        let Some((last, _)) = chunk.last() else { break };
+        after = *last;
+        let entries: Vec<_> = chunk.into_iter().map(|(_, e)| e).collect();
+        writer
+            .import(&entries)
+            .with_context(|| format!("replaying log entries up to {after}"))?;
+        applied += entries.len() as u64;
+        bar.set_position(applied);
+    }
+    bar.finish_and_clear();
+    println!(
+        "replayed {applied} of {total} log entries into {} in {:.2}s",
+        args.into.display(),
+        started.elapsed().as_secs_f64()
+    );
+    Ok(0)
+}
+
+fn stats(db: &std::path::Path) -> Result<i32> {
+    let store = Store::open_existing(db)?;
+    let reader = store.reader()?;
+    let s = reader.stats()?;
+    let file_size = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
+    println!("store:        {}", db.display());
+    println!("node id:      {}", store.node_id());
+    println!("results:      {}", s.results);
+    println!("testcases:    {}", s.testcases);
+    println!("groups:       {}", s.groups);
+    println!("log entries:  {}", s.log_entries);
+    println!(
+        "data keys:    {}   distinct values: {}",
+        s.data_keys, s.data_values
+    );
+    println!(
+        "file size:    {} bytes ({} pages of {})",
+        file_size, s.page_count, s.page_size
+    );
+    for h in reader.heads()? {
+        println!(
+            "origin {}: {} entries, head {}",
+            h.origin,
+            h.seq,
+            h.hash.to_hex()
+        );
+    }
+    Ok(0)
+}

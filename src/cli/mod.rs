@@ -1,0 +1,166 @@
+//! The command line: `serve`, `submit`, `query`, `verify`, `replay`, `stats`.
+
+mod commands;
+
+use clap::{Args, Parser, Subcommand};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+pub use commands::run;
+
+/// verdict: a ResultsDB-compatible test-results store in one binary and one file.
+#[derive(Debug, Parser)]
+#[command(name = "verdict", version, about, propagate_version = true)]
+pub struct Cli {
+    /// The store file (created on first use).
+    #[arg(
+        long,
+        global = true,
+        env = "VERDICT_DB",
+        default_value = "verdict.db",
+        value_name = "PATH"
+    )]
+    pub db: PathBuf,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve the ResultsDB API v2.0 over HTTP.
+    #[command(
+        after_help = "Example:\n  verdict serve --listen 127.0.0.1:5001 --db ./verdict.db\n  curl http://127.0.0.1:5001/api/v2.0/results"
+    )]
+    Serve(ServeArgs),
+
+    /// Store results from a JSON object, array or JSON Lines file (or - for stdin), no server
+    /// needed. All or nothing: one invalid record stores nothing.
+    #[command(
+        after_help = "Example:\n  verdict submit results.jsonl\n  echo '{\"testcase\":\"t\",\"outcome\":\"PASSED\"}' | verdict submit -"
+    )]
+    Submit(SubmitArgs),
+
+    /// Query results with the API's filters; a table by default, --json for machines.
+    #[command(
+        after_help = "Example:\n  verdict query --item foo-1.0-1.fc40 --outcome FAILED\n  verdict query --latest --testcase-like 'dist.*' -d type=koji_build --json"
+    )]
+    Query(QueryArgs),
+
+    /// Check every origin's hash chain; exit 1 at the first broken entry.
+    #[command(after_help = "Example:\n  verdict verify --db ./verdict.db")]
+    Verify,
+
+    /// Rebuild a new store from this store's log alone (derived tables are recomputed).
+    #[command(after_help = "Example:\n  verdict replay --db ./verdict.db --into ./rebuilt.db")]
+    Replay(ReplayArgs),
+
+    /// Show counts, size, node id and chain heads.
+    #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]
+    Stats,
+}
+
+#[derive(Debug, Args)]
+pub struct OutcomeArgs {
+    /// Outcomes allowed besides PASSED, INFO, FAILED, NEEDS_INSPECTION (comma list; "" for none).
+    #[arg(
+        long,
+        env = "VERDICT_OUTCOMES",
+        default_value = "ERROR,QUEUED,RUNNING,ABORTED,CRASHED",
+        value_name = "LIST"
+    )]
+    pub outcomes: String,
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Address to listen on (port 0 picks a free port; the address is printed).
+    #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:5001")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub outcomes: OutcomeArgs,
+
+    /// Largest `limit` a list request may ask for (upstream has no maximum).
+    #[arg(long, default_value_t = 1000)]
+    pub max_limit: i64,
+
+    /// Largest request body in bytes.
+    #[arg(long, default_value_t = 16 * 1024 * 1024)]
+    pub max_body: usize,
+
+    /// Most concurrent connections; more wait in the listen backlog.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+
+    /// Seconds a client may take to send its request head (and idle between requests).
+    #[arg(long, default_value_t = 30)]
+    pub header_timeout: u64,
+
+    /// Seconds a client may take to send its request body.
+    #[arg(long, default_value_t = 60)]
+    pub body_timeout: u64,
+}
+
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// Input file, or - for standard input.
+    pub file: String,
+
+    #[command(flatten)]
+    pub outcomes: OutcomeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    /// Only results of these testcases (comma list).
+    #[arg(long)]
+    pub testcase: Option<String>,
+    /// Testcase name patterns, `*` matches any run (comma list; ORed with --testcase).
+    #[arg(long)]
+    pub testcase_like: Option<String>,
+    /// Shorthand for `-d item=VALUE`.
+    #[arg(long)]
+    pub item: Option<String>,
+    /// Shorthand for `-d type=VALUE`.
+    #[arg(long = "type")]
+    pub item_type: Option<String>,
+    /// Outcomes (comma list).
+    #[arg(long)]
+    pub outcome: Option<String>,
+    /// `START` or `START,END` (ISO 8601).
+    #[arg(long)]
+    pub since: Option<String>,
+    /// Group uuids (comma list).
+    #[arg(long)]
+    pub groups: Option<String>,
+    /// Extra-data filter `key=v1,v2` or `key:like=pattern` (repeatable).
+    #[arg(short = 'd', long = "data", value_name = "KEY=VALUES")]
+    pub data: Vec<String>,
+    /// Newest result per testcase (`/results/latest`).
+    #[arg(long)]
+    pub latest: bool,
+    /// With --latest: newest per testcase and these data keys (comma list).
+    #[arg(long)]
+    pub distinct_on: Option<String>,
+    #[arg(long, default_value_t = 20)]
+    pub limit: i64,
+    #[arg(long, default_value_t = 0)]
+    pub page: i64,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+    /// URL root used for `href` fields in --json output.
+    #[arg(long, default_value = "http://127.0.0.1:5001")]
+    pub base_url: String,
+
+    #[command(flatten)]
+    pub outcomes: OutcomeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// The new store to build (must not exist or be empty).
+    #[arg(long, value_name = "NEW.db")]
+    pub into: PathBuf,
+}

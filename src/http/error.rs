@@ -1,0 +1,93 @@
+//! The one place where errors become HTTP statuses and ResultsDB-shaped JSON bodies.
+
+use super::json_response;
+use crate::model::{FieldError, Loc, ModelError};
+use crate::service::ServiceError;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+
+/// Everything a handler can answer with besides success.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Service(#[from] ServiceError),
+    /// The body is not JSON (upstream: `{"message": "Bad request"}`).
+    #[error("malformed JSON body: {0}")]
+    MalformedJson(String),
+    #[error("request body is larger than {0} bytes")]
+    TooLarge(usize),
+    #[error("request body not received in time")]
+    BodyTimeout,
+    #[error("could not read the request body: {0}")]
+    BodyRead(String),
+}
+
+impl From<ModelError> for ApiError {
+    fn from(e: ModelError) -> Self {
+        ApiError::Service(ServiceError::Invalid(e))
+    }
+}
+
+fn message(status: StatusCode, msg: &str) -> Response {
+    json_response(status, &json!({ "message": msg }))
+}
+
+fn pydantic_item(e: &FieldError) -> Value {
+    let loc: Vec<Value> = e
+        .loc
+        .iter()
+        .map(|l| match l {
+            Loc::Field(f) => Value::String(f.clone()),
+            Loc::Index(i) => Value::from(*i),
+        })
+        .collect();
+    json!({
+        "input": e.input,
+        "loc": loc,
+        "msg": e.msg,
+        "type": e.kind,
+        "url": format!("https://errors.pydantic.dev/2.10/v/{}", e.kind),
+    })
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        match self {
+            ApiError::Service(ServiceError::Invalid(ModelError::Validation(errs))) => {
+                json_response(
+                    StatusCode::BAD_REQUEST,
+                    &json!({ "validation_error": errs.iter().map(pydantic_item).collect::<Vec<_>>() }),
+                )
+            }
+            ApiError::Service(ServiceError::Invalid(ModelError::BadRequest(msg))) => {
+                message(StatusCode::BAD_REQUEST, &msg)
+            }
+            ApiError::Service(ServiceError::NotFound(msg)) => message(StatusCode::NOT_FOUND, &msg),
+            ApiError::Service(ServiceError::Store(e)) => {
+                tracing::error!(error = %e, "store error");
+                message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
+            }
+            ApiError::Service(ServiceError::Unavailable(reason)) => {
+                tracing::error!(%reason, "service unavailable");
+                message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+            ApiError::MalformedJson(detail) => {
+                tracing::debug!(%detail, "malformed JSON body");
+                message(StatusCode::BAD_REQUEST, "Bad request")
+            }
+            ApiError::TooLarge(limit) => message(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                &format!("Request body is larger than the limit of {limit} bytes"),
+            ),
+            ApiError::BodyTimeout => message(
+                StatusCode::REQUEST_TIMEOUT,
+                "Request body not received in time",
+            ),
+            ApiError::BodyRead(e) => message(
+                StatusCode::BAD_REQUEST,
+                &format!("Could not read the request body: {e}"),
+            ),
+        }
+    }
+}

@@ -1,0 +1,12 @@
+//! verdict: ResultsDB, WaiverDB and Greenwave in one binary over a one-file append-only store.
+//!
+//! Layers, lowest first (a module uses only layers below it): `model`; `formats` and
+//! `log` (pure); `store` (the only SQL); `service` (use cases); adapters `http` and `cli`.
+
+pub mod cli;
+pub mod formats;
+pub mod http;
+pub mod log;
+pub mod model;
+pub mod service;
+pub mod store;

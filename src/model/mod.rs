@@ -1,0 +1,190 @@
+//! Domain types and validation: results, testcases, groups, outcomes, queries.
+//!
+//! Everything here is pure. Inputs arrive as `serde_json::Value` (HTTP bodies, spool
+//! records) and leave as typed records, or as a `ModelError` shaped like ResultsDB's
+//! pydantic errors so adapters can answer exactly as upstream does.
+
+mod error;
+mod input;
+pub mod pystr;
+mod query;
+pub mod time;
+
+pub use error::{FieldError, Loc, ModelError};
+pub use input::{
+    GroupInput, ResultInput, TestcaseInput, parse_create_group, parse_create_result,
+    parse_create_testcase,
+};
+pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
+pub use time::Timestamp;
+
+use serde::{Deserialize, Deserializer, Serialize};
+use std::collections::BTreeMap;
+
+/// The outcomes ResultsDB always knows, in its order (observable in error messages).
+pub const PRESET_OUTCOMES: [&str; 4] = ["PASSED", "INFO", "FAILED", "NEEDS_INSPECTION"];
+
+/// Extra outcomes allowed by default: Greenwave gives ERROR/QUEUED/RUNNING meaning and
+/// Taskotron's checks emit ABORTED/CRASHED (`spec/formats.md` proposal).
+pub const DEFAULT_EXTRA_OUTCOMES: [&str; 5] = ["ERROR", "QUEUED", "RUNNING", "ABORTED", "CRASHED"];
+
+/// The allowed outcome list: presets first, then configured extras (upstream order).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Outcomes(Vec<String>);
+
+impl Outcomes {
+    /// Presets plus `extra` (upper-cased, trimmed, de-duplicated, empty items dropped).
+    pub fn new<S: AsRef<str>>(extra: &[S]) -> Result<Self, ModelError> {
+        let mut all: Vec<String> = PRESET_OUTCOMES.iter().map(|s| (*s).to_owned()).collect();
+        for e in extra {
+            let e = e.as_ref().trim().to_uppercase();
+            if e.len() > 32 {
+                return Err(ModelError::BadRequest(format!(
+                    "outcome {e:?} is longer than 32 characters"
+                )));
+            }
+            if !e.is_empty() && !all.contains(&e) {
+                all.push(e);
+            }
+        }
+        Ok(Outcomes(all))
+    }
+
+    /// ResultsDB's presets plus our default extras.
+    pub fn default_set() -> Self {
+        Outcomes(
+            PRESET_OUTCOMES
+                .iter()
+                .chain(DEFAULT_EXTRA_OUTCOMES.iter())
+                .map(|s| (*s).to_owned())
+                .collect(),
+        )
+    }
+
+    pub fn contains(&self, outcome: &str) -> bool {
+        self.0.iter().any(|o| o == outcome)
+    }
+
+    pub fn as_slice(&self) -> &[String] {
+        &self.0
+    }
+
+    /// Upstream's validation message: `must be one of: PASSED, INFO, …`.
+    pub fn must_be_one_of(&self) -> String {
+        format!("must be one of: {}", self.0.join(", "))
+    }
+}
+
+/// A testcase as named in a result or a testcase write. `ref_url` is `None` when the
+/// writer did not mention it (leave as is) and `Some(None)` when it set it to null.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TestcaseRecord {
+    pub name: String,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub ref_url: Option<Option<String>>,
+}
+
+/// A group as named in a result or a group write; absent fields are left unchanged.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct GroupRecord {
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub description: Option<Option<String>>,
+    #[serde(
+        default,
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "present"
+    )]
+    pub ref_url: Option<Option<String>>,
+    pub uuid: String,
+}
+
+/// A result exactly as it is recorded in the log: immutable, fully resolved (uuid and
+/// submit_time assigned), fields in alphabetical order so the JSON is canonical.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, Vec<String>>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<GroupRecord>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
+    pub outcome: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ref_url: Option<String>,
+    /// Microseconds since the epoch, naive UTC.
+    pub submit_time: i64,
+    pub testcase: TestcaseRecord,
+    /// The result's global identity: the same on every node that holds it.
+    pub uuid: String,
+}
+
+/// Distinguishes an absent field from an explicit `null` (`Some(None)`).
+fn present<'de, D, T>(d: D) -> Result<Option<Option<T>>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
+}
+
+/// A stored result as the API shows it: the record plus its local id and the testcase's
+/// current `ref_url` (upstream renders the live testcase, not the one at submit time).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultView {
+    pub id: i64,
+    pub record: ResultRecord,
+    pub testcase_ref_url: Option<String>,
+}
+
+/// A testcase as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TestcaseView {
+    pub name: String,
+    pub ref_url: Option<String>,
+}
+
+/// A group as the API shows it, with its live result count.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupView {
+    pub uuid: String,
+    pub description: Option<String>,
+    pub ref_url: Option<String>,
+    pub results_count: i64,
+}
+
+/// A fresh random UUID in the hyphenated form (groups created without one).
+pub fn new_uuid() -> String {
+    uuid::Uuid::new_v4().hyphenated().to_string()
+}
+
+/// A fresh time-ordered UUID for a result: v7 keeps the uuid index append-mostly.
+pub fn new_result_uuid() -> String {
+    uuid::Uuid::now_v7().hyphenated().to_string()
+}
+
+/// The result uuid an `Idempotency-Key` stands for: the same key always maps to the same
+/// uuid, so a retried POST finds the result its first attempt stored.
+pub fn uuid_for_idempotency_key(key: &str) -> String {
+    let digest = blake3::hash(format!("verdict idempotency key\0{key}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest.as_bytes()[..16]);
+    uuid::Builder::from_custom_bytes(bytes)
+        .into_uuid()
+        .hyphenated()
+        .to_string()
+}
+
+/// Canonical form of a client-supplied result uuid, or `None` if it is not a UUID.
+pub fn canonical_uuid(s: &str) -> Option<String> {
+    uuid::Uuid::parse_str(s)
+        .ok()
+        .map(|u| u.hyphenated().to_string())
+}

@@ -1,0 +1,307 @@
+//! Use cases: submit results, create testcases and groups, answer the API's queries.
+//!
+//! Adapters (HTTP, CLI) call these; they own the write queue and the reader pool and turn
+//! validated input into log bodies (assigning uuids and times).
+
+mod pool;
+mod queue;
+pub mod render;
+
+pub use pool::ReadPool;
+pub use queue::{MAX_BATCH, QueueError, WriteQueue};
+
+use crate::log::Body;
+use crate::model::{
+    GroupInput, GroupQuery, GroupRecord, GroupView, ModelError, Outcomes, ResultInput, ResultQuery,
+    ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp,
+    new_result_uuid, new_uuid, parse_create_group, parse_create_result, parse_create_testcase,
+    uuid_for_idempotency_key,
+};
+use crate::store::{Reader, Store, StoreError, Written};
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Errors of the use cases; the HTTP adapter maps each to one status code.
+#[derive(Debug, thiserror::Error)]
+pub enum ServiceError {
+    /// The input was refused (400).
+    #[error(transparent)]
+    Invalid(#[from] ModelError),
+    /// The named thing does not exist (404); the message is the API's.
+    #[error("{0}")]
+    NotFound(String),
+    /// The store failed (500).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The writer or a worker is gone (503).
+    #[error("service unavailable: {0}")]
+    Unavailable(String),
+}
+
+impl From<QueueError> for ServiceError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Stopped => ServiceError::Unavailable(e.to_string()),
+            QueueError::Store(s) => ServiceError::Store(s),
+        }
+    }
+}
+
+/// Settings the use cases need.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub outcomes: Outcomes,
+    /// Largest `limit` a list request may ask for.
+    pub max_limit: i64,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            outcomes: Outcomes::default_set(),
+            max_limit: 1000,
+        }
+    }
+}
+
+/// Turns a validated result into its log record: uuid (client's, from the idempotency
+/// key, or a fresh time-ordered one), group uuids and submit time resolved now, so that
+/// replaying the log reproduces exactly the same result.
+pub fn resolve_result(
+    input: ResultInput,
+    idempotency_key: Option<&str>,
+    now: Timestamp,
+) -> ResultRecord {
+    let uuid = input
+        .uuid
+        .or_else(|| idempotency_key.map(uuid_for_idempotency_key))
+        .unwrap_or_else(new_result_uuid);
+    ResultRecord {
+        data: input.data,
+        groups: input.groups.into_iter().map(resolve_group).collect(),
+        note: input.note,
+        outcome: input.outcome,
+        ref_url: input.ref_url,
+        submit_time: input.submit_time.unwrap_or(now).0,
+        testcase: input.testcase,
+        uuid,
+    }
+}
+
+fn resolve_group(g: GroupInput) -> GroupRecord {
+    GroupRecord {
+        description: g.description,
+        ref_url: g.ref_url,
+        uuid: g.uuid.unwrap_or_else(new_uuid),
+    }
+}
+
+/// A page of a list plus whether another page follows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Page<T> {
+    pub items: Vec<T>,
+    pub has_next: bool,
+}
+
+impl<T> Page<T> {
+    /// Splits the `limit + 1` rows a store query returns into the page and a next flag.
+    fn from_rows(mut rows: Vec<T>, limit: i64) -> Page<T> {
+        let limit = usize::try_from(limit).unwrap_or(0);
+        let has_next = rows.len() > limit;
+        rows.truncate(limit);
+        Page {
+            items: rows,
+            has_next,
+        }
+    }
+}
+
+/// The running service: store, write queue, reader pool and settings.
+#[derive(Clone)]
+pub struct Service {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    store: Store,
+    queue: WriteQueue,
+    pool: ReadPool,
+    config: Config,
+}
+
+impl Service {
+    /// Starts the writer thread over `store`. Returns the service and the thread handle
+    /// (join it after dropping every `Service` clone to let queued writes finish).
+    pub fn start(
+        store: Store,
+        config: Config,
+    ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
+        let writer = store.writer()?;
+        let (queue, handle) = WriteQueue::start(writer, 4096)
+            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let pool = ReadPool::new(store.clone());
+        Ok((
+            Service {
+                inner: Arc::new(Inner {
+                    store,
+                    queue,
+                    pool,
+                    config,
+                }),
+            },
+            handle,
+        ))
+    }
+
+    pub fn config(&self) -> &Config {
+        &self.inner.config
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.inner.store
+    }
+
+    /// Runs a read on a pooled read-only connection on the blocking thread pool.
+    pub async fn read<T, F>(&self, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Reader) -> Result<T, ServiceError> + Send + 'static,
+    {
+        let pool = self.inner.pool.clone();
+        tokio::task::spawn_blocking(move || pool.with(f))
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("read worker failed: {e}")))?
+    }
+
+    async fn write(&self, bodies: Vec<Body>) -> Result<Vec<Written>, ServiceError> {
+        Ok(self.inner.queue.write(bodies).await?)
+    }
+
+    /// `POST /results`: validates, stores durably, returns the stored result. A repeat of
+    /// a uuid (or idempotency key) returns the result stored the first time.
+    pub async fn submit_result(
+        &self,
+        body: &Value,
+        idempotency_key: Option<&str>,
+    ) -> Result<(ResultView, bool), ServiceError> {
+        let input = parse_create_result(body, &self.inner.config.outcomes)?;
+        let record = resolve_result(input, idempotency_key, Timestamp::now());
+        match self.write(vec![Body::Result(record)]).await?.pop() {
+            Some(Written::Result { view, created }) => Ok((view, created)),
+            _ => Err(ServiceError::Unavailable(
+                "writer returned no result".into(),
+            )),
+        }
+    }
+
+    /// `POST /testcases`: create or update (ref_url only when given and not null).
+    pub async fn create_testcase(&self, body: &Value) -> Result<TestcaseView, ServiceError> {
+        let input = parse_create_testcase(body)?;
+        let record = TestcaseRecord {
+            name: input.name,
+            ref_url: input.ref_url.map(Some),
+        };
+        match self.write(vec![Body::Testcase(record)]).await?.pop() {
+            Some(Written::Testcase(v)) => Ok(v),
+            _ => Err(ServiceError::Unavailable(
+                "writer returned no testcase".into(),
+            )),
+        }
+    }
+
+    /// `POST /groups`: create or update (fields only when non-empty).
+    pub async fn create_group(&self, body: &Value) -> Result<GroupView, ServiceError> {
+        let (uuid, mut record) = parse_create_group(body)?;
+        record.uuid = uuid.unwrap_or_else(new_uuid);
+        match self.write(vec![Body::Group(record)]).await?.pop() {
+            Some(Written::Group(v)) => Ok(v),
+            _ => Err(ServiceError::Unavailable("writer returned no group".into())),
+        }
+    }
+
+    pub async fn result(&self, id: &str) -> Result<ResultView, ServiceError> {
+        let not_found = || ServiceError::NotFound("Result not found".into());
+        let id: i64 = id.parse().map_err(|_| not_found())?;
+        self.read(move |r| r.result(id)?.ok_or_else(not_found))
+            .await
+    }
+
+    pub async fn results(&self, q: ResultQuery) -> Result<Page<ResultView>, ServiceError> {
+        self.read(move |r| Ok(Page::from_rows(r.results(&q)?, q.limit)))
+            .await
+    }
+
+    /// `GET /results/latest`; `_distinct_on` needs another filter, as upstream.
+    pub async fn latest(&self, q: ResultQuery) -> Result<Vec<ResultView>, ServiceError> {
+        if !q.distinct_on.is_empty() && !q.has_filter_besides_distinct() {
+            return Err(ModelError::BadRequest(
+                "Please, provide at least one filter beside '_distinct_on'".into(),
+            )
+            .into());
+        }
+        self.read(move |r| Ok(r.latest(&q)?)).await
+    }
+
+    pub async fn testcase(&self, name: String) -> Result<TestcaseView, ServiceError> {
+        self.read(move |r| {
+            r.testcase(&name)?
+                .ok_or_else(|| ServiceError::NotFound("Testcase not found".into()))
+        })
+        .await
+    }
+
+    /// `GET /testcases/<name>/results`: the `testcases` filter is replaced by the name.
+    pub async fn testcase_results(
+        &self,
+        name: String,
+        mut q: ResultQuery,
+    ) -> Result<Page<ResultView>, ServiceError> {
+        self.read(move |r| {
+            let tc = r
+                .testcase(&name)?
+                .ok_or_else(|| ServiceError::NotFound("Testcase not found".into()))?;
+            q.testcases = vec![tc.name];
+            Ok(Page::from_rows(r.results(&q)?, q.limit))
+        })
+        .await
+    }
+
+    pub async fn testcases(&self, q: TestcaseQuery) -> Result<Page<TestcaseView>, ServiceError> {
+        self.read(move |r| Ok(Page::from_rows(r.testcases(&q)?, q.list.limit)))
+            .await
+    }
+
+    pub async fn group(&self, uuid: String) -> Result<GroupView, ServiceError> {
+        self.read(move |r| {
+            r.group(&uuid)?
+                .ok_or_else(|| ServiceError::NotFound("Group not found".into()))
+        })
+        .await
+    }
+
+    /// `GET /groups/<uuid>/results`: the `groups` filter is replaced by the uuid.
+    pub async fn group_results(
+        &self,
+        uuid: String,
+        mut q: ResultQuery,
+    ) -> Result<Page<ResultView>, ServiceError> {
+        self.read(move |r| {
+            let g = r
+                .group(&uuid)?
+                .ok_or_else(|| ServiceError::NotFound(format!("Group not found: {uuid}")))?;
+            q.groups = vec![g.uuid];
+            Ok(Page::from_rows(r.results(&q)?, q.limit))
+        })
+        .await
+    }
+
+    pub async fn groups(&self, q: GroupQuery) -> Result<Page<GroupView>, ServiceError> {
+        self.read(move |r| Ok(Page::from_rows(r.groups(&q)?, q.list.limit)))
+            .await
+    }
+
+    /// Whether the database answers a trivial query.
+    pub async fn healthy(&self) -> bool {
+        self.read(|r| Ok(r.healthy())).await.unwrap_or(false)
+    }
+}

@@ -1,0 +1,243 @@
+//! The one-file store: SQLite (WAL, `synchronous=FULL`) holding the log and derived indexes.
+//!
+//! This is the only module that speaks SQL. Its interface is narrow on purpose — open a
+//! store, get the one [`Writer`] or any number of [`Reader`]s — so the engine stays
+//! replaceable.
+
+mod plan;
+mod reader;
+mod schema;
+mod writer;
+
+pub use reader::{OriginHead, Reader, Stats};
+pub use writer::{ImportOutcome, Writer, Written};
+
+use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// Errors of the storage layer.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("cannot open store {path}: {reason}")]
+    Open { path: PathBuf, reason: String },
+    #[error("log entry {seq} is unreadable: {reason}")]
+    Corrupt { seq: i64, reason: String },
+    #[error("entry {origin}#{origin_seq} refused: {reason}")]
+    Refused {
+        origin: String,
+        origin_seq: u64,
+        reason: String,
+    },
+}
+
+/// How long a connection waits for another process's write lock before failing.
+const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An opened store: its file and its node id. Connections are made on demand.
+#[derive(Debug, Clone)]
+pub struct Store {
+    path: PathBuf,
+    node_id: String,
+}
+
+impl Store {
+    /// Opens the store at `path`, creating the file, schema and node id on first use.
+    pub fn open(path: &Path) -> Result<Store, StoreError> {
+        let conn = open_rw(path)?;
+        conn.execute_batch(schema::SCHEMA)?;
+        let node_id = ensure_meta(&conn)?;
+        Ok(Store {
+            path: path.to_owned(),
+            node_id,
+        })
+    }
+
+    /// Creates a new store at `path` that will carry the given node id (used by `replay`,
+    /// which rebuilds a node's store: the rebuilt one is the same node). Refuses an
+    /// existing non-empty store.
+    pub fn create_with_node_id(path: &Path, node_id: &str) -> Result<Store, StoreError> {
+        let conn = open_rw(path)?;
+        conn.execute_batch(schema::SCHEMA)?;
+        let entries: i64 = conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0))?;
+        if entries > 0 {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: "it already holds log entries".into(),
+            });
+        }
+        conn.execute(
+            "INSERT OR REPLACE INTO meta(key, value) VALUES('node_id', ?1)",
+            [node_id],
+        )?;
+        let node_id = ensure_meta(&conn)?;
+        Ok(Store {
+            path: path.to_owned(),
+            node_id,
+        })
+    }
+
+    /// Opens an existing store without creating anything (for read-only commands).
+    pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
+        if !path.exists() {
+            return Err(StoreError::Open {
+                path: path.to_owned(),
+                reason: "no such file".into(),
+            });
+        }
+        let conn = Connection::open_with_flags(
+            path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let node_id: Option<String> = conn
+            .query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
+                r.get(0)
+            })
+            .optional()
+            .map_err(|e| StoreError::Open {
+                path: path.to_owned(),
+                reason: format!("not a verdict store ({e})"),
+            })?;
+        let node_id = node_id.ok_or_else(|| StoreError::Open {
+            path: path.to_owned(),
+            reason: "not a verdict store (no node id)".into(),
+        })?;
+        Ok(Store {
+            path: path.to_owned(),
+            node_id,
+        })
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// This store's node id (32 hex chars), made at creation.
+    pub fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    /// The writer. Only one should exist per process; SQLite serialises writers across
+    /// processes, and the writer re-reads chain heads inside each transaction.
+    pub fn writer(&self) -> Result<Writer, StoreError> {
+        Writer::new(open_rw(&self.path)?, self.node_id.clone())
+    }
+
+    /// A read-only connection for queries.
+    pub fn reader(&self) -> Result<Reader, StoreError> {
+        let conn = Connection::open_with_flags(
+            &self.path,
+            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        )?;
+        conn.busy_timeout(BUSY_TIMEOUT)?;
+        // Reads of a large store benefit from a bigger page cache and memory mapping.
+        conn.execute_batch("PRAGMA cache_size = -32768; PRAGMA mmap_size = 1073741824;")?;
+        rusqlite::vtab::array::load_module(&conn)?;
+        conn.set_prepared_statement_cache_capacity(64);
+        Ok(Reader::new(conn))
+    }
+}
+
+fn open_rw(path: &Path) -> Result<Connection, StoreError> {
+    let conn = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_WRITE
+            | OpenFlags::SQLITE_OPEN_CREATE
+            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )
+    .map_err(|e| StoreError::Open {
+        path: path.to_owned(),
+        reason: e.to_string(),
+    })?;
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    // WAL: readers never block the writer. synchronous=FULL: a commit is on disk (fsync of
+    // the WAL) before it returns, so an acknowledged write survives power loss.
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    if !mode.eq_ignore_ascii_case("wal") {
+        return Err(StoreError::Open {
+            path: path.to_owned(),
+            reason: format!("cannot enable WAL (journal_mode is {mode})"),
+        });
+    }
+    conn.execute_batch(
+        "PRAGMA synchronous = FULL;
+         PRAGMA foreign_keys = OFF;
+         PRAGMA cache_size = -131072;
+         PRAGMA temp_store = MEMORY;
+         PRAGMA wal_autocheckpoint = 4000;",
+    )?;
+    rusqlite::vtab::array::load_module(&conn)?;
+    conn.set_prepared_statement_cache_capacity(64);
+    Ok(conn)
+}
+
+/// Reads or creates the node id and schema version.
+fn ensure_meta(conn: &Connection) -> Result<String, StoreError> {
+    conn.execute(
+        "INSERT OR IGNORE INTO meta(key, value) VALUES('node_id', ?1)",
+        [crate::log::new_node_id()],
+    )?;
+    conn.execute(
+        "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)",
+        [schema::SCHEMA_VERSION],
+    )?;
+    let version: String = conn.query_row(
+        "SELECT value FROM meta WHERE key = 'schema_version'",
+        [],
+        |r| r.get(0),
+    )?;
+    if version != schema::SCHEMA_VERSION {
+        return Err(StoreError::Open {
+            path: PathBuf::from(conn.path().unwrap_or_default()),
+            reason: format!(
+                "schema version {version} is not supported (this build reads {})",
+                schema::SCHEMA_VERSION
+            ),
+        });
+    }
+    Ok(
+        conn.query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
+            r.get(0)
+        })?,
+    )
+}
+
+/// The 16-byte key of a result uuid. Non-UUID text (only possible in foreign entries) is
+/// hashed so it still gets a stable key.
+fn uuid_key(uuid: &str) -> Vec<u8> {
+    match uuid::Uuid::parse_str(uuid) {
+        Ok(u) => u.as_bytes().to_vec(),
+        Err(_) => blake3::hash(uuid.as_bytes()).as_bytes()[..16].to_vec(),
+    }
+}
+
+/// Converts an API `:like` pattern to a case-sensitive SQLite GLOB: `*` and `%` match any
+/// run, `_` one character; GLOB's own metacharacters are escaped. GLOB (unlike LIKE) is
+/// case-sensitive, as upstream's production Postgres is, and can use the index on a prefix.
+pub fn like_to_glob(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    for ch in pattern.chars() {
+        match ch {
+            '*' | '%' => out.push('*'),
+            '_' => out.push('?'),
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn glob_translation() {
+        assert_eq!(like_to_glob("koschei*fc24%"), "koschei*fc24*");
+        assert_eq!(like_to_glob("a_b?[c]"), "a?b[?][[]c]");
+    }
+}

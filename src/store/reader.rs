@@ -1,0 +1,448 @@
+//! Read-only queries: the API's lists, lookups, `/results/latest`, and log walks.
+
+use super::plan::{self, Driver, Page, Resolved, Sql, text_array};
+use super::{StoreError, like_to_glob};
+use crate::log::{Entry, Hash, Kind};
+use crate::model::{
+    GroupQuery, GroupView, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseView,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::{HashMap, HashSet};
+
+/// One origin's chain head: the version-vector entry for that origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OriginHead {
+    pub origin: String,
+    pub seq: u64,
+    pub hash: Hash,
+}
+
+/// Counts for `verdict stats`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stats {
+    pub results: i64,
+    pub testcases: i64,
+    pub groups: i64,
+    pub log_entries: i64,
+    pub origins: i64,
+    pub data_keys: i64,
+    pub data_values: i64,
+    pub page_count: i64,
+    pub page_size: i64,
+}
+
+/// A read-only connection.
+pub struct Reader {
+    conn: Connection,
+}
+
+/// Loads the API view of result `id` (body from the log, live testcase `ref_url`).
+pub(super) fn view_by_id(conn: &Connection, id: i64) -> Result<Option<ResultView>, StoreError> {
+    let row: Option<(i64, String, Option<String>)> = conn
+        .prepare_cached(
+            "SELECT r.log_seq, l.body, t.ref_url FROM results r JOIN log l ON l.seq = r.log_seq
+             JOIN testcase t ON t.id = r.testcase_id WHERE r.id = ?1",
+        )?
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((seq, body, testcase_ref_url)) = row else {
+        return Ok(None);
+    };
+    let record: ResultRecord = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
+        seq,
+        reason: e.to_string(),
+    })?;
+    Ok(Some(ResultView {
+        id,
+        record,
+        testcase_ref_url,
+    }))
+}
+
+pub(super) fn testcase_by_name(
+    conn: &Connection,
+    name: &str,
+) -> Result<Option<TestcaseView>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT name, ref_url FROM testcase WHERE name = ?1")?
+        .query_row([name], |r| {
+            Ok(TestcaseView {
+                name: r.get(0)?,
+                ref_url: r.get(1)?,
+            })
+        })
+        .optional()?)
+}
+
+const GROUP_COLUMNS: &str = "g.uuid, g.description, g.ref_url, (SELECT count(*) FROM result_groups rg WHERE rg.group_id = g.id)";
+
+fn group_row(r: &rusqlite::Row) -> rusqlite::Result<GroupView> {
+    Ok(GroupView {
+        uuid: r.get(0)?,
+        description: r.get(1)?,
+        ref_url: r.get(2)?,
+        results_count: r.get(3)?,
+    })
+}
+
+pub(super) fn group_by_uuid(
+    conn: &Connection,
+    uuid: &str,
+) -> Result<Option<GroupView>, StoreError> {
+    Ok(conn
+        .prepare_cached(&format!(
+            "SELECT {GROUP_COLUMNS} FROM grp g WHERE g.uuid = ?1"
+        ))?
+        .query_row([uuid], group_row)
+        .optional()?)
+}
+
+impl Reader {
+    pub(super) fn new(conn: Connection) -> Reader {
+        Reader { conn }
+    }
+
+    /// A trivial query: the health check's database probe.
+    pub fn healthy(&self) -> bool {
+        self.conn
+            .query_row(
+                "SELECT count(*) FROM (SELECT 1 FROM results LIMIT 0)",
+                [],
+                |r| r.get::<_, i64>(0),
+            )
+            .is_ok()
+    }
+
+    pub fn result(&self, id: i64) -> Result<Option<ResultView>, StoreError> {
+        view_by_id(&self.conn, id)
+    }
+
+    /// The result with this global uuid, if held.
+    pub fn result_by_uuid(&self, uuid: &str) -> Result<Option<ResultView>, StoreError> {
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1")?
+            .query_row([super::uuid_key(uuid)], |r| r.get(0))
+            .optional()?;
+        match id {
+            Some(id) => view_by_id(&self.conn, id),
+            None => Ok(None),
+        }
+    }
+
+    fn views(&self, ids: impl IntoIterator<Item = i64>) -> Result<Vec<ResultView>, StoreError> {
+        ids.into_iter()
+            .filter_map(|id| view_by_id(&self.conn, id).transpose())
+            .collect()
+    }
+
+    /// One page of `GET /results`: up to `limit + 1` rows (the extra one tells there is a next page).
+    pub fn results(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
+        let r = plan::resolve(&self.conn, q, true)?;
+        if r.empty {
+            return Ok(Vec::new());
+        }
+        let driver = plan::choose_driver(&self.conn, &r)?;
+        let page = Page {
+            ascending: q.ascending,
+            window: Some((q.limit.saturating_add(1), q.offset())),
+        };
+        let rows = plan::rows(&self.conn, &plan::select(&r, driver, page, None))?;
+        self.views(rows.into_iter().map(|(id, _, _)| id))
+    }
+
+    /// `GET /results/latest`: per testcase the newest matching result (all of them when
+    /// several share the newest time, as upstream), or with `_distinct_on` the newest per
+    /// (testcase, values of the keys). `outcome`, `page`, `limit` and `_sort` are ignored.
+    pub fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
+        let r = plan::resolve(&self.conn, q, false)?;
+        if r.empty {
+            return Ok(Vec::new());
+        }
+        let driver = plan::choose_driver(&self.conn, &r)?;
+        let all = Page {
+            ascending: false,
+            window: None,
+        };
+        let mut loaded = HashMap::new();
+        let mut picked: Vec<(i64, i64)> = if !q.distinct_on.is_empty() {
+            let rows = plan::rows(&self.conn, &plan::select(&r, driver, all, None))?;
+            self.newest_per_distinct(rows, &q.distinct_on, &mut loaded)?
+        } else if driver.is_small() {
+            newest_per_testcase(plan::rows(
+                &self.conn,
+                &plan::select(&r, driver, all, None),
+            )?)
+        } else {
+            self.newest_per_testcase_scan(&r)?
+        };
+        picked.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
+        let mut out = Vec::with_capacity(picked.len());
+        for (id, _) in picked {
+            match loaded.get(&id) {
+                Some(view) => out.push(view.clone()),
+                None => out.extend(view_by_id(&self.conn, id)?),
+            }
+        }
+        Ok(out)
+    }
+
+    /// Without a selective filter: one newest-first index probe per testcase.
+    fn newest_per_testcase_scan(&self, r: &Resolved) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut out = Vec::new();
+        for t in plan::testcase_scope(&self.conn, r)? {
+            let first = plan::rows(
+                &self.conn,
+                &plan::select(
+                    r,
+                    Driver::Time,
+                    Page {
+                        ascending: false,
+                        window: Some((1, 0)),
+                    },
+                    Some(t),
+                ),
+            )?;
+            let Some(&(_, _, newest)) = first.first() else {
+                continue;
+            };
+            // Upstream returns every result sharing the newest time.
+            let tied = r.at_time(newest);
+            let rows = plan::rows(
+                &self.conn,
+                &plan::select(
+                    &tied,
+                    Driver::Time,
+                    Page {
+                        ascending: false,
+                        window: None,
+                    },
+                    Some(t),
+                ),
+            )?;
+            out.extend(rows.into_iter().map(|(id, _, time)| (id, time)));
+        }
+        Ok(out)
+    }
+
+    /// Newest result per (testcase, value of each distinct key); a missing key is its own
+    /// group and a result with several values for a key belongs to several groups.
+    fn newest_per_distinct(
+        &self,
+        rows: Vec<(i64, i64, i64)>,
+        keys: &[String],
+        loaded: &mut HashMap<i64, ResultView>,
+    ) -> Result<Vec<(i64, i64)>, StoreError> {
+        let mut seen: HashSet<(i64, Vec<Option<String>>)> = HashSet::new();
+        let mut out = Vec::new();
+        for (id, testcase, time) in rows {
+            let Some(view) = view_by_id(&self.conn, id)? else {
+                continue;
+            };
+            let mut picked = false;
+            for combo in combinations(&view.record, keys) {
+                if seen.insert((testcase, combo)) {
+                    out.push((id, time));
+                    picked = true;
+                }
+            }
+            if picked {
+                loaded.insert(id, view);
+            }
+        }
+        Ok(out)
+    }
+
+    pub fn testcase(&self, name: &str) -> Result<Option<TestcaseView>, StoreError> {
+        testcase_by_name(&self.conn, name)
+    }
+
+    /// One page of `GET /testcases` (up to `limit + 1` rows), ordered by name.
+    pub fn testcases(&self, q: &TestcaseQuery) -> Result<Vec<TestcaseView>, StoreError> {
+        let mut sql = Sql::default();
+        let mut text = "SELECT name, ref_url FROM testcase".to_owned();
+        if !q.names.is_empty() {
+            text.push_str(&format!(
+                " WHERE name IN rarray({})",
+                sql.param(text_array(&q.names))
+            ));
+        } else if !q.name_like.is_empty() {
+            let globs: Vec<String> = q
+                .name_like
+                .iter()
+                .map(|p| format!("name GLOB {}", sql.param(like_to_glob(p))))
+                .collect();
+            text.push_str(&format!(" WHERE {}", globs.join(" OR ")));
+        }
+        text.push_str(&format!(
+            " ORDER BY name LIMIT {} OFFSET {}",
+            sql.param(q.list.limit.saturating_add(1)),
+            sql.param(q.list.offset())
+        ));
+        sql.text = text;
+        let mut stmt = self.conn.prepare_cached(&sql.text)?;
+        let rows = stmt.query_map(sql.params(), |r| {
+            Ok(TestcaseView {
+                name: r.get(0)?,
+                ref_url: r.get(1)?,
+            })
+        })?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    pub fn group(&self, uuid: &str) -> Result<Option<GroupView>, StoreError> {
+        group_by_uuid(&self.conn, uuid)
+    }
+
+    /// One page of `GET /groups` (up to `limit + 1` rows), newest group first.
+    pub fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupView>, StoreError> {
+        let mut sql = Sql::default();
+        let mut conds = Vec::new();
+        if !q.descriptions.is_empty() {
+            conds.push(format!(
+                "g.description IN rarray({})",
+                sql.param(text_array(&q.descriptions))
+            ));
+        } else if !q.description_like.is_empty() {
+            let globs: Vec<String> = q
+                .description_like
+                .iter()
+                .map(|p| format!("g.description GLOB {}", sql.param(like_to_glob(p))))
+                .collect();
+            conds.push(format!("({})", globs.join(" OR ")));
+        }
+        if !q.uuids.is_empty() {
+            conds.push(format!(
+                "g.uuid IN rarray({})",
+                sql.param(text_array(&q.uuids))
+            ));
+        }
+        let mut text = format!("SELECT {GROUP_COLUMNS} FROM grp g");
+        if !conds.is_empty() {
+            text.push_str(&format!(" WHERE {}", conds.join(" AND ")));
+        }
+        text.push_str(&format!(
+            " ORDER BY g.id DESC LIMIT {} OFFSET {}",
+            sql.param(q.list.limit.saturating_add(1)),
+            sql.param(q.list.offset())
+        ));
+        sql.text = text;
+        let mut stmt = self.conn.prepare_cached(&sql.text)?;
+        let rows = stmt.query_map(sql.params(), group_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
+    }
+
+    /// Up to `limit` log entries after local position `after`, in log order.
+    pub fn entries_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Entry)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT l.seq, o.node, l.origin_seq, l.kind, l.ts, l.body, l.hash FROM log l
+             JOIN origins o ON o.id = l.origin_id WHERE l.seq > ?1 ORDER BY l.seq LIMIT ?2",
+        )?;
+        let mut rows = stmt.query(params![after, limit as i64])?;
+        let mut out = Vec::with_capacity(limit.min(4096));
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let corrupt = |reason: &str| StoreError::Corrupt {
+                seq,
+                reason: reason.to_owned(),
+            };
+            let kind: String = row.get(3)?;
+            let hash: Vec<u8> = row.get(6)?;
+            out.push((
+                seq,
+                Entry {
+                    origin: row.get(1)?,
+                    origin_seq: row.get::<_, i64>(2)? as u64,
+                    kind: Kind::parse(&kind)
+                        .ok_or_else(|| corrupt(&format!("unknown kind {kind:?}")))?,
+                    ts: row.get(4)?,
+                    body: row.get(5)?,
+                    hash: Hash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?,
+                },
+            ));
+        }
+        Ok(out)
+    }
+
+    /// Each origin's chain head as recorded (the version vector).
+    pub fn heads(&self) -> Result<Vec<OriginHead>, StoreError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT node, head_seq, head_hash FROM origins ORDER BY node")?;
+        let rows = stmt.query_map([], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, i64>(1)?,
+                r.get::<_, Vec<u8>>(2)?,
+            ))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (origin, seq, hash) = row?;
+            let hash = Hash::from_slice(&hash).ok_or(StoreError::Corrupt {
+                seq: 0,
+                reason: format!("head hash of {origin} is not 32 bytes"),
+            })?;
+            out.push(OriginHead {
+                origin,
+                seq: seq as u64,
+                hash,
+            });
+        }
+        Ok(out)
+    }
+
+    pub fn stats(&self) -> Result<Stats, StoreError> {
+        let count = |table: &str| -> Result<i64, StoreError> {
+            Ok(self
+                .conn
+                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+        };
+        Ok(Stats {
+            results: count("results")?,
+            testcases: count("testcase")?,
+            groups: count("grp")?,
+            log_entries: count("log")?,
+            origins: count("origins")?,
+            data_keys: count("data_keys")?,
+            data_values: count("data_values")?,
+            page_count: self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?,
+            page_size: self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?,
+        })
+    }
+}
+
+/// Per testcase, every row at that testcase's newest time. `rows` are newest first.
+fn newest_per_testcase(rows: Vec<(i64, i64, i64)>) -> Vec<(i64, i64)> {
+    let mut newest: HashMap<i64, i64> = HashMap::new();
+    let mut out = Vec::new();
+    for (id, testcase, time) in rows {
+        let top = *newest.entry(testcase).or_insert(time);
+        if time == top {
+            out.push((id, time));
+        }
+    }
+    out
+}
+
+/// Every combination of the distinct keys' values on a result (`None` for a missing key).
+fn combinations(record: &ResultRecord, keys: &[String]) -> Vec<Vec<Option<String>>> {
+    let mut combos: Vec<Vec<Option<String>>> = vec![Vec::new()];
+    for key in keys {
+        let values: Vec<Option<String>> = match record.data.get(key) {
+            Some(vs) if !vs.is_empty() => vs.iter().cloned().map(Some).collect(),
+            _ => vec![None],
+        };
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push(v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
+}

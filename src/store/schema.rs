@@ -1,0 +1,102 @@
+//! The store's SQL schema: the log (source of truth) and the derived index tables.
+
+/// Bumped when the layout changes; stored in `meta.schema_version`.
+pub const SCHEMA_VERSION: &str = "1";
+
+/// Creates every table, index and trigger (idempotent).
+///
+/// Layout choices (they keep the store under 2x the JSON it came from):
+/// * `log.body` holds the canonical JSON of each write; result rows are rendered from it,
+///   so `results` stores only what queries filter and sort on.
+/// * extra data is interned (`data_keys`, `data_values`) and indexed as `(key, value,
+///   result)` postings in a WITHOUT ROWID table: a filter is one index range.
+/// * LWW fields (testcase `ref_url`, group `description`/`ref_url`) carry the stamp
+///   `(ts, origin, origin_seq)` of the entry that set them, so merges are order-independent.
+pub const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS meta(
+    key TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS origins(
+    id INTEGER PRIMARY KEY,
+    node TEXT NOT NULL UNIQUE,
+    head_seq INTEGER NOT NULL DEFAULT 0,
+    head_hash BLOB NOT NULL DEFAULT (zeroblob(32)),
+    head_ts INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS log(
+    seq INTEGER PRIMARY KEY,
+    origin_id INTEGER NOT NULL,
+    origin_seq INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    ts INTEGER NOT NULL,
+    body TEXT NOT NULL,
+    hash BLOB NOT NULL
+);
+CREATE UNIQUE INDEX IF NOT EXISTS log_origin ON log(origin_id, origin_seq);
+
+CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
+BEGIN SELECT RAISE(ABORT, 'the log is append-only: UPDATE refused'); END;
+CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
+BEGIN SELECT RAISE(ABORT, 'the log is append-only: DELETE refused'); END;
+
+CREATE TABLE IF NOT EXISTS testcase(
+    id INTEGER PRIMARY KEY,
+    name TEXT NOT NULL UNIQUE,
+    ref_url TEXT,
+    ref_url_ts INTEGER NOT NULL DEFAULT -9223372036854775808,
+    ref_url_origin TEXT NOT NULL DEFAULT '',
+    ref_url_oseq INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS grp(
+    id INTEGER PRIMARY KEY,
+    uuid TEXT NOT NULL UNIQUE,
+    description TEXT,
+    description_ts INTEGER NOT NULL DEFAULT -9223372036854775808,
+    description_origin TEXT NOT NULL DEFAULT '',
+    description_oseq INTEGER NOT NULL DEFAULT 0,
+    ref_url TEXT,
+    ref_url_ts INTEGER NOT NULL DEFAULT -9223372036854775808,
+    ref_url_origin TEXT NOT NULL DEFAULT '',
+    ref_url_oseq INTEGER NOT NULL DEFAULT 0
+);
+
+CREATE TABLE IF NOT EXISTS results(
+    id INTEGER PRIMARY KEY,
+    log_seq INTEGER NOT NULL,
+    testcase_id INTEGER NOT NULL,
+    outcome TEXT NOT NULL,
+    submit_time INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS results_time ON results(submit_time);
+CREATE INDEX IF NOT EXISTS results_testcase_time ON results(testcase_id, submit_time);
+
+CREATE TABLE IF NOT EXISTS result_uuids(
+    uuid BLOB PRIMARY KEY,
+    result_id INTEGER NOT NULL
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS data_keys(
+    id INTEGER PRIMARY KEY,
+    key TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS data_values(
+    id INTEGER PRIMARY KEY,
+    value TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS result_data(
+    key_id INTEGER NOT NULL,
+    value_id INTEGER NOT NULL,
+    result_id INTEGER NOT NULL,
+    PRIMARY KEY(key_id, value_id, result_id)
+) WITHOUT ROWID;
+
+CREATE TABLE IF NOT EXISTS result_groups(
+    group_id INTEGER NOT NULL,
+    result_id INTEGER NOT NULL,
+    PRIMARY KEY(group_id, result_id)
+) WITHOUT ROWID;
+"#;

@@ -1,0 +1,536 @@
+//! The single write connection: appends log entries and applies them to the derived tables.
+//!
+//! Local writes and imported entries (replication, replay) go through the same
+//! [`Writer::apply`], so a store rebuilt from its log is identical to the live one.
+
+use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
+use super::{StoreError, uuid_key};
+use crate::log::{Body, Entry, Hash, Kind};
+use crate::model::{
+    GroupRecord, GroupView, ResultRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp,
+};
+use rusqlite::{Connection, OptionalExtension, params};
+use std::collections::HashMap;
+
+/// What a local write produced.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Written {
+    /// A result; `created` is false when its uuid was already stored (an idempotent retry).
+    Result {
+        view: ResultView,
+        created: bool,
+    },
+    Testcase(TestcaseView),
+    Group(GroupView),
+}
+
+/// What importing one foreign entry did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImportOutcome {
+    Applied,
+    /// The store already holds this (origin, origin_seq) with the same hash.
+    AlreadyHeld,
+}
+
+/// The last entry of one origin's chain.
+#[derive(Debug, Clone)]
+struct Head {
+    seq: u64,
+    hash: Hash,
+    ts: i64,
+    dirty: bool,
+}
+
+/// Who set a last-writer-wins field: compared as a tuple, the same on every node.
+struct Stamp<'a> {
+    ts: i64,
+    origin: &'a str,
+    oseq: i64,
+}
+
+/// Interned-id caches are capped so a stream of unique values cannot grow memory forever.
+const VALUE_CACHE_MAX: usize = 100_000;
+
+/// The write connection plus id caches. Caches only ever hold committed or
+/// current-transaction ids and are cleared on rollback.
+pub struct Writer {
+    conn: Connection,
+    node: String,
+    origins: HashMap<String, i64>,
+    heads: HashMap<i64, Head>,
+    testcases: HashMap<String, i64>,
+    groups: HashMap<String, i64>,
+    keys: HashMap<String, i64>,
+    values: HashMap<String, i64>,
+}
+
+impl Writer {
+    pub(super) fn new(conn: Connection, node: String) -> Result<Writer, StoreError> {
+        Ok(Writer {
+            conn,
+            node,
+            origins: HashMap::new(),
+            heads: HashMap::new(),
+            testcases: HashMap::new(),
+            groups: HashMap::new(),
+            keys: HashMap::new(),
+            values: HashMap::new(),
+        })
+    }
+
+    /// Applies local writes (results, testcase and group writes) in one durable transaction.
+    /// Either all are committed and answered, or none is.
+    pub fn write_local(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
+        self.transaction(|w| bodies.iter().map(|b| w.write_one(b)).collect())
+    }
+
+    /// Imports entries of other origins (replication, bundles, replay) in one transaction.
+    /// An entry already held with the same hash is skipped; a gap, a broken chain or a
+    /// different hash for a held position is refused and nothing of the batch is kept.
+    pub fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| entries.iter().map(|e| w.import_one(e)).collect())
+    }
+
+    /// Runs `f` in one write transaction, committed (durably) only if `f` succeeds; on any
+    /// error everything `f` wrote is rolled back. Bulk loads use this with [`Writer::append`].
+    pub fn transaction<T, E: From<StoreError>>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, E>,
+    ) -> Result<T, E> {
+        self.conn
+            .execute_batch("BEGIN IMMEDIATE")
+            .map_err(StoreError::from)?;
+        let outcome = self
+            .load_heads()
+            .map_err(E::from)
+            .and_then(|()| f(self))
+            .and_then(|v| {
+                self.flush_heads()?;
+                self.conn
+                    .execute_batch("COMMIT")
+                    .map_err(StoreError::from)?;
+                Ok(v)
+            });
+        if outcome.is_err() {
+            // Ids cached during the failed transaction no longer exist.
+            let _ = self.conn.execute_batch("ROLLBACK");
+            self.testcases.clear();
+            self.groups.clear();
+            self.keys.clear();
+            self.values.clear();
+        }
+        outcome
+    }
+
+    /// Inside [`Writer::transaction`]: appends one local write without building its view.
+    /// Returns false when it changed nothing (a result uuid already stored, an existing
+    /// testcase named without changes).
+    pub fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
+        match body {
+            Body::Result(r) if self.result_id_by_uuid(&r.uuid)?.is_some() => Ok(false),
+            Body::Testcase(t) if t.ref_url.is_none() && self.testcase_id(&t.name)?.is_some() => {
+                Ok(false)
+            }
+            _ => {
+                self.append_local(body)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Chain heads are re-read inside every transaction: another process may have written.
+    fn load_heads(&mut self) -> Result<(), StoreError> {
+        self.origins.clear();
+        self.heads.clear();
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT id, node, head_seq, head_hash, head_ts FROM origins")?;
+        let mut rows = stmt.query([])?;
+        while let Some(row) = rows.next()? {
+            let id: i64 = row.get(0)?;
+            let hash: Vec<u8> = row.get(3)?;
+            let hash = Hash::from_slice(&hash).ok_or_else(|| StoreError::Corrupt {
+                seq: 0,
+                reason: format!("origin {id} head hash is not 32 bytes"),
+            })?;
+            self.origins.insert(row.get(1)?, id);
+            self.heads.insert(
+                id,
+                Head {
+                    seq: row.get::<_, i64>(2)? as u64,
+                    hash,
+                    ts: row.get(4)?,
+                    dirty: false,
+                },
+            );
+        }
+        Ok(())
+    }
+
+    fn flush_heads(&mut self) -> Result<(), StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "UPDATE origins SET head_seq = ?1, head_hash = ?2, head_ts = ?3 WHERE id = ?4",
+        )?;
+        for (id, head) in self.heads.iter_mut().filter(|(_, h)| h.dirty) {
+            stmt.execute(params![head.seq as i64, &head.hash.0[..], head.ts, id])?;
+            head.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn origin_id(&mut self, node: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self.origins.get(node) {
+            return Ok(*id);
+        }
+        self.conn
+            .execute("INSERT INTO origins(node) VALUES(?1)", [node])?;
+        let id = self.conn.last_insert_rowid();
+        self.origins.insert(node.to_owned(), id);
+        self.heads.insert(
+            id,
+            Head {
+                seq: 0,
+                hash: Hash::GENESIS,
+                ts: 0,
+                dirty: false,
+            },
+        );
+        Ok(id)
+    }
+
+    fn write_one(&mut self, body: &Body) -> Result<Written, StoreError> {
+        let created = self.append(body)?;
+        match body {
+            Body::Result(r) => {
+                let id = self
+                    .result_id_by_uuid(&r.uuid)?
+                    .ok_or_else(|| StoreError::Corrupt {
+                        seq: 0,
+                        reason: "result not stored".into(),
+                    })?;
+                Ok(Written::Result {
+                    view: self.view(id)?,
+                    created,
+                })
+            }
+            Body::Testcase(t) => {
+                let view = testcase_by_name(&self.conn, &t.name)?;
+                view.map(Written::Testcase)
+                    .ok_or_else(|| StoreError::Corrupt {
+                        seq: 0,
+                        reason: "testcase not stored".into(),
+                    })
+            }
+            Body::Group(g) => {
+                let view = group_by_uuid(&self.conn, &g.uuid)?;
+                view.map(Written::Group).ok_or_else(|| StoreError::Corrupt {
+                    seq: 0,
+                    reason: "group not stored".into(),
+                })
+            }
+        }
+    }
+
+    fn view(&self, id: i64) -> Result<ResultView, StoreError> {
+        view_by_id(&self.conn, id)?.ok_or(StoreError::Corrupt {
+            seq: 0,
+            reason: format!("result {id} vanished"),
+        })
+    }
+
+    /// Seals `body` onto this node's chain, stores the entry and applies it.
+    fn append_local(&mut self, body: &Body) -> Result<Option<i64>, StoreError> {
+        let node = self.node.clone();
+        let origin_id = self.origin_id(&node)?;
+        let head = self.heads.get(&origin_id).cloned().unwrap_or(Head {
+            seq: 0,
+            hash: Hash::GENESIS,
+            ts: 0,
+            dirty: false,
+        });
+        // Timestamps never go backwards within an origin, even if the clock does, so a
+        // local overwrite always wins last-writer-wins against this node's earlier writes.
+        let ts = Timestamp::now().0.max(head.ts);
+        let entry = Entry::seal(
+            &head.hash,
+            &node,
+            head.seq + 1,
+            body.kind(),
+            ts,
+            body.encode(),
+        );
+        let seq = self.insert_entry(origin_id, &entry)?;
+        let stamp = Stamp {
+            ts,
+            origin: &node,
+            oseq: entry.origin_seq as i64,
+        };
+        self.apply(seq, &stamp, body)
+    }
+
+    fn import_one(&mut self, entry: &Entry) -> Result<ImportOutcome, StoreError> {
+        let refuse = |reason: String| StoreError::Refused {
+            origin: entry.origin.clone(),
+            origin_seq: entry.origin_seq,
+            reason,
+        };
+        let origin_id = self.origin_id(&entry.origin)?;
+        let head = self.heads.get(&origin_id).cloned().unwrap_or(Head {
+            seq: 0,
+            hash: Hash::GENESIS,
+            ts: 0,
+            dirty: false,
+        });
+        if entry.origin_seq <= head.seq {
+            let held: Option<Vec<u8>> = self
+                .conn
+                .prepare_cached("SELECT hash FROM log WHERE origin_id = ?1 AND origin_seq = ?2")?
+                .query_row(params![origin_id, entry.origin_seq as i64], |r| r.get(0))
+                .optional()?;
+            return match held {
+                Some(h) if h == entry.hash.0 => Ok(ImportOutcome::AlreadyHeld),
+                Some(h) => Err(refuse(format!(
+                    "diverged: this store holds hash {} at that position, the entry says {}",
+                    Hash::from_slice(&h).map(|h| h.to_hex()).unwrap_or_default(),
+                    entry.hash.to_hex()
+                ))),
+                None => Err(refuse("position below the chain head is missing".into())),
+            };
+        }
+        if entry.origin_seq != head.seq + 1 {
+            return Err(refuse(format!(
+                "gap: this store's chain for that origin ends at {}",
+                head.seq
+            )));
+        }
+        if !entry.follows(&head.hash) {
+            return Err(refuse("hash does not match the entry and the previous entry of its origin (tampered or corrupt)".into()));
+        }
+        let body = Body::decode(entry.kind, &entry.body).map_err(|e| refuse(e.to_string()))?;
+        let seq = self.insert_entry(origin_id, entry)?;
+        let stamp = Stamp {
+            ts: entry.ts,
+            origin: &entry.origin,
+            oseq: entry.origin_seq as i64,
+        };
+        self.apply(seq, &stamp, &body)?;
+        Ok(ImportOutcome::Applied)
+    }
+
+    fn insert_entry(&mut self, origin_id: i64, e: &Entry) -> Result<i64, StoreError> {
+        self.conn
+            .prepare_cached("INSERT INTO log(origin_id, origin_seq, kind, ts, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")?
+            .execute(params![origin_id, e.origin_seq as i64, e.kind.as_str(), e.ts, e.body, &e.hash.0[..]])?;
+        let seq = self.conn.last_insert_rowid();
+        self.heads.insert(
+            origin_id,
+            Head {
+                seq: e.origin_seq,
+                hash: e.hash,
+                ts: e.ts,
+                dirty: true,
+            },
+        );
+        Ok(seq)
+    }
+
+    /// Applies one entry's body to the derived tables; returns the result id for results.
+    fn apply(&mut self, seq: i64, stamp: &Stamp, body: &Body) -> Result<Option<i64>, StoreError> {
+        match body {
+            Body::Result(r) => self.apply_result(seq, stamp, r),
+            Body::Testcase(t) => {
+                self.touch_testcase(stamp, t)?;
+                Ok(None)
+            }
+            Body::Group(g) => {
+                self.touch_group(stamp, g)?;
+                Ok(None)
+            }
+        }
+    }
+
+    fn apply_result(
+        &mut self,
+        seq: i64,
+        stamp: &Stamp,
+        r: &ResultRecord,
+    ) -> Result<Option<i64>, StoreError> {
+        if let Some(existing) = self.result_id_by_uuid(&r.uuid)? {
+            // The same result reached this node twice (e.g. one idempotency key used on two
+            // nodes): the log keeps both entries, the index keeps the first.
+            return Ok(Some(existing));
+        }
+        let testcase_id = self.touch_testcase(stamp, &r.testcase)?;
+        let mut group_ids = Vec::with_capacity(r.groups.len());
+        for g in &r.groups {
+            group_ids.push(self.touch_group(stamp, g)?);
+        }
+        self.conn
+            .prepare_cached("INSERT INTO results(log_seq, testcase_id, outcome, submit_time) VALUES(?1, ?2, ?3, ?4)")?
+            .execute(params![seq, testcase_id, r.outcome, r.submit_time])?;
+        let id = self.conn.last_insert_rowid();
+        self.conn
+            .prepare_cached("INSERT INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
+            .execute(params![uuid_key(&r.uuid), id])?;
+        for gid in group_ids {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR IGNORE INTO result_groups(group_id, result_id) VALUES(?1, ?2)",
+                )?
+                .execute(params![gid, id])?;
+        }
+        for (key, values) in &r.data {
+            let key_id = self.intern_key(key)?;
+            for value in values {
+                let value_id = self.intern_value(value)?;
+                // A key may carry the same value twice; the body keeps the multiset, the
+                // postings need it once.
+                self.conn
+                    .prepare_cached("INSERT OR IGNORE INTO result_data(key_id, value_id, result_id) VALUES(?1, ?2, ?3)")?
+                    .execute(params![key_id, value_id, id])?;
+            }
+        }
+        Ok(Some(id))
+    }
+
+    fn result_id_by_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1")?
+            .query_row([uuid_key(uuid)], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn testcase_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.testcases.get(name) {
+            return Ok(Some(*id));
+        }
+        let id: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM testcase WHERE name = ?1")?
+            .query_row([name], |r| r.get(0))
+            .optional()?;
+        if let Some(id) = id {
+            self.testcases.insert(name.to_owned(), id);
+        }
+        Ok(id)
+    }
+
+    /// Creates the testcase if missing and applies its `ref_url` last-writer-wins.
+    fn touch_testcase(&mut self, stamp: &Stamp, t: &TestcaseRecord) -> Result<i64, StoreError> {
+        let id = match self.testcase_id(&t.name)? {
+            Some(id) => id,
+            None => {
+                self.conn
+                    .prepare_cached("INSERT INTO testcase(name) VALUES(?1)")?
+                    .execute([&t.name])?;
+                let id = self.conn.last_insert_rowid();
+                self.testcases.insert(t.name.clone(), id);
+                id
+            }
+        };
+        if let Some(ref_url) = &t.ref_url {
+            self.conn
+                .prepare_cached(
+                    "UPDATE testcase SET ref_url = ?1, ref_url_ts = ?2, ref_url_origin = ?3, ref_url_oseq = ?4
+                     WHERE id = ?5 AND (ref_url_ts, ref_url_origin, ref_url_oseq) < (?2, ?3, ?4)",
+                )?
+                .execute(params![ref_url, stamp.ts, stamp.origin, stamp.oseq, id])?;
+        }
+        Ok(id)
+    }
+
+    /// Creates the group if missing and applies present fields last-writer-wins.
+    fn touch_group(&mut self, stamp: &Stamp, g: &GroupRecord) -> Result<i64, StoreError> {
+        let id = match self.groups.get(&g.uuid) {
+            Some(id) => *id,
+            None => {
+                let found: Option<i64> = self
+                    .conn
+                    .prepare_cached("SELECT id FROM grp WHERE uuid = ?1")?
+                    .query_row([&g.uuid], |r| r.get(0))
+                    .optional()?;
+                let id = match found {
+                    Some(id) => id,
+                    None => {
+                        self.conn
+                            .prepare_cached("INSERT INTO grp(uuid) VALUES(?1)")?
+                            .execute([&g.uuid])?;
+                        self.conn.last_insert_rowid()
+                    }
+                };
+                self.groups.insert(g.uuid.clone(), id);
+                id
+            }
+        };
+        if let Some(description) = &g.description {
+            self.conn
+                .prepare_cached(
+                    "UPDATE grp SET description = ?1, description_ts = ?2, description_origin = ?3, description_oseq = ?4
+                     WHERE id = ?5 AND (description_ts, description_origin, description_oseq) < (?2, ?3, ?4)",
+                )?
+                .execute(params![description, stamp.ts, stamp.origin, stamp.oseq, id])?;
+        }
+        if let Some(ref_url) = &g.ref_url {
+            self.conn
+                .prepare_cached(
+                    "UPDATE grp SET ref_url = ?1, ref_url_ts = ?2, ref_url_origin = ?3, ref_url_oseq = ?4
+                     WHERE id = ?5 AND (ref_url_ts, ref_url_origin, ref_url_oseq) < (?2, ?3, ?4)",
+                )?
+                .execute(params![ref_url, stamp.ts, stamp.origin, stamp.oseq, id])?;
+        }
+        Ok(id)
+    }
+
+    fn intern_key(&mut self, key: &str) -> Result<i64, StoreError> {
+        intern(&self.conn, &mut self.keys, "data_keys", "key", key)
+    }
+
+    fn intern_value(&mut self, value: &str) -> Result<i64, StoreError> {
+        if self.values.len() >= VALUE_CACHE_MAX {
+            self.values.clear();
+        }
+        intern(&self.conn, &mut self.values, "data_values", "value", value)
+    }
+
+    /// The node id local writes are sealed with.
+    pub fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// Which kinds of entries the log holds and how many (used by tests and `stats`).
+    pub fn count_entries(&self, kind: Kind) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT count(*) FROM log WHERE kind = ?1",
+            [kind.as_str()],
+            |r| r.get(0),
+        )?)
+    }
+}
+
+/// Looks up (or inserts) `text` in an interning table, through a cache.
+fn intern(
+    conn: &Connection,
+    cache: &mut HashMap<String, i64>,
+    table: &str,
+    column: &str,
+    text: &str,
+) -> Result<i64, StoreError> {
+    if let Some(id) = cache.get(text) {
+        return Ok(*id);
+    }
+    let found: Option<i64> = conn
+        .prepare_cached(&format!("SELECT id FROM {table} WHERE {column} = ?1"))?
+        .query_row([text], |r| r.get(0))
+        .optional()?;
+    let id = match found {
+        Some(id) => id,
+        None => {
+            conn.prepare_cached(&format!("INSERT INTO {table}({column}) VALUES(?1)"))?
+                .execute([text])?;
+            conn.last_insert_rowid()
+        }
+    };
+    cache.insert(text.to_owned(), id);
+    Ok(id)
+}
