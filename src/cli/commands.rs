@@ -52,10 +52,7 @@ fn progress(len: Option<u64>, what: &str) -> ProgressBar {
 }
 
 fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
-    let config = Config {
-        outcomes: outcomes(&args.outcomes)?,
-        max_limit: args.max_limit,
-    };
+    let config = Config { outcomes: outcomes(&args.outcomes)?, max_limit: args.max_limit };
     let limits = Limits {
         max_connections: args.max_connections,
         header_timeout: Duration::from_secs(args.header_timeout),
@@ -63,15 +60,12 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         max_body: args.max_body,
     };
     let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .context("starting the async runtime")?;
+    let runtime =
+        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
     let writer_thread = runtime.block_on(async {
         let (service, writer_thread) = Service::start(store, config)?;
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("binding {}", args.listen))?;
+        let listener =
+            tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
         let addr = listener.local_addr()?;
         tracing::info!(db = %db.display(), node = service.store().node_id(), "store opened");
         // Tests and scripts read this line to learn the port.
@@ -92,14 +86,13 @@ async fn shutdown_signal() {
     let ctrl_c = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => {
-                    let _ = ctrl_c.await;
-                    return;
-                }
-            };
+        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(s) => s,
+            Err(_) => {
+                let _ = ctrl_c.await;
+                return;
+            }
+        };
         tokio::select! {
             _ = ctrl_c => {},
             _ = term.recv() => {},
@@ -130,13 +123,9 @@ enum SubmitFailure {
 fn submit(db: &std::path::Path, args: SubmitArgs) -> Result<i32> {
     let outcomes = outcomes(&args.outcomes)?;
     let (reader, len): (Box<dyn BufRead>, Option<u64>) = if args.file == "-" {
-        (
-            Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())),
-            None,
-        )
+        (Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())), None)
     } else {
-        let f =
-            std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file))?;
+        let f = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file))?;
         let len = f.metadata().ok().map(|m| m.len());
         (Box::new(BufReader::with_capacity(1 << 20, f)), len)
     };
@@ -175,11 +164,7 @@ fn submit(db: &std::path::Path, args: SubmitArgs) -> Result<i32> {
     println!(
         "stored {stored} of {count} results in {secs:.2}s ({:.0}/s){}",
         stored as f64 / secs.max(1e-9),
-        if (stored as usize) < count {
-            "; the rest were already stored (same uuid)"
-        } else {
-            ""
-        }
+        if (stored as usize) < count { "; the rest were already stored (same uuid)" } else { "" }
     );
     Ok(0)
 }
@@ -201,9 +186,7 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
     push("groups", &args.groups);
     push("_distinct_on", &args.distinct_on);
     for d in &args.data {
-        let Some((k, v)) = d.split_once('=') else {
-            bail!("--data wants KEY=VALUES, got {d:?}")
-        };
+        let Some((k, v)) = d.split_once('=') else { bail!("--data wants KEY=VALUES, got {d:?}") };
         pairs.push((k.to_owned(), v.to_owned()));
     }
     pairs.push(("limit".into(), args.limit.to_string()));
@@ -229,18 +212,9 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
         out.write_all(&to_wire(&json!({ "data": data })))?;
         return Ok(0);
     }
-    writeln!(
-        out,
-        "{:>8}  {:<26}  {:<16}  {:<40}  ITEM",
-        "ID", "SUBMIT_TIME", "OUTCOME", "TESTCASE"
-    )?;
+    writeln!(out, "{:>8}  {:<26}  {:<16}  {:<40}  ITEM", "ID", "SUBMIT_TIME", "OUTCOME", "TESTCASE")?;
     for r in &results {
-        let item = r
-            .record
-            .data
-            .get("item")
-            .map(|v| v.join(","))
-            .unwrap_or_default();
+        let item = r.record.data.get("item").map(|v| v.join(",")).unwrap_or_default();
         writeln!(
             out,
             "{:>8}  {:<26}  {:<16}  {:<40}  {}",
@@ -293,11 +267,7 @@ fn verify(db: &std::path::Path) -> Result<i32> {
             return Ok(1);
         }
     }
-    println!(
-        "OK: {} entries in {} origin chain(s) verified ({total} in the log)",
-        v.checked(),
-        v.heads().len()
-    );
+    println!("OK: {} entries in {} origin chain(s) verified ({total} in the log)", v.checked(), v.heads().len());
     Ok(0)
 }
 
@@ -316,9 +286,7 @@ fn replay(db: &std::path::Path, args: ReplayArgs) -> Result<i32> {
         let Some((last, _)) = chunk.last() else { break };
         after = *last;
         let entries: Vec<_> = chunk.into_iter().map(|(_, e)| e).collect();
-        writer
-            .import(&entries)
-            .with_context(|| format!("replaying log entries up to {after}"))?;
+        writer.import(&entries).with_context(|| format!("replaying log entries up to {after}"))?;
         applied += entries.len() as u64;
         bar.set_position(applied);
     }
@@ -342,21 +310,10 @@ fn stats(db: &std::path::Path) -> Result<i32> {
     println!("testcases:    {}", s.testcases);
     println!("groups:       {}", s.groups);
     println!("log entries:  {}", s.log_entries);
-    println!(
-        "data keys:    {}   distinct values: {}",
-        s.data_keys, s.data_values
-    );
-    println!(
-        "file size:    {} bytes ({} pages of {})",
-        file_size, s.page_count, s.page_size
-    );
+    println!("data keys:    {}   distinct values: {}", s.data_keys, s.data_values);
+    println!("file size:    {} bytes ({} pages of {})", file_size, s.page_count, s.page_size);
     for h in reader.heads()? {
-        println!(
-            "origin {}: {} entries, head {}",
-            h.origin,
-            h.seq,
-            h.hash.to_hex()
-        );
+        println!("origin {}: {} entries, head {}", h.origin, h.seq, h.hash.to_hex());
     }
     Ok(0)
 }

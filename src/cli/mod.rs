@@ -13,13 +13,7 @@ pub use commands::run;
 #[command(name = "verdict", version, about, propagate_version = true)]
 pub struct Cli {
     /// The store file (created on first use).
-    #[arg(
-        long,
-        global = true,
-        env = "VERDICT_DB",
-        default_value = "verdict.db",
-        value_name = "PATH"
-    )]
+    #[arg(long, global = true, env = "VERDICT_DB", default_value = "verdict.db", value_name = "PATH")]
     pub db: PathBuf,
 
     #[command(subcommand)]
@@ -63,12 +57,7 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct OutcomeArgs {
     /// Outcomes allowed besides PASSED, INFO, FAILED, NEEDS_INSPECTION (comma list; "" for none).
-    #[arg(
-        long,
-        env = "VERDICT_OUTCOMES",
-        default_value = "ERROR,QUEUED,RUNNING,ABORTED,CRASHED",
-        value_name = "LIST"
-    )]
+    #[arg(long, env = "VERDICT_OUTCOMES", default_value = "ERROR,QUEUED,RUNNING,ABORTED,CRASHED", value_name = "LIST")]
     pub outcomes: String,
 }
 

@@ -9,11 +9,7 @@ use std::io::{BufRead, Read};
 #[derive(Debug, thiserror::Error)]
 pub enum JsonInputError<E: std::error::Error + 'static> {
     #[error("JSON syntax error at line {line}, column {column}: {message}")]
-    Syntax {
-        line: usize,
-        column: usize,
-        message: String,
-    },
+    Syntax { line: usize, column: usize, message: String },
     #[error("cannot read input: {0}")]
     Io(#[from] std::io::Error),
     /// The callback refused record `index` (0-based).
@@ -26,11 +22,7 @@ pub enum JsonInputError<E: std::error::Error + 'static> {
 }
 
 fn syntax<E: std::error::Error>(e: &serde_json::Error) -> JsonInputError<E> {
-    JsonInputError::Syntax {
-        line: e.line(),
-        column: e.column(),
-        message: e.to_string(),
-    }
+    JsonInputError::Syntax { line: e.line(), column: e.column(), message: e.to_string() }
 }
 
 /// Calls `f(index, record)` for every record: the elements of a top-level array, or each
@@ -65,10 +57,7 @@ where
     let mut count = 0;
     for value in serde_json::Deserializer::from_reader(reader).into_iter::<Value>() {
         let value = value.map_err(|e| syntax(&e))?;
-        f(count, value).map_err(|source| JsonInputError::Record {
-            index: count,
-            source,
-        })?;
+        f(count, value).map_err(|source| JsonInputError::Record { index: count, source })?;
         count += 1;
     }
     Ok(count)
@@ -82,10 +71,7 @@ where
 {
     let mut de = serde_json::Deserializer::from_reader(reader);
     let mut failure: Option<(usize, E)> = None;
-    let seed = Elements {
-        f,
-        failure: &mut failure,
-    };
+    let seed = Elements { f, failure: &mut failure };
     let outcome = seed.deserialize(&mut de).and_then(|n| de.end().map(|()| n));
     if let Some((index, source)) = failure {
         return Err(JsonInputError::Record { index, source });
@@ -147,33 +133,21 @@ mod tests {
     fn shapes() {
         assert_eq!(collect("  {\"a\": 1}\n").unwrap().len(), 1);
         assert_eq!(collect("[{\"a\":1}, {\"a\":2}]").unwrap().len(), 2);
-        assert_eq!(
-            collect("{\"a\":1}\n\n{\"a\":2}\r\n{\"a\":3}\n")
-                .unwrap()
-                .len(),
-            3
-        );
+        assert_eq!(collect("{\"a\":1}\n\n{\"a\":2}\r\n{\"a\":3}\n").unwrap().len(), 3);
         assert_eq!(collect("").unwrap().len(), 0);
         assert_eq!(collect("[]").unwrap().len(), 0);
-        assert!(matches!(
-            collect("{\"a\":1}\n{\"a\":"),
-            Err(JsonInputError::Syntax { line: 2, .. })
-        ));
-        assert!(matches!(
-            collect("[{\"a\":1},]"),
-            Err(JsonInputError::Syntax { .. })
-        ));
+        assert!(matches!(collect("{\"a\":1}\n{\"a\":"), Err(JsonInputError::Syntax { line: 2, .. })));
+        assert!(matches!(collect("[{\"a\":1},]"), Err(JsonInputError::Syntax { .. })));
     }
 
     #[test]
     fn callback_errors_name_the_record() {
-        let r = for_each_record("[1,2,3]".as_bytes(), |i, _| {
-            if i == 1 {
-                Err(std::io::Error::other("bad"))
-            } else {
-                Ok(())
-            }
-        });
+        let r = for_each_record(
+            "[1,2,3]".as_bytes(),
+            |i, _| {
+                if i == 1 { Err(std::io::Error::other("bad")) } else { Ok(()) }
+            },
+        );
         assert!(matches!(r, Err(JsonInputError::Record { index: 1, .. })));
     }
 }

@@ -54,12 +54,10 @@ fn pydantic_item(e: &FieldError) -> Value {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
-            ApiError::Service(ServiceError::Invalid(ModelError::Validation(errs))) => {
-                json_response(
-                    StatusCode::BAD_REQUEST,
-                    &json!({ "validation_error": errs.iter().map(pydantic_item).collect::<Vec<_>>() }),
-                )
-            }
+            ApiError::Service(ServiceError::Invalid(ModelError::Validation(errs))) => json_response(
+                StatusCode::BAD_REQUEST,
+                &json!({ "validation_error": errs.iter().map(pydantic_item).collect::<Vec<_>>() }),
+            ),
             ApiError::Service(ServiceError::Invalid(ModelError::BadRequest(msg))) => {
                 message(StatusCode::BAD_REQUEST, &msg)
             }
@@ -80,14 +78,8 @@ impl IntoResponse for ApiError {
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("Request body is larger than the limit of {limit} bytes"),
             ),
-            ApiError::BodyTimeout => message(
-                StatusCode::REQUEST_TIMEOUT,
-                "Request body not received in time",
-            ),
-            ApiError::BodyRead(e) => message(
-                StatusCode::BAD_REQUEST,
-                &format!("Could not read the request body: {e}"),
-            ),
+            ApiError::BodyTimeout => message(StatusCode::REQUEST_TIMEOUT, "Request body not received in time"),
+            ApiError::BodyRead(e) => message(StatusCode::BAD_REQUEST, &format!("Could not read the request body: {e}")),
         }
     }
 }

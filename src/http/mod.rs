@@ -57,19 +57,13 @@ pub struct AppState {
 /// A JSON response in ResultsDB's wire format.
 pub fn json_response(status: StatusCode, v: &Value) -> Response {
     let mut resp = (status, to_wire(v)).into_response();
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp
 }
 
 /// The application's routes.
 pub fn router(service: Service, limits: Limits) -> Router {
-    routes::router(AppState {
-        service,
-        limits: Arc::new(limits),
-    })
+    routes::router(AppState { service, limits: Arc::new(limits) })
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves: at most `max_connections`
@@ -114,25 +108,14 @@ pub async fn serve(
     Ok(())
 }
 
-async fn serve_connection(
-    stream: tokio::net::TcpStream,
-    peer: SocketAddr,
-    app: Router,
-    header_timeout: Duration,
-) {
+async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: Router, header_timeout: Duration) {
     let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
         let mut app = app.clone();
         async move { app.call(req.map(axum::body::Body::new)).await }
     });
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(header_timeout)
-        .keep_alive(true);
-    if let Err(e) = builder
-        .serve_connection(TokioIo::new(stream), service)
-        .await
-    {
+    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
+    if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
         tracing::debug!(%peer, error = %e, "connection ended with an error");
     }
 }

@@ -35,31 +35,21 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let h = &parts.headers;
         // The reverse-proxy headers ResultsDB's middleware honours.
-        let scheme = header_str(h, "x-forwarded-scheme")
-            .or_else(|| header_str(h, "x-forwarded-proto"))
-            .unwrap_or("http");
+        let scheme =
+            header_str(h, "x-forwarded-scheme").or_else(|| header_str(h, "x-forwarded-proto")).unwrap_or("http");
         let host = header_str(h, "x-forwarded-host")
             .or_else(|| header_str(h, header::HOST.as_str()))
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))
             .unwrap_or("localhost");
-        let script = header_str(h, "x-script-name")
-            .unwrap_or("")
-            .trim_end_matches('/');
+        let script = header_str(h, "x-script-name").unwrap_or("").trim_end_matches('/');
         let root = format!("{scheme}://{host}{script}");
         let query = parts.uri.query();
         let request_url = match query {
             Some(q) => format!("{root}{}?{q}", parts.uri.path()),
             None => format!("{root}{}", parts.uri.path()),
         };
-        let pairs = query
-            .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-            .unwrap_or_default();
-        Ok(Ctx {
-            urls: Urls::new(root),
-            request_url,
-            pairs,
-            headers: parts.headers.clone(),
-        })
+        let pairs = query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default();
+        Ok(Ctx { urls: Urls::new(root), request_url, pairs, headers: parts.headers.clone() })
     }
 }
 
@@ -121,18 +111,10 @@ fn find_pages(url: &str) -> Option<(Vec<(usize, usize)>, u64)> {
     while i + 6 < b.len() {
         if (b[i] == b'?' || b[i] == b'&') && b[i + 1..].starts_with(b"page=") {
             let digits_start = i + 6;
-            let digits_end = digits_start
-                + b[digits_start..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .count();
+            let digits_end = digits_start + b[digits_start..].iter().take_while(|c| c.is_ascii_digit()).count();
             if digits_end > digits_start {
                 if first.is_none() {
-                    first = Some(
-                        url[digits_start..digits_end]
-                            .parse::<u64>()
-                            .unwrap_or(u64::MAX / 2),
-                    );
+                    first = Some(url[digits_start..digits_end].parse::<u64>().unwrap_or(u64::MAX / 2));
                 }
                 spans.push((i, digits_end));
                 i = digits_end;
@@ -189,22 +171,10 @@ mod tests {
     fn links_follow_upstream() {
         let (p, n) = prev_next("http://h/api/v2.0/results?item=x", true);
         assert_eq!(p, None);
-        assert_eq!(
-            n.as_deref(),
-            Some("http://h/api/v2.0/results?item=x&page=1")
-        );
-        let (p, n) = prev_next(
-            "http://h/api/v2.0/results?page=2&limit=1&callback=cb&x=1",
-            true,
-        );
-        assert_eq!(
-            p.as_deref(),
-            Some("http://h/api/v2.0/results?page=1&limit=1&x=1")
-        );
-        assert_eq!(
-            n.as_deref(),
-            Some("http://h/api/v2.0/results?page=3&limit=1&x=1")
-        );
+        assert_eq!(n.as_deref(), Some("http://h/api/v2.0/results?item=x&page=1"));
+        let (p, n) = prev_next("http://h/api/v2.0/results?page=2&limit=1&callback=cb&x=1", true);
+        assert_eq!(p.as_deref(), Some("http://h/api/v2.0/results?page=1&limit=1&x=1"));
+        assert_eq!(n.as_deref(), Some("http://h/api/v2.0/results?page=3&limit=1&x=1"));
         let (p, n) = prev_next("http://h/api/v2.0/results", false);
         assert_eq!((p, n), (None, None));
         let (_, n) = prev_next("http://h/api/v2.0/results", true);

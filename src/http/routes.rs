@@ -24,10 +24,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2.0/results", get(list_results).post(create_result))
         .route("/api/v2.0/results/latest", get(latest_results))
         .route("/api/v2.0/results/{id}", get(get_result))
-        .route(
-            "/api/v2.0/testcases",
-            get(list_testcases).post(create_testcase),
-        )
+        .route("/api/v2.0/testcases", get(list_testcases).post(create_testcase))
         .route("/api/v2.0/testcases/{*name}", get(get_testcase_path))
         .route("/api/v2.0/groups", get(list_groups).post(create_group))
         .route("/api/v2.0/groups/{uuid}", get(get_group))
@@ -68,10 +65,7 @@ async fn healthcheck(State(s): State<AppState>) -> Response {
     if s.service.healthy().await {
         json_response(StatusCode::OK, &json!({"message": "Health check OK"}))
     } else {
-        json_response(
-            StatusCode::SERVICE_UNAVAILABLE,
-            &json!({"message": "Unable to communicate with database"}),
-        )
+        json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"message": "Unable to communicate with database"}))
     }
 }
 
@@ -100,16 +94,11 @@ async fn get_result(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>)
 
 async fn create_result(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
     let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
-    let key = ctx
-        .headers
-        .get("idempotency-key")
-        .and_then(|v| v.to_str().ok())
-        .filter(|k| !k.is_empty());
+    let key = ctx.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
     let (view, created) = s.service.submit_result(&body, key).await?;
     let mut resp = json_response(StatusCode::CREATED, &result_json(&view, &ctx.urls));
     if !created {
-        resp.headers_mut()
-            .insert("idempotent-replayed", HeaderValue::from_static("true"));
+        resp.headers_mut().insert("idempotent-replayed", HeaderValue::from_static("true"));
     }
     Ok(resp)
 }
@@ -117,18 +106,12 @@ async fn create_result(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiRe
 async fn list_testcases(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = TestcaseQuery::parse(&ctx.pairs, s.service.config().max_limit)?;
     let page = s.service.testcases(q).await?;
-    envelope(&ctx, page, |t, urls| {
-        testcase_json(&t.name, t.ref_url.as_deref(), urls)
-    })
+    envelope(&ctx, page, |t, urls| testcase_json(&t.name, t.ref_url.as_deref(), urls))
 }
 
 /// `/testcases/<path:name>` and `/testcases/<path:name>/results`: names may contain `/`,
 /// and like upstream's router we prefer the `…/results` reading.
-async fn get_testcase_path(
-    State(s): State<AppState>,
-    ctx: Ctx,
-    Path(name): Path<String>,
-) -> ApiResult {
+async fn get_testcase_path(State(s): State<AppState>, ctx: Ctx, Path(name): Path<String>) -> ApiResult {
     if let Some(tc) = name.strip_suffix("/results").filter(|n| !n.is_empty()) {
         let q = result_query(&s.service, &ctx)?;
         let page = s.service.testcase_results(tc.to_owned(), q).await?;
@@ -141,10 +124,7 @@ async fn get_testcase_path(
 async fn create_testcase(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
     let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
     let t = s.service.create_testcase(&body).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &testcase_json(&t.name, t.ref_url.as_deref(), &ctx.urls),
-    ))
+    Ok(json_response(StatusCode::CREATED, &testcase_json(&t.name, t.ref_url.as_deref(), &ctx.urls)))
 }
 
 async fn list_groups(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
@@ -167,8 +147,5 @@ async fn group_results(State(s): State<AppState>, ctx: Ctx, Path(uuid): Path<Str
 async fn create_group(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
     let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
     let g = s.service.create_group(&body).await?;
-    Ok(json_response(
-        StatusCode::CREATED,
-        &group_json(&g, &ctx.urls),
-    ))
+    Ok(json_response(StatusCode::CREATED, &group_json(&g, &ctx.urls)))
 }

@@ -82,14 +82,7 @@ pub struct Entry {
 /// Computes an entry's chain hash. Encoding: `prev` (32 bytes), then `origin`, `kind` and
 /// `body` each as a u64 big-endian length followed by the UTF-8 bytes, with `origin_seq` (u64
 /// BE) after the origin and `ts` (i64 BE) after the kind. Lengths make it unambiguous.
-pub fn chain_hash(
-    prev: &Hash,
-    origin: &str,
-    origin_seq: u64,
-    kind: Kind,
-    ts: i64,
-    body: &str,
-) -> Hash {
+pub fn chain_hash(prev: &Hash, origin: &str, origin_seq: u64, kind: Kind, ts: i64, body: &str) -> Hash {
     let mut h = blake3::Hasher::new();
     h.update(&prev.0);
     put_bytes(&mut h, origin.as_bytes());
@@ -107,35 +100,14 @@ fn put_bytes(h: &mut blake3::Hasher, b: &[u8]) {
 
 impl Entry {
     /// Seals a new entry onto a chain whose last hash is `prev`.
-    pub fn seal(
-        prev: &Hash,
-        origin: &str,
-        origin_seq: u64,
-        kind: Kind,
-        ts: i64,
-        body: String,
-    ) -> Entry {
+    pub fn seal(prev: &Hash, origin: &str, origin_seq: u64, kind: Kind, ts: i64, body: String) -> Entry {
         let hash = chain_hash(prev, origin, origin_seq, kind, ts, &body);
-        Entry {
-            origin: origin.to_owned(),
-            origin_seq,
-            kind,
-            ts,
-            body,
-            hash,
-        }
+        Entry { origin: origin.to_owned(), origin_seq, kind, ts, body, hash }
     }
 
     /// Whether this entry correctly follows `prev` in its origin's chain.
     pub fn follows(&self, prev: &Hash) -> bool {
-        chain_hash(
-            prev,
-            &self.origin,
-            self.origin_seq,
-            self.kind,
-            self.ts,
-            &self.body,
-        ) == self.hash
+        chain_hash(prev, &self.origin, self.origin_seq, self.kind, self.ts, &self.body) == self.hash
     }
 }
 
@@ -183,10 +155,7 @@ impl Body {
     }
 
     pub fn decode(kind: Kind, body: &str) -> Result<Body, BodyError> {
-        let err = |source| BodyError {
-            kind: kind.as_str(),
-            source,
-        };
+        let err = |source| BodyError { kind: kind.as_str(), source };
         Ok(match kind {
             Kind::Result => Body::Result(serde_json::from_str(body).map_err(err)?),
             Kind::Testcase => Body::Testcase(serde_json::from_str(body).map_err(err)?),
@@ -219,21 +188,10 @@ impl ChainVerifier {
 
     /// Checks the next entry (in log order).
     pub fn feed(&mut self, e: &Entry) -> Result<(), ChainError> {
-        let err = |reason: String| ChainError {
-            origin: e.origin.clone(),
-            origin_seq: e.origin_seq,
-            reason,
-        };
-        let (seq, prev) = self
-            .heads
-            .get(&e.origin)
-            .copied()
-            .unwrap_or((0, Hash::GENESIS));
+        let err = |reason: String| ChainError { origin: e.origin.clone(), origin_seq: e.origin_seq, reason };
+        let (seq, prev) = self.heads.get(&e.origin).copied().unwrap_or((0, Hash::GENESIS));
         if e.origin_seq != seq + 1 {
-            return Err(err(format!(
-                "expected origin sequence {} after {seq}",
-                seq + 1
-            )));
+            return Err(err(format!("expected origin sequence {} after {seq}", seq + 1)));
         }
         if !e.follows(&prev) {
             return Err(err(format!(
@@ -269,22 +227,8 @@ mod tests {
 
     #[test]
     fn chain_detects_any_change() {
-        let a = Entry::seal(
-            &Hash::GENESIS,
-            "n1",
-            1,
-            Kind::Testcase,
-            5,
-            r#"{"name":"t"}"#.into(),
-        );
-        let b = Entry::seal(
-            &a.hash,
-            "n1",
-            2,
-            Kind::Testcase,
-            6,
-            r#"{"name":"u"}"#.into(),
-        );
+        let a = Entry::seal(&Hash::GENESIS, "n1", 1, Kind::Testcase, 5, r#"{"name":"t"}"#.into());
+        let b = Entry::seal(&a.hash, "n1", 2, Kind::Testcase, 6, r#"{"name":"u"}"#.into());
         assert!(a.follows(&Hash::GENESIS));
         assert!(b.follows(&a.hash));
         let mut t = b.clone();

@@ -33,12 +33,7 @@ pub struct FieldError {
 
 impl FieldError {
     pub fn new(loc: Vec<Loc>, kind: &'static str, msg: impl Into<String>, input: &Value) -> Self {
-        FieldError {
-            loc,
-            msg: msg.into(),
-            kind,
-            input: input.clone(),
-        }
+        FieldError { loc, msg: msg.into(), kind, input: input.clone() }
     }
 
     /// A custom validator failure: pydantic prefixes the message with `Value error, `.
@@ -82,13 +77,7 @@ pub enum ModelError {
 fn describe(errors: &[FieldError]) -> String {
     let parts: Vec<String> = errors
         .iter()
-        .map(|e| {
-            if e.loc.is_empty() {
-                e.msg.clone()
-            } else {
-                format!("{}: {}", e.path(), e.msg)
-            }
-        })
+        .map(|e| if e.loc.is_empty() { e.msg.clone() } else { format!("{}: {}", e.path(), e.msg) })
         .collect();
     parts.join("; ")
 }

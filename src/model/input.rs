@@ -45,11 +45,7 @@ impl Errors {
         self.0.push(e);
     }
     fn finish<T>(self, ok: T) -> Result<T, ModelError> {
-        if self.0.is_empty() {
-            Ok(ok)
-        } else {
-            Err(ModelError::Validation(self.0))
-        }
+        if self.0.is_empty() { Ok(ok) } else { Err(ModelError::Validation(self.0)) }
     }
 }
 
@@ -63,12 +59,7 @@ fn model_type(model: &str, body: &Value) -> ModelError {
 }
 
 /// `Optional[str]`: absent or null → `None`, string → `Some`, anything else an error.
-fn opt_str(
-    obj: &Map<String, Value>,
-    field: &str,
-    loc: &[Loc],
-    errs: &mut Errors,
-) -> Option<String> {
+fn opt_str(obj: &Map<String, Value>, field: &str, loc: &[Loc], errs: &mut Errors) -> Option<String> {
     match obj.get(field) {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.clone()),
@@ -82,12 +73,7 @@ fn opt_str(
 }
 
 /// Like `opt_str` but keeps "absent" apart from "null" (for update-if-present fields).
-fn present_str(
-    obj: &Map<String, Value>,
-    field: &str,
-    loc: &[Loc],
-    errs: &mut Errors,
-) -> Option<Option<String>> {
+fn present_str(obj: &Map<String, Value>, field: &str, loc: &[Loc], errs: &mut Errors) -> Option<Option<String>> {
     obj.get(field)?;
     Some(opt_str(obj, field, loc, errs))
 }
@@ -124,10 +110,7 @@ pub fn parse_create_result(body: &Value, outcomes: &Outcomes) -> Result<ResultIn
     }
     Ok(ResultInput {
         uuid,
-        testcase: testcase.unwrap_or(TestcaseRecord {
-            name: String::new(),
-            ref_url: None,
-        }),
+        testcase: testcase.unwrap_or(TestcaseRecord { name: String::new(), ref_url: None }),
         outcome: outcome.unwrap_or_default(),
         note,
         ref_url,
@@ -139,26 +122,15 @@ pub fn parse_create_result(body: &Value, outcomes: &Outcomes) -> Result<ResultIn
 
 /// ResultsDB refuses data keys with `:` (they would clash with the `key:like` filter syntax).
 pub fn check_data_keys<'a>(keys: impl Iterator<Item = &'a String>) -> Result<(), ModelError> {
-    let bad: Vec<Value> = keys
-        .filter(|k| k.contains(':'))
-        .map(|k| Value::String(k.clone()))
-        .collect();
+    let bad: Vec<Value> = keys.filter(|k| k.contains(':')).map(|k| Value::String(k.clone())).collect();
     if bad.is_empty() {
         return Ok(());
     }
     // The message carries Python's repr of the list of offending keys: ['a:b', 'c:d'].
-    Err(ModelError::BadRequest(format!(
-        "Colon not allowed in key name: {}",
-        py_str(&Value::Array(bad))
-    )))
+    Err(ModelError::BadRequest(format!("Colon not allowed in key name: {}", py_str(&Value::Array(bad)))))
 }
 
-fn parse_outcome(
-    obj: &Map<String, Value>,
-    body: &Value,
-    outcomes: &Outcomes,
-    errs: &mut Errors,
-) -> Option<String> {
+fn parse_outcome(obj: &Map<String, Value>, body: &Value, outcomes: &Outcomes, errs: &mut Errors) -> Option<String> {
     let loc = || vec![Loc::from("outcome")];
     match obj.get("outcome") {
         None => errs.push(FieldError::missing("outcome", body)),
@@ -172,11 +144,7 @@ fn parse_outcome(
                     &Value::String(s.clone()),
                 ));
             } else if !outcomes.contains(&o) {
-                errs.push(FieldError::value_error(
-                    loc(),
-                    &outcomes.must_be_one_of(),
-                    &Value::String(o),
-                ));
+                errs.push(FieldError::value_error(loc(), &outcomes.must_be_one_of(), &Value::String(o)));
             } else {
                 return Some(o);
             }
@@ -186,11 +154,7 @@ fn parse_outcome(
     None
 }
 
-fn parse_testcase_field(
-    obj: &Map<String, Value>,
-    body: &Value,
-    errs: &mut Errors,
-) -> Option<TestcaseRecord> {
+fn parse_testcase_field(obj: &Map<String, Value>, body: &Value, errs: &mut Errors) -> Option<TestcaseRecord> {
     let loc = || vec![Loc::from("testcase")];
     let Some(v) = obj.get("testcase") else {
         errs.push(FieldError::missing("testcase", body));
@@ -201,26 +165,16 @@ fn parse_testcase_field(
         other => falsy(other),
     };
     if empty_name {
-        errs.push(FieldError::value_error(
-            loc(),
-            "testcase name must be non-empty",
-            v,
-        ));
+        errs.push(FieldError::value_error(loc(), "testcase name must be non-empty", v));
         return None;
     }
     match v {
-        Value::String(name) => Some(TestcaseRecord {
-            name: name.clone(),
-            ref_url: None,
-        }),
+        Value::String(name) => Some(TestcaseRecord { name: name.clone(), ref_url: None }),
         Value::Object(o) => {
             let name = match o.get("name") {
                 Some(Value::String(n)) => n.clone(),
                 Some(other) => {
-                    errs.push(FieldError::string_type(
-                        vec!["testcase".into(), "name".into()],
-                        other,
-                    ));
+                    errs.push(FieldError::string_type(vec!["testcase".into(), "name".into()], other));
                     return None;
                 }
                 None => return None,
@@ -229,12 +183,7 @@ fn parse_testcase_field(
             Some(TestcaseRecord { name, ref_url })
         }
         other => {
-            errs.push(FieldError::new(
-                loc(),
-                "dict_type",
-                "Input should be a valid dictionary",
-                other,
-            ));
+            errs.push(FieldError::new(loc(), "dict_type", "Input should be a valid dictionary", other));
             None
         }
     }
@@ -245,12 +194,7 @@ fn parse_groups(obj: &Map<String, Value>, errs: &mut Errors) -> Vec<GroupInput> 
         None | Some(Value::Null) => return Vec::new(),
         Some(Value::Array(items)) => items,
         Some(other) => {
-            errs.push(FieldError::new(
-                vec!["groups".into()],
-                "list_type",
-                "Input should be a valid list",
-                other,
-            ));
+            errs.push(FieldError::new(vec!["groups".into()], "list_type", "Input should be a valid list", other));
             return Vec::new();
         }
     };
@@ -268,7 +212,11 @@ fn parse_groups(obj: &Map<String, Value>, errs: &mut Errors) -> Vec<GroupInput> 
                     Some(other) => {
                         let mut l = loc.clone();
                         l.push("uuid".into());
-                        errs.push(FieldError::value_error(l, "group uuid must be a non-empty string of at most 36 characters", other));
+                        errs.push(FieldError::value_error(
+                            l,
+                            "group uuid must be a non-empty string of at most 36 characters",
+                            other,
+                        ));
                         None
                     }
                 };
@@ -288,20 +236,12 @@ fn parse_groups(obj: &Map<String, Value>, errs: &mut Errors) -> Vec<GroupInput> 
 
 /// ResultsDB's data conversion: string → one value, list → one value per element, any
 /// other value → its Python `str()`. An empty list stores nothing.
-fn parse_data(
-    obj: &Map<String, Value>,
-    errs: &mut Errors,
-) -> Option<BTreeMap<String, Vec<String>>> {
+fn parse_data(obj: &Map<String, Value>, errs: &mut Errors) -> Option<BTreeMap<String, Vec<String>>> {
     let map = match obj.get("data") {
         None | Some(Value::Null) => return None,
         Some(Value::Object(m)) => m,
         Some(other) => {
-            errs.push(FieldError::new(
-                vec!["data".into()],
-                "dict_type",
-                "Input should be a valid dictionary",
-                other,
-            ));
+            errs.push(FieldError::new(vec!["data".into()], "dict_type", "Input should be a valid dictionary", other));
             return None;
         }
     };
@@ -329,11 +269,7 @@ fn parse_submit_time_field(obj: &Map<String, Value>, errs: &mut Errors) -> Optio
         Value::Null => return None,
         Value::Number(n) => n
             .as_i64()
-            .or_else(|| {
-                n.as_f64()
-                    .filter(|f| f.fract() == 0.0 && f.abs() < 9.3e18)
-                    .map(|f| f as i64)
-            })
+            .or_else(|| n.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 9.3e18).map(|f| f as i64))
             .and_then(Timestamp::from_millis),
         Value::String(s) => parse_submit_time(s).or_else(|| parse_millis_str(s)),
         _ => None,
@@ -345,7 +281,9 @@ fn parse_submit_time_field(obj: &Map<String, Value>, errs: &mut Errors) -> Optio
         };
         errs.push(FieldError::value_error(
             vec!["submit_time".into()],
-            &format!("Expected timestamp in milliseconds or datetime (in format YYYY-MM-DDTHH:MM:SS.ffffff), got {repr}"),
+            &format!(
+                "Expected timestamp in milliseconds or datetime (in format YYYY-MM-DDTHH:MM:SS.ffffff), got {repr}"
+            ),
             v,
         ));
     }
@@ -367,11 +305,7 @@ fn parse_uuid_field(obj: &Map<String, Value>, errs: &mut Errors) -> Option<Strin
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if canonical_uuid(s).is_some() => canonical_uuid(s),
         Some(other) => {
-            errs.push(FieldError::value_error(
-                vec!["uuid".into()],
-                "uuid must be a UUID string",
-                other,
-            ));
+            errs.push(FieldError::value_error(vec!["uuid".into()], "uuid must be a UUID string", other));
             None
         }
     }
@@ -425,20 +359,9 @@ pub fn parse_create_group(body: &Value) -> Result<(Option<String>, GroupRecord),
             &Value::String(u.clone()),
         ));
     }
-    let description = opt_str(obj, "description", &[], &mut errs)
-        .filter(|s| !s.is_empty())
-        .map(Some);
-    let ref_url = opt_str(obj, "ref_url", &[], &mut errs)
-        .filter(|s| !s.is_empty())
-        .map(Some);
-    errs.finish((
-        uuid,
-        GroupRecord {
-            description,
-            ref_url,
-            uuid: String::new(),
-        },
-    ))
+    let description = opt_str(obj, "description", &[], &mut errs).filter(|s| !s.is_empty()).map(Some);
+    let ref_url = opt_str(obj, "ref_url", &[], &mut errs).filter(|s| !s.is_empty()).map(Some);
+    errs.finish((uuid, GroupRecord { description, ref_url, uuid: String::new() }))
 }
 
 #[cfg(test)]
@@ -464,18 +387,13 @@ mod tests {
         assert!(!r.data.contains_key("e"));
         assert_eq!(r.groups.len(), 2);
         assert_eq!(r.groups[1].uuid, None);
-        assert_eq!(
-            r.submit_time.unwrap().to_iso(),
-            "2022-08-24T06:54:57.123000"
-        );
+        assert_eq!(r.submit_time.unwrap().to_iso(), "2022-08-24T06:54:57.123000");
     }
 
     #[test]
     fn reports_every_bad_field() {
         let body = json!({"testcase": "", "outcome": "MEH", "submit_time": "now", "note": 5});
-        let Err(ModelError::Validation(errs)) = parse_create_result(&body, &outcomes()) else {
-            panic!()
-        };
+        let Err(ModelError::Validation(errs)) = parse_create_result(&body, &outcomes()) else { panic!() };
         let got: Vec<(String, &str)> = errs.iter().map(|e| (e.path(), e.kind)).collect();
         assert_eq!(
             got,
@@ -486,10 +404,7 @@ mod tests {
                 ("submit_time".to_owned(), "value_error")
             ]
         );
-        assert_eq!(
-            errs[0].msg,
-            "Value error, must be one of: PASSED, INFO, FAILED, NEEDS_INSPECTION, AMAZING"
-        );
+        assert_eq!(errs[0].msg, "Value error, must be one of: PASSED, INFO, FAILED, NEEDS_INSPECTION, AMAZING");
         assert!(errs[3].msg.ends_with("got 'now'"), "{}", errs[3].msg);
     }
 
@@ -498,17 +413,13 @@ mod tests {
         let body = json!({"testcase": "t", "outcome": "PASSED", "data": {"a:b": 1, "ok": 2}});
         assert_eq!(
             parse_create_result(&body, &outcomes()),
-            Err(ModelError::BadRequest(
-                "Colon not allowed in key name: ['a:b']".into()
-            ))
+            Err(ModelError::BadRequest("Colon not allowed in key name: ['a:b']".into()))
         );
     }
 
     #[test]
     fn non_object_body() {
-        let Err(ModelError::Validation(errs)) = parse_create_result(&json!(0), &outcomes()) else {
-            panic!()
-        };
+        let Err(ModelError::Validation(errs)) = parse_create_result(&json!(0), &outcomes()) else { panic!() };
         assert_eq!(errs[0].kind, "model_type");
         assert!(errs[0].loc.is_empty());
     }

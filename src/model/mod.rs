@@ -12,8 +12,7 @@ pub mod time;
 
 pub use error::{FieldError, Loc, ModelError};
 pub use input::{
-    GroupInput, ResultInput, TestcaseInput, parse_create_group, parse_create_result,
-    parse_create_testcase,
+    GroupInput, ResultInput, TestcaseInput, parse_create_group, parse_create_result, parse_create_testcase,
 };
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
 pub use time::Timestamp;
@@ -39,9 +38,7 @@ impl Outcomes {
         for e in extra {
             let e = e.as_ref().trim().to_uppercase();
             if e.len() > 32 {
-                return Err(ModelError::BadRequest(format!(
-                    "outcome {e:?} is longer than 32 characters"
-                )));
+                return Err(ModelError::BadRequest(format!("outcome {e:?} is longer than 32 characters")));
             }
             if !e.is_empty() && !all.contains(&e) {
                 all.push(e);
@@ -52,13 +49,7 @@ impl Outcomes {
 
     /// ResultsDB's presets plus our default extras.
     pub fn default_set() -> Self {
-        Outcomes(
-            PRESET_OUTCOMES
-                .iter()
-                .chain(DEFAULT_EXTRA_OUTCOMES.iter())
-                .map(|s| (*s).to_owned())
-                .collect(),
-        )
+        Outcomes(PRESET_OUTCOMES.iter().chain(DEFAULT_EXTRA_OUTCOMES.iter()).map(|s| (*s).to_owned()).collect())
     }
 
     pub fn contains(&self, outcome: &str) -> bool {
@@ -80,28 +71,16 @@ impl Outcomes {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TestcaseRecord {
     pub name: String,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub ref_url: Option<Option<String>>,
 }
 
 /// A group as named in a result or a group write; absent fields are left unchanged.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GroupRecord {
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub description: Option<Option<String>>,
-    #[serde(
-        default,
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "present"
-    )]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub ref_url: Option<Option<String>>,
     pub uuid: String,
 }
@@ -176,15 +155,10 @@ pub fn uuid_for_idempotency_key(key: &str) -> String {
     let digest = blake3::hash(format!("verdict idempotency key\0{key}").as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest.as_bytes()[..16]);
-    uuid::Builder::from_custom_bytes(bytes)
-        .into_uuid()
-        .hyphenated()
-        .to_string()
+    uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()
 }
 
 /// Canonical form of a client-supplied result uuid, or `None` if it is not a UUID.
 pub fn canonical_uuid(s: &str) -> Option<String> {
-    uuid::Uuid::parse_str(s)
-        .ok()
-        .map(|u| u.hyphenated().to_string())
+    uuid::Uuid::parse_str(s).ok().map(|u| u.hyphenated().to_string())
 }

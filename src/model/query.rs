@@ -20,11 +20,7 @@ pub struct ListParams {
 impl ListParams {
     /// Rows to skip: `page * limit` for a positive page, else none.
     pub fn offset(&self) -> i64 {
-        if self.page > 0 {
-            self.page.saturating_mul(self.limit)
-        } else {
-            0
-        }
+        if self.page > 0 { self.page.saturating_mul(self.limit) } else { 0 }
     }
 
     fn parse(pairs: &[(String, String)], max_limit: i64) -> Result<Self, ModelError> {
@@ -48,27 +44,15 @@ impl ListParams {
                 &Value::from(limit),
             ));
         }
-        if errs.is_empty() {
-            Ok(ListParams { page, limit })
-        } else {
-            Err(ModelError::Validation(errs))
-        }
+        if errs.is_empty() { Ok(ListParams { page, limit }) } else { Err(ModelError::Validation(errs)) }
     }
 }
 
 fn first<'a>(pairs: &'a [(String, String)], name: &str) -> Option<&'a str> {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .map(|(_, v)| v.as_str())
+    pairs.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
 }
 
-fn int_param(
-    pairs: &[(String, String)],
-    name: &str,
-    default: i64,
-    errs: &mut Vec<FieldError>,
-) -> i64 {
+fn int_param(pairs: &[(String, String)], name: &str, default: i64, errs: &mut Vec<FieldError>) -> i64 {
     let Some(raw) = first(pairs, name) else {
         return default;
     };
@@ -124,35 +108,19 @@ pub struct ResultQuery {
     pub data: Vec<DataFilter>,
 }
 
-const RESERVED: [&str; 9] = [
-    "page",
-    "limit",
-    "_sort",
-    "since",
-    "outcome",
-    "groups",
-    "testcases",
-    "testcases:like",
-    "_distinct_on",
-];
+const RESERVED: [&str; 9] =
+    ["page", "limit", "_sort", "since", "outcome", "groups", "testcases", "testcases:like", "_distinct_on"];
 
 impl ResultQuery {
     /// Parses the query pairs; every non-reserved parameter is a data filter (upstream).
-    pub fn parse(
-        pairs: &[(String, String)],
-        outcomes: &Outcomes,
-        max_limit: i64,
-    ) -> Result<Self, ModelError> {
+    pub fn parse(pairs: &[(String, String)], outcomes: &Outcomes, max_limit: i64) -> Result<Self, ModelError> {
         let list = ListParams::parse(pairs, max_limit);
         let mut errs = match &list {
             Err(ModelError::Validation(e)) => e.clone(),
             _ => Vec::new(),
         };
         let (since, until) = parse_since(first(pairs, "since"), &mut errs);
-        let outcome_list: Vec<String> = comma_list(pairs, "outcome")
-            .iter()
-            .map(|o| o.to_uppercase())
-            .collect();
+        let outcome_list: Vec<String> = comma_list(pairs, "outcome").iter().map(|o| o.to_uppercase()).collect();
         if outcome_list.iter().any(|o| !outcomes.contains(o)) {
             errs.push(FieldError::value_error(
                 vec!["outcome".into()],
@@ -181,11 +149,7 @@ impl ResultQuery {
 
     /// Rows to skip for this page.
     pub fn offset(&self) -> i64 {
-        ListParams {
-            page: self.page,
-            limit: self.limit,
-        }
-        .offset()
+        ListParams { page: self.page, limit: self.limit }.offset()
     }
 
     /// `_distinct_on` needs at least one other filter (upstream refuses a full-table scan).
@@ -200,10 +164,7 @@ impl ResultQuery {
 }
 
 /// `since=START[,END]` in the iso8601 grammar; zones are discarded (upstream quirk).
-fn parse_since(
-    raw: Option<&str>,
-    errs: &mut Vec<FieldError>,
-) -> (Option<Timestamp>, Option<Timestamp>) {
+fn parse_since(raw: Option<&str>, errs: &mut Vec<FieldError>) -> (Option<Timestamp>, Option<Timestamp>) {
     let Some(raw) = raw else { return (None, None) };
     let mut parts = raw.split(',');
     let start = parts.next().and_then(parse_iso8601);
@@ -235,12 +196,8 @@ fn data_filters(pairs: &[(String, String)]) -> Vec<DataFilter> {
     names
         .into_iter()
         .map(|name| {
-            let values: Vec<String> = pairs
-                .iter()
-                .filter(|(k, _)| k == name)
-                .flat_map(|(_, v)| v.split(','))
-                .map(str::to_owned)
-                .collect();
+            let values: Vec<String> =
+                pairs.iter().filter(|(k, _)| k == name).flat_map(|(_, v)| v.split(',')).map(str::to_owned).collect();
             let mut parts = name.split(':');
             let (key, like) = match (parts.next(), parts.next(), parts.next()) {
                 (Some(k), Some(modifier), None) => (k.to_owned(), modifier == "like"),
@@ -268,11 +225,7 @@ impl TestcaseQuery {
         } else {
             comma_list(&first_only(pairs, "name:like"), "name:like")
         };
-        Ok(TestcaseQuery {
-            list,
-            names,
-            name_like,
-        })
+        Ok(TestcaseQuery { list, names, name_like })
     }
 }
 
@@ -292,12 +245,7 @@ impl GroupQuery {
         // Upstream skips blank items but compares the untrimmed text.
         let split_keep = |name: &str| -> Vec<String> {
             first(pairs, name)
-                .map(|v| {
-                    v.split(',')
-                        .filter(|s| !s.trim().is_empty())
-                        .map(str::to_owned)
-                        .collect()
-                })
+                .map(|v| v.split(',').filter(|s| !s.trim().is_empty()).map(str::to_owned).collect())
                 .unwrap_or_default()
         };
         let descriptions = split_keep("description");
@@ -310,20 +258,13 @@ impl GroupQuery {
             .filter(|s| !s.is_empty())
             .map(|v| v.split(',').map(str::to_owned).collect())
             .unwrap_or_default();
-        Ok(GroupQuery {
-            list,
-            uuids,
-            descriptions,
-            description_like,
-        })
+        Ok(GroupQuery { list, uuids, descriptions, description_like })
     }
 }
 
 /// Upstream reads these single-valued parameters with `args.get` (first occurrence only).
 fn first_only(pairs: &[(String, String)], name: &str) -> Vec<(String, String)> {
-    first(pairs, name)
-        .map(|v| vec![(name.to_owned(), v.to_owned())])
-        .unwrap_or_default()
+    first(pairs, name).map(|v| vec![(name.to_owned(), v.to_owned())]).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -342,17 +283,8 @@ mod tests {
             1000,
         )
         .unwrap();
-        let got: Vec<(&str, bool, Vec<&str>)> = q
-            .data
-            .iter()
-            .map(|f| {
-                (
-                    f.key.as_str(),
-                    f.like,
-                    f.values.iter().map(String::as_str).collect(),
-                )
-            })
-            .collect();
+        let got: Vec<(&str, bool, Vec<&str>)> =
+            q.data.iter().map(|f| (f.key.as_str(), f.like, f.values.iter().map(String::as_str).collect())).collect();
         assert_eq!(
             got,
             vec![
@@ -376,11 +308,9 @@ mod tests {
         assert_eq!(q.outcomes, vec!["PASSED", "FAILED"]);
         assert_eq!(q.testcases, vec!["a", "b"]);
         assert!(q.since.is_some() && q.until.is_some());
-        let Err(ModelError::Validation(e)) = ResultQuery::parse(
-            &pairs("limit=x&since=bad&outcome=nope"),
-            &Outcomes::default_set(),
-            1000,
-        ) else {
+        let Err(ModelError::Validation(e)) =
+            ResultQuery::parse(&pairs("limit=x&since=bad&outcome=nope"), &Outcomes::default_set(), 1000)
+        else {
             panic!()
         };
         let kinds: Vec<&str> = e.iter().map(|e| e.kind).collect();

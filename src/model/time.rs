@@ -115,10 +115,7 @@ struct Cursor<'a> {
 
 impl<'a> Cursor<'a> {
     fn new(s: &'a str) -> Self {
-        Cursor {
-            s: s.as_bytes(),
-            pos: 0,
-        }
+        Cursor { s: s.as_bytes(), pos: 0 }
     }
     fn done(&self) -> bool {
         self.pos >= self.s.len()
@@ -281,11 +278,7 @@ pub fn parse_iso8601(s: &str) -> Option<Timestamp> {
             v
         };
         if !c.done() {
-            d = if c.eat(b'-') {
-                c.digits(1, 2)?.0
-            } else {
-                c.digits(2, 2)?.0
-            };
+            d = if c.eat(b'-') { c.digits(1, 2)?.0 } else { c.digits(2, 2)?.0 };
             if !c.done() {
                 if !(c.eat(b'T') || c.eat(b' ')) {
                     return None;
@@ -348,50 +341,29 @@ mod tests {
     use super::*;
 
     fn ts(s: &str) -> String {
-        parse_submit_time(s)
-            .map(|t| t.to_iso())
-            .unwrap_or_else(|| "ERR".into())
+        parse_submit_time(s).map(|t| t.to_iso()).unwrap_or_else(|| "ERR".into())
     }
     fn iso(s: &str) -> String {
-        parse_iso8601(s)
-            .map(|t| t.to_iso())
-            .unwrap_or_else(|| "ERR".into())
+        parse_iso8601(s).map(|t| t.to_iso()).unwrap_or_else(|| "ERR".into())
     }
 
     #[test]
     fn formats_like_python_isoformat() {
         assert_eq!(Timestamp(0).to_iso(), "1970-01-01T00:00:00");
-        assert_eq!(
-            Timestamp::from_millis(1_661_324_097_123).unwrap().to_iso(),
-            "2022-08-24T06:54:57.123000"
-        );
+        assert_eq!(Timestamp::from_millis(1_661_324_097_123).unwrap().to_iso(), "2022-08-24T06:54:57.123000");
         assert_eq!(Timestamp(-1).to_iso(), "1969-12-31T23:59:59.999999");
     }
 
     #[test]
     fn submit_time_grammar() {
-        assert_eq!(
-            ts("2024-05-01T12:34:56.123456"),
-            "2024-05-01T12:34:56.123456"
-        );
+        assert_eq!(ts("2024-05-01T12:34:56.123456"), "2024-05-01T12:34:56.123456");
         assert_eq!(ts("2024-05-01T12:34:56.1Z"), "2024-05-01T12:34:56.100000");
         assert_eq!(ts("2024-05-01T12:34:56.0+00"), "2024-05-01T12:34:56");
-        assert_eq!(
-            ts("2024-05-01T12:00:00.5+02:00"),
-            "2024-05-01T10:00:00.500000"
-        );
-        assert_eq!(
-            ts("2024-05-01T12:00:00.5-0130"),
-            "2024-05-01T13:30:00.500000"
-        );
+        assert_eq!(ts("2024-05-01T12:00:00.5+02:00"), "2024-05-01T10:00:00.500000");
+        assert_eq!(ts("2024-05-01T12:00:00.5-0130"), "2024-05-01T13:30:00.500000");
         assert_eq!(ts("2024-5-1T2:3:4.5"), "2024-05-01T02:03:04.500000");
-        for bad in [
-            "2022-08-24T06:54:57",
-            "now",
-            "2022-08-24",
-            "2024-02-30T00:00:00.0",
-            "2024-05-01T12:34:56.1234567",
-        ] {
+        for bad in ["2022-08-24T06:54:57", "now", "2022-08-24", "2024-02-30T00:00:00.0", "2024-05-01T12:34:56.1234567"]
+        {
             assert_eq!(ts(bad), "ERR", "{bad}");
         }
     }
@@ -403,19 +375,10 @@ mod tests {
         assert_eq!(iso("2016-08"), "2016-08-01T00:00:00");
         assert_eq!(iso("20160815"), "2016-08-15T00:00:00");
         assert_eq!(iso("2016-08-15T13:29"), "2016-08-15T13:29:00");
-        assert_eq!(
-            iso("2016-08-15 13:29:06.5+02:00"),
-            "2016-08-15T13:29:06.500000"
-        );
+        assert_eq!(iso("2016-08-15 13:29:06.5+02:00"), "2016-08-15T13:29:06.500000");
         assert_eq!(iso("2016-08-15T132906Z"), "2016-08-15T13:29:06");
         assert_eq!(iso("2016-08-15T13"), "2016-08-15T13:00:00");
-        for bad in [
-            "201608",
-            "2016-13-01",
-            "yesterday",
-            "",
-            "2016-08-15T13:29:06+2",
-        ] {
+        for bad in ["201608", "2016-13-01", "yesterday", "", "2016-08-15T13:29:06+2"] {
             assert_eq!(iso(bad), "ERR", "{bad}");
         }
     }

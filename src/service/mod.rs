@@ -12,10 +12,9 @@ pub use queue::{MAX_BATCH, QueueError, WriteQueue};
 
 use crate::log::Body;
 use crate::model::{
-    GroupInput, GroupQuery, GroupRecord, GroupView, ModelError, Outcomes, ResultInput, ResultQuery,
-    ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp,
-    new_result_uuid, new_uuid, parse_create_group, parse_create_result, parse_create_testcase,
-    uuid_for_idempotency_key,
+    GroupInput, GroupQuery, GroupRecord, GroupView, ModelError, Outcomes, ResultInput, ResultQuery, ResultRecord,
+    ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid, new_uuid, parse_create_group,
+    parse_create_result, parse_create_testcase, uuid_for_idempotency_key,
 };
 use crate::store::{Reader, Store, StoreError, Written};
 use serde_json::Value;
@@ -57,25 +56,15 @@ pub struct Config {
 
 impl Default for Config {
     fn default() -> Self {
-        Config {
-            outcomes: Outcomes::default_set(),
-            max_limit: 1000,
-        }
+        Config { outcomes: Outcomes::default_set(), max_limit: 1000 }
     }
 }
 
 /// Turns a validated result into its log record: uuid (client's, from the idempotency
 /// key, or a fresh time-ordered one), group uuids and submit time resolved now, so that
 /// replaying the log reproduces exactly the same result.
-pub fn resolve_result(
-    input: ResultInput,
-    idempotency_key: Option<&str>,
-    now: Timestamp,
-) -> ResultRecord {
-    let uuid = input
-        .uuid
-        .or_else(|| idempotency_key.map(uuid_for_idempotency_key))
-        .unwrap_or_else(new_result_uuid);
+pub fn resolve_result(input: ResultInput, idempotency_key: Option<&str>, now: Timestamp) -> ResultRecord {
+    let uuid = input.uuid.or_else(|| idempotency_key.map(uuid_for_idempotency_key)).unwrap_or_else(new_result_uuid);
     ResultRecord {
         data: input.data,
         groups: input.groups.into_iter().map(resolve_group).collect(),
@@ -89,11 +78,7 @@ pub fn resolve_result(
 }
 
 fn resolve_group(g: GroupInput) -> GroupRecord {
-    GroupRecord {
-        description: g.description,
-        ref_url: g.ref_url,
-        uuid: g.uuid.unwrap_or_else(new_uuid),
-    }
+    GroupRecord { description: g.description, ref_url: g.ref_url, uuid: g.uuid.unwrap_or_else(new_uuid) }
 }
 
 /// A page of a list plus whether another page follows.
@@ -109,10 +94,7 @@ impl<T> Page<T> {
         let limit = usize::try_from(limit).unwrap_or(0);
         let has_next = rows.len() > limit;
         rows.truncate(limit);
-        Page {
-            items: rows,
-            has_next,
-        }
+        Page { items: rows, has_next }
     }
 }
 
@@ -132,25 +114,11 @@ struct Inner {
 impl Service {
     /// Starts the writer thread over `store`. Returns the service and the thread handle
     /// (join it after dropping every `Service` clone to let queued writes finish).
-    pub fn start(
-        store: Store,
-        config: Config,
-    ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
+    pub fn start(store: Store, config: Config) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
         let writer = store.writer()?;
-        let (queue, handle) = WriteQueue::start(writer, 4096)
-            .map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let (queue, handle) = WriteQueue::start(writer, 4096).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let pool = ReadPool::new(store.clone());
-        Ok((
-            Service {
-                inner: Arc::new(Inner {
-                    store,
-                    queue,
-                    pool,
-                    config,
-                }),
-            },
-            handle,
-        ))
+        Ok((Service { inner: Arc::new(Inner { store, queue, pool, config }) }, handle))
     }
 
     pub fn config(&self) -> &Config {
@@ -188,24 +156,17 @@ impl Service {
         let record = resolve_result(input, idempotency_key, Timestamp::now());
         match self.write(vec![Body::Result(record)]).await?.pop() {
             Some(Written::Result { view, created }) => Ok((view, created)),
-            _ => Err(ServiceError::Unavailable(
-                "writer returned no result".into(),
-            )),
+            _ => Err(ServiceError::Unavailable("writer returned no result".into())),
         }
     }
 
     /// `POST /testcases`: create or update (ref_url only when given and not null).
     pub async fn create_testcase(&self, body: &Value) -> Result<TestcaseView, ServiceError> {
         let input = parse_create_testcase(body)?;
-        let record = TestcaseRecord {
-            name: input.name,
-            ref_url: input.ref_url.map(Some),
-        };
+        let record = TestcaseRecord { name: input.name, ref_url: input.ref_url.map(Some) };
         match self.write(vec![Body::Testcase(record)]).await?.pop() {
             Some(Written::Testcase(v)) => Ok(v),
-            _ => Err(ServiceError::Unavailable(
-                "writer returned no testcase".into(),
-            )),
+            _ => Err(ServiceError::Unavailable("writer returned no testcase".into())),
         }
     }
 
@@ -222,44 +183,31 @@ impl Service {
     pub async fn result(&self, id: &str) -> Result<ResultView, ServiceError> {
         let not_found = || ServiceError::NotFound("Result not found".into());
         let id: i64 = id.parse().map_err(|_| not_found())?;
-        self.read(move |r| r.result(id)?.ok_or_else(not_found))
-            .await
+        self.read(move |r| r.result(id)?.ok_or_else(not_found)).await
     }
 
     pub async fn results(&self, q: ResultQuery) -> Result<Page<ResultView>, ServiceError> {
-        self.read(move |r| Ok(Page::from_rows(r.results(&q)?, q.limit)))
-            .await
+        self.read(move |r| Ok(Page::from_rows(r.results(&q)?, q.limit))).await
     }
 
     /// `GET /results/latest`; `_distinct_on` needs another filter, as upstream.
     pub async fn latest(&self, q: ResultQuery) -> Result<Vec<ResultView>, ServiceError> {
         if !q.distinct_on.is_empty() && !q.has_filter_besides_distinct() {
-            return Err(ModelError::BadRequest(
-                "Please, provide at least one filter beside '_distinct_on'".into(),
-            )
-            .into());
+            return Err(
+                ModelError::BadRequest("Please, provide at least one filter beside '_distinct_on'".into()).into()
+            );
         }
         self.read(move |r| Ok(r.latest(&q)?)).await
     }
 
     pub async fn testcase(&self, name: String) -> Result<TestcaseView, ServiceError> {
-        self.read(move |r| {
-            r.testcase(&name)?
-                .ok_or_else(|| ServiceError::NotFound("Testcase not found".into()))
-        })
-        .await
+        self.read(move |r| r.testcase(&name)?.ok_or_else(|| ServiceError::NotFound("Testcase not found".into()))).await
     }
 
     /// `GET /testcases/<name>/results`: the `testcases` filter is replaced by the name.
-    pub async fn testcase_results(
-        &self,
-        name: String,
-        mut q: ResultQuery,
-    ) -> Result<Page<ResultView>, ServiceError> {
+    pub async fn testcase_results(&self, name: String, mut q: ResultQuery) -> Result<Page<ResultView>, ServiceError> {
         self.read(move |r| {
-            let tc = r
-                .testcase(&name)?
-                .ok_or_else(|| ServiceError::NotFound("Testcase not found".into()))?;
+            let tc = r.testcase(&name)?.ok_or_else(|| ServiceError::NotFound("Testcase not found".into()))?;
             q.testcases = vec![tc.name];
             Ok(Page::from_rows(r.results(&q)?, q.limit))
         })
@@ -267,28 +215,17 @@ impl Service {
     }
 
     pub async fn testcases(&self, q: TestcaseQuery) -> Result<Page<TestcaseView>, ServiceError> {
-        self.read(move |r| Ok(Page::from_rows(r.testcases(&q)?, q.list.limit)))
-            .await
+        self.read(move |r| Ok(Page::from_rows(r.testcases(&q)?, q.list.limit))).await
     }
 
     pub async fn group(&self, uuid: String) -> Result<GroupView, ServiceError> {
-        self.read(move |r| {
-            r.group(&uuid)?
-                .ok_or_else(|| ServiceError::NotFound("Group not found".into()))
-        })
-        .await
+        self.read(move |r| r.group(&uuid)?.ok_or_else(|| ServiceError::NotFound("Group not found".into()))).await
     }
 
     /// `GET /groups/<uuid>/results`: the `groups` filter is replaced by the uuid.
-    pub async fn group_results(
-        &self,
-        uuid: String,
-        mut q: ResultQuery,
-    ) -> Result<Page<ResultView>, ServiceError> {
+    pub async fn group_results(&self, uuid: String, mut q: ResultQuery) -> Result<Page<ResultView>, ServiceError> {
         self.read(move |r| {
-            let g = r
-                .group(&uuid)?
-                .ok_or_else(|| ServiceError::NotFound(format!("Group not found: {uuid}")))?;
+            let g = r.group(&uuid)?.ok_or_else(|| ServiceError::NotFound(format!("Group not found: {uuid}")))?;
             q.groups = vec![g.uuid];
             Ok(Page::from_rows(r.results(&q)?, q.limit))
         })
@@ -296,8 +233,7 @@ impl Service {
     }
 
     pub async fn groups(&self, q: GroupQuery) -> Result<Page<GroupView>, ServiceError> {
-        self.read(move |r| Ok(Page::from_rows(r.groups(&q)?, q.list.limit)))
-            .await
+        self.read(move |r| Ok(Page::from_rows(r.groups(&q)?, q.list.limit))).await
     }
 
     /// Whether the database answers a trivial query.

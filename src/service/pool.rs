@@ -16,17 +16,11 @@ const MAX_IDLE: usize = 64;
 
 impl ReadPool {
     pub fn new(store: Store) -> ReadPool {
-        ReadPool {
-            store,
-            idle: Arc::new(Mutex::new(Vec::new())),
-        }
+        ReadPool { store, idle: Arc::new(Mutex::new(Vec::new())) }
     }
 
     /// Runs `f` with a reader taken from the pool (or newly opened), then returns it.
-    pub fn with<T>(
-        &self,
-        f: impl FnOnce(&Reader) -> Result<T, ServiceError>,
-    ) -> Result<T, ServiceError> {
+    pub fn with<T>(&self, f: impl FnOnce(&Reader) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
         let reader = match self.idle.lock().map(|mut idle| idle.pop()) {
             Ok(Some(r)) => r,
             _ => self.store.reader()?,

@@ -40,19 +40,14 @@ impl WriteQueue {
     /// makes callers wait (backpressure) instead of growing memory.
     pub fn start(writer: Writer, capacity: usize) -> std::io::Result<(WriteQueue, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let handle = std::thread::Builder::new()
-            .name("verdict-writer".into())
-            .spawn(move || run(writer, rx))?;
+        let handle = std::thread::Builder::new().name("verdict-writer".into()).spawn(move || run(writer, rx))?;
         Ok((WriteQueue { tx }, handle))
     }
 
     /// Queues `bodies` and waits until they are durably committed.
     pub async fn write(&self, bodies: Vec<Body>) -> Result<Vec<Written>, QueueError> {
         let (reply, answer) = oneshot::channel();
-        self.tx
-            .send(Job { bodies, reply })
-            .await
-            .map_err(|_| QueueError::Stopped)?;
+        self.tx.send(Job { bodies, reply }).await.map_err(|_| QueueError::Stopped)?;
         Ok(answer.await.map_err(|_| QueueError::Stopped)??)
     }
 }
@@ -89,11 +84,7 @@ fn commit(writer: &mut Writer, jobs: Vec<Job>) {
     match writer.write_local(&all) {
         Ok(mut written) => {
             // Hand each caller its slice, last first so indices stay valid.
-            let mut answers: Vec<Vec<Written>> = spans
-                .iter()
-                .rev()
-                .map(|s| written.split_off(s.start))
-                .collect();
+            let mut answers: Vec<Vec<Written>> = spans.iter().rev().map(|s| written.split_off(s.start)).collect();
             answers.reverse();
             for (reply, answer) in replies.into_iter().zip(answers) {
                 let _ = reply.send(Ok(answer));

@@ -35,9 +35,7 @@ pub struct Urls {
 
 impl Urls {
     pub fn new(root: impl Into<String>) -> Urls {
-        Urls {
-            root: root.into().trim_end_matches('/').to_owned(),
-        }
+        Urls { root: root.into().trim_end_matches('/').to_owned() }
     }
 
     pub fn api(&self, path: &str) -> String {
@@ -45,10 +43,7 @@ impl Urls {
     }
 
     pub fn testcase(&self, name: &str) -> String {
-        self.api(&format!(
-            "/testcases/{}",
-            utf8_percent_encode(name, PATH_KEEP)
-        ))
+        self.api(&format!("/testcases/{}", utf8_percent_encode(name, PATH_KEEP)))
     }
 
     pub fn result(&self, id: i64) -> String {
@@ -60,9 +55,7 @@ impl Urls {
     }
 
     pub fn group_results(&self, uuid: &str) -> String {
-        let q: String = form_urlencoded::Serializer::new(String::new())
-            .append_pair("groups", uuid)
-            .finish();
+        let q: String = form_urlencoded::Serializer::new(String::new()).append_pair("groups", uuid).finish();
         self.api(&format!("/results?{q}"))
     }
 }
@@ -114,11 +107,7 @@ pub fn to_wire(v: &Value) -> Vec<u8> {
 struct AsciiFormatter;
 
 impl serde_json::ser::Formatter for AsciiFormatter {
-    fn write_string_fragment<W: ?Sized + io::Write>(
-        &mut self,
-        w: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
         let mut start = 0;
         for (i, ch) in fragment.char_indices() {
             if ch.is_ascii() && ch != '\x7f' {
@@ -143,22 +132,13 @@ mod tests {
     fn wire_format_matches_flask() {
         let v = json!({"b": "é😀\u{7f}", "a": [1, null], "c": "\n\"\\"});
         let got = String::from_utf8(to_wire(&v)).unwrap();
-        assert_eq!(
-            got,
-            "{\"a\":[1,null],\"b\":\"\\u00e9\\ud83d\\ude00\\u007f\",\"c\":\"\\n\\\"\\\\\"}\n"
-        );
+        assert_eq!(got, "{\"a\":[1,null],\"b\":\"\\u00e9\\ud83d\\ude00\\u007f\",\"c\":\"\\n\\\"\\\\\"}\n");
     }
 
     #[test]
     fn hrefs_quote_like_werkzeug() {
         let u = Urls::new("http://h:1/");
-        assert_eq!(
-            u.testcase("a/b c?ü"),
-            "http://h:1/api/v2.0/testcases/a/b%20c%3F%C3%BC"
-        );
-        assert_eq!(
-            u.group_results("x y"),
-            "http://h:1/api/v2.0/results?groups=x+y"
-        );
+        assert_eq!(u.testcase("a/b c?ü"), "http://h:1/api/v2.0/testcases/a/b%20c%3F%C3%BC");
+        assert_eq!(u.group_results("x y"), "http://h:1/api/v2.0/results?groups=x+y");
     }
 }

@@ -26,11 +26,7 @@ pub enum StoreError {
     #[error("log entry {seq} is unreadable: {reason}")]
     Corrupt { seq: i64, reason: String },
     #[error("entry {origin}#{origin_seq} refused: {reason}")]
-    Refused {
-        origin: String,
-        origin_seq: u64,
-        reason: String,
-    },
+    Refused { origin: String, origin_seq: u64, reason: String },
 }
 
 /// How long a connection waits for another process's write lock before failing.
@@ -49,10 +45,7 @@ impl Store {
         let conn = open_rw(path)?;
         conn.execute_batch(schema::SCHEMA)?;
         let node_id = ensure_meta(&conn)?;
-        Ok(Store {
-            path: path.to_owned(),
-            node_id,
-        })
+        Ok(Store { path: path.to_owned(), node_id })
     }
 
     /// Creates a new store at `path` that will carry the given node id (used by `replay`,
@@ -63,52 +56,30 @@ impl Store {
         conn.execute_batch(schema::SCHEMA)?;
         let entries: i64 = conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0))?;
         if entries > 0 {
-            return Err(StoreError::Open {
-                path: path.to_owned(),
-                reason: "it already holds log entries".into(),
-            });
+            return Err(StoreError::Open { path: path.to_owned(), reason: "it already holds log entries".into() });
         }
-        conn.execute(
-            "INSERT OR REPLACE INTO meta(key, value) VALUES('node_id', ?1)",
-            [node_id],
-        )?;
+        conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('node_id', ?1)", [node_id])?;
         let node_id = ensure_meta(&conn)?;
-        Ok(Store {
-            path: path.to_owned(),
-            node_id,
-        })
+        Ok(Store { path: path.to_owned(), node_id })
     }
 
     /// Opens an existing store without creating anything (for read-only commands).
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
         if !path.exists() {
-            return Err(StoreError::Open {
-                path: path.to_owned(),
-                reason: "no such file".into(),
-            });
+            return Err(StoreError::Open { path: path.to_owned(), reason: "no such file".into() });
         }
-        let conn = Connection::open_with_flags(
-            path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
+        let conn =
+            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         let node_id: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
-                r.get(0)
-            })
+            .query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| r.get(0))
             .optional()
-            .map_err(|e| StoreError::Open {
-                path: path.to_owned(),
-                reason: format!("not a verdict store ({e})"),
-            })?;
+            .map_err(|e| StoreError::Open { path: path.to_owned(), reason: format!("not a verdict store ({e})") })?;
         let node_id = node_id.ok_or_else(|| StoreError::Open {
             path: path.to_owned(),
             reason: "not a verdict store (no node id)".into(),
         })?;
-        Ok(Store {
-            path: path.to_owned(),
-            node_id,
-        })
+        Ok(Store { path: path.to_owned(), node_id })
     }
 
     pub fn path(&self) -> &Path {
@@ -144,14 +115,9 @@ impl Store {
 fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
-        OpenFlags::SQLITE_OPEN_READ_WRITE
-            | OpenFlags::SQLITE_OPEN_CREATE
-            | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+        OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| StoreError::Open {
-        path: path.to_owned(),
-        reason: e.to_string(),
-    })?;
+    .map_err(|e| StoreError::Open { path: path.to_owned(), reason: e.to_string() })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
     // WAL: readers never block the writer. synchronous=FULL: a commit is on disk (fsync of
     // the WAL) before it returns, so an acknowledged write survives power loss.
@@ -176,33 +142,16 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
 
 /// Reads or creates the node id and schema version.
 fn ensure_meta(conn: &Connection) -> Result<String, StoreError> {
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(key, value) VALUES('node_id', ?1)",
-        [crate::log::new_node_id()],
-    )?;
-    conn.execute(
-        "INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)",
-        [schema::SCHEMA_VERSION],
-    )?;
-    let version: String = conn.query_row(
-        "SELECT value FROM meta WHERE key = 'schema_version'",
-        [],
-        |r| r.get(0),
-    )?;
+    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('node_id', ?1)", [crate::log::new_node_id()])?;
+    conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)", [schema::SCHEMA_VERSION])?;
+    let version: String = conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))?;
     if version != schema::SCHEMA_VERSION {
         return Err(StoreError::Open {
             path: PathBuf::from(conn.path().unwrap_or_default()),
-            reason: format!(
-                "schema version {version} is not supported (this build reads {})",
-                schema::SCHEMA_VERSION
-            ),
+            reason: format!("schema version {version} is not supported (this build reads {})", schema::SCHEMA_VERSION),
         });
     }
-    Ok(
-        conn.query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| {
-            r.get(0)
-        })?,
-    )
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| r.get(0))?)
 }
 
 /// The 16-byte key of a result uuid. Non-UUID text (only possible in foreign entries) is

@@ -71,11 +71,7 @@ pub(super) struct Resolved {
 impl Resolved {
     /// The same filter restricted to one exact submit time.
     pub fn at_time(&self, time: i64) -> Resolved {
-        Resolved {
-            since: Some(time),
-            until: Some(time),
-            ..self.clone()
-        }
+        Resolved { since: Some(time), until: Some(time), ..self.clone() }
     }
 }
 
@@ -119,17 +115,9 @@ fn names_cond(sql: &mut Sql, col: &str, exact: &[String], like: &[String]) -> St
 
 /// Resolves a query's names, patterns and values to ids (`outcome` is kept unless
 /// `with_outcome` is false: `/results/latest` ignores it).
-pub(super) fn resolve(
-    conn: &Connection,
-    q: &ResultQuery,
-    with_outcome: bool,
-) -> rusqlite::Result<Resolved> {
+pub(super) fn resolve(conn: &Connection, q: &ResultQuery, with_outcome: bool) -> rusqlite::Result<Resolved> {
     let mut r = Resolved {
-        outcomes: if with_outcome {
-            q.outcomes.clone()
-        } else {
-            Vec::new()
-        },
+        outcomes: if with_outcome { q.outcomes.clone() } else { Vec::new() },
         since: q.since.map(|t| t.0),
         until: q.until.map(|t| t.0),
         ..Resolved::default()
@@ -160,22 +148,12 @@ pub(super) fn resolve(
             continue;
         };
         let mut sql = Sql::default();
-        let (exact, like): (&[String], &[String]) = if f.like {
-            (&[], &f.values)
-        } else {
-            (&f.values, &[])
-        };
+        let (exact, like): (&[String], &[String]) = if f.like { (&[], &f.values) } else { (&f.values, &[]) };
         let cond = names_cond(&mut sql, "value", exact, like);
-        sql.text = format!(
-            "SELECT id FROM data_values WHERE {cond} LIMIT {}",
-            LIKE_LIST_MAX + 1
-        );
+        sql.text = format!("SELECT id FROM data_values WHERE {cond} LIMIT {}", LIKE_LIST_MAX + 1);
         let values = ids(conn, &sql)?;
         if values.len() as i64 > LIKE_LIST_MAX {
-            r.data.push(DataCond::Glob {
-                key,
-                patterns: f.values.clone(),
-            });
+            r.data.push(DataCond::Glob { key, patterns: f.values.clone() });
         } else {
             r.empty |= values.is_empty();
             r.data.push(DataCond::Ids { key, values });
@@ -197,10 +175,7 @@ fn estimate(conn: &Connection, r: &Resolved, driver: Driver) -> rusqlite::Result
             None => return Ok(SMALL),
         },
         Driver::Groups => match &r.groups {
-            Some(g) => format!(
-                "SELECT 1 FROM result_groups WHERE group_id IN rarray({})",
-                sql.param(int_array(g))
-            ),
+            Some(g) => format!("SELECT 1 FROM result_groups WHERE group_id IN rarray({})", sql.param(int_array(g))),
             None => return Ok(SMALL),
         },
         Driver::Data(i) => match r.data.get(i) {
@@ -215,8 +190,7 @@ fn estimate(conn: &Connection, r: &Resolved, driver: Driver) -> rusqlite::Result
         },
     };
     sql.text = format!("SELECT count(*) FROM ({inner} LIMIT {SMALL})");
-    conn.prepare_cached(&sql.text)?
-        .query_row(sql.params(), |row| row.get(0))
+    conn.prepare_cached(&sql.text)?.query_row(sql.params(), |row| row.get(0))
 }
 
 /// Picks the driver producing the fewest rows, if any produces fewer than `SMALL`.
@@ -258,10 +232,7 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Op
     if let Some(t) = only_testcase {
         conds.push(format!("r.testcase_id = {}", sql.param(t)));
     } else if let Some(t) = &r.testcases {
-        conds.push(format!(
-            "r.testcase_id IN rarray({})",
-            sql.param(int_array(t))
-        ));
+        conds.push(format!("r.testcase_id IN rarray({})", sql.param(int_array(t))));
     }
     if let Some(g) = &r.groups {
         let list = sql.param(int_array(g));
@@ -276,10 +247,7 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Op
         conds.push(data_cond(&mut sql, d, drives));
     }
     if !r.outcomes.is_empty() {
-        conds.push(format!(
-            "r.outcome IN rarray({})",
-            sql.param(text_array(&r.outcomes))
-        ));
+        conds.push(format!("r.outcome IN rarray({})", sql.param(text_array(&r.outcomes))));
     }
     if let Some(s) = r.since {
         conds.push(format!("r.submit_time >= {}", sql.param(s)));
@@ -295,11 +263,7 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Op
     }
     text.push_str(&format!(" ORDER BY r.submit_time {dir}, r.id {dir}"));
     if let Some((limit, offset)) = page.window {
-        text.push_str(&format!(
-            " LIMIT {} OFFSET {}",
-            sql.param(limit),
-            sql.param(offset)
-        ));
+        text.push_str(&format!(" LIMIT {} OFFSET {}", sql.param(limit), sql.param(offset)));
     }
     sql.text = text;
     sql
@@ -310,9 +274,7 @@ fn data_cond(sql: &mut Sql, d: &DataCond, drives: bool) -> String {
         DataCond::Ids { key, values } => {
             let (k, v) = (sql.param(*key), sql.param(int_array(values)));
             if drives {
-                format!(
-                    "r.id IN (SELECT result_id FROM result_data WHERE key_id = {k} AND value_id IN rarray({v}))"
-                )
+                format!("r.id IN (SELECT result_id FROM result_data WHERE key_id = {k} AND value_id IN rarray({v}))")
             } else {
                 format!(
                     "EXISTS (SELECT 1 FROM result_data d WHERE d.key_id = {k} AND d.value_id IN rarray({v}) AND d.result_id = r.id)"
@@ -321,10 +283,8 @@ fn data_cond(sql: &mut Sql, d: &DataCond, drives: bool) -> String {
         }
         DataCond::Glob { key, patterns } => {
             let k = sql.param(*key);
-            let globs: Vec<String> = patterns
-                .iter()
-                .map(|p| format!("v.value GLOB {}", sql.param(like_to_glob(p))))
-                .collect();
+            let globs: Vec<String> =
+                patterns.iter().map(|p| format!("v.value GLOB {}", sql.param(like_to_glob(p)))).collect();
             format!(
                 "r.id IN (SELECT d.result_id FROM result_data d JOIN data_values v ON v.id = d.value_id WHERE d.key_id = {k} AND ({}))",
                 globs.join(" OR ")
@@ -337,13 +297,7 @@ fn data_cond(sql: &mut Sql, d: &DataCond, drives: bool) -> String {
 pub(super) fn testcase_scope(conn: &Connection, r: &Resolved) -> rusqlite::Result<Vec<i64>> {
     match &r.testcases {
         Some(t) => Ok(t.clone()),
-        None => ids(
-            conn,
-            &Sql {
-                text: "SELECT id FROM testcase ORDER BY id".into(),
-                params: Vec::new(),
-            },
-        ),
+        None => ids(conn, &Sql { text: "SELECT id FROM testcase ORDER BY id".into(), params: Vec::new() }),
     }
 }
 

@@ -3,9 +3,7 @@
 use super::plan::{self, Driver, Page, Resolved, Sql, text_array};
 use super::{StoreError, like_to_glob};
 use crate::log::{Entry, Hash, Kind};
-use crate::model::{
-    GroupQuery, GroupView, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseView,
-};
+use crate::model::{GroupQuery, GroupView, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseView};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
 
@@ -48,51 +46,28 @@ pub(super) fn view_by_id(conn: &Connection, id: i64) -> Result<Option<ResultView
     let Some((seq, body, testcase_ref_url)) = row else {
         return Ok(None);
     };
-    let record: ResultRecord = serde_json::from_str(&body).map_err(|e| StoreError::Corrupt {
-        seq,
-        reason: e.to_string(),
-    })?;
-    Ok(Some(ResultView {
-        id,
-        record,
-        testcase_ref_url,
-    }))
+    let record: ResultRecord =
+        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq, reason: e.to_string() })?;
+    Ok(Some(ResultView { id, record, testcase_ref_url }))
 }
 
-pub(super) fn testcase_by_name(
-    conn: &Connection,
-    name: &str,
-) -> Result<Option<TestcaseView>, StoreError> {
+pub(super) fn testcase_by_name(conn: &Connection, name: &str) -> Result<Option<TestcaseView>, StoreError> {
     Ok(conn
         .prepare_cached("SELECT name, ref_url FROM testcase WHERE name = ?1")?
-        .query_row([name], |r| {
-            Ok(TestcaseView {
-                name: r.get(0)?,
-                ref_url: r.get(1)?,
-            })
-        })
+        .query_row([name], |r| Ok(TestcaseView { name: r.get(0)?, ref_url: r.get(1)? }))
         .optional()?)
 }
 
-const GROUP_COLUMNS: &str = "g.uuid, g.description, g.ref_url, (SELECT count(*) FROM result_groups rg WHERE rg.group_id = g.id)";
+const GROUP_COLUMNS: &str =
+    "g.uuid, g.description, g.ref_url, (SELECT count(*) FROM result_groups rg WHERE rg.group_id = g.id)";
 
 fn group_row(r: &rusqlite::Row) -> rusqlite::Result<GroupView> {
-    Ok(GroupView {
-        uuid: r.get(0)?,
-        description: r.get(1)?,
-        ref_url: r.get(2)?,
-        results_count: r.get(3)?,
-    })
+    Ok(GroupView { uuid: r.get(0)?, description: r.get(1)?, ref_url: r.get(2)?, results_count: r.get(3)? })
 }
 
-pub(super) fn group_by_uuid(
-    conn: &Connection,
-    uuid: &str,
-) -> Result<Option<GroupView>, StoreError> {
+pub(super) fn group_by_uuid(conn: &Connection, uuid: &str) -> Result<Option<GroupView>, StoreError> {
     Ok(conn
-        .prepare_cached(&format!(
-            "SELECT {GROUP_COLUMNS} FROM grp g WHERE g.uuid = ?1"
-        ))?
+        .prepare_cached(&format!("SELECT {GROUP_COLUMNS} FROM grp g WHERE g.uuid = ?1"))?
         .query_row([uuid], group_row)
         .optional()?)
 }
@@ -104,13 +79,7 @@ impl Reader {
 
     /// A trivial query: the health check's database probe.
     pub fn healthy(&self) -> bool {
-        self.conn
-            .query_row(
-                "SELECT count(*) FROM (SELECT 1 FROM results LIMIT 0)",
-                [],
-                |r| r.get::<_, i64>(0),
-            )
-            .is_ok()
+        self.conn.query_row("SELECT count(*) FROM (SELECT 1 FROM results LIMIT 0)", [], |r| r.get::<_, i64>(0)).is_ok()
     }
 
     pub fn result(&self, id: i64) -> Result<Option<ResultView>, StoreError> {
@@ -131,9 +100,7 @@ impl Reader {
     }
 
     fn views(&self, ids: impl IntoIterator<Item = i64>) -> Result<Vec<ResultView>, StoreError> {
-        ids.into_iter()
-            .filter_map(|id| view_by_id(&self.conn, id).transpose())
-            .collect()
+        ids.into_iter().filter_map(|id| view_by_id(&self.conn, id).transpose()).collect()
     }
 
     /// One page of `GET /results`: up to `limit + 1` rows (the extra one tells there is a next page).
@@ -143,10 +110,7 @@ impl Reader {
             return Ok(Vec::new());
         }
         let driver = plan::choose_driver(&self.conn, &r)?;
-        let page = Page {
-            ascending: q.ascending,
-            window: Some((q.limit.saturating_add(1), q.offset())),
-        };
+        let page = Page { ascending: q.ascending, window: Some((q.limit.saturating_add(1), q.offset())) };
         let rows = plan::rows(&self.conn, &plan::select(&r, driver, page, None))?;
         self.views(rows.into_iter().map(|(id, _, _)| id))
     }
@@ -160,19 +124,13 @@ impl Reader {
             return Ok(Vec::new());
         }
         let driver = plan::choose_driver(&self.conn, &r)?;
-        let all = Page {
-            ascending: false,
-            window: None,
-        };
+        let all = Page { ascending: false, window: None };
         let mut loaded = HashMap::new();
         let mut picked: Vec<(i64, i64)> = if !q.distinct_on.is_empty() {
             let rows = plan::rows(&self.conn, &plan::select(&r, driver, all, None))?;
             self.newest_per_distinct(rows, &q.distinct_on, &mut loaded)?
         } else if driver.is_small() {
-            newest_per_testcase(plan::rows(
-                &self.conn,
-                &plan::select(&r, driver, all, None),
-            )?)
+            newest_per_testcase(plan::rows(&self.conn, &plan::select(&r, driver, all, None))?)
         } else {
             self.newest_per_testcase_scan(&r)?
         };
@@ -193,15 +151,7 @@ impl Reader {
         for t in plan::testcase_scope(&self.conn, r)? {
             let first = plan::rows(
                 &self.conn,
-                &plan::select(
-                    r,
-                    Driver::Time,
-                    Page {
-                        ascending: false,
-                        window: Some((1, 0)),
-                    },
-                    Some(t),
-                ),
+                &plan::select(r, Driver::Time, Page { ascending: false, window: Some((1, 0)) }, Some(t)),
             )?;
             let Some(&(_, _, newest)) = first.first() else {
                 continue;
@@ -210,15 +160,7 @@ impl Reader {
             let tied = r.at_time(newest);
             let rows = plan::rows(
                 &self.conn,
-                &plan::select(
-                    &tied,
-                    Driver::Time,
-                    Page {
-                        ascending: false,
-                        window: None,
-                    },
-                    Some(t),
-                ),
+                &plan::select(&tied, Driver::Time, Page { ascending: false, window: None }, Some(t)),
             )?;
             out.extend(rows.into_iter().map(|(id, _, time)| (id, time)));
         }
@@ -262,16 +204,10 @@ impl Reader {
         let mut sql = Sql::default();
         let mut text = "SELECT name, ref_url FROM testcase".to_owned();
         if !q.names.is_empty() {
-            text.push_str(&format!(
-                " WHERE name IN rarray({})",
-                sql.param(text_array(&q.names))
-            ));
+            text.push_str(&format!(" WHERE name IN rarray({})", sql.param(text_array(&q.names))));
         } else if !q.name_like.is_empty() {
-            let globs: Vec<String> = q
-                .name_like
-                .iter()
-                .map(|p| format!("name GLOB {}", sql.param(like_to_glob(p))))
-                .collect();
+            let globs: Vec<String> =
+                q.name_like.iter().map(|p| format!("name GLOB {}", sql.param(like_to_glob(p)))).collect();
             text.push_str(&format!(" WHERE {}", globs.join(" OR ")));
         }
         text.push_str(&format!(
@@ -281,12 +217,7 @@ impl Reader {
         ));
         sql.text = text;
         let mut stmt = self.conn.prepare_cached(&sql.text)?;
-        let rows = stmt.query_map(sql.params(), |r| {
-            Ok(TestcaseView {
-                name: r.get(0)?,
-                ref_url: r.get(1)?,
-            })
-        })?;
+        let rows = stmt.query_map(sql.params(), |r| Ok(TestcaseView { name: r.get(0)?, ref_url: r.get(1)? }))?;
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
@@ -299,10 +230,7 @@ impl Reader {
         let mut sql = Sql::default();
         let mut conds = Vec::new();
         if !q.descriptions.is_empty() {
-            conds.push(format!(
-                "g.description IN rarray({})",
-                sql.param(text_array(&q.descriptions))
-            ));
+            conds.push(format!("g.description IN rarray({})", sql.param(text_array(&q.descriptions))));
         } else if !q.description_like.is_empty() {
             let globs: Vec<String> = q
                 .description_like
@@ -312,10 +240,7 @@ impl Reader {
             conds.push(format!("({})", globs.join(" OR ")));
         }
         if !q.uuids.is_empty() {
-            conds.push(format!(
-                "g.uuid IN rarray({})",
-                sql.param(text_array(&q.uuids))
-            ));
+            conds.push(format!("g.uuid IN rarray({})", sql.param(text_array(&q.uuids))));
         }
         let mut text = format!("SELECT {GROUP_COLUMNS} FROM grp g");
         if !conds.is_empty() {
@@ -342,10 +267,7 @@ impl Reader {
         let mut out = Vec::with_capacity(limit.min(4096));
         while let Some(row) = rows.next()? {
             let seq: i64 = row.get(0)?;
-            let corrupt = |reason: &str| StoreError::Corrupt {
-                seq,
-                reason: reason.to_owned(),
-            };
+            let corrupt = |reason: &str| StoreError::Corrupt { seq, reason: reason.to_owned() };
             let kind: String = row.get(3)?;
             let hash: Vec<u8> = row.get(6)?;
             out.push((
@@ -353,8 +275,7 @@ impl Reader {
                 Entry {
                     origin: row.get(1)?,
                     origin_seq: row.get::<_, i64>(2)? as u64,
-                    kind: Kind::parse(&kind)
-                        .ok_or_else(|| corrupt(&format!("unknown kind {kind:?}")))?,
+                    kind: Kind::parse(&kind).ok_or_else(|| corrupt(&format!("unknown kind {kind:?}")))?,
                     ts: row.get(4)?,
                     body: row.get(5)?,
                     hash: Hash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?,
@@ -366,37 +287,22 @@ impl Reader {
 
     /// Each origin's chain head as recorded (the version vector).
     pub fn heads(&self) -> Result<Vec<OriginHead>, StoreError> {
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT node, head_seq, head_hash FROM origins ORDER BY node")?;
-        let rows = stmt.query_map([], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, i64>(1)?,
-                r.get::<_, Vec<u8>>(2)?,
-            ))
-        })?;
+        let mut stmt = self.conn.prepare_cached("SELECT node, head_seq, head_hash FROM origins ORDER BY node")?;
+        let rows =
+            stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
         let mut out = Vec::new();
         for row in rows {
             let (origin, seq, hash) = row?;
-            let hash = Hash::from_slice(&hash).ok_or(StoreError::Corrupt {
-                seq: 0,
-                reason: format!("head hash of {origin} is not 32 bytes"),
-            })?;
-            out.push(OriginHead {
-                origin,
-                seq: seq as u64,
-                hash,
-            });
+            let hash = Hash::from_slice(&hash)
+                .ok_or(StoreError::Corrupt { seq: 0, reason: format!("head hash of {origin} is not 32 bytes") })?;
+            out.push(OriginHead { origin, seq: seq as u64, hash });
         }
         Ok(out)
     }
 
     pub fn stats(&self) -> Result<Stats, StoreError> {
         let count = |table: &str| -> Result<i64, StoreError> {
-            Ok(self
-                .conn
-                .query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
+            Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
         };
         Ok(Stats {
             results: count("results")?,

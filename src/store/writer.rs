@@ -6,9 +6,7 @@
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, uuid_key};
 use crate::log::{Body, Entry, Hash, Kind};
-use crate::model::{
-    GroupRecord, GroupView, ResultRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp,
-};
+use crate::model::{GroupRecord, GroupView, ResultRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 
@@ -93,24 +91,13 @@ impl Writer {
 
     /// Runs `f` in one write transaction, committed (durably) only if `f` succeeds; on any
     /// error everything `f` wrote is rolled back. Bulk loads use this with [`Writer::append`].
-    pub fn transaction<T, E: From<StoreError>>(
-        &mut self,
-        f: impl FnOnce(&mut Self) -> Result<T, E>,
-    ) -> Result<T, E> {
-        self.conn
-            .execute_batch("BEGIN IMMEDIATE")
-            .map_err(StoreError::from)?;
-        let outcome = self
-            .load_heads()
-            .map_err(E::from)
-            .and_then(|()| f(self))
-            .and_then(|v| {
-                self.flush_heads()?;
-                self.conn
-                    .execute_batch("COMMIT")
-                    .map_err(StoreError::from)?;
-                Ok(v)
-            });
+    pub fn transaction<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from)?;
+        let outcome = self.load_heads().map_err(E::from).and_then(|()| f(self)).and_then(|v| {
+            self.flush_heads()?;
+            self.conn.execute_batch("COMMIT").map_err(StoreError::from)?;
+            Ok(v)
+        });
         if outcome.is_err() {
             // Ids cached during the failed transaction no longer exist.
             let _ = self.conn.execute_batch("ROLLBACK");
@@ -128,9 +115,7 @@ impl Writer {
     pub fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
         match body {
             Body::Result(r) if self.result_id_by_uuid(&r.uuid)?.is_some() => Ok(false),
-            Body::Testcase(t) if t.ref_url.is_none() && self.testcase_id(&t.name)?.is_some() => {
-                Ok(false)
-            }
+            Body::Testcase(t) if t.ref_url.is_none() && self.testcase_id(&t.name)?.is_some() => Ok(false),
             _ => {
                 self.append_local(body)?;
                 Ok(true)
@@ -142,9 +127,7 @@ impl Writer {
     fn load_heads(&mut self) -> Result<(), StoreError> {
         self.origins.clear();
         self.heads.clear();
-        let mut stmt = self
-            .conn
-            .prepare_cached("SELECT id, node, head_seq, head_hash, head_ts FROM origins")?;
+        let mut stmt = self.conn.prepare_cached("SELECT id, node, head_seq, head_hash, head_ts FROM origins")?;
         let mut rows = stmt.query([])?;
         while let Some(row) = rows.next()? {
             let id: i64 = row.get(0)?;
@@ -154,23 +137,14 @@ impl Writer {
                 reason: format!("origin {id} head hash is not 32 bytes"),
             })?;
             self.origins.insert(row.get(1)?, id);
-            self.heads.insert(
-                id,
-                Head {
-                    seq: row.get::<_, i64>(2)? as u64,
-                    hash,
-                    ts: row.get(4)?,
-                    dirty: false,
-                },
-            );
+            self.heads.insert(id, Head { seq: row.get::<_, i64>(2)? as u64, hash, ts: row.get(4)?, dirty: false });
         }
         Ok(())
     }
 
     fn flush_heads(&mut self) -> Result<(), StoreError> {
-        let mut stmt = self.conn.prepare_cached(
-            "UPDATE origins SET head_seq = ?1, head_hash = ?2, head_ts = ?3 WHERE id = ?4",
-        )?;
+        let mut stmt =
+            self.conn.prepare_cached("UPDATE origins SET head_seq = ?1, head_hash = ?2, head_ts = ?3 WHERE id = ?4")?;
         for (id, head) in self.heads.iter_mut().filter(|(_, h)| h.dirty) {
             stmt.execute(params![head.seq as i64, &head.hash.0[..], head.ts, id])?;
             head.dirty = false;
@@ -182,19 +156,10 @@ impl Writer {
         if let Some(id) = self.origins.get(node) {
             return Ok(*id);
         }
-        self.conn
-            .execute("INSERT INTO origins(node) VALUES(?1)", [node])?;
+        self.conn.execute("INSERT INTO origins(node) VALUES(?1)", [node])?;
         let id = self.conn.last_insert_rowid();
         self.origins.insert(node.to_owned(), id);
-        self.heads.insert(
-            id,
-            Head {
-                seq: 0,
-                hash: Hash::GENESIS,
-                ts: 0,
-                dirty: false,
-            },
-        );
+        self.heads.insert(id, Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
         Ok(id)
     }
 
@@ -204,83 +169,47 @@ impl Writer {
             Body::Result(r) => {
                 let id = self
                     .result_id_by_uuid(&r.uuid)?
-                    .ok_or_else(|| StoreError::Corrupt {
-                        seq: 0,
-                        reason: "result not stored".into(),
-                    })?;
-                Ok(Written::Result {
-                    view: self.view(id)?,
-                    created,
-                })
+                    .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "result not stored".into() })?;
+                Ok(Written::Result { view: self.view(id)?, created })
             }
             Body::Testcase(t) => {
                 let view = testcase_by_name(&self.conn, &t.name)?;
                 view.map(Written::Testcase)
-                    .ok_or_else(|| StoreError::Corrupt {
-                        seq: 0,
-                        reason: "testcase not stored".into(),
-                    })
+                    .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "testcase not stored".into() })
             }
             Body::Group(g) => {
                 let view = group_by_uuid(&self.conn, &g.uuid)?;
-                view.map(Written::Group).ok_or_else(|| StoreError::Corrupt {
-                    seq: 0,
-                    reason: "group not stored".into(),
-                })
+                view.map(Written::Group)
+                    .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "group not stored".into() })
             }
         }
     }
 
     fn view(&self, id: i64) -> Result<ResultView, StoreError> {
-        view_by_id(&self.conn, id)?.ok_or(StoreError::Corrupt {
-            seq: 0,
-            reason: format!("result {id} vanished"),
-        })
+        view_by_id(&self.conn, id)?.ok_or(StoreError::Corrupt { seq: 0, reason: format!("result {id} vanished") })
     }
 
     /// Seals `body` onto this node's chain, stores the entry and applies it.
     fn append_local(&mut self, body: &Body) -> Result<Option<i64>, StoreError> {
         let node = self.node.clone();
         let origin_id = self.origin_id(&node)?;
-        let head = self.heads.get(&origin_id).cloned().unwrap_or(Head {
-            seq: 0,
-            hash: Hash::GENESIS,
-            ts: 0,
-            dirty: false,
-        });
+        let head =
+            self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
         // Timestamps never go backwards within an origin, even if the clock does, so a
         // local overwrite always wins last-writer-wins against this node's earlier writes.
         let ts = Timestamp::now().0.max(head.ts);
-        let entry = Entry::seal(
-            &head.hash,
-            &node,
-            head.seq + 1,
-            body.kind(),
-            ts,
-            body.encode(),
-        );
+        let entry = Entry::seal(&head.hash, &node, head.seq + 1, body.kind(), ts, body.encode());
         let seq = self.insert_entry(origin_id, &entry)?;
-        let stamp = Stamp {
-            ts,
-            origin: &node,
-            oseq: entry.origin_seq as i64,
-        };
+        let stamp = Stamp { ts, origin: &node, oseq: entry.origin_seq as i64 };
         self.apply(seq, &stamp, body)
     }
 
     fn import_one(&mut self, entry: &Entry) -> Result<ImportOutcome, StoreError> {
-        let refuse = |reason: String| StoreError::Refused {
-            origin: entry.origin.clone(),
-            origin_seq: entry.origin_seq,
-            reason,
-        };
+        let refuse =
+            |reason: String| StoreError::Refused { origin: entry.origin.clone(), origin_seq: entry.origin_seq, reason };
         let origin_id = self.origin_id(&entry.origin)?;
-        let head = self.heads.get(&origin_id).cloned().unwrap_or(Head {
-            seq: 0,
-            hash: Hash::GENESIS,
-            ts: 0,
-            dirty: false,
-        });
+        let head =
+            self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
         if entry.origin_seq <= head.seq {
             let held: Option<Vec<u8>> = self
                 .conn
@@ -298,39 +227,28 @@ impl Writer {
             };
         }
         if entry.origin_seq != head.seq + 1 {
-            return Err(refuse(format!(
-                "gap: this store's chain for that origin ends at {}",
-                head.seq
-            )));
+            return Err(refuse(format!("gap: this store's chain for that origin ends at {}", head.seq)));
         }
         if !entry.follows(&head.hash) {
-            return Err(refuse("hash does not match the entry and the previous entry of its origin (tampered or corrupt)".into()));
+            return Err(refuse(
+                "hash does not match the entry and the previous entry of its origin (tampered or corrupt)".into(),
+            ));
         }
         let body = Body::decode(entry.kind, &entry.body).map_err(|e| refuse(e.to_string()))?;
         let seq = self.insert_entry(origin_id, entry)?;
-        let stamp = Stamp {
-            ts: entry.ts,
-            origin: &entry.origin,
-            oseq: entry.origin_seq as i64,
-        };
+        let stamp = Stamp { ts: entry.ts, origin: &entry.origin, oseq: entry.origin_seq as i64 };
         self.apply(seq, &stamp, &body)?;
         Ok(ImportOutcome::Applied)
     }
 
     fn insert_entry(&mut self, origin_id: i64, e: &Entry) -> Result<i64, StoreError> {
         self.conn
-            .prepare_cached("INSERT INTO log(origin_id, origin_seq, kind, ts, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6)")?
+            .prepare_cached(
+                "INSERT INTO log(origin_id, origin_seq, kind, ts, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+            )?
             .execute(params![origin_id, e.origin_seq as i64, e.kind.as_str(), e.ts, e.body, &e.hash.0[..]])?;
         let seq = self.conn.last_insert_rowid();
-        self.heads.insert(
-            origin_id,
-            Head {
-                seq: e.origin_seq,
-                hash: e.hash,
-                ts: e.ts,
-                dirty: true,
-            },
-        );
+        self.heads.insert(origin_id, Head { seq: e.origin_seq, hash: e.hash, ts: e.ts, dirty: true });
         Ok(seq)
     }
 
@@ -349,12 +267,7 @@ impl Writer {
         }
     }
 
-    fn apply_result(
-        &mut self,
-        seq: i64,
-        stamp: &Stamp,
-        r: &ResultRecord,
-    ) -> Result<Option<i64>, StoreError> {
+    fn apply_result(&mut self, seq: i64, stamp: &Stamp, r: &ResultRecord) -> Result<Option<i64>, StoreError> {
         if let Some(existing) = self.result_id_by_uuid(&r.uuid)? {
             // The same result reached this node twice (e.g. one idempotency key used on two
             // nodes): the log keeps both entries, the index keeps the first.
@@ -374,9 +287,7 @@ impl Writer {
             .execute(params![uuid_key(&r.uuid), id])?;
         for gid in group_ids {
             self.conn
-                .prepare_cached(
-                    "INSERT OR IGNORE INTO result_groups(group_id, result_id) VALUES(?1, ?2)",
-                )?
+                .prepare_cached("INSERT OR IGNORE INTO result_groups(group_id, result_id) VALUES(?1, ?2)")?
                 .execute(params![gid, id])?;
         }
         for (key, values) in &r.data {
@@ -386,7 +297,9 @@ impl Writer {
                 // A key may carry the same value twice; the body keeps the multiset, the
                 // postings need it once.
                 self.conn
-                    .prepare_cached("INSERT OR IGNORE INTO result_data(key_id, value_id, result_id) VALUES(?1, ?2, ?3)")?
+                    .prepare_cached(
+                        "INSERT OR IGNORE INTO result_data(key_id, value_id, result_id) VALUES(?1, ?2, ?3)",
+                    )?
                     .execute(params![key_id, value_id, id])?;
             }
         }
@@ -421,9 +334,7 @@ impl Writer {
         let id = match self.testcase_id(&t.name)? {
             Some(id) => id,
             None => {
-                self.conn
-                    .prepare_cached("INSERT INTO testcase(name) VALUES(?1)")?
-                    .execute([&t.name])?;
+                self.conn.prepare_cached("INSERT INTO testcase(name) VALUES(?1)")?.execute([&t.name])?;
                 let id = self.conn.last_insert_rowid();
                 self.testcases.insert(t.name.clone(), id);
                 id
@@ -453,9 +364,7 @@ impl Writer {
                 let id = match found {
                     Some(id) => id,
                     None => {
-                        self.conn
-                            .prepare_cached("INSERT INTO grp(uuid) VALUES(?1)")?
-                            .execute([&g.uuid])?;
+                        self.conn.prepare_cached("INSERT INTO grp(uuid) VALUES(?1)")?.execute([&g.uuid])?;
                         self.conn.last_insert_rowid()
                     }
                 };
@@ -500,11 +409,7 @@ impl Writer {
 
     /// Which kinds of entries the log holds and how many (used by tests and `stats`).
     pub fn count_entries(&self, kind: Kind) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row(
-            "SELECT count(*) FROM log WHERE kind = ?1",
-            [kind.as_str()],
-            |r| r.get(0),
-        )?)
+        Ok(self.conn.query_row("SELECT count(*) FROM log WHERE kind = ?1", [kind.as_str()], |r| r.get(0))?)
     }
 }
 
@@ -526,8 +431,7 @@ fn intern(
     let id = match found {
         Some(id) => id,
         None => {
-            conn.prepare_cached(&format!("INSERT INTO {table}({column}) VALUES(?1)"))?
-                .execute([text])?;
+            conn.prepare_cached(&format!("INSERT INTO {table}({column}) VALUES(?1)"))?.execute([text])?;
             conn.last_insert_rowid()
         }
     };
