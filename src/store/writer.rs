@@ -211,18 +211,23 @@ impl Writer {
         let head =
             self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
         if entry.origin_seq <= head.seq {
-            let held: Option<Vec<u8>> = self
+            let held: Option<(Vec<u8>, String, String, i64)> = self
                 .conn
-                .prepare_cached("SELECT hash FROM log WHERE origin_id = ?1 AND origin_seq = ?2")?
-                .query_row(params![origin_id, entry.origin_seq as i64], |r| r.get(0))
+                .prepare_cached("SELECT hash, kind, body, ts FROM log WHERE origin_id = ?1 AND origin_seq = ?2")?
+                .query_row(params![origin_id, entry.origin_seq as i64], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+                })
                 .optional()?;
             return match held {
-                Some(h) if h == entry.hash.0 => Ok(ImportOutcome::AlreadyHeld),
-                Some(h) => Err(refuse(format!(
-                    "diverged: this store holds hash {} at that position, the entry says {}",
-                    Hash::from_slice(&h).map(|h| h.to_hex()).unwrap_or_default(),
-                    entry.hash.to_hex()
-                ))),
+                Some((hash, kind, body, ts))
+                    if hash == entry.hash.0 && kind == entry.kind.as_str() && body == entry.body && ts == entry.ts =>
+                {
+                    Ok(ImportOutcome::AlreadyHeld)
+                }
+                Some(_) => Err(refuse(
+                    "diverged: differs from the entry this store holds at that position (forked or tampered chain)"
+                        .into(),
+                )),
                 None => Err(refuse("position below the chain head is missing".into())),
             };
         }

@@ -1,0 +1,13 @@
+//! The integration test binary: the real server on 127.0.0.1:0 with a temp store, the CLI,
+//! replay equivalence, and the official Python client.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod api_errors;
+mod api_queries;
+mod api_writes;
+mod cli;
+mod python_client;
+mod replay;
+mod tidy;

@@ -1,0 +1,182 @@
+//! Test helpers: `TestServer` runs the real `verdict serve` binary on a free port with a
+//! temporary store; `Resp` is a decoded HTTP answer.
+
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+pub fn verdict_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_verdict")
+}
+
+/// An HTTP response: status, headers, raw body text and the body as JSON (Null if not JSON).
+#[derive(Debug)]
+pub struct Resp {
+    pub status: u16,
+    pub text: String,
+    pub json: Value,
+    pub headers: Vec<(String, String)>,
+}
+
+impl Resp {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+    }
+    /// The `data` list of an envelope.
+    pub fn data(&self) -> &Vec<Value> {
+        self.json["data"].as_array().expect("data array")
+    }
+    /// Ids of the results in `data`, in order.
+    pub fn ids(&self) -> Vec<i64> {
+        self.data().iter().map(|r| r["id"].as_i64().unwrap()).collect()
+    }
+}
+
+fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into()
+}
+
+fn into_resp(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+    let mut r = r.expect("HTTP request failed");
+    let status = r.status().as_u16();
+    let headers =
+        r.headers().iter().map(|(k, v)| (k.as_str().to_owned(), v.to_str().unwrap_or("").to_owned())).collect();
+    let text = r.body_mut().read_to_string().unwrap_or_default();
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Resp { status, text, json, headers }
+}
+
+/// A running `verdict serve` process with its own temporary store.
+pub struct TestServer {
+    child: Child,
+    pub base: String,
+    pub db: PathBuf,
+    _dir: Option<tempfile::TempDir>,
+}
+
+impl TestServer {
+    pub fn start() -> TestServer {
+        Self::start_with(&[])
+    }
+
+    /// Starts the server with extra `serve` arguments on a fresh temp store.
+    pub fn start_with(args: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("verdict.db");
+        let mut s = Self::start_on(&db, args);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts the server on an existing store path (kept by the caller).
+    pub fn start_on(db: &Path, args: &[&str]) -> TestServer {
+        let mut child = Command::new(verdict_bin())
+            .args(["serve", "--listen", "127.0.0.1:0", "--db"])
+            .arg(db)
+            .args(args)
+            .env("VERDICT_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn verdict serve");
+        let stdout = child.stdout.take().unwrap();
+        let mut line = String::new();
+        BufReader::new(stdout).read_line(&mut line).unwrap();
+        let base = line
+            .trim()
+            .strip_prefix("verdict listening on ")
+            .unwrap_or_else(|| panic!("unexpected: {line:?}"))
+            .to_owned();
+        TestServer { child, base, db: db.to_owned(), _dir: None }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}", self.base, path)
+    }
+
+    pub fn get(&self, path: &str) -> Resp {
+        into_resp(agent().get(&self.url(path)).call())
+    }
+
+    pub fn get_with(&self, path: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = agent().get(&self.url(path));
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        into_resp(req.call())
+    }
+
+    pub fn post_raw(&self, path: &str, body: &str, headers: &[(&str, &str)]) -> Resp {
+        let mut req = agent().post(&self.url(path)).header("Content-Type", "application/json");
+        for (k, v) in headers {
+            req = req.header(*k, *v);
+        }
+        into_resp(req.send(body))
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Resp {
+        self.post_raw(path, &body.to_string(), &[])
+    }
+
+    /// POSTs a result and asserts 201; returns the created result JSON.
+    pub fn result(&self, body: Value) -> Value {
+        let r = self.post("/api/v2.0/results", &body);
+        assert_eq!(r.status, 201, "{}", r.text);
+        r.json
+    }
+
+    /// Number of stored results (walks the API).
+    pub fn count(&self) -> usize {
+        let mut n = 0;
+        let mut page = 0;
+        loop {
+            let r = self.get(&format!("/api/v2.0/results?limit=1000&page={page}"));
+            n += r.data().len();
+            if r.json["next"].is_null() {
+                return n;
+            }
+            page += 1;
+        }
+    }
+
+    /// Kills the server and waits for it; returns its temp dir (if it owns one) so the
+    /// store outlives the process.
+    pub fn stop(mut self) -> Option<tempfile::TempDir> {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        self._dir.take()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the verdict CLI; returns (exit code, stdout, stderr).
+pub fn run_cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    use std::io::Write;
+    let mut child = Command::new(verdict_bin())
+        .args(args)
+        .env("VERDICT_LOG", "warn")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    {
+        let mut sin = child.stdin.take().unwrap();
+        if let Some(s) = stdin {
+            sin.write_all(s.as_bytes()).unwrap();
+        }
+    }
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.code().unwrap_or(-1),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
