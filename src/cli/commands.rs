@@ -241,7 +241,15 @@ fn verify(db: &std::path::Path) -> Result<i32> {
     let mut v = ChainVerifier::new();
     let mut after = 0;
     loop {
-        let chunk = reader.entries_after(after, CHUNK)?;
+        let chunk = match reader.entries_after(after, CHUNK) {
+            Ok(c) => c,
+            Err(StoreError::Corrupt { seq, reason }) => {
+                bar.finish_and_clear();
+                println!("BROKEN at log entry {seq}: {reason}");
+                return Ok(1);
+            }
+            Err(e) => return Err(e.into()),
+        };
         let Some((last, _)) = chunk.last() else { break };
         after = *last;
         for (seq, entry) in &chunk {

@@ -1,5 +1,6 @@
 //! Read-only queries: the API's lists, lookups, `/results/latest`, and log walks.
 
+use super::codec::{Decoder, stored_bytes};
 use super::plan::{self, Driver, Page, Resolved, Sql, text_array};
 use super::{StoreError, like_to_glob};
 use crate::log::{Entry, Hash, Kind};
@@ -32,20 +33,22 @@ pub struct Stats {
 /// A read-only connection.
 pub struct Reader {
     conn: Connection,
+    decoder: Decoder,
 }
 
 /// Loads the API view of result `id` (body from the log, live testcase `ref_url`).
-pub(super) fn view_by_id(conn: &Connection, id: i64) -> Result<Option<ResultView>, StoreError> {
-    let row: Option<(i64, String, Option<String>)> = conn
+pub(super) fn view_by_id(conn: &Connection, decoder: &Decoder, id: i64) -> Result<Option<ResultView>, StoreError> {
+    let row: Option<(i64, i64, Vec<u8>, Option<String>)> = conn
         .prepare_cached(
-            "SELECT r.log_seq, l.body, t.ref_url FROM results r JOIN log l ON l.seq = r.log_seq
+            "SELECT r.log_seq, l.enc, l.body, t.ref_url FROM results r JOIN log l ON l.seq = r.log_seq
              JOIN testcase t ON t.id = r.testcase_id WHERE r.id = ?1",
         )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, stored_bytes(r, 2)?, r.get(3)?)))
         .optional()?;
-    let Some((seq, body, testcase_ref_url)) = row else {
+    let Some((seq, enc, body, testcase_ref_url)) = row else {
         return Ok(None);
     };
+    let body = decoder.decode(conn, seq, enc, body)?;
     let record: ResultRecord =
         serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq, reason: e.to_string() })?;
     Ok(Some(ResultView { id, record, testcase_ref_url }))
@@ -74,7 +77,7 @@ pub(super) fn group_by_uuid(conn: &Connection, uuid: &str) -> Result<Option<Grou
 
 impl Reader {
     pub(super) fn new(conn: Connection) -> Reader {
-        Reader { conn }
+        Reader { conn, decoder: Decoder::default() }
     }
 
     /// A trivial query: the health check's database probe.
@@ -83,7 +86,7 @@ impl Reader {
     }
 
     pub fn result(&self, id: i64) -> Result<Option<ResultView>, StoreError> {
-        view_by_id(&self.conn, id)
+        view_by_id(&self.conn, &self.decoder, id)
     }
 
     /// The result with this global uuid, if held.
@@ -94,13 +97,13 @@ impl Reader {
             .query_row([super::uuid_key(uuid)], |r| r.get(0))
             .optional()?;
         match id {
-            Some(id) => view_by_id(&self.conn, id),
+            Some(id) => view_by_id(&self.conn, &self.decoder, id),
             None => Ok(None),
         }
     }
 
     fn views(&self, ids: impl IntoIterator<Item = i64>) -> Result<Vec<ResultView>, StoreError> {
-        ids.into_iter().filter_map(|id| view_by_id(&self.conn, id).transpose()).collect()
+        ids.into_iter().filter_map(|id| view_by_id(&self.conn, &self.decoder, id).transpose()).collect()
     }
 
     /// One page of `GET /results`: up to `limit + 1` rows (the extra one tells there is a next page).
@@ -139,7 +142,7 @@ impl Reader {
         for (id, _) in picked {
             match loaded.get(&id) {
                 Some(view) => out.push(view.clone()),
-                None => out.extend(view_by_id(&self.conn, id)?),
+                None => out.extend(view_by_id(&self.conn, &self.decoder, id)?),
             }
         }
         Ok(out)
@@ -178,7 +181,7 @@ impl Reader {
         let mut seen: HashSet<(i64, Vec<Option<String>>)> = HashSet::new();
         let mut out = Vec::new();
         for (id, testcase, time) in rows {
-            let Some(view) = view_by_id(&self.conn, id)? else {
+            let Some(view) = view_by_id(&self.conn, &self.decoder, id)? else {
                 continue;
             };
             let mut picked = false;
@@ -260,7 +263,7 @@ impl Reader {
     /// Up to `limit` log entries after local position `after`, in log order.
     pub fn entries_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Entry)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
-            "SELECT l.seq, o.node, l.origin_seq, l.kind, l.ts, l.body, l.hash FROM log l
+            "SELECT l.seq, o.node, l.origin_seq, l.kind, l.ts, l.enc, l.body, l.hash FROM log l
              JOIN origins o ON o.id = l.origin_id WHERE l.seq > ?1 ORDER BY l.seq LIMIT ?2",
         )?;
         let mut rows = stmt.query(params![after, limit as i64])?;
@@ -269,7 +272,8 @@ impl Reader {
             let seq: i64 = row.get(0)?;
             let corrupt = |reason: &str| StoreError::Corrupt { seq, reason: reason.to_owned() };
             let kind: String = row.get(3)?;
-            let hash: Vec<u8> = row.get(6)?;
+            let hash: Vec<u8> = row.get(7)?;
+            let body = self.decoder.decode(&self.conn, seq, row.get(5)?, stored_bytes(row, 6)?)?;
             out.push((
                 seq,
                 Entry {
@@ -277,7 +281,7 @@ impl Reader {
                     origin_seq: row.get::<_, i64>(2)? as u64,
                     kind: Kind::parse(&kind).ok_or_else(|| corrupt(&format!("unknown kind {kind:?}")))?,
                     ts: row.get(4)?,
-                    body: row.get(5)?,
+                    body,
                     hash: Hash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?,
                 },
             ));

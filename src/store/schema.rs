@@ -6,7 +6,8 @@ pub const SCHEMA_VERSION: &str = "1";
 /// Creates every table, index and trigger (idempotent).
 ///
 /// Layout choices (they keep the store under 2x the JSON it came from):
-/// * `log.body` holds the canonical JSON of each write; result rows are rendered from it,
+/// * `log.body` holds the canonical JSON of each write (zstd-compressed with a dictionary
+///   from `dicts` when `enc` names one, see `codec.rs`); result rows are rendered from it,
 ///   so `results` stores only what queries filter and sort on.
 /// * extra data is interned (`data_keys`, `data_values`) and indexed as `(key, value,
 ///   result)` postings in a WITHOUT ROWID table: a filter is one index range.
@@ -32,8 +33,14 @@ CREATE TABLE IF NOT EXISTS log(
     origin_seq INTEGER NOT NULL,
     kind TEXT NOT NULL,
     ts INTEGER NOT NULL,
-    body TEXT NOT NULL,
+    enc INTEGER NOT NULL DEFAULT 0,
+    body BLOB NOT NULL,
     hash BLOB NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS dicts(
+    id INTEGER PRIMARY KEY,
+    dict BLOB NOT NULL
 );
 CREATE UNIQUE INDEX IF NOT EXISTS log_origin ON log(origin_id, origin_seq);
 

@@ -3,6 +3,7 @@
 //! Local writes and imported entries (replication, replay) go through the same
 //! [`Writer::apply`], so a store rebuilt from its log is identical to the live one.
 
+use super::codec::{Decoder, Encoder, stored_bytes};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, uuid_key};
 use crate::log::{Body, Entry, Hash, Kind};
@@ -39,6 +40,14 @@ struct Head {
     dirty: bool,
 }
 
+/// An entry as this store holds it (for comparing a re-imported one).
+struct HeldEntry {
+    hash: Vec<u8>,
+    kind: String,
+    body: String,
+    ts: i64,
+}
+
 /// Who set a last-writer-wins field: compared as a tuple, the same on every node.
 struct Stamp<'a> {
     ts: i64,
@@ -60,11 +69,15 @@ pub struct Writer {
     groups: HashMap<String, i64>,
     keys: HashMap<String, i64>,
     values: HashMap<String, i64>,
+    encoder: Encoder,
+    decoder: Decoder,
 }
 
 impl Writer {
     pub(super) fn new(conn: Connection, node: String) -> Result<Writer, StoreError> {
         Ok(Writer {
+            encoder: Encoder::load(&conn)?,
+            decoder: Decoder::default(),
             conn,
             node,
             origins: HashMap::new(),
@@ -105,6 +118,10 @@ impl Writer {
             self.groups.clear();
             self.keys.clear();
             self.values.clear();
+            self.decoder = Decoder::default();
+            if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {
+                tracing::error!(error = %e, "cannot reload the body dictionary after a rollback");
+            }
         }
         outcome
     }
@@ -186,7 +203,8 @@ impl Writer {
     }
 
     fn view(&self, id: i64) -> Result<ResultView, StoreError> {
-        view_by_id(&self.conn, id)?.ok_or(StoreError::Corrupt { seq: 0, reason: format!("result {id} vanished") })
+        view_by_id(&self.conn, &self.decoder, id)?
+            .ok_or(StoreError::Corrupt { seq: 0, reason: format!("result {id} vanished") })
     }
 
     /// Seals `body` onto this node's chain, stores the entry and applies it.
@@ -211,16 +229,13 @@ impl Writer {
         let head =
             self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
         if entry.origin_seq <= head.seq {
-            let held: Option<(Vec<u8>, String, String, i64)> = self
-                .conn
-                .prepare_cached("SELECT hash, kind, body, ts FROM log WHERE origin_id = ?1 AND origin_seq = ?2")?
-                .query_row(params![origin_id, entry.origin_seq as i64], |r| {
-                    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
-                })
-                .optional()?;
+            let held = self.held_entry(origin_id, entry.origin_seq)?;
             return match held {
-                Some((hash, kind, body, ts))
-                    if hash == entry.hash.0 && kind == entry.kind.as_str() && body == entry.body && ts == entry.ts =>
+                Some(h)
+                    if h.hash == entry.hash.0
+                        && h.kind == entry.kind.as_str()
+                        && h.body == entry.body
+                        && h.ts == entry.ts =>
                 {
                     Ok(ImportOutcome::AlreadyHeld)
                 }
@@ -246,14 +261,30 @@ impl Writer {
         Ok(ImportOutcome::Applied)
     }
 
+    /// The entry this store holds at (origin, origin_seq), decoded.
+    fn held_entry(&self, origin_id: i64, origin_seq: u64) -> Result<Option<HeldEntry>, StoreError> {
+        let row = self
+            .conn
+            .prepare_cached("SELECT seq, hash, kind, enc, body, ts FROM log WHERE origin_id = ?1 AND origin_seq = ?2")?
+            .query_row(params![origin_id, origin_seq as i64], |r| {
+                Ok((r.get::<_, i64>(0)?, r.get(1)?, r.get(2)?, r.get::<_, i64>(3)?, stored_bytes(r, 4)?, r.get(5)?))
+            })
+            .optional()?;
+        let Some((seq, hash, kind, enc, body, ts)) = row else { return Ok(None) };
+        Ok(Some(HeldEntry { hash, kind, body: self.decoder.decode(&self.conn, seq, enc, body)?, ts }))
+    }
+
     fn insert_entry(&mut self, origin_id: i64, e: &Entry) -> Result<i64, StoreError> {
+        let (enc, stored) = self.encoder.encode(&e.body)?;
         self.conn
             .prepare_cached(
-                "INSERT INTO log(origin_id, origin_seq, kind, ts, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+                "INSERT INTO log(origin_id, origin_seq, kind, ts, enc, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
-            .execute(params![origin_id, e.origin_seq as i64, e.kind.as_str(), e.ts, e.body, &e.hash.0[..]])?;
+            .execute(params![origin_id, e.origin_seq as i64, e.kind.as_str(), e.ts, enc, stored, &e.hash.0[..]])?;
         let seq = self.conn.last_insert_rowid();
         self.heads.insert(origin_id, Head { seq: e.origin_seq, hash: e.hash, ts: e.ts, dirty: true });
+        // Cheap unless a dictionary is due: then it trains on the plain bodies so far.
+        self.encoder.maybe_train(&self.conn)?;
         Ok(seq)
     }
 
