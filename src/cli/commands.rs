@@ -5,12 +5,12 @@ use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
 use crate::http::{self, Limits};
 use crate::log::{Body, ChainVerifier};
 use crate::model::{ModelError, Outcomes, ResultQuery, Timestamp, parse_create_result};
-use crate::service::render::{Urls, result_json, to_wire};
+use crate::service::render::{DataOnly, Urls, result_json, to_wire};
 use crate::service::{Config, Service, resolve_result};
 use crate::store::{Store, StoreError};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::io::{BufRead, BufReader, IsTerminal, Write};
 use std::time::{Duration, Instant};
 
@@ -135,13 +135,16 @@ fn submit(db: &std::path::Path, args: SubmitArgs) -> Result<i32> {
     let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
     let mut writer = store.writer()?;
     let started = Instant::now();
-    let now = Timestamp::now();
+    // Results without a submit_time get the time they are read, strictly increasing so the
+    // file's order is kept (a shared timestamp would make every result a tie in `latest`).
+    let mut last = Timestamp(i64::MIN);
     let mut stored = 0u64;
     // One transaction for the whole input: an invalid record anywhere stores nothing.
     let outcome = writer.transaction(|w| {
         for_each_record(reader, |_, value: Value| -> Result<(), SubmitError> {
             let input = parse_create_result(&value, &outcomes)?;
-            if w.append(&Body::Result(resolve_result(input, None, now)))? {
+            last = Timestamp(Timestamp::now().0.max(last.0 + 1));
+            if w.append(&Body::Result(resolve_result(input, None, last)))? {
                 stored += 1;
             }
             Ok(())
@@ -208,8 +211,8 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
     let mut out = std::io::stdout().lock();
     if args.json {
         let urls = Urls::new(args.base_url);
-        let data: Vec<Value> = results.iter().map(|r| result_json(r, &urls)).collect();
-        out.write_all(&to_wire(&json!({ "data": data })))?;
+        let data: Vec<_> = results.iter().map(|r| result_json(r, &urls)).collect();
+        out.write_all(&to_wire(&DataOnly { data }))?;
         return Ok(0);
     }
     writeln!(out, "{:>8}  {:<26}  {:<16}  {:<40}  ITEM", "ID", "SUBMIT_TIME", "OUTCOME", "TESTCASE")?;

@@ -14,7 +14,6 @@ use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use serde_json::Value;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -55,7 +54,7 @@ pub struct AppState {
 }
 
 /// A JSON response in ResultsDB's wire format.
-pub fn json_response(status: StatusCode, v: &Value) -> Response {
+pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, v: &T) -> Response {
     let mut resp = (status, to_wire(v)).into_response();
     resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
     resp

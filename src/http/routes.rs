@@ -4,7 +4,7 @@ use super::error::ApiError;
 use super::request::{Ctx, prev_next, read_json};
 use super::{AppState, json_response};
 use crate::model::{GroupQuery, ResultQuery, TestcaseQuery};
-use crate::service::render::{Urls, group_json, result_json, testcase_json};
+use crate::service::render::{DataOnly, Envelope, Urls, group_json, result_json, testcase_json};
 use crate::service::{Page, Service};
 use axum::Router;
 use axum::body::Body;
@@ -12,7 +12,7 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
-use serde_json::{Value, json};
+use serde_json::json;
 
 type ApiResult = Result<Response, ApiError>;
 
@@ -37,15 +37,15 @@ async fn not_found() -> Response {
     json_response(StatusCode::NOT_FOUND, &json!({"message": "Not found"}))
 }
 
-fn ok(v: &Value) -> ApiResult {
+fn ok<T: serde::Serialize + ?Sized>(v: &T) -> ApiResult {
     Ok(json_response(StatusCode::OK, v))
 }
 
 /// The collection envelope with upstream's textual prev/next links.
-fn envelope<T>(ctx: &Ctx, page: Page<T>, item: impl Fn(&T, &Urls) -> Value) -> ApiResult {
+fn envelope<'a, T, J: serde::Serialize>(ctx: &Ctx, page: &'a Page<T>, item: impl Fn(&'a T, &Urls) -> J) -> ApiResult {
     let (prev, next) = prev_next(&ctx.request_url, page.has_next);
-    let data: Vec<Value> = page.items.iter().map(|i| item(i, &ctx.urls)).collect();
-    ok(&json!({"data": data, "next": next, "prev": prev}))
+    let data: Vec<J> = page.items.iter().map(|i| item(i, &ctx.urls)).collect();
+    ok(&Envelope { data, next, prev })
 }
 
 async fn landing(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
@@ -77,14 +77,14 @@ fn result_query(service: &Service, ctx: &Ctx) -> Result<ResultQuery, ApiError> {
 async fn list_results(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = result_query(&s.service, &ctx)?;
     let page = s.service.results(q).await?;
-    envelope(&ctx, page, result_json)
+    envelope(&ctx, &page, result_json)
 }
 
 async fn latest_results(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = result_query(&s.service, &ctx)?;
     let results = s.service.latest(q).await?;
-    let data: Vec<Value> = results.iter().map(|r| result_json(r, &ctx.urls)).collect();
-    ok(&json!({ "data": data }))
+    let data: Vec<_> = results.iter().map(|r| result_json(r, &ctx.urls)).collect();
+    ok(&DataOnly { data })
 }
 
 async fn get_result(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
@@ -106,7 +106,7 @@ async fn create_result(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiRe
 async fn list_testcases(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = TestcaseQuery::parse(&ctx.pairs, s.service.config().max_limit)?;
     let page = s.service.testcases(q).await?;
-    envelope(&ctx, page, |t, urls| testcase_json(&t.name, t.ref_url.as_deref(), urls))
+    envelope(&ctx, &page, |t, urls| testcase_json(&t.name, t.ref_url.as_deref(), urls))
 }
 
 /// `/testcases/<path:name>` and `/testcases/<path:name>/results`: names may contain `/`,
@@ -115,7 +115,7 @@ async fn get_testcase_path(State(s): State<AppState>, ctx: Ctx, Path(name): Path
     if let Some(tc) = name.strip_suffix("/results").filter(|n| !n.is_empty()) {
         let q = result_query(&s.service, &ctx)?;
         let page = s.service.testcase_results(tc.to_owned(), q).await?;
-        return envelope(&ctx, page, result_json);
+        return envelope(&ctx, &page, result_json);
     }
     let t = s.service.testcase(name).await?;
     ok(&testcase_json(&t.name, t.ref_url.as_deref(), &ctx.urls))
@@ -130,7 +130,7 @@ async fn create_testcase(State(s): State<AppState>, ctx: Ctx, body: Body) -> Api
 async fn list_groups(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = GroupQuery::parse(&ctx.pairs, s.service.config().max_limit)?;
     let page = s.service.groups(q).await?;
-    envelope(&ctx, page, group_json)
+    envelope(&ctx, &page, group_json)
 }
 
 async fn get_group(State(s): State<AppState>, ctx: Ctx, Path(uuid): Path<String>) -> ApiResult {
@@ -141,7 +141,7 @@ async fn get_group(State(s): State<AppState>, ctx: Ctx, Path(uuid): Path<String>
 async fn group_results(State(s): State<AppState>, ctx: Ctx, Path(uuid): Path<String>) -> ApiResult {
     let q = result_query(&s.service, &ctx)?;
     let page = s.service.group_results(uuid, q).await?;
-    envelope(&ctx, page, result_json)
+    envelope(&ctx, &page, result_json)
 }
 
 async fn create_group(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {

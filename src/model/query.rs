@@ -152,6 +152,12 @@ impl ResultQuery {
         ListParams { page: self.page, limit: self.limit }.offset()
     }
 
+    /// Whether an exact filter (a data value, a testcase name, a group) narrows the query,
+    /// so the store can answer from one small index range.
+    pub fn is_anchored(&self) -> bool {
+        !self.testcases.is_empty() || !self.groups.is_empty() || self.data.iter().any(|f| !f.like)
+    }
+
     /// `_distinct_on` needs at least one other filter (upstream refuses a full-table scan).
     pub fn has_filter_besides_distinct(&self) -> bool {
         !self.testcases.is_empty()

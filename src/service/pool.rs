@@ -25,7 +25,9 @@ impl ReadPool {
             Ok(Some(r)) => r,
             _ => self.store.reader()?,
         };
-        let out = f(&reader);
+        // One read transaction per request: a consistent snapshot, and one WAL read-lock
+        // acquisition instead of one per statement.
+        let out = reader.snapshot(|| f(&reader));
         if let Ok(mut idle) = self.idle.lock()
             && idle.len() < MAX_IDLE
         {

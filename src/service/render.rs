@@ -2,7 +2,8 @@
 
 use crate::model::{GroupView, ResultView, Timestamp};
 use percent_encoding::{AsciiSet, NON_ALPHANUMERIC, utf8_percent_encode};
-use serde_json::{Value, json};
+use serde::Serialize;
+use std::collections::BTreeMap;
 use std::io;
 
 /// Characters Werkzeug leaves unquoted in a URL path (plus unreserved ones).
@@ -60,45 +61,93 @@ impl Urls {
     }
 }
 
-pub fn testcase_json(name: &str, ref_url: Option<&str>, urls: &Urls) -> Value {
-    json!({"href": urls.testcase(name), "name": name, "ref_url": ref_url})
+/// A testcase as ResultsDB serialises it.
+#[derive(Debug, Serialize)]
+pub struct TestcaseJson<'a> {
+    pub href: String,
+    pub name: &'a str,
+    pub ref_url: Option<&'a str>,
 }
 
-/// A result as ResultsDB serialises it, plus `uuid`, its global identity.
-pub fn result_json(v: &ResultView, urls: &Urls) -> Value {
+pub fn testcase_json<'a>(name: &'a str, ref_url: Option<&'a str>, urls: &Urls) -> TestcaseJson<'a> {
+    TestcaseJson { href: urls.testcase(name), name, ref_url }
+}
+
+/// A result as ResultsDB serialises it (fields in sorted order), plus `uuid`, its global
+/// identity. Serialised straight from the stored record, without an intermediate tree.
+#[derive(Debug, Serialize)]
+pub struct ResultJson<'a> {
+    pub data: &'a BTreeMap<String, Vec<String>>,
+    pub groups: Vec<&'a str>,
+    pub href: String,
+    pub id: i64,
+    pub note: Option<&'a str>,
+    pub outcome: &'a str,
+    pub ref_url: Option<&'a str>,
+    pub submit_time: String,
+    pub testcase: TestcaseJson<'a>,
+    pub uuid: &'a str,
+}
+
+pub fn result_json<'a>(v: &'a ResultView, urls: &Urls) -> ResultJson<'a> {
     let r = &v.record;
-    json!({
-        "data": r.data,
-        "groups": r.groups.iter().map(|g| g.uuid.as_str()).collect::<Vec<_>>(),
-        "href": urls.result(v.id),
-        "id": v.id,
-        "note": r.note,
-        "outcome": r.outcome,
-        "ref_url": r.ref_url,
-        "submit_time": Timestamp(r.submit_time).to_iso(),
-        "testcase": testcase_json(&r.testcase.name, v.testcase_ref_url.as_deref(), urls),
-        "uuid": r.uuid,
-    })
+    ResultJson {
+        data: &r.data,
+        groups: r.groups.iter().map(|g| g.uuid.as_str()).collect(),
+        href: urls.result(v.id),
+        id: v.id,
+        note: r.note.as_deref(),
+        outcome: &r.outcome,
+        ref_url: r.ref_url.as_deref(),
+        submit_time: Timestamp(r.submit_time).to_iso(),
+        testcase: testcase_json(&r.testcase.name, v.testcase_ref_url.as_deref(), urls),
+        uuid: &r.uuid,
+    }
 }
 
-pub fn group_json(g: &GroupView, urls: &Urls) -> Value {
-    json!({
-        "description": g.description,
-        "href": urls.group(&g.uuid),
-        "ref_url": g.ref_url,
-        "results": urls.group_results(&g.uuid),
-        "results_count": g.results_count,
-        "uuid": g.uuid,
-    })
+/// A group as ResultsDB serialises it.
+#[derive(Debug, Serialize)]
+pub struct GroupJson<'a> {
+    pub description: Option<&'a str>,
+    pub href: String,
+    pub ref_url: Option<&'a str>,
+    pub results: String,
+    pub results_count: i64,
+    pub uuid: &'a str,
+}
+
+pub fn group_json<'a>(g: &'a GroupView, urls: &Urls) -> GroupJson<'a> {
+    GroupJson {
+        description: g.description.as_deref(),
+        href: urls.group(&g.uuid),
+        ref_url: g.ref_url.as_deref(),
+        results: urls.group_results(&g.uuid),
+        results_count: g.results_count,
+        uuid: &g.uuid,
+    }
+}
+
+/// The list envelope: `{"data": [...], "next": url|null, "prev": url|null}`.
+#[derive(Debug, Serialize)]
+pub struct Envelope<T> {
+    pub data: Vec<T>,
+    pub next: Option<String>,
+    pub prev: Option<String>,
+}
+
+/// `/results/latest`'s envelope: only `data`.
+#[derive(Debug, Serialize)]
+pub struct DataOnly<T> {
+    pub data: Vec<T>,
 }
 
 /// Serialises like Flask's production `jsonify`: keys sorted (serde_json's map is
 /// ordered), compact separators, every non-ASCII character as `\uXXXX`, trailing newline.
-pub fn to_wire(v: &Value) -> Vec<u8> {
-    let mut out = Vec::with_capacity(256);
+pub fn to_wire<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
     let mut ser = serde_json::Serializer::with_formatter(&mut out, AsciiFormatter);
-    // Writing a Value into a Vec cannot fail.
-    let _ = serde::Serialize::serialize(v, &mut ser);
+    // Writing strings, numbers and maps with string keys into a Vec cannot fail.
+    let _ = v.serialize(&mut ser);
     out.push(b'\n');
     out
 }
@@ -127,6 +176,7 @@ impl serde_json::ser::Formatter for AsciiFormatter {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn wire_format_matches_flask() {

@@ -141,3 +141,20 @@ impl Decoder {
         String::from_utf8(plain).map_err(|_| corrupt("body is not UTF-8".into()))
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn frames_record_their_size() {
+        let samples: Vec<String> = (0..3000)
+            .map(|i| format!(r#"{{"data":{{"item":["pkg{}"]}},"outcome":"PASSED","note":"run {i}"}}"#, i % 50))
+            .collect();
+        let dict = zstd::dict::from_samples(&samples, DICT_SIZE).unwrap();
+        let mut c = compressor(&dict).unwrap();
+        let frame = c.compress(samples[7].as_bytes()).unwrap();
+        assert!(frame.len() < samples[7].len());
+        assert_eq!(zstd::bulk::Decompressor::upper_bound(&frame), Some(samples[7].len()));
+    }
+}

@@ -106,7 +106,7 @@ impl Store {
         )?;
         conn.busy_timeout(BUSY_TIMEOUT)?;
         // Reads of a large store benefit from a bigger page cache and memory mapping.
-        conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA mmap_size = 268435456;")?;
+        conn.execute_batch("PRAGMA cache_size = -8192;")?;
         rusqlite::vtab::array::load_module(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Reader::new(conn))
@@ -120,12 +120,7 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     )
     .map_err(|e| StoreError::Open { path: path.to_owned(), reason: e.to_string() })?;
     conn.busy_timeout(BUSY_TIMEOUT)?;
-    // Larger pages waste less space at the end of each page of ~500-byte log rows (only
-    // takes effect when the file is created).
-    conn.execute_batch(&format!(
-        "PRAGMA page_size = {}",
-        std::env::var("VERDICT_PAGE_SIZE").unwrap_or("16384".into())
-    ))?;
+
     // WAL: readers never block the writer. synchronous=FULL: a commit is on disk (fsync of
     // the WAL) before it returns, so an acknowledged write survives power loss.
     let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;

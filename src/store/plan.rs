@@ -6,16 +6,22 @@
 //! the query (ids, then a sort of at most `SMALL` rows); otherwise the time index is
 //! scanned newest-first and every filter is checked per row. Each shape is forced with
 //! `INDEXED BY`/`NOT INDEXED` so the plan does not depend on statistics.
+//!
+//! Parameters compared with `=` are written `+?N`: in a join, SQLite's constant
+//! propagation otherwise marks the statement to be re-prepared whenever the bound value
+//! changes, which costs more than running it.
 
 use super::like_to_glob;
 use crate::model::ResultQuery;
 use rusqlite::types::{ToSql, Value as SqlValue};
-use rusqlite::vtab::array::Array;
 use rusqlite::{Connection, OptionalExtension};
 use std::rc::Rc;
 
 /// Below this many matching rows a filter drives the query.
 pub(super) const SMALL: i64 = 4000;
+
+/// Lists longer than this are bound as one `rarray` parameter.
+const IN_LIST_MAX: usize = 32;
 
 /// More distinct values than this for a `:like` filter are matched by a join instead of a list.
 const LIKE_LIST_MAX: i64 = 1000;
@@ -34,17 +40,32 @@ impl Sql {
         format!("?{}", self.params.len())
     }
 
+    /// A membership test for `ids`: `= +?` for one, an `IN (?, …)` list for a few, and
+    /// `IN rarray(?)` for many. A literal list is evaluated once per statement; a
+    /// `rarray` would be re-scanned for every row of a correlated subquery.
+    pub fn in_ints(&mut self, ids: &[i64]) -> String {
+        self.membership(ids.iter().map(|i| SqlValue::Integer(*i)).collect())
+    }
+
+    /// Like [`Sql::in_ints`] for text values.
+    pub fn in_texts(&mut self, items: &[String]) -> String {
+        self.membership(items.iter().map(|s| SqlValue::Text(s.clone())).collect())
+    }
+
+    fn membership(&mut self, mut values: Vec<SqlValue>) -> String {
+        match values.len() {
+            1 => format!("= +{}", self.param(values.remove(0))),
+            n if n <= IN_LIST_MAX => {
+                let marks: Vec<String> = values.into_iter().map(|v| self.param(v)).collect();
+                format!("IN ({})", marks.join(", "))
+            }
+            _ => format!("IN rarray({})", self.param(Rc::new(values))),
+        }
+    }
+
     pub fn params(&self) -> impl rusqlite::Params + '_ {
         rusqlite::params_from_iter(self.params.iter())
     }
-}
-
-pub(super) fn int_array(ids: &[i64]) -> Array {
-    Rc::new(ids.iter().map(|i| SqlValue::Integer(*i)).collect())
-}
-
-pub(super) fn text_array(items: &[String]) -> Array {
-    Rc::new(items.iter().map(|s| SqlValue::Text(s.clone())).collect())
 }
 
 /// A data filter resolved to ids.
@@ -69,6 +90,11 @@ pub(super) struct Resolved {
 }
 
 impl Resolved {
+    /// Whether `driver` yields rows already in time order (a data filter with one value).
+    fn is_ordered(&self, driver: Driver) -> bool {
+        matches!((driver, self), (Driver::Data(i), r) if matches!(r.data.get(i), Some(DataCond::Ids { values, .. }) if values.len() == 1))
+    }
+
     /// The same filter restricted to one exact submit time.
     pub fn at_time(&self, time: i64) -> Resolved {
         Resolved { since: Some(time), until: Some(time), ..self.clone() }
@@ -101,11 +127,11 @@ fn ids(conn: &Connection, sql: &Sql) -> rusqlite::Result<Vec<i64>> {
     rows.collect()
 }
 
-/// `(col IN rarray(list) OR col GLOB p1 OR …)` for exact names plus like patterns.
+/// `(col IN (list) OR col GLOB p1 OR …)` for exact names plus like patterns.
 fn names_cond(sql: &mut Sql, col: &str, exact: &[String], like: &[String]) -> String {
     let mut parts = Vec::new();
     if !exact.is_empty() {
-        parts.push(format!("{col} IN rarray({})", sql.param(text_array(exact))));
+        parts.push(format!("{col} {}", sql.in_texts(exact)));
     }
     for p in like {
         parts.push(format!("{col} GLOB {}", sql.param(like_to_glob(p))));
@@ -162,49 +188,72 @@ pub(super) fn resolve(conn: &Connection, q: &ResultQuery, with_outcome: bool) ->
     Ok(r)
 }
 
-/// Counts (up to `SMALL`) the rows a candidate driver would produce.
-fn estimate(conn: &Connection, r: &Resolved, driver: Driver) -> rusqlite::Result<i64> {
+/// Counts (up to `cap`) the rows a candidate driver would produce.
+fn estimate(conn: &Connection, r: &Resolved, driver: Driver, cap: i64) -> rusqlite::Result<i64> {
     let mut sql = Sql::default();
     let inner = match driver {
-        Driver::Time => return Ok(SMALL),
+        Driver::Time => return Ok(cap),
         Driver::Testcase => match &r.testcases {
-            Some(t) => format!(
-                "SELECT 1 FROM results INDEXED BY results_testcase_time WHERE testcase_id IN rarray({})",
-                sql.param(int_array(t))
-            ),
-            None => return Ok(SMALL),
+            Some(t) => {
+                format!("SELECT 1 FROM results INDEXED BY results_testcase_time WHERE testcase_id {}", sql.in_ints(t))
+            }
+            None => return Ok(cap),
         },
         Driver::Groups => match &r.groups {
-            Some(g) => format!("SELECT 1 FROM result_groups WHERE group_id IN rarray({})", sql.param(int_array(g))),
-            None => return Ok(SMALL),
+            Some(g) => format!("SELECT 1 FROM result_groups WHERE group_id {}", sql.in_ints(g)),
+            None => return Ok(cap),
         },
         Driver::Data(i) => match r.data.get(i) {
             Some(DataCond::Ids { key, values }) => {
                 format!(
-                    "SELECT 1 FROM result_data WHERE key_id = {} AND value_id IN rarray({})",
+                    "SELECT 1 FROM result_data WHERE key_id = +{} AND value_id {}",
                     sql.param(*key),
-                    sql.param(int_array(values))
+                    sql.in_ints(values)
                 )
             }
-            _ => return Ok(SMALL),
+            _ => return Ok(cap),
         },
     };
-    sql.text = format!("SELECT count(*) FROM ({inner} LIMIT {SMALL})");
+    sql.text = format!("SELECT count(*) FROM ({inner} LIMIT {})", sql.param(cap));
     conn.prepare_cached(&sql.text)?.query_row(sql.params(), |row| row.get(0))
 }
 
 /// Picks the driver producing the fewest rows, if any produces fewer than `SMALL`.
-pub(super) fn choose_driver(conn: &Connection, r: &Resolved) -> rusqlite::Result<Driver> {
-    let mut candidates = vec![Driver::Testcase, Driver::Groups];
-    candidates.extend((0..r.data.len()).map(Driver::Data));
-    let mut best = (Driver::Time, SMALL);
-    for d in candidates {
-        let n = estimate(conn, r, d)?;
-        if n < best.1 {
-            best = (d, n);
-        }
+/// Picks the driver: the candidate with the fewest rows if one has fewer than `SMALL`;
+/// otherwise, for a paged list (`paged`), a single-valued data filter, whose postings come
+/// in time order so a page needs no sort; otherwise the time index.
+pub(super) fn choose_driver(conn: &Connection, r: &Resolved, paged: bool) -> rusqlite::Result<Driver> {
+    let mut candidates = Vec::new();
+    if r.testcases.is_some() {
+        candidates.push(Driver::Testcase);
     }
-    Ok(best.0)
+    if r.groups.is_some() {
+        candidates.push(Driver::Groups);
+    }
+    candidates.extend((0..r.data.len()).filter(|i| matches!(r.data[*i], DataCond::Ids { .. })).map(Driver::Data));
+    let ordered = candidates.iter().copied().find(|d| r.is_ordered(*d));
+    if paged && candidates.len() == 1 && ordered.is_some() {
+        return Ok(candidates[0]);
+    }
+    // Count with growing caps so a large filter (type=koji_build: a million postings) is
+    // never counted further than a small one next to it (item=X: two hundred).
+    let mut cap = 64;
+    loop {
+        let mut best = (Driver::Time, cap);
+        for d in &candidates {
+            let n = estimate(conn, r, *d, cap)?;
+            if n < best.1 {
+                best = (*d, n);
+            }
+        }
+        if best.0 != Driver::Time {
+            return Ok(best.0);
+        }
+        if cap >= SMALL {
+            return Ok(if paged { ordered.unwrap_or(Driver::Time) } else { Driver::Time });
+        }
+        cap = (cap * 4).min(SMALL);
+    }
 }
 
 /// Sort order and page of a select.
@@ -215,53 +264,89 @@ pub(super) struct Page {
     pub window: Option<(i64, i64)>,
 }
 
-/// `SELECT r.id, r.testcase_id, r.submit_time` of the filtered results, driven by `driver`.
+/// Column expressions of the row source a select iterates: a `results` row (`r`) or a
+/// data posting (`p`), which carries the result's id, time and testcase itself.
+struct Source {
+    id: &'static str,
+    time: &'static str,
+    testcase: &'static str,
+}
+
+const RESULTS: Source = Source { id: "r.id", time: "r.submit_time", testcase: "r.testcase_id" };
+const POSTINGS: Source = Source { id: "p.result_id", time: "p.submit_time", testcase: "p.testcase_id" };
+
+/// `SELECT id, testcase_id, submit_time` of the filtered results, driven by `driver`.
 /// `only_testcase` restricts to one testcase via its index (per-testcase latest).
+///
+/// A data driver reads its postings, which hold time and testcase: an item's newest page
+/// comes straight off one index range without touching `results` (joined only for
+/// `outcome`).
 pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Option<i64>) -> Sql {
     let mut sql = Sql::default();
     let mut conds: Vec<String> = Vec::new();
-    let from = if only_testcase.is_some() {
-        "results r INDEXED BY results_testcase_time"
-    } else {
-        match driver {
-            Driver::Time => "results r INDEXED BY results_time",
-            Driver::Testcase => "results r INDEXED BY results_testcase_time",
-            Driver::Data(_) | Driver::Groups => "results r NOT INDEXED",
+    let data_driver = match driver {
+        Driver::Data(i) if only_testcase.is_none() => Some(i),
+        _ => None,
+    };
+    let (src, from, distinct) = match data_driver {
+        Some(i) => {
+            let Some(DataCond::Ids { key, values }) = r.data.get(i) else {
+                // Only id-resolved filters are ever chosen as drivers.
+                return select(r, Driver::Time, page, only_testcase);
+            };
+            conds.push(format!("p.key_id = +{} AND p.value_id {}", sql.param(*key), sql.in_ints(values)));
+            let from = if r.outcomes.is_empty() {
+                "result_data p".to_owned()
+            } else {
+                "result_data p JOIN results r ON r.id = p.result_id".to_owned()
+            };
+            // A result holding two of the listed values has two postings.
+            (POSTINGS, from, values.len() > 1)
+        }
+        None => {
+            let from = match (only_testcase, driver) {
+                (Some(_), _) | (None, Driver::Testcase) => "results r INDEXED BY results_testcase_time",
+                (None, Driver::Time) => "results r INDEXED BY results_time",
+                (None, _) => "results r NOT INDEXED",
+            };
+            (RESULTS, from.to_owned(), false)
         }
     };
     if let Some(t) = only_testcase {
-        conds.push(format!("r.testcase_id = {}", sql.param(t)));
+        conds.push(format!("{} = +{}", src.testcase, sql.param(t)));
     } else if let Some(t) = &r.testcases {
-        conds.push(format!("r.testcase_id IN rarray({})", sql.param(int_array(t))));
+        conds.push(format!("{} {}", src.testcase, sql.in_ints(t)));
     }
     if let Some(g) = &r.groups {
-        let list = sql.param(int_array(g));
+        let list = sql.in_ints(g);
         conds.push(if driver == Driver::Groups && only_testcase.is_none() {
-            format!("r.id IN (SELECT result_id FROM result_groups WHERE group_id IN rarray({list}))")
+            format!("{} IN (SELECT result_id FROM result_groups WHERE group_id {list})", src.id)
         } else {
-            format!("EXISTS (SELECT 1 FROM result_groups g WHERE g.group_id IN rarray({list}) AND g.result_id = r.id)")
+            format!("EXISTS (SELECT 1 FROM result_groups g WHERE g.group_id {list} AND g.result_id = {})", src.id)
         });
     }
     for (i, d) in r.data.iter().enumerate() {
-        let drives = driver == Driver::Data(i) && only_testcase.is_none();
-        conds.push(data_cond(&mut sql, d, drives));
+        if data_driver != Some(i) {
+            conds.push(data_cond(&mut sql, d, &src));
+        }
     }
     if !r.outcomes.is_empty() {
-        conds.push(format!("r.outcome IN rarray({})", sql.param(text_array(&r.outcomes))));
+        conds.push(format!("r.outcome {}", sql.in_texts(&r.outcomes)));
     }
     if let Some(s) = r.since {
-        conds.push(format!("r.submit_time >= {}", sql.param(s)));
+        conds.push(format!("{} >= {}", src.time, sql.param(s)));
     }
     if let Some(u) = r.until {
-        conds.push(format!("r.submit_time <= {}", sql.param(u)));
+        conds.push(format!("{} <= {}", src.time, sql.param(u)));
     }
     let dir = if page.ascending { "ASC" } else { "DESC" };
-    let mut text = format!("SELECT r.id, r.testcase_id, r.submit_time FROM {from}");
+    let select = if distinct { "SELECT DISTINCT" } else { "SELECT" };
+    let mut text = format!("{select} {}, {}, {} FROM {from}", src.id, src.testcase, src.time);
     if !conds.is_empty() {
         text.push_str(" WHERE ");
         text.push_str(&conds.join(" AND "));
     }
-    text.push_str(&format!(" ORDER BY r.submit_time {dir}, r.id {dir}"));
+    text.push_str(&format!(" ORDER BY {} {dir}, {} {dir}", src.time, src.id));
     if let Some((limit, offset)) = page.window {
         text.push_str(&format!(" LIMIT {} OFFSET {}", sql.param(limit), sql.param(offset)));
     }
@@ -269,24 +354,24 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Op
     sql
 }
 
-fn data_cond(sql: &mut Sql, d: &DataCond, drives: bool) -> String {
+/// A non-driving data filter as a per-row check. Postings are keyed by (key, value, time,
+/// result), so an exact filter is a point lookup given the row's time and id.
+fn data_cond(sql: &mut Sql, d: &DataCond, src: &Source) -> String {
     match d {
         DataCond::Ids { key, values } => {
-            let (k, v) = (sql.param(*key), sql.param(int_array(values)));
-            if drives {
-                format!("r.id IN (SELECT result_id FROM result_data WHERE key_id = {k} AND value_id IN rarray({v}))")
-            } else {
-                format!(
-                    "EXISTS (SELECT 1 FROM result_data d WHERE d.key_id = {k} AND d.value_id IN rarray({v}) AND d.result_id = r.id)"
-                )
-            }
+            let (k, v) = (sql.param(*key), sql.in_ints(values));
+            format!(
+                "EXISTS (SELECT 1 FROM result_data d WHERE d.key_id = +{k} AND d.value_id {v} AND d.submit_time = {} AND d.result_id = {})",
+                src.time, src.id
+            )
         }
         DataCond::Glob { key, patterns } => {
             let k = sql.param(*key);
             let globs: Vec<String> =
                 patterns.iter().map(|p| format!("v.value GLOB {}", sql.param(like_to_glob(p)))).collect();
             format!(
-                "r.id IN (SELECT d.result_id FROM result_data d JOIN data_values v ON v.id = d.value_id WHERE d.key_id = {k} AND ({}))",
+                "{} IN (SELECT d.result_id FROM result_data d JOIN data_values v ON v.id = d.value_id WHERE d.key_id = +{k} AND ({}))",
+                src.id,
                 globs.join(" OR ")
             )
         }

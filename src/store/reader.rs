@@ -1,7 +1,7 @@
 //! Read-only queries: the API's lists, lookups, `/results/latest`, and log walks.
 
 use super::codec::{Decoder, stored_bytes};
-use super::plan::{self, Driver, Page, Resolved, Sql, text_array};
+use super::plan::{self, Driver, Page, Resolved, Sql};
 use super::{StoreError, like_to_glob};
 use crate::log::{Entry, Hash, Kind};
 use crate::model::{GroupQuery, GroupView, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseView};
@@ -40,8 +40,8 @@ pub struct Reader {
 pub(super) fn view_by_id(conn: &Connection, decoder: &Decoder, id: i64) -> Result<Option<ResultView>, StoreError> {
     let row: Option<(i64, i64, Vec<u8>, Option<String>)> = conn
         .prepare_cached(
-            "SELECT r.log_seq, l.enc, l.body, t.ref_url FROM results r JOIN log l ON l.seq = r.log_seq
-             JOIN testcase t ON t.id = r.testcase_id WHERE r.id = ?1",
+            "SELECT l.seq, l.enc, l.body, t.ref_url FROM results r JOIN log l ON l.seq = r.id
+             JOIN testcase t ON t.id = r.testcase_id WHERE r.id = +?1",
         )?
         .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, stored_bytes(r, 2)?, r.get(3)?)))
         .optional()?;
@@ -80,6 +80,16 @@ impl Reader {
         Reader { conn, decoder: Decoder::default() }
     }
 
+    /// Runs `f` inside one read transaction (a consistent snapshot of the store).
+    pub fn snapshot<T, E: From<StoreError>>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+        self.conn.execute_batch("BEGIN").map_err(StoreError::from)?;
+        let out = f();
+        // Ending a read-only transaction cannot lose anything; an error here only means
+        // the transaction was already closed.
+        let _ = self.conn.execute_batch("COMMIT");
+        out
+    }
+
     /// A trivial query: the health check's database probe.
     pub fn healthy(&self) -> bool {
         self.conn.query_row("SELECT count(*) FROM (SELECT 1 FROM results LIMIT 0)", [], |r| r.get::<_, i64>(0)).is_ok()
@@ -112,7 +122,7 @@ impl Reader {
         if r.empty {
             return Ok(Vec::new());
         }
-        let driver = plan::choose_driver(&self.conn, &r)?;
+        let driver = plan::choose_driver(&self.conn, &r, true)?;
         let page = Page { ascending: q.ascending, window: Some((q.limit.saturating_add(1), q.offset())) };
         let rows = plan::rows(&self.conn, &plan::select(&r, driver, page, None))?;
         self.views(rows.into_iter().map(|(id, _, _)| id))
@@ -126,7 +136,7 @@ impl Reader {
         if r.empty {
             return Ok(Vec::new());
         }
-        let driver = plan::choose_driver(&self.conn, &r)?;
+        let driver = plan::choose_driver(&self.conn, &r, false)?;
         let all = Page { ascending: false, window: None };
         let mut loaded = HashMap::new();
         let mut picked: Vec<(i64, i64)> = if !q.distinct_on.is_empty() {
@@ -207,7 +217,7 @@ impl Reader {
         let mut sql = Sql::default();
         let mut text = "SELECT name, ref_url FROM testcase".to_owned();
         if !q.names.is_empty() {
-            text.push_str(&format!(" WHERE name IN rarray({})", sql.param(text_array(&q.names))));
+            text.push_str(&format!(" WHERE name {}", sql.in_texts(&q.names)));
         } else if !q.name_like.is_empty() {
             let globs: Vec<String> =
                 q.name_like.iter().map(|p| format!("name GLOB {}", sql.param(like_to_glob(p)))).collect();
@@ -233,7 +243,7 @@ impl Reader {
         let mut sql = Sql::default();
         let mut conds = Vec::new();
         if !q.descriptions.is_empty() {
-            conds.push(format!("g.description IN rarray({})", sql.param(text_array(&q.descriptions))));
+            conds.push(format!("g.description {}", sql.in_texts(&q.descriptions)));
         } else if !q.description_like.is_empty() {
             let globs: Vec<String> = q
                 .description_like
@@ -243,7 +253,7 @@ impl Reader {
             conds.push(format!("({})", globs.join(" OR ")));
         }
         if !q.uuids.is_empty() {
-            conds.push(format!("g.uuid IN rarray({})", sql.param(text_array(&q.uuids))));
+            conds.push(format!("g.uuid {}", sql.in_texts(&q.uuids)));
         }
         let mut text = format!("SELECT {GROUP_COLUMNS} FROM grp g");
         if !conds.is_empty() {

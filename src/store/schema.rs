@@ -10,7 +10,10 @@ pub const SCHEMA_VERSION: &str = "1";
 ///   from `dicts` when `enc` names one, see `codec.rs`); result rows are rendered from it,
 ///   so `results` stores only what queries filter and sort on.
 /// * extra data is interned (`data_keys`, `data_values`) and indexed as `(key, value,
-///   result)` postings in a WITHOUT ROWID table: a filter is one index range.
+///   submit_time, result) → testcase` postings in a WITHOUT ROWID table: an item's newest
+///   results, or its newest per testcase, come off one index range in time order without
+///   touching `results`.
+/// * a result's id is the log seq of its entry: rendering reads one log row.
 /// * LWW fields (testcase `ref_url`, group `description`/`ref_url`) carry the stamp
 ///   `(ts, origin, origin_seq)` of the entry that set them, so merges are order-independent.
 pub const SCHEMA: &str = r#"
@@ -72,8 +75,7 @@ CREATE TABLE IF NOT EXISTS grp(
 );
 
 CREATE TABLE IF NOT EXISTS results(
-    id INTEGER PRIMARY KEY,
-    log_seq INTEGER NOT NULL,
+    id INTEGER PRIMARY KEY, -- the log seq of the result's entry
     testcase_id INTEGER NOT NULL,
     outcome TEXT NOT NULL,
     submit_time INTEGER NOT NULL
@@ -97,8 +99,10 @@ CREATE TABLE IF NOT EXISTS data_values(
 CREATE TABLE IF NOT EXISTS result_data(
     key_id INTEGER NOT NULL,
     value_id INTEGER NOT NULL,
+    submit_time INTEGER NOT NULL,
     result_id INTEGER NOT NULL,
-    PRIMARY KEY(key_id, value_id, result_id)
+    testcase_id INTEGER NOT NULL,
+    PRIMARY KEY(key_id, value_id, submit_time, result_id)
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS result_groups(

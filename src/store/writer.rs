@@ -315,9 +315,10 @@ impl Writer {
             group_ids.push(self.touch_group(stamp, g)?);
         }
         self.conn
-            .prepare_cached("INSERT INTO results(log_seq, testcase_id, outcome, submit_time) VALUES(?1, ?2, ?3, ?4)")?
+            .prepare_cached("INSERT INTO results(id, testcase_id, outcome, submit_time) VALUES(?1, ?2, ?3, ?4)")?
             .execute(params![seq, testcase_id, r.outcome, r.submit_time])?;
-        let id = self.conn.last_insert_rowid();
+        // A result's id is its log position: ids stay increasing and rendering needs one row.
+        let id = seq;
         self.conn
             .prepare_cached("INSERT INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
             .execute(params![uuid_key(&r.uuid), id])?;
@@ -334,9 +335,10 @@ impl Writer {
                 // postings need it once.
                 self.conn
                     .prepare_cached(
-                        "INSERT OR IGNORE INTO result_data(key_id, value_id, result_id) VALUES(?1, ?2, ?3)",
+                        "INSERT OR IGNORE INTO result_data(key_id, value_id, submit_time, result_id, testcase_id)
+                         VALUES(?1, ?2, ?3, ?4, ?5)",
                     )?
-                    .execute(params![key_id, value_id, id])?;
+                    .execute(params![key_id, value_id, r.submit_time, id, testcase_id])?;
             }
         }
         Ok(Some(id))
