@@ -152,6 +152,9 @@ fn submit(db: &std::path::Path, args: SubmitArgs) -> Result<i32> {
         .map_err(SubmitFailure::Input)
     });
     bar.finish_and_clear();
+    if let Err(e) = store.checkpointer().and_then(|c| c.run()) {
+        tracing::warn!(error = %e, "WAL checkpoint after submit failed");
+    }
     let count = match outcome {
         Ok(n) => n,
         Err(SubmitFailure::Input(JsonInputError::Record { index, source })) => {

@@ -109,6 +109,40 @@ struct Inner {
     queue: WriteQueue,
     pool: ReadPool,
     config: Config,
+    _checkpoints: CheckpointThread,
+}
+
+/// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
+/// Stops when dropped.
+struct CheckpointThread {
+    stop: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl CheckpointThread {
+    const INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
+
+    fn start(cp: crate::store::Checkpointer) -> Result<CheckpointThread, ServiceError> {
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = stop.clone();
+        std::thread::Builder::new()
+            .name("verdict-checkpoint".into())
+            .spawn(move || {
+                while !flag.load(std::sync::atomic::Ordering::Relaxed) {
+                    std::thread::sleep(Self::INTERVAL);
+                    if let Err(e) = cp.run() {
+                        tracing::warn!(error = %e, "WAL checkpoint failed");
+                    }
+                }
+            })
+            .map_err(|e| ServiceError::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
+        Ok(CheckpointThread { stop })
+    }
+}
+
+impl Drop for CheckpointThread {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
 }
 
 impl Service {
@@ -118,7 +152,8 @@ impl Service {
         let writer = store.writer()?;
         let (queue, handle) = WriteQueue::start(writer, 4096).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let pool = ReadPool::new(store.clone());
-        Ok((Service { inner: Arc::new(Inner { store, queue, pool, config }) }, handle))
+        let checkpoints = CheckpointThread::start(store.checkpointer()?)?;
+        Ok((Service { inner: Arc::new(Inner { store, queue, pool, config, _checkpoints: checkpoints }) }, handle))
     }
 
     pub fn config(&self) -> &Config {

@@ -66,6 +66,9 @@ fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
             }
         }
         commit(&mut writer, jobs);
+        if let Err(e) = writer.tend_wal() {
+            tracing::warn!(error = %e, "WAL restart failed");
+        }
     }
 }
 

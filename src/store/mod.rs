@@ -95,7 +95,14 @@ impl Store {
     /// The writer. Only one should exist per process; SQLite serialises writers across
     /// processes, and the writer re-reads chain heads inside each transaction.
     pub fn writer(&self) -> Result<Writer, StoreError> {
-        Writer::new(open_rw(&self.path)?, self.node_id.clone())
+        Writer::new(open_rw(&self.path)?, self.node_id.clone(), wal_path(&self.path))
+    }
+
+    /// Copies committed WAL frames into the database file without blocking anyone
+    /// (`PASSIVE`). Writers never checkpoint themselves, so a commit's latency never includes
+    /// one; the server calls this from its own thread, `submit` once at the end.
+    pub fn checkpointer(&self) -> Result<Checkpointer, StoreError> {
+        Ok(Checkpointer { conn: open_rw(&self.path)? })
     }
 
     /// A read-only connection for queries.
@@ -111,6 +118,27 @@ impl Store {
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Reader::new(conn))
     }
+}
+
+/// A connection that only checkpoints the WAL (see [`Store::checkpointer`]).
+pub struct Checkpointer {
+    conn: Connection,
+}
+
+impl Checkpointer {
+    /// A passive checkpoint: copies committed frames back into the database file without
+    /// waiting for anyone. The writer restarts the WAL itself (see `Writer::tend_wal`).
+    pub fn run(&self) -> Result<(), StoreError> {
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// The WAL file of a store file.
+fn wal_path(db: &Path) -> PathBuf {
+    let mut wal = db.as_os_str().to_owned();
+    wal.push("-wal");
+    PathBuf::from(wal)
 }
 
 fn open_rw(path: &Path) -> Result<Connection, StoreError> {
@@ -135,7 +163,8 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA foreign_keys = OFF;
          PRAGMA cache_size = -65536;
          PRAGMA temp_store = MEMORY;
-         PRAGMA wal_autocheckpoint = 4000;",
+         PRAGMA wal_autocheckpoint = 0;
+",
     )?;
     rusqlite::vtab::array::load_module(&conn)?;
     conn.set_prepared_statement_cache_capacity(64);

@@ -71,11 +71,16 @@ pub struct Writer {
     values: HashMap<String, i64>,
     encoder: Encoder,
     decoder: Decoder,
+    wal: std::path::PathBuf,
 }
 
+/// Past this size the writer restarts the WAL from its beginning.
+const WAL_RESTART_BYTES: u64 = 128 * 1024 * 1024;
+
 impl Writer {
-    pub(super) fn new(conn: Connection, node: String) -> Result<Writer, StoreError> {
+    pub(super) fn new(conn: Connection, node: String, wal: std::path::PathBuf) -> Result<Writer, StoreError> {
         Ok(Writer {
+            wal,
             encoder: Encoder::load(&conn)?,
             decoder: Decoder::default(),
             conn,
@@ -124,6 +129,18 @@ impl Writer {
             }
         }
         outcome
+    }
+
+    /// Between transactions: keeps the WAL bounded. Under a steady write load a passive
+    /// checkpoint never finds the WAL fully copied, so SQLite keeps appending to it. Once it
+    /// passes 128 MiB the writer (the only writer, so nobody can append meanwhile) runs a
+    /// RESTART checkpoint: it copies the few frames the background passive checkpoints have
+    /// not, and the next transaction writes from the start of the file again.
+    pub fn tend_wal(&mut self) -> Result<(), StoreError> {
+        if std::fs::metadata(&self.wal).map(|m| m.len()).unwrap_or(0) > WAL_RESTART_BYTES {
+            self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+        }
+        Ok(())
     }
 
     /// Inside [`Writer::transaction`]: appends one local write without building its view.
