@@ -1,0 +1,1 @@
+//! Golden tests: every fixture listed in `fixtures/MANIFEST.md` that exists on disk.

@@ -1,0 +1,1 @@
+//! Property tests: arbitrary and mutated bytes never panic any parser or `detect`.
