@@ -45,7 +45,10 @@ fn read_value<R: BufRead>(reader: R) -> Result<Value, FormatError> {
 
 /// The tests array and the `extra` objects (results level, then report level) that may
 /// carry `item` / `type` for every test.
-fn report_parts(root: &Value) -> Result<(&Vec<Value>, Vec<&Map<String, Value>>), FormatError> {
+/// The tests of a report and the `extra` objects that apply to all of them.
+type Parts<'a> = (&'a Vec<Value>, Vec<&'a Map<String, Value>>);
+
+fn report_parts(root: &Value) -> Result<Parts<'_>, FormatError> {
     let structure = |m: &str| FormatError::file(ErrorKind::Structure, m);
     let Value::Object(obj) = root else {
         return Err(structure("not a CTRF report: the top level is not an object"));
@@ -63,7 +66,12 @@ fn report_parts(root: &Value) -> Result<(&Vec<Value>, Vec<&Map<String, Value>>),
     Ok((tests, extras))
 }
 
-fn test_result<F>(i: usize, t: &Value, extras: &[&Map<String, Value>], sink: &Sink<'_, F>) -> Result<ResultInput, FormatError> {
+fn test_result<F>(
+    i: usize,
+    t: &Value,
+    extras: &[&Map<String, Value>],
+    sink: &Sink<'_, F>,
+) -> Result<ResultInput, FormatError> {
     let invalid = |m: String| FormatError::at_record(ErrorKind::Invalid, i, m);
     let Value::Object(t) = t else {
         return Err(invalid("a test must be an object".into()));

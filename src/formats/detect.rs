@@ -119,7 +119,10 @@ fn sniff(head: &[u8]) -> Option<Format> {
 
 /// UTF-16 text (with BOM, or `<` as the first code unit) can only be XML here.
 fn utf16_xml(head: &[u8]) -> bool {
-    head.starts_with(&[0xFF, 0xFE]) || head.starts_with(&[0xFE, 0xFF]) || head.starts_with(b"<\0") || head.starts_with(b"\0<")
+    head.starts_with(&[0xFF, 0xFE])
+        || head.starts_with(&[0xFE, 0xFF])
+        || head.starts_with(b"<\0")
+        || head.starts_with(b"\0<")
 }
 
 /// A JSON object carrying `"reportFormat": "CTRF"` near the top is CTRF, else ResultsDB.

@@ -56,7 +56,9 @@ const I: &str = "INFO";
 const N: &str = "NEEDS_INSPECTION";
 
 /// (fixture, result count, outcome counts) — the MANIFEST tables.
-const GOLDEN: &[(&str, usize, &[(&str, usize)])] = &[
+type Golden = (&'static str, usize, &'static [(&'static str, usize)]);
+
+const GOLDEN: &[Golden] = &[
     ("resultsdb-json/single-result.json", 1, &[(P, 1)]),
     ("resultsdb-json/single-result-objects.json", 1, &[(F, 1)]),
     ("resultsdb-json/array-of-results.json", 4, &[(P, 1), (F, 1), (I, 1), (N, 1)]),
@@ -229,7 +231,9 @@ fn tap_taskotron_facts() {
         ]
     );
     assert_eq!(data(&rs[2], "arch"), ["x86_64", "i686"]);
-    assert!(rs.iter().all(|r| !r.data.contains_key("details") && r.data.values().flatten().all(|v| !v.contains("W: "))));
+    assert!(
+        rs.iter().all(|r| !r.data.contains_key("details") && r.data.values().flatten().all(|v| !v.contains("W: ")))
+    );
     assert!(rs.iter().all(|r| data(r, "type") == ["koji_build"]));
 
     let rs = ok("tap/taskotron-depcheck-v13.tap");
@@ -274,9 +278,11 @@ fn tap_generic_facts() {
     assert_eq!((bail.outcome.as_str(), bail.note.as_deref()), (E, Some("kernel panic during boot: cannot continue")));
 
     let rs = ok("tap/node-test-runner-v13-subtests.tap");
-    for leaf in
-        ["install suite/installs package", "install suite/removes package", "install suite/upgrade/upgrades from previous release"]
-    {
+    for leaf in [
+        "install suite/installs package",
+        "install suite/removes package",
+        "install suite/upgrade/upgrades from previous release",
+    ] {
         named(&rs, leaf);
     }
     assert!(rs.iter().all(|r| r.testcase.name != "install suite"));
@@ -308,7 +314,10 @@ fn resultyaml_facts() {
 
     let rs = ok("resultyaml/python-versions-multi.yaml");
     assert_eq!(rs[0].note, None);
-    assert_eq!(rs[2].note.as_deref(), Some("/usr/bin/peak uses unversioned python shebang\nconsider python2 or python3\n"));
+    assert_eq!(
+        rs[2].note.as_deref(),
+        Some("/usr/bin/peak uses unversioned python shebang\nconsider python2 or python3\n")
+    );
     assert!(rs.iter().all(|r| !r.data.contains_key("_internal")));
     assert_eq!(data(&rs[1], "artifact"), ["artifacts/output.log"]);
 
@@ -350,10 +359,16 @@ fn junit_naming_facts() {
     named(&rs, "Test with \"quotes\" in the test name");
     named(&rs, "Test with 'apostrophe' in the test name");
     assert_eq!(named(&rs, "Test with & in the test name").note.as_deref(), Some("A message with &"));
-    assert_eq!(named(&rs, "Test with < and > in the test name").note.as_deref(), Some("skipped: A message with < and >"));
+    assert_eq!(
+        named(&rs, "Test with < and > in the test name").note.as_deref(),
+        Some("skipped: A message with < and >")
+    );
     let rs = ok("junit/unicode-astral.xml");
     named(&rs, "pytest.test 1 헴䜝헱홐㣇㿷䔭𒍺𡓿𠄉㦓");
-    assert_eq!(named(&rs, "pytest.test 2").note.as_deref(), Some("skipped: Some unsupported unicode characters: 헴䜝헱홐㣇㿷䔭𒍺𡓿𠄉㦓"));
+    assert_eq!(
+        named(&rs, "pytest.test 2").note.as_deref(),
+        Some("skipped: Some unsupported unicode characters: 헴䜝헱홐㣇㿷䔭𒍺𡓿𠄉㦓")
+    );
     let rs = ok("junit/nested-testsuite-in-testsuite.xml");
     assert_eq!(data(named(&rs, "someName.TestCase3"), "suite"), ["Project Test Suite / TestSuite2 / TestSuite2.1"]);
     let rs = ok("junit/nextest-basic.xml");
@@ -383,7 +398,10 @@ fn junit_outcome_and_data_facts() {
     let t = named(&rs, "tests.test_demo.test_output_and_property");
     assert_eq!(data(t, "rpm_nvr"), ["xchat-2.8.8-21.fc20"]);
     assert_eq!((data(t, "file"), data(t, "line")), (vec!["tests/test_demo.py"], vec!["9"]));
-    assert_eq!(named(&rs, "tests.test_demo.test_setup_error").note.as_deref(), Some("failed on setup with \"RuntimeError: fixture setup exploded\""));
+    assert_eq!(
+        named(&rs, "tests.test_demo.test_setup_error").note.as_deref(),
+        Some("failed on setup with \"RuntimeError: fixture setup exploded\"")
+    );
 
     let rs = ok("junit/pytest-horovod-fail.xml");
     let t = named(&rs, "test.test_spark.SparkTests.test_rsh_events");
@@ -393,9 +411,14 @@ fn junit_outcome_and_data_facts() {
     let t = named(&rs, "action.surefire.report.calc.StringUtilsTest.require_fail");
     assert_eq!(
         t.note.as_deref(),
-        Some("Expected: (an instance of java.lang.IllegalArgumentException and exception with message a string containing \"This is unexpected\")")
+        Some(
+            "Expected: (an instance of java.lang.IllegalArgumentException and exception with message a string containing \"This is unexpected\")"
+        )
     );
-    assert_eq!(named(&rs, "action.surefire.report.calc.StringUtilsTest.require").note.as_deref(), Some("java.lang.AssertionError"));
+    assert_eq!(
+        named(&rs, "action.surefire.report.calc.StringUtilsTest.require").note.as_deref(),
+        Some("java.lang.AssertionError")
+    );
 
     let rs = ok("junit/surefire-flakyFailure.xml");
     assert_eq!((rs[0].outcome.as_str(), data(&rs[0], "flaky")), (P, vec!["true"]));
@@ -414,7 +437,10 @@ fn junit_outcome_and_data_facts() {
         assert_eq!((data(r, "item"), data(r, "type")), (vec!["anaconda-40.22.3-1.fc40"], vec!["koji_build"]));
     }
     let failing = rs.iter().find(|r| r.outcome == F).unwrap();
-    assert_eq!(data(failing, "attachment"), ["tmp/capybara/disk_page_failure.png", "tmp/capybara/disk_page_failure.html"]);
+    assert_eq!(
+        data(failing, "attachment"),
+        ["tmp/capybara/disk_page_failure.png", "tmp/capybara/disk_page_failure.html"]
+    );
     assert_eq!(rs[3].ref_url.as_deref(), Some("https://gitlab.example.com/qa/rig/-/jobs/771201"));
     assert_eq!(data(&rs[0], "file"), ["./spec/installer/language_spec.rb"]);
 

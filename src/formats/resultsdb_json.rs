@@ -260,7 +260,11 @@ fn json_syntax(e: &serde_json::Error, line0: usize, col0: usize) -> FormatError 
     let text = e.to_string();
     let what = text.split(" at line ").next().unwrap_or(&text);
     let what = if what.starts_with("trailing characters") { "expected end of line" } else { what };
-    FormatError::new(ErrorKind::Syntax, Location::Line { line, column: Some(column) }, format!("JSON syntax error: {what}"))
+    FormatError::new(
+        ErrorKind::Syntax,
+        Location::Line { line, column: Some(column) },
+        format!("JSON syntax error: {what}"),
+    )
 }
 
 fn with_line(mut e: FormatError, line_no: usize) -> FormatError {
@@ -380,7 +384,11 @@ mod spool_tests {
             out.push(r);
             Ok::<(), FormatError>(())
         };
-        if lines { parse_lines(input.as_bytes(), &opts, push)? } else { parse(input.as_bytes(), &opts, push)? };
+        if lines {
+            parse_lines(input.as_bytes(), &opts, push)?
+        } else {
+            parse(input.as_bytes(), &opts, push)?
+        };
         Ok(out)
     }
 

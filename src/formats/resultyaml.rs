@@ -92,7 +92,9 @@ fn fill_data(r: &mut ResultInput, m: &Mapping, opts: &ParseOptions) {
     }
     if let Some(artifact) = text_of(m, "artifact") {
         match opts.artifacts_base_url.as_deref().filter(|b| !b.is_empty()) {
-            Some(base) => r.ref_url = Some(format!("{}/{}", base.trim_end_matches('/'), artifact.trim_start_matches('/'))),
+            Some(base) => {
+                r.ref_url = Some(format!("{}/{}", base.trim_end_matches('/'), artifact.trim_start_matches('/')))
+            }
             None => {
                 r.data.insert("artifact".to_owned(), vec![artifact]);
             }
@@ -143,7 +145,10 @@ mod tests {
         let d = ParseOptions::default();
         assert_eq!(run("- a\n", &d).unwrap_err().kind, ErrorKind::Structure);
         assert_eq!(run("", &d).unwrap_err().kind, ErrorKind::Structure);
-        assert_eq!(run("results:\n- 5\n", &d).unwrap_err().to_string(), "record 0: a result must be a mapping, not a number");
+        assert_eq!(
+            run("results:\n- 5\n", &d).unwrap_err().to_string(),
+            "record 0: a result must be a mapping, not a number"
+        );
         let e = run("results:\n- checkname: x\n  outcome: nope\n", &d).unwrap_err();
         assert!(e.to_string().starts_with("record 0: outcome \"NOPE\" not in allowed"), "{e}");
     }

@@ -313,7 +313,8 @@ impl<'s, 'o, F> Tap<'s, 'o, F> {
     }
 
     fn leaf_for(&self, p: &Pending) -> Result<Leaf, FormatError> {
-        let fallback = if p.level == 0 { format!("{}.{}", self.opts().file_stem, p.number) } else { p.number.to_string() };
+        let fallback =
+            if p.level == 0 { format!("{}.{}", self.opts().file_stem, p.number) } else { p.number.to_string() };
         match &p.yaml {
             Some(y) if y.contains_key("item") && y.contains_key("outcome") => self.taskotron_leaf(p, y, fallback),
             _ => self.generic_leaf(p, fallback),
@@ -353,7 +354,11 @@ impl<'s, 'o, F> Tap<'s, 'o, F> {
         let text = |k: &str| y.get(k).filter(|v| !v.is_null()).map(yaml_str).filter(|s| !s.trim().is_empty());
         let desc = &p.point.description;
         let name = text("checkname")
-            .or_else(|| desc.split_once(" for ").map(|(w, _)| w.to_owned()).filter(|w| !w.is_empty() && !w.contains(char::is_whitespace)))
+            .or_else(|| {
+                desc.split_once(" for ")
+                    .map(|(w, _)| w.to_owned())
+                    .filter(|w| !w.is_empty() && !w.contains(char::is_whitespace))
+            })
             .or_else(|| (!desc.is_empty()).then(|| desc.clone()))
             .unwrap_or(fallback);
         let note = text("note").or_else(|| text("summary"));
@@ -365,7 +370,8 @@ impl<'s, 'o, F> Tap<'s, 'o, F> {
         }
         if let Some(Value::Mapping(details)) = y.get("details") {
             // details.output can be megabytes of log: never stored in data.
-            let rest: Mapping = details.iter().filter(|(k, _)| key_str(k) != "output").map(|(k, v)| (k.clone(), v.clone())).collect();
+            let rest: Mapping =
+                details.iter().filter(|(k, _)| key_str(k) != "output").map(|(k, v)| (k.clone(), v.clone())).collect();
             if !rest.is_empty() {
                 data.insert("details".to_owned(), vec![to_json(&Value::Mapping(rest)).to_string()]);
             }
@@ -395,7 +401,10 @@ impl<'s, 'o, F> Tap<'s, 'o, F> {
             return Err(FormatError::at_line(
                 ErrorKind::Limit,
                 plan_line,
-                format!("plan 1..{count} announces {absent} test points that are missing (limit {})", self.opts().limits.tap_max_missing),
+                format!(
+                    "plan 1..{count} announces {absent} test points that are missing (limit {})",
+                    self.opts().limits.tap_max_missing
+                ),
             ));
         }
         let mut out = Vec::new();
@@ -474,7 +483,11 @@ fn parse_block(b: &Block, number: u64) -> Result<Option<Mapping>, FormatError> {
     match load_first(&b.text).map_err(|e| e.at(b.start + 1, &what))? {
         None | Some(Value::Null) => Ok(None),
         Some(Value::Mapping(m)) => Ok(Some(m)),
-        Some(_) => Err(FormatError::at_line(ErrorKind::Syntax, b.start, format!("YAML block of test {number} is not a mapping"))),
+        Some(_) => Err(FormatError::at_line(
+            ErrorKind::Syntax,
+            b.start,
+            format!("YAML block of test {number} is not a mapping"),
+        )),
     }
 }
 
@@ -651,7 +664,8 @@ mod tests {
         assert!(e.to_string().contains("tab"), "{e}");
         assert!(run("TAP version 13\nok\nTAP version 13\n").unwrap_err().to_string().contains("line 3"));
         assert!(run("hello\n").unwrap_err().message.contains("not TAP"));
-        let strict = ParseOptions { outcomes: crate::model::Outcomes::new::<&str>(&[]).unwrap(), ..ParseOptions::default() };
+        let strict =
+            ParseOptions { outcomes: crate::model::Outcomes::new::<&str>(&[]).unwrap(), ..ParseOptions::default() };
         let (r, _) = run_with("ok 1\nBail out!\n", &strict).unwrap();
         assert_eq!((r[1].outcome.as_str(), r[1].note.as_deref()), ("FAILED", Some("error")));
     }

@@ -15,7 +15,12 @@ pub fn skip_utf8_bom<R: BufRead>(reader: &mut R) -> io::Result<()> {
 
 /// Reads one line (without `\n` / `\r\n`) into `buf`. Returns `false` at end of input.
 /// Lines longer than `max` bytes are an error naming `line_no`.
-pub fn read_line<R: BufRead>(reader: &mut R, buf: &mut Vec<u8>, max: usize, line_no: usize) -> Result<bool, FormatError> {
+pub fn read_line<R: BufRead>(
+    reader: &mut R,
+    buf: &mut Vec<u8>,
+    max: usize,
+    line_no: usize,
+) -> Result<bool, FormatError> {
     buf.clear();
     loop {
         let chunk = reader.fill_buf().map_err(|e| FormatError::io(&e))?;
@@ -73,7 +78,11 @@ pub fn read_utf8<R: BufRead>(mut reader: R) -> Result<String, FormatError> {
         let before = e.as_bytes().get(..valid).unwrap_or_default();
         let line = before.iter().filter(|b| **b == b'\n').count() + 1;
         let column = valid - before.iter().rposition(|b| *b == b'\n').map_or(0, |p| p + 1) + 1;
-        FormatError::new(ErrorKind::Encoding, super::error::Location::Line { line, column: Some(column) }, "invalid UTF-8")
+        FormatError::new(
+            ErrorKind::Encoding,
+            super::error::Location::Line { line, column: Some(column) },
+            "invalid UTF-8",
+        )
     })
 }
 
@@ -92,7 +101,6 @@ impl<R: BufRead> LineCounter<R> {
     pub fn position(&self) -> (usize, usize) {
         (self.line, self.column)
     }
-
 }
 
 /// Moves a line/column position over `bytes`.

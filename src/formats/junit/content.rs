@@ -185,7 +185,12 @@ enum State {
 const SMALL: usize = 1024;
 
 /// Scans from just after `<name …>` through the matching `</name>`.
-pub fn scan<R: BufRead, S: TextSink>(reader: &mut R, name: &str, sink: &mut S, max_depth: usize) -> Result<(), ScanError> {
+pub fn scan<R: BufRead, S: TextSink>(
+    reader: &mut R,
+    name: &str,
+    sink: &mut S,
+    max_depth: usize,
+) -> Result<(), ScanError> {
     let mut sc = Scanner { state: State::Text, small: Vec::new(), open: Vec::new(), max_depth };
     loop {
         let buf = reader.fill_buf().map_err(|e| ScanError::Io(e.to_string()))?;
@@ -418,11 +423,13 @@ mod tests {
     #[test]
     fn decodes_text_cdata_entities() {
         for chunk in [1, 2, 3, 7, 64] {
-            let (t, rest) =
-                capture("a &lt;&#x41;&#66;<![CDATA[ <b>]] ]]]>&amp;<!-- c -- -> --><y k='>'>in</y><z/>\r\nz</x>tail", chunk)
-                    .unwrap();
+            let (t, rest) = capture(
+                "a &lt;&#x41;&#66;<![CDATA[ <b>]] ]]]>&amp;<!-- c -- -> --><y k='>'>in</y><z/>\r\nz</x>tail",
+                chunk,
+            )
+            .unwrap();
             assert_eq!(t, "a <AB <b>]] ]&in\nz", "chunk {chunk}");
-            assert_eq!(rest > 0, true);
+            assert!(rest > 0);
         }
     }
 

@@ -9,8 +9,8 @@ use super::options::ParseOptions;
 use super::record::{Data, ParseSummary, Sink, data_key, error_outcome, first_line, result};
 use crate::model::ResultInput;
 use content::{Attachments, Capture, Discard, FirstLine, ScanError, TextSink, resolve_entity, scan};
-use quick_xml::events::{BytesStart, Event};
 use quick_xml::Reader;
+use quick_xml::events::{BytesStart, Event};
 use source::{Counted, TOO_LARGE, Utf8Source};
 use std::io::BufRead;
 
@@ -46,12 +46,13 @@ where
             Event::GeneralRef(r) => doc.reference(&r, xml.get_ref().line())?,
             Event::CData(_) => doc.text("x", xml.get_ref().line())?,
             Event::DocType(_) => {
-                return Err(doc.error(
-                    ErrorKind::Refused,
-                    xml.get_ref().line(),
-                    "DOCTYPE / entity declarations are refused (no entity expansion, no external fetch)",
-                )
-                .into());
+                return Err(doc
+                    .error(
+                        ErrorKind::Refused,
+                        xml.get_ref().line(),
+                        "DOCTYPE / entity declarations are refused (no entity expansion, no external fetch)",
+                    )
+                    .into());
             }
             Event::Decl(_) | Event::PI(_) | Event::Comment(_) => {}
             Event::Eof => break,
@@ -181,7 +182,9 @@ impl<'o> Doc<'o> {
                 self.error(ErrorKind::Io, line, format!("cannot read input: {io}"))
             }
             quick_xml::Error::Io(io) => self.error(ErrorKind::Encoding, line, format!("XML encoding error: {io}")),
-            quick_xml::Error::Encoding(_) => self.error(ErrorKind::Encoding, line, format!("XML encoding error: {text}")),
+            quick_xml::Error::Encoding(_) => {
+                self.error(ErrorKind::Encoding, line, format!("XML encoding error: {text}"))
+            }
             _ => self.error(ErrorKind::Syntax, line, format!("XML parse error: {text}")),
         }
     }
@@ -212,7 +215,13 @@ impl<'o> Doc<'o> {
         self.stack.iter().rev().take_while(|f| f.role != Role::Case).any(|f| f.role == Role::Flaky)
     }
 
-    fn start<R, E, F>(&mut self, e: &BytesStart<'_>, empty: bool, xml: &mut Xml<R>, sink: &mut Sink<'_, F>) -> Result<(), E>
+    fn start<R, E, F>(
+        &mut self,
+        e: &BytesStart<'_>,
+        empty: bool,
+        xml: &mut Xml<R>,
+        sink: &mut Sink<'_, F>,
+    ) -> Result<(), E>
     where
         R: BufRead,
         E: From<FormatError>,
@@ -221,7 +230,13 @@ impl<'o> Doc<'o> {
         let line = xml.get_ref().line();
         let name = e.local_name().as_ref().to_owned();
         if self.stack.len() >= self.opts.limits.xml_max_depth {
-            return Err(self.error(ErrorKind::Limit, line, format!("elements nested deeper than {}", self.opts.limits.xml_max_depth)).into());
+            return Err(self
+                .error(
+                    ErrorKind::Limit,
+                    line,
+                    format!("elements nested deeper than {}", self.opts.limits.xml_max_depth),
+                )
+                .into());
         }
         if !self.root_seen {
             return self.start_root(e, &name, empty, line).map_err(E::from);
@@ -254,7 +269,9 @@ impl<'o> Doc<'o> {
                 }
                 Some(())
             }
-            ("system-out" | "system-err" | "stackTrace", _) => Some(self.skip_body(&name, index, empty, &mut Discard, xml, line)?),
+            ("system-out" | "system-err" | "stackTrace", _) => {
+                Some(self.skip_body(&name, index, empty, &mut Discard, xml, line)?)
+            }
             _ => None,
         };
         if scanned.is_some() {
@@ -288,6 +305,9 @@ impl<'o> Doc<'o> {
         };
         if role == Role::Suite {
             self.open_suite(e, line)?;
+        } else {
+            // `<testsuites>` names the run, not a suite; its properties still cascade.
+            self.suites.push(Suite::default());
         }
         self.stack.push(Frame { name: name.to_owned(), index: 1, role, children: Vec::new() });
         if empty {
@@ -302,7 +322,7 @@ impl<'o> Doc<'o> {
         let in_case = self.case.is_some();
         match name {
             "testsuite" | "testsuites" if !in_case => Role::Suite,
-            "testcase" if !in_case && matches!(parent, Some(Role::Root | Role::Suite)) => Role::Case,
+            "testcase" if !in_case => Role::Case,
             "properties" if matches!(parent, Some(Role::Root | Role::Suite | Role::Case)) => Role::Properties,
             "flakyFailure" | "flakyError" | "rerunFailure" | "rerunError" if parent == Some(Role::Case) => Role::Flaky,
             _ => Role::Other,
@@ -366,7 +386,14 @@ impl<'o> Doc<'o> {
     }
 
     /// `<property name=… value=…/>` or with the value as text.
-    fn property<R: BufRead>(&mut self, e: &BytesStart<'_>, empty: bool, index: usize, xml: &mut Xml<R>, line: usize) -> Result<(), FormatError> {
+    fn property<R: BufRead>(
+        &mut self,
+        e: &BytesStart<'_>,
+        empty: bool,
+        index: usize,
+        xml: &mut Xml<R>,
+        line: usize,
+    ) -> Result<(), FormatError> {
         let attrs = self.attrs(e, line)?;
         let get = |k: &str| attrs.iter().find(|(n, _)| n == k).map(|(_, v)| v.clone());
         let value = match get("value") {
@@ -446,11 +473,19 @@ impl<'o> Doc<'o> {
         xml.get_mut().unlimited();
         let scanned = scan(&mut xml.stream(), name, sink, self.opts.limits.xml_max_depth);
         let at = |msg: String, kind| {
-            FormatError::new(kind, Location::Element { path: self.path(Some((name, index))), line: xml.get_ref().line().max(line) }, msg)
+            FormatError::new(
+                kind,
+                Location::Element { path: self.path(Some((name, index))), line: xml.get_ref().line().max(line) },
+                msg,
+            )
         };
         scanned.map_err(|e| match e {
-            ScanError::Eof => at(format!("XML parse error: premature end of data (unclosed <{name}>)"), ErrorKind::Syntax),
-            ScanError::Io(m) if m.contains("byte sequence") => at(format!("XML encoding error: {m}"), ErrorKind::Encoding),
+            ScanError::Eof => {
+                at(format!("XML parse error: premature end of data (unclosed <{name}>)"), ErrorKind::Syntax)
+            }
+            ScanError::Io(m) if m.contains("byte sequence") => {
+                at(format!("XML encoding error: {m}"), ErrorKind::Encoding)
+            }
             ScanError::Io(m) => at(format!("cannot read input: {m}"), ErrorKind::Io),
             ScanError::Syntax(m) => at(format!("XML parse error: {m}"), ErrorKind::Syntax),
         })
@@ -463,7 +498,9 @@ impl<'o> Doc<'o> {
     {
         let local = name.rsplit(':').next().unwrap_or(name);
         let Some(frame) = self.stack.last() else {
-            return Err(self.error(ErrorKind::Syntax, line, format!("XML parse error: unexpected end tag </{name}>")).into());
+            return Err(self
+                .error(ErrorKind::Syntax, line, format!("XML parse error: unexpected end tag </{name}>"))
+                .into());
         };
         if frame.name != local {
             let msg = format!("XML parse error: end tag </{name}> does not match <{}>", frame.name);
@@ -477,7 +514,7 @@ impl<'o> Doc<'o> {
                     sink.push(r)?;
                 }
             }
-            Role::Suite => {
+            Role::Suite | Role::Root => {
                 self.suites.pop();
             }
             _ => {}
@@ -492,7 +529,11 @@ impl<'o> Doc<'o> {
     fn text(&self, t: &str, line: usize) -> Result<(), FormatError> {
         if self.stack.is_empty() && !t.trim().is_empty() {
             let where_ = if self.root_seen { "after" } else { "before" };
-            return Err(self.error(ErrorKind::Syntax, line, format!("XML parse error: text {where_} the root element (not XML?)")));
+            return Err(self.error(
+                ErrorKind::Syntax,
+                line,
+                format!("XML parse error: text {where_} the root element (not XML?)"),
+            ));
         }
         Ok(())
     }
@@ -556,7 +597,8 @@ impl<'o> Doc<'o> {
 
 /// classname (else the nearest suite name) + `.` + name, unless redundant (spec §5.2).
 fn testcase_base(a: &CaseAttrs, suite: Option<&Suite>, ordinal: usize) -> String {
-    let cls = if a.classname.is_empty() { suite.and_then(|s| s.label.as_deref()).unwrap_or_default() } else { &a.classname };
+    let cls =
+        if a.classname.is_empty() { suite.and_then(|s| s.label.as_deref()).unwrap_or_default() } else { &a.classname };
     let name = a.name.as_str();
     match (cls.is_empty(), name.is_empty()) {
         (false, false) if cls != name && !name.starts_with(&format!("{cls}.")) => format!("{cls}.{name}"),

@@ -123,7 +123,10 @@ impl<R: BufRead> Transcoder<R> {
             written_total += written;
             match result {
                 DecoderResult::Malformed(..) => {
-                    return Err(io::Error::new(io::ErrorKind::InvalidData, format!("invalid {} byte sequence", self.name)));
+                    return Err(io::Error::new(
+                        io::ErrorKind::InvalidData,
+                        format!("invalid {} byte sequence", self.name),
+                    ));
                 }
                 DecoderResult::InputEmpty if last => self.done = true,
                 DecoderResult::InputEmpty | DecoderResult::OutputFull => {}
@@ -245,7 +248,8 @@ mod tests {
     #[test]
     fn encodings() {
         assert_eq!(decoded(b"\xEF\xBB\xBF<a/>").unwrap(), "<a/>");
-        let utf16: Vec<u8> = [0xFF, 0xFE].into_iter().chain("<a>\u{1F600}</a>".encode_utf16().flat_map(u16::to_le_bytes)).collect();
+        let utf16: Vec<u8> =
+            [0xFF, 0xFE].into_iter().chain("<a>\u{1F600}</a>".encode_utf16().flat_map(u16::to_le_bytes)).collect();
         assert_eq!(decoded(&utf16).unwrap(), "<a>\u{1F600}</a>");
         let be: Vec<u8> = "<?xml version='1.0'?><a/>".encode_utf16().flat_map(u16::to_be_bytes).collect();
         assert_eq!(decoded(&be).unwrap(), "<?xml version='1.0'?><a/>");
@@ -254,7 +258,7 @@ mod tests {
         assert!(decoded(b"<?xml version='1.0' encoding='klingon'?><a/>").unwrap_err().contains("unsupported"));
         assert!(decoded(b"<?xml version='1.0' encoding='UTF-16'?><a/>").is_err());
         let mut odd = vec![0xFF, 0xFE, b'<', 0, 0x00, 0xD8, b'>', 0];
-        odd.extend_from_slice(&[b'x']);
+        odd.extend_from_slice(b"x");
         assert!(decoded(&odd).is_err());
     }
 

@@ -51,6 +51,16 @@ line</property></properties><skipped>
 }
 
 #[test]
+fn run_level_properties_and_odd_nesting() {
+    let xml = "<testsuites name='run'><properties><property name='item' value='i'/></properties>\
+        <group><testcase name='t'><failure message='m'/></testcase></group></testsuites>";
+    let r = run(xml).unwrap();
+    assert_eq!((r[0].testcase.name.as_str(), r[0].outcome.as_str()), ("t", "FAILED"));
+    assert_eq!(r[0].data["item"], vec!["i"]);
+    assert!(!r[0].data.contains_key("suite"));
+}
+
+#[test]
 fn error_falls_back_to_failed() {
     let opts = ParseOptions { outcomes: Outcomes::new::<&str>(&[]).unwrap(), ..ParseOptions::default() };
     let r = run_with(b"<testsuite><testcase name='a'><error message='m'/></testcase></testsuite>", &opts).unwrap();
@@ -68,7 +78,10 @@ fn refuses_unsafe_or_broken_documents() {
     let e = run("<testsuites><testsuite><testcase name='a'></testsuite></testsuites>").unwrap_err();
     assert!(e.to_string().contains("does not match"), "{e}");
     let e = run("<testsuites>\n<testsuite/><testsuite>\n<testcase><failure>abc").unwrap_err();
-    assert_eq!(e.to_string(), "testsuites/testsuite[2]/testcase[1]/failure[1] (line 3): XML parse error: premature end of data (unclosed <failure>)");
+    assert_eq!(
+        e.to_string(),
+        "testsuites/testsuite[2]/testcase[1]/failure[1] (line 3): XML parse error: premature end of data (unclosed <failure>)"
+    );
     let deep = format!("<testsuites>{}</testsuites>", "<testsuite>".repeat(300));
     assert_eq!(run(&deep).unwrap_err().kind, ErrorKind::Limit);
     let nested: String = "<testsuite name='n'>".repeat(200) + "<testcase name='t'/>" + &"</testsuite>".repeat(200);
@@ -80,11 +93,15 @@ fn refuses_unsafe_or_broken_documents() {
 
 #[test]
 fn big_tokens_are_limited() {
-    let opts = ParseOptions { limits: Limits { xml_max_token_bytes: 1000, ..Limits::default() }, ..ParseOptions::default() };
+    let opts =
+        ParseOptions { limits: Limits { xml_max_token_bytes: 1000, ..Limits::default() }, ..ParseOptions::default() };
     let big_attr = format!("<testsuites><testsuite name='{}'/></testsuites>", "x".repeat(5000));
     assert_eq!(run_with(big_attr.as_bytes(), &opts).unwrap_err().kind, ErrorKind::Limit);
     // Bodies we stream are not subject to the token limit.
-    let big_out = format!("<testsuites><testcase name='a'><system-out>{}</system-out></testcase></testsuites>", "y\n".repeat(50_000));
+    let big_out = format!(
+        "<testsuites><testcase name='a'><system-out>{}</system-out></testcase></testsuites>",
+        "y\n".repeat(50_000)
+    );
     assert_eq!(run_with(big_out.as_bytes(), &opts).unwrap().len(), 1);
 }
 
