@@ -18,7 +18,7 @@ pub enum Format {
     ResultYaml,
     /// JUnit / xUnit XML.
     Junit,
-    /// Subunit v2 (binary). Detected so it can be reported; not parsed by this crate yet.
+    /// Subunit v2 (binary packet stream).
     Subunit,
 }
 

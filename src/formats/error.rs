@@ -40,8 +40,8 @@ pub enum Location {
     Record { index: usize, line: Option<usize> },
     /// An XML element path such as `testsuites/testsuite[2]/testcase[5]` and its line.
     Element { path: String, line: usize },
-    /// A Subunit packet (0-based) and its byte offset.
-    Packet { index: usize, offset: u64 },
+    /// A Subunit packet (1-based, as subunit tools count) and its byte offset.
+    Packet { number: usize, offset: u64 },
 }
 
 /// Why a file could not be turned into results. `Display` gives the message the spool
@@ -64,7 +64,7 @@ impl fmt::Display for FormatError {
             Location::Record { index, line: Some(l) } => write!(f, "record {index} (line {l}): {}", self.message),
             Location::Record { index, line: None } => write!(f, "record {index}: {}", self.message),
             Location::Element { path, line } => write!(f, "{path} (line {line}): {}", self.message),
-            Location::Packet { index, offset } => write!(f, "packet {index} (byte {offset}): {}", self.message),
+            Location::Packet { number, offset } => write!(f, "packet {number} (byte {offset}): {}", self.message),
         }
     }
 }
@@ -102,7 +102,6 @@ impl FormatError {
     pub fn record(&self) -> Option<usize> {
         match &self.location {
             Location::Record { index, .. } => Some(*index),
-            Location::Packet { index, .. } => Some(*index),
             _ => None,
         }
     }

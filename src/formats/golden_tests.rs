@@ -103,6 +103,7 @@ const GOLDEN: &[Golden] = &[
     ("ctrf/ctrf-minimal.json", 1, &[(P, 1)]),
     ("ctrf/ctrf-with-retries.json", 2, &[(P, 2)]),
     ("ctrf/ctrf-comprehensive.json", 3, &[(P, 2), (F, 1)]),
+    ("subunit/rig-v2.subunit", 5, &[(P, 1), (F, 2), (I, 2)]),
 ];
 
 /// (bad fixture, substrings the error message must contain) — the MANIFEST `bad/` table.
@@ -129,6 +130,7 @@ const BAD: &[(&str, &[&str])] = &[
     ("bad/resultyaml-missing-checkname.yaml", &["record 0", "no `checkname` and no sidecar `testcase`"]),
     ("bad/resultyaml-syntax-error.yaml", &["YAML syntax error", "line"]),
     ("bad/ctrf-missing-tests.json", &["CTRF `results.tests` required"]),
+    ("bad/subunit-bad-crc.subunit", &["packet 1", "CRC32 mismatch"]),
 ];
 
 #[test]
@@ -161,7 +163,7 @@ fn bad_files_are_rejected_with_the_key_fact() {
 #[test]
 fn every_fixture_on_disk_is_covered() {
     let mut on_disk = Vec::new();
-    for dir in ["resultsdb-json", "tap", "resultyaml", "junit", "ctrf", "bad"] {
+    for dir in ["resultsdb-json", "tap", "resultyaml", "junit", "ctrf", "subunit", "bad"] {
         for entry in std::fs::read_dir(path(dir)).unwrap() {
             let name = entry.unwrap().file_name().into_string().unwrap();
             if !is_ignored_name(&name) {
@@ -468,6 +470,22 @@ fn ctrf_facts() {
     assert_eq!(failed.note.as_deref(), Some("Element not found: .dashboard-metrics"));
     assert_eq!(data(failed, "tags"), ["regression"]);
     assert_eq!(data(named(&rs, "Authentication.Login.user can login"), "labels.owners"), ["qa", "platform"]);
+}
+
+#[test]
+fn subunit_facts() {
+    let rs = ok("subunit/rig-v2.subunit");
+    let t = |n: &str| named(&rs, &format!("rig.tests.TestStorage.{n}"));
+    assert_eq!(t("test_pass").outcome, P);
+    assert_eq!(data(t("test_pass"), "tags"), ["worker-0"]);
+    assert_eq!(t("test_fail").note.as_deref(), Some("AssertionError: 'ext4' != 'xfs'"));
+    assert_eq!(
+        (t("test_skip").outcome.as_str(), t("test_skip").note.as_deref()),
+        (I, Some("skipped: reason: requires UEFI"))
+    );
+    assert_eq!(t("test_xfail").outcome, I);
+    assert_eq!(t("test_uxsuccess").outcome, F);
+    assert!(rs.iter().all(|r| !r.testcase.name.ends_with("test_exists_only")));
 }
 
 #[test]

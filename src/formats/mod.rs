@@ -13,6 +13,7 @@ mod options;
 mod record;
 pub mod resultsdb_json;
 pub mod resultyaml;
+pub mod subunit;
 pub mod tap;
 mod text;
 mod yaml;
@@ -47,11 +48,7 @@ where
         Format::Tap => tap::parse(reader, opts, emit),
         Format::ResultYaml => resultyaml::parse(reader, opts, emit),
         Format::Junit => junit::parse(reader, opts, emit),
-        Format::Subunit => Err(FormatError::file(
-            ErrorKind::UnknownFormat,
-            "Subunit v2 is not supported yet; convert it with subunit2junitxml",
-        )
-        .into()),
+        Format::Subunit => subunit::parse(reader, opts, emit),
     }
 }
 

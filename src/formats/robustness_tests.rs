@@ -31,7 +31,7 @@ fn fixtures() -> &'static Vec<(String, Vec<u8>)> {
     CACHE.get_or_init(|| {
         let root = format!("{}/fixtures", env!("CARGO_MANIFEST_DIR"));
         let mut out = Vec::new();
-        for dir in ["resultsdb-json", "tap", "resultyaml", "junit", "ctrf", "bad"] {
+        for dir in ["resultsdb-json", "tap", "resultyaml", "junit", "ctrf", "subunit", "bad"] {
             for entry in std::fs::read_dir(format!("{root}/{dir}")).unwrap() {
                 let entry = entry.unwrap();
                 let name = entry.file_name().into_string().unwrap();
