@@ -391,7 +391,8 @@ impl<'s, 'o, F> Tap<'s, 'o, F> {
     /// Synthetic FAILED results for numbers the plan announced but nobody reported.
     fn missing(&mut self, s: &Stream, top: bool) -> Result<Vec<Leaf>, FormatError> {
         let Some((count, plan_line)) = s.plan else { return Ok(Vec::new()) };
-        let present = s.seen.range(1..=count).count() as u64;
+        // `BTreeSet::range(1..=0)` panics: a `1..0` plan has no numbers in range.
+        let present = if count == 0 { 0 } else { s.seen.range(1..=count).count() as u64 };
         let extra = s.seen.range(count.saturating_add(1)..).count();
         if extra > 0 {
             self.sink.warn(format!("line {plan_line}: {extra} test point(s) beyond the plan 1..{count}"));
@@ -621,6 +622,8 @@ mod tests {
         );
         assert_eq!(r[1].data["tap_number"], vec!["2"]);
         assert_eq!(run("1..0 # SKIP all\n").unwrap().len(), 0);
+        // Found by cargo-fuzz: points after a `1..0` plan used to panic.
+        assert_eq!(run("1..0\nok 0 - boot\nok 2\n").unwrap().len(), 2);
         let (_, s) = run_with("1..1\nok 1\nok 2\n", &ParseOptions::default()).unwrap();
         assert_eq!(s.warnings.len(), 1);
     }
