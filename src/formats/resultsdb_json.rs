@@ -1,7 +1,16 @@
 //! ResultsDB JSON input: one result object, an array of them, or JSON Lines — streamed.
+//!
+//! `for_each_record` hands raw values to the CLI's `submit`; `parse` and `parse_lines`
+//! validate them into results for the spool (spec §2).
 
+use super::error::{ErrorKind, FormatError, Location};
+use super::options::ParseOptions;
+use super::record::{Data, ParseSummary, Sink, json_data_values};
+use super::text::{LineCounter, read_line, skip_utf8_bom};
+use crate::model::{ModelError, ResultInput, parse_create_result};
+use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
-use serde_json::Value;
+use serde_json::{Map, Value};
 use std::fmt;
 use std::io::{BufRead, Read};
 
@@ -69,14 +78,32 @@ where
     E: std::error::Error + 'static,
     F: FnMut(usize, Value) -> Result<(), E>,
 {
+    array_elements(reader, f).map_err(|stop| match stop {
+        ArrayStop::Syntax(e) => syntax(&e),
+        ArrayStop::Callback(index, source) => JsonInputError::Record { index, source },
+    })
+}
+
+/// Why walking a top-level array stopped early.
+enum ArrayStop<T> {
+    Syntax(serde_json::Error),
+    Callback(usize, T),
+}
+
+/// Streams the elements of a top-level array (the reader is at `[`) to `f`.
+fn array_elements<R, T, F>(reader: R, f: F) -> Result<usize, ArrayStop<T>>
+where
+    R: Read,
+    F: FnMut(usize, Value) -> Result<(), T>,
+{
     let mut de = serde_json::Deserializer::from_reader(reader);
-    let mut failure: Option<(usize, E)> = None;
+    let mut failure: Option<(usize, T)> = None;
     let seed = Elements { f, failure: &mut failure };
     let outcome = seed.deserialize(&mut de).and_then(|n| de.end().map(|()| n));
     if let Some((index, source)) = failure {
-        return Err(JsonInputError::Record { index, source });
+        return Err(ArrayStop::Callback(index, source));
     }
-    outcome.map_err(|e| syntax(&e))
+    outcome.map_err(ArrayStop::Syntax)
 }
 
 /// Visits a JSON array element by element, handing each to the callback.
@@ -116,6 +143,200 @@ where
     }
 }
 
+/// Parses a `.json` ResultsDB file for the spool: a single object, an array of objects,
+/// or several objects each starting on its own line. Each object is validated as the API
+/// validates `POST /results`; errors name the record index (0-based).
+pub fn parse<R, E, F>(reader: R, opts: &ParseOptions, emit: F) -> Result<ParseSummary, E>
+where
+    R: BufRead,
+    E: From<FormatError>,
+    F: FnMut(ResultInput) -> Result<(), E>,
+{
+    let mut sink = Sink::new(opts, emit)?;
+    let mut reader = LineCounter::new(reader);
+    skip_utf8_bom(&mut reader).map_err(|e| FormatError::io(&e))?;
+    match skip_ws(&mut reader)? {
+        (None, _) => return Err(no_value().into()),
+        (Some(b'['), _) => {
+            let (line0, col0) = reader.position();
+            let walked = array_elements(&mut reader, |i, v| -> Result<(), E> {
+                let r = to_result(i, v, opts)?;
+                sink.push(r)
+            });
+            match walked {
+                Ok(_) => {}
+                Err(ArrayStop::Syntax(e)) => return Err(json_syntax(&e, line0, col0).into()),
+                Err(ArrayStop::Callback(_, e)) => return Err(e),
+            }
+        }
+        (Some(_), _) => objects_per_line(&mut reader, opts, &mut sink)?,
+    }
+    sink.finish()
+}
+
+/// Parses a `.jsonl` / `.ndjson` file: one object per line, blank lines skipped.
+pub fn parse_lines<R, E, F>(mut reader: R, opts: &ParseOptions, emit: F) -> Result<ParseSummary, E>
+where
+    R: BufRead,
+    E: From<FormatError>,
+    F: FnMut(ResultInput) -> Result<(), E>,
+{
+    let mut sink = Sink::new(opts, emit)?;
+    skip_utf8_bom(&mut reader).map_err(|e| FormatError::io(&e))?;
+    let mut buf = Vec::new();
+    let (mut line_no, mut index) = (0, 0);
+    while read_line(&mut reader, &mut buf, opts.limits.max_line_bytes, line_no + 1)? {
+        line_no += 1;
+        if buf.trim_ascii().is_empty() {
+            continue;
+        }
+        let value: Value = serde_json::from_slice(&buf).map_err(|e| json_syntax(&e, line_no, 1))?;
+        let r = to_result(index, value, opts).map_err(|e| with_line(e, line_no))?;
+        sink.push(r)?;
+        index += 1;
+    }
+    if index == 0 {
+        return Err(no_value().into());
+    }
+    sink.finish()
+}
+
+/// Top-level values after the first non-array one: each must start on a new line.
+fn objects_per_line<R, E, F>(reader: &mut LineCounter<R>, opts: &ParseOptions, sink: &mut Sink<'_, F>) -> Result<(), E>
+where
+    R: BufRead,
+    E: From<FormatError>,
+    F: FnMut(ResultInput) -> Result<(), E>,
+{
+    let mut index = 0;
+    loop {
+        let (next, newline) = skip_ws(reader)?;
+        if next.is_none() {
+            return Ok(());
+        }
+        let (line0, col0) = reader.position();
+        if index > 0 && !newline {
+            let at = Location::Line { line: line0, column: Some(col0) };
+            let msg = format!("JSON syntax error: expected end of line after record {}", index - 1);
+            return Err(FormatError::new(ErrorKind::Syntax, at, msg).into());
+        }
+        let mut de = serde_json::Deserializer::from_reader(&mut *reader);
+        let value = Value::deserialize(&mut de).map_err(|e| json_syntax(&e, line0, col0))?;
+        let r = to_result(index, value, opts).map_err(|e| with_line(e, line0))?;
+        sink.push(r)?;
+        index += 1;
+    }
+}
+
+/// Skips whitespace; returns the next byte (not consumed) and whether a newline was skipped.
+fn skip_ws<R: BufRead>(reader: &mut R) -> Result<(Option<u8>, bool), FormatError> {
+    let mut newline = false;
+    loop {
+        let buf = reader.fill_buf().map_err(|e| FormatError::io(&e))?;
+        if buf.is_empty() {
+            return Ok((None, newline));
+        }
+        let n = buf.iter().take_while(|b| b.is_ascii_whitespace()).count();
+        newline |= buf.get(..n).unwrap_or_default().contains(&b'\n');
+        let next = buf.get(n).copied();
+        reader.consume(n);
+        if next.is_some() {
+            return Ok((next, newline));
+        }
+    }
+}
+
+fn no_value() -> FormatError {
+    FormatError::file(ErrorKind::Empty, "empty file: no JSON value")
+}
+
+/// A serde_json error at an absolute position (the value started at `line0`:`col0`).
+fn json_syntax(e: &serde_json::Error, line0: usize, col0: usize) -> FormatError {
+    if e.is_io() {
+        return FormatError::file(ErrorKind::Io, format!("cannot read input: {e}"));
+    }
+    let line = line0 + e.line().saturating_sub(1);
+    let column = if e.line() <= 1 { col0 + e.column().saturating_sub(1) } else { e.column() };
+    let text = e.to_string();
+    let what = text.split(" at line ").next().unwrap_or(&text);
+    let what = if what.starts_with("trailing characters") { "expected end of line" } else { what };
+    FormatError::new(
+        ErrorKind::Syntax,
+        Location::Line { line, column: Some(column) },
+        format!("JSON syntax error: {what}"),
+    )
+}
+
+fn with_line(mut e: FormatError, line_no: usize) -> FormatError {
+    if let Location::Record { line, .. } = &mut e.location {
+        *line = Some(line_no);
+    }
+    e
+}
+
+/// Validates one object as `POST /results` does, plus the spool's deviations: nested
+/// objects in `data` become compact JSON, an empty note is null, the prefix is applied.
+pub fn to_result(index: usize, mut value: Value, opts: &ParseOptions) -> Result<ResultInput, FormatError> {
+    let invalid = |m: String| FormatError::at_record(ErrorKind::Invalid, index, m);
+    let data = match value.as_object_mut().and_then(|o| o.remove("data")) {
+        None | Some(Value::Null) => Data::new(),
+        Some(Value::Object(map)) => convert_data(&map).map_err(invalid)?,
+        Some(other) => return Err(invalid(format!("`data` must be an object, not {}", json_kind(&other)))),
+    };
+    let mut r = parse_create_result(&value, &opts.outcomes).map_err(|e| invalid(describe(&e)))?;
+    r.data = data;
+    if !opts.testcase_prefix.is_empty() {
+        r.testcase.name = format!("{}{}", opts.testcase_prefix, r.testcase.name);
+    }
+    Ok(r)
+}
+
+fn convert_data(map: &Map<String, Value>) -> Result<Data, String> {
+    let mut data = Data::new();
+    for (k, v) in map {
+        if k.contains(':') {
+            return Err(format!("colon not allowed in data key {k:?} (ResultsDB answers 400)"));
+        }
+        let values = json_data_values(v);
+        if !values.is_empty() {
+            data.insert(k.clone(), values);
+        }
+    }
+    Ok(data)
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// One line per problem, phrased for the `.error` file.
+fn describe(e: &ModelError) -> String {
+    let ModelError::Validation(errors) = e else {
+        return e.to_string();
+    };
+    let parts: Vec<String> = errors
+        .iter()
+        .map(|fe| {
+            let path = fe.path();
+            let msg = fe.msg.strip_prefix("Value error, ").unwrap_or(&fe.msg);
+            match (path.as_str(), fe.kind) {
+                (p, "missing") => format!("`{p}` required"),
+                ("outcome", "value_error") => format!("outcome {} not in allowed outcomes ({})", fe.input, msg),
+                ("", _) => msg.to_owned(),
+                (p, _) => format!("{p}: {msg}"),
+            }
+        })
+        .collect();
+    parts.join("; ")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -149,5 +370,55 @@ mod tests {
             },
         );
         assert!(matches!(r, Err(JsonInputError::Record { index: 1, .. })));
+    }
+}
+
+#[cfg(test)]
+mod spool_tests {
+    use super::*;
+
+    fn run(input: &str, lines: bool) -> Result<Vec<ResultInput>, FormatError> {
+        let mut out = Vec::new();
+        let opts = ParseOptions::default();
+        let push = |r| {
+            out.push(r);
+            Ok::<(), FormatError>(())
+        };
+        if lines {
+            parse_lines(input.as_bytes(), &opts, push)?
+        } else {
+            parse(input.as_bytes(), &opts, push)?
+        };
+        Ok(out)
+    }
+
+    #[test]
+    fn shapes_and_positions() {
+        let one = r#"{"testcase":"a","outcome":"passed","note":"","data":{"x":{"b":1},"l":[1,true]}}"#;
+        let r = run(one, false).unwrap();
+        assert_eq!(r[0].outcome, "PASSED");
+        assert_eq!(r[0].note, None);
+        assert_eq!(r[0].data["x"], vec!["{\"b\":1}"]);
+        assert_eq!(r[0].data["l"], vec!["1", "True"]);
+        assert_eq!(run(&format!("\n[{one},\n{one}]"), false).unwrap().len(), 2);
+        assert_eq!(run(&format!("{one}\n\n{one}\n"), false).unwrap().len(), 2);
+        let e = run(&format!("{one} {one}"), false).unwrap_err();
+        assert!(e.to_string().contains("expected end of line"), "{e}");
+        let e = run(&format!("\n\n[{one},\n  {{\"a\" 1}}]"), false).unwrap_err();
+        assert_eq!(e.line(), Some(4), "{e}");
+        let e = run(&format!("{one}\n{one} {one}\n"), true).unwrap_err();
+        assert_eq!(e.to_string(), "line 2, column 81: JSON syntax error: expected end of line");
+        assert_eq!(run("[]", false).unwrap().len(), 0);
+        assert_eq!(run(" \n", false).unwrap_err().kind, ErrorKind::Empty);
+    }
+
+    #[test]
+    fn record_errors() {
+        let e = run("[{\"testcase\":\"a\",\"outcome\":\"PASSED\"}, 5]", false).unwrap_err();
+        assert_eq!(e.record(), Some(1));
+        let e = run("{\"testcase\":\"a\"}", false).unwrap_err();
+        assert_eq!(e.to_string(), "record 0 (line 1): `outcome` required");
+        let e = run("{\"testcase\":\"a\",\"outcome\":\"x\",\"data\":[]}", false).unwrap_err();
+        assert!(e.message.contains("`data` must be an object"), "{e}");
     }
 }
