@@ -152,10 +152,14 @@ impl ResultQuery {
         ListParams { page: self.page, limit: self.limit }.offset()
     }
 
-    /// Whether an exact filter (a data value, a testcase name, a group) narrows the query,
-    /// so the store can answer from one small index range.
+    /// Whether an exact filter (a data value, testcases, a group) narrows the query, so
+    /// the store answers from small index ranges. (Testcase patterns resolve against the
+    /// small testcase table first, so they count.)
     pub fn is_anchored(&self) -> bool {
-        !self.testcases.is_empty() || !self.groups.is_empty() || self.data.iter().any(|f| !f.like)
+        !self.testcases.is_empty()
+            || !self.testcases_like.is_empty()
+            || !self.groups.is_empty()
+            || self.data.iter().any(|f| !f.like)
     }
 
     /// `_distinct_on` needs at least one other filter (upstream refuses a full-table scan).

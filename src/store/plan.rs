@@ -20,6 +20,9 @@ use std::rc::Rc;
 /// Below this many matching rows a filter drives the query.
 pub(super) const SMALL: i64 = 4000;
 
+/// The same threshold for paged lists.
+const PAGED_SMALL: i64 = 1024;
+
 /// Lists longer than this are bound as one `rarray` parameter.
 const IN_LIST_MAX: usize = 32;
 
@@ -90,9 +93,14 @@ pub(super) struct Resolved {
 }
 
 impl Resolved {
-    /// Whether `driver` yields rows already in time order (a data filter with one value).
+    /// Whether `driver` yields rows already in time order: one data value, or one
+    /// testcase (both index ranges end in submit_time).
     fn is_ordered(&self, driver: Driver) -> bool {
-        matches!((driver, self), (Driver::Data(i), r) if matches!(r.data.get(i), Some(DataCond::Ids { values, .. }) if values.len() == 1))
+        match driver {
+            Driver::Data(i) => matches!(self.data.get(i), Some(DataCond::Ids { values, .. }) if values.len() == 1),
+            Driver::Testcase => self.testcases.as_ref().is_some_and(|t| t.len() == 1),
+            _ => false,
+        }
     }
 
     /// The same filter restricted to one exact submit time.
@@ -237,6 +245,9 @@ pub(super) fn choose_driver(conn: &Connection, r: &Resolved, paged: bool) -> rus
     }
     // Count with growing caps so a large filter (type=koji_build: a million postings) is
     // never counted further than a small one next to it (item=X: two hundred).
+    // A page needs only its rows: past ~1,000 matches the time scan finds a page quickly,
+    // and counting further would cost more than it saves. `latest` fetches every match.
+    let limit = if paged { PAGED_SMALL } else { SMALL };
     let mut cap = 64;
     loop {
         let mut best = (Driver::Time, cap);
@@ -249,10 +260,10 @@ pub(super) fn choose_driver(conn: &Connection, r: &Resolved, paged: bool) -> rus
         if best.0 != Driver::Time {
             return Ok(best.0);
         }
-        if cap >= SMALL {
+        if cap >= limit {
             return Ok(if paged { ordered.unwrap_or(Driver::Time) } else { Driver::Time });
         }
-        cap = (cap * 4).min(SMALL);
+        cap = (cap * 4).min(limit);
     }
 }
 

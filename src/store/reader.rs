@@ -112,8 +112,9 @@ impl Reader {
         }
     }
 
-    fn views(&self, ids: impl IntoIterator<Item = i64>) -> Result<Vec<ResultView>, StoreError> {
-        ids.into_iter().filter_map(|id| view_by_id(&self.conn, &self.decoder, id).transpose()).collect()
+    /// A loader for rows the indexes returned (known results).
+    fn loader(&self) -> Loader<'_> {
+        Loader { reader: self, ref_urls: HashMap::new(), kept: None }
     }
 
     /// One page of `GET /results`: up to `limit + 1` rows (the extra one tells there is a next page).
@@ -125,7 +126,8 @@ impl Reader {
         let driver = plan::choose_driver(&self.conn, &r, true)?;
         let page = Page { ascending: q.ascending, window: Some((q.limit.saturating_add(1), q.offset())) };
         let rows = plan::rows(&self.conn, &plan::select(&r, driver, page, None))?;
-        self.views(rows.into_iter().map(|(id, _, _)| id))
+        let mut loader = self.loader();
+        rows.into_iter().map(|row| loader.load(row)).collect()
     }
 
     /// `GET /results/latest`: per testcase the newest matching result (all of them when
@@ -138,28 +140,21 @@ impl Reader {
         }
         let driver = plan::choose_driver(&self.conn, &r, false)?;
         let all = Page { ascending: false, window: None };
-        let mut loaded = HashMap::new();
-        let mut picked: Vec<(i64, i64)> = if !q.distinct_on.is_empty() {
+        let mut loader = self.loader();
+        let mut picked: Vec<Row> = if !q.distinct_on.is_empty() {
             let rows = plan::rows(&self.conn, &plan::select(&r, driver, all, None))?;
-            self.newest_per_distinct(rows, &q.distinct_on, &mut loaded)?
+            newest_per_distinct(&mut loader, rows, &q.distinct_on)?
         } else if driver.is_small() {
             newest_per_testcase(plan::rows(&self.conn, &plan::select(&r, driver, all, None))?)
         } else {
             self.newest_per_testcase_scan(&r)?
         };
-        picked.sort_by(|a, b| b.1.cmp(&a.1).then(b.0.cmp(&a.0)));
-        let mut out = Vec::with_capacity(picked.len());
-        for (id, _) in picked {
-            match loaded.get(&id) {
-                Some(view) => out.push(view.clone()),
-                None => out.extend(view_by_id(&self.conn, &self.decoder, id)?),
-            }
-        }
-        Ok(out)
+        picked.sort_by(|a, b| b.2.cmp(&a.2).then(b.0.cmp(&a.0)));
+        picked.into_iter().map(|row| loader.load(row)).collect()
     }
 
     /// Without a selective filter: one newest-first index probe per testcase.
-    fn newest_per_testcase_scan(&self, r: &Resolved) -> Result<Vec<(i64, i64)>, StoreError> {
+    fn newest_per_testcase_scan(&self, r: &Resolved) -> Result<Vec<Row>, StoreError> {
         let mut out = Vec::new();
         for t in plan::testcase_scope(&self.conn, r)? {
             let first = plan::rows(
@@ -171,39 +166,10 @@ impl Reader {
             };
             // Upstream returns every result sharing the newest time.
             let tied = r.at_time(newest);
-            let rows = plan::rows(
+            out.extend(plan::rows(
                 &self.conn,
                 &plan::select(&tied, Driver::Time, Page { ascending: false, window: None }, Some(t)),
-            )?;
-            out.extend(rows.into_iter().map(|(id, _, time)| (id, time)));
-        }
-        Ok(out)
-    }
-
-    /// Newest result per (testcase, value of each distinct key); a missing key is its own
-    /// group and a result with several values for a key belongs to several groups.
-    fn newest_per_distinct(
-        &self,
-        rows: Vec<(i64, i64, i64)>,
-        keys: &[String],
-        loaded: &mut HashMap<i64, ResultView>,
-    ) -> Result<Vec<(i64, i64)>, StoreError> {
-        let mut seen: HashSet<(i64, Vec<Option<String>>)> = HashSet::new();
-        let mut out = Vec::new();
-        for (id, testcase, time) in rows {
-            let Some(view) = view_by_id(&self.conn, &self.decoder, id)? else {
-                continue;
-            };
-            let mut picked = false;
-            for combo in combinations(&view.record, keys) {
-                if seen.insert((testcase, combo)) {
-                    out.push((id, time));
-                    picked = true;
-                }
-            }
-            if picked {
-                loaded.insert(id, view);
-            }
+            )?);
         }
         Ok(out)
     }
@@ -333,16 +299,69 @@ impl Reader {
 }
 
 /// Per testcase, every row at that testcase's newest time. `rows` are newest first.
-fn newest_per_testcase(rows: Vec<(i64, i64, i64)>) -> Vec<(i64, i64)> {
+fn newest_per_testcase(rows: Vec<Row>) -> Vec<Row> {
     let mut newest: HashMap<i64, i64> = HashMap::new();
+    rows.into_iter().filter(|&(_, testcase, time)| *newest.entry(testcase).or_insert(time) == time).collect()
+}
+
+/// Newest result per (testcase, value of each distinct key); a missing key is its own
+/// group and a result with several values for a key belongs to several groups (and is
+/// listed once per group, as upstream's `DISTINCT ON` join does).
+fn newest_per_distinct(loader: &mut Loader, rows: Vec<Row>, keys: &[String]) -> Result<Vec<Row>, StoreError> {
+    // The picked results are rendered right after: keep what was decoded here.
+    loader.kept = Some(HashMap::new());
+    let mut seen: HashSet<(i64, Vec<Option<String>>)> = HashSet::new();
     let mut out = Vec::new();
-    for (id, testcase, time) in rows {
-        let top = *newest.entry(testcase).or_insert(time);
-        if time == top {
-            out.push((id, time));
+    for row in rows {
+        let view = loader.load(row)?;
+        for combo in combinations(&view.record, keys) {
+            if seen.insert((row.1, combo)) {
+                out.push(row);
+            }
         }
     }
-    out
+    Ok(out)
+}
+
+/// An index row: (result id, testcase id, submit time).
+type Row = (i64, i64, i64);
+
+/// Loads result views for index rows: one log row per result, each testcase's current
+/// `ref_url` once per request. With `keep`, loaded views are kept for reuse.
+struct Loader<'a> {
+    reader: &'a Reader,
+    ref_urls: HashMap<i64, Option<String>>,
+    kept: Option<HashMap<i64, ResultView>>,
+}
+
+impl Loader<'_> {
+    fn load(&mut self, (id, testcase, _): Row) -> Result<ResultView, StoreError> {
+        if let Some(v) = self.kept.as_ref().and_then(|k| k.get(&id)) {
+            return Ok(v.clone());
+        }
+        let conn = &self.reader.conn;
+        let (enc, body): (i64, Vec<u8>) = conn
+            .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?)))?;
+        let body = self.reader.decoder.decode(conn, id, enc, body)?;
+        let record: ResultRecord =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
+        let testcase_ref_url = match self.ref_urls.get(&testcase) {
+            Some(u) => u.clone(),
+            None => {
+                let u: Option<String> = conn
+                    .prepare_cached("SELECT ref_url FROM testcase WHERE id = ?1")?
+                    .query_row([testcase], |r| r.get(0))?;
+                self.ref_urls.insert(testcase, u.clone());
+                u
+            }
+        };
+        let view = ResultView { id, record, testcase_ref_url };
+        if let Some(kept) = self.kept.as_mut() {
+            kept.insert(id, view.clone());
+        }
+        Ok(view)
+    }
 }
 
 /// Every combination of the distinct keys' values on a result (`None` for a missing key).
