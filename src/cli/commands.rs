@@ -60,8 +60,15 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         max_body: args.max_body,
     };
     let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
-    let runtime =
-        tokio::runtime::Builder::new_multi_thread().enable_all().build().context("starting the async runtime")?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(if args.workers > 0 {
+            args.workers
+        } else {
+            std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2)
+        })
+        .enable_all()
+        .build()
+        .context("starting the async runtime")?;
     let writer_thread = runtime.block_on(async {
         let (service, writer_thread) = Service::start(store, config)?;
         let listener =

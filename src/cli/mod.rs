@@ -86,6 +86,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 30)]
     pub header_timeout: u64,
 
+    /// Async worker threads (0: one per CPU core). Anchored reads (an exact item, testcase
+    /// or group filter) run on them directly; scans go to a separate blocking pool.
+    #[arg(long, env = "VERDICT_WORKERS", default_value_t = 0)]
+    pub workers: usize,
+
     /// Seconds a client may take to send its request body.
     #[arg(long, default_value_t = 60)]
     pub body_timeout: u64,
