@@ -7,6 +7,7 @@ use crate::log::{Body, ChainVerifier};
 use crate::model::{ModelError, Outcomes, ResultQuery, Timestamp, parse_create_result};
 use crate::service::render::{DataOnly, Urls, result_json, to_wire};
 use crate::service::{Config, Service, resolve_result};
+use crate::spool::{Spool, SpoolOptions};
 use crate::store::{Store, StoreError};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -22,17 +23,18 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Query(args) => query(&cli.db, args),
         Command::Verify => verify(&cli.db),
         Command::Replay(args) => replay(&cli.db, args),
+        Command::Ingest(args) => super::ingest::ingest(&cli.db, args),
         Command::Stats => stats(&cli.db),
     }
 }
 
-fn outcomes(args: &OutcomeArgs) -> Result<Outcomes> {
+pub(super) fn outcomes(args: &OutcomeArgs) -> Result<Outcomes> {
     let extra: Vec<&str> = args.outcomes.split(',').collect();
     Ok(Outcomes::new(&extra)?)
 }
 
 /// A progress bar on stderr when it is a terminal, hidden otherwise.
-fn progress(len: Option<u64>, what: &str) -> ProgressBar {
+pub(super) fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     let bar = match len {
         Some(n) => ProgressBar::new(n),
         None => ProgressBar::new_spinner(),
@@ -78,7 +80,22 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         // Tests and scripts read this line to learn the port.
         println!("verdict listening on http://{addr}");
         std::io::stdout().flush()?;
-        let app = http::router(service, limits.clone());
+        let spool = match &args.spool {
+            Some(dir) => {
+                let opts = SpoolOptions {
+                    dir: dir.clone(),
+                    delete: args.spool_delete,
+                    settle: Duration::from_millis(args.spool_settle_ms),
+                    tick: Duration::from_millis(250),
+                    workers: args.spool_workers,
+                    ingest: super::ingest::ingest_config(&args.defaults, service.config().outcomes.clone())?,
+                };
+                tracing::info!(dir = %dir.display(), "spool started");
+                Some(Spool::start(opts, service.queue())?)
+            }
+            None => None,
+        };
+        let app = http::router(service, limits.clone(), spool.as_ref().map(|s| s.status.clone()));
         http::serve(listener, app, &limits, shutdown_signal()).await?;
         tracing::info!("shutting down");
         anyhow::Ok(writer_thread)

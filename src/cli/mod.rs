@@ -1,6 +1,7 @@
 //! The command line: `serve`, `submit`, `query`, `verify`, `replay`, `stats`.
 
 mod commands;
+mod ingest;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -49,6 +50,14 @@ pub enum Command {
     #[command(after_help = "Example:\n  verdict replay --db ./verdict.db --into ./rebuilt.db")]
     Replay(ReplayArgs),
 
+    /// Ingest result files (JUnit XML, TAP, ResultYAML, ResultsDB JSON/JSONL, CTRF, Subunit)
+    /// or whole directories once; inputs are never moved or deleted. Each file is all or
+    /// nothing; a file already ingested (same content) is skipped. Exit 1 if any failed.
+    #[command(
+        after_help = "Example:\n  verdict ingest --item foo-1.0-1.fc40 --type koji_build results/junit.xml rig7/"
+    )]
+    Ingest(IngestArgs),
+
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]
     Stats,
@@ -91,9 +100,62 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDICT_WORKERS", default_value_t = 0)]
     pub workers: usize,
 
+    /// Ingest result files dropped into this directory (see README, "Spool").
+    #[arg(long, env = "VERDICT_SPOOL", value_name = "DIR")]
+    pub spool: Option<PathBuf>,
+
+    /// Delete ingested spool files instead of moving them to DIR/done/.
+    #[arg(long)]
+    pub spool_delete: bool,
+
+    /// Milliseconds a spool file must stay unchanged before it is read.
+    #[arg(long, default_value_t = 500)]
+    pub spool_settle_ms: u64,
+
+    /// Spool files ingested concurrently (they share commits).
+    #[arg(long, default_value_t = 8)]
+    pub spool_workers: usize,
+
+    #[command(flatten)]
+    pub defaults: DefaultArgs,
+
     /// Seconds a client may take to send its request body.
     #[arg(long, default_value_t = 60)]
     pub body_timeout: u64,
+}
+
+/// Values for results that name no item/type/data of their own (lowest precedence: the
+/// record, then a sidecar, then the spool directory come first).
+#[derive(Debug, Args)]
+pub struct DefaultArgs {
+    /// Default `item` for results that name none.
+    #[arg(long)]
+    pub item: Option<String>,
+    /// Default `type` for results that name none.
+    #[arg(long = "type")]
+    pub item_type: Option<String>,
+    /// Default `arch` (shorthand for `--data arch=VALUE`).
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Default extra data `key=value` (repeatable).
+    #[arg(long = "data", value_name = "KEY=VALUE")]
+    pub data: Vec<String>,
+    /// Refuse files whose results end up without an item.
+    #[arg(long)]
+    pub require_item: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    /// Files or directories (searched recursively).
+    #[arg(required = true)]
+    pub paths: Vec<std::path::PathBuf>,
+
+    #[command(flatten)]
+    pub defaults: DefaultArgs,
+
+    #[command(flatten)]
+    pub outcomes: OutcomeArgs,
 }
 
 #[derive(Debug, Args)]

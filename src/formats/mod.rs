@@ -26,7 +26,7 @@ mod robustness_tests;
 pub use detect::{Format, detect, is_ignored_name};
 pub use error::{ErrorKind, FormatError, Location};
 pub use options::{Aggregate, Limits, ParseOptions, file_stem};
-pub use record::{Data, ParseSummary};
+pub use record::{Data, ParseSummary, json_data_values};
 
 use crate::model::ResultInput;
 use std::io::BufRead;

@@ -9,6 +9,7 @@ pub use error::ApiError;
 pub use request::prev_next;
 
 use crate::service::Service;
+use crate::service::ingest::SpoolStatus;
 use crate::service::render::to_wire;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -16,7 +17,7 @@ use axum::response::{IntoResponse, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
 use std::future::Future;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
@@ -51,6 +52,8 @@ impl Default for Limits {
 pub struct AppState {
     pub service: Service,
     pub limits: Arc<Limits>,
+    /// The spool's live status, when the server runs one.
+    pub spool: Option<Arc<Mutex<SpoolStatus>>>,
 }
 
 /// A JSON response in ResultsDB's wire format.
@@ -61,8 +64,8 @@ pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, v: &T) ->
 }
 
 /// The application's routes.
-pub fn router(service: Service, limits: Limits) -> Router {
-    routes::router(AppState { service, limits: Arc::new(limits) })
+pub fn router(service: Service, limits: Limits, spool: Option<Arc<Mutex<SpoolStatus>>>) -> Router {
+    routes::router(AppState { service, limits: Arc::new(limits), spool })
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves: at most `max_connections`

@@ -29,6 +29,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2.0/groups", get(list_groups).post(create_group))
         .route("/api/v2.0/groups/{uuid}", get(get_group))
         .route("/api/v2.0/groups/{uuid}/results", get(group_results))
+        .route("/api/verdict/v1/spool", get(spool_status))
         .fallback(not_found)
         .with_state(state)
 }
@@ -148,4 +149,16 @@ async fn create_group(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiRes
     let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
     let g = s.service.create_group(&body).await?;
     Ok(json_response(StatusCode::CREATED, &group_json(&g, &ctx.urls)))
+}
+
+/// The spool's counters and last error, for operators.
+async fn spool_status(State(s): State<AppState>) -> Response {
+    let status = s.spool.as_ref().and_then(|st| st.lock().ok().map(|g| g.clone()));
+    match status {
+        Some(st) => json_response(StatusCode::OK, &st),
+        None => json_response(
+            StatusCode::NOT_FOUND,
+            &json!({"message": "This server runs no spool (start it with --spool DIR)"}),
+        ),
+    }
 }

@@ -6,7 +6,7 @@
 //! nodes holding an origin's first k entries agree on them iff their hashes at k are equal.
 //! See `docs/log-format.md`.
 
-use crate::model::{GroupRecord, ResultRecord, TestcaseRecord};
+use crate::model::{GroupRecord, IngestRecord, ResultRecord, TestcaseRecord};
 use std::fmt;
 
 /// A 32-byte blake3 chain hash.
@@ -42,6 +42,7 @@ pub enum Kind {
     Result,
     Testcase,
     Group,
+    Ingest,
 }
 
 impl Kind {
@@ -50,6 +51,7 @@ impl Kind {
             Kind::Result => "result",
             Kind::Testcase => "testcase",
             Kind::Group => "group",
+            Kind::Ingest => "ingest",
         }
     }
 
@@ -58,6 +60,7 @@ impl Kind {
             "result" => Some(Kind::Result),
             "testcase" => Some(Kind::Testcase),
             "group" => Some(Kind::Group),
+            "ingest" => Some(Kind::Ingest),
             _ => None,
         }
     }
@@ -123,6 +126,8 @@ pub enum Body {
     Result(ResultRecord),
     Testcase(TestcaseBody),
     Group(GroupBody),
+    /// A result file ingested; its results follow it in the same transaction.
+    Ingest(IngestRecord),
 }
 
 /// Why a body could not be decoded.
@@ -140,6 +145,7 @@ impl Body {
             Body::Result(_) => Kind::Result,
             Body::Testcase(_) => Kind::Testcase,
             Body::Group(_) => Kind::Group,
+            Body::Ingest(_) => Kind::Ingest,
         }
     }
 
@@ -149,6 +155,7 @@ impl Body {
             Body::Result(r) => serde_json::to_string(r),
             Body::Testcase(t) => serde_json::to_string(t),
             Body::Group(g) => serde_json::to_string(g),
+            Body::Ingest(i) => serde_json::to_string(i),
         };
         // Serializing these plain structs (strings, integers, maps with string keys) cannot fail.
         encoded.unwrap_or_default()
@@ -160,6 +167,7 @@ impl Body {
             Kind::Result => Body::Result(serde_json::from_str(body).map_err(err)?),
             Kind::Testcase => Body::Testcase(serde_json::from_str(body).map_err(err)?),
             Kind::Group => Body::Group(serde_json::from_str(body).map_err(err)?),
+            Kind::Ingest => Body::Ingest(serde_json::from_str(body).map_err(err)?),
         })
     }
 }

@@ -12,7 +12,8 @@ pub mod time;
 
 pub use error::{FieldError, Loc, ModelError};
 pub use input::{
-    GroupInput, ResultInput, TestcaseInput, parse_create_group, parse_create_result, parse_create_testcase,
+    GroupInput, ResultInput, TestcaseInput, check_data_keys, convert_data, parse_create_group, parse_create_result,
+    parse_create_testcase,
 };
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
 pub use time::Timestamp;
@@ -103,6 +104,20 @@ pub struct ResultRecord {
     pub testcase: TestcaseRecord,
     /// The result's global identity: the same on every node that holds it.
     pub uuid: String,
+}
+
+/// A result file ingested from a spool or by `verdict ingest`: recorded in the same
+/// transaction as its results, so a file whose `blake3` is recorded is never ingested again.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IngestRecord {
+    /// blake3 (hex) of the file's bytes followed by its sidecar's bytes, if any.
+    pub blake3: String,
+    /// The detected format.
+    pub format: String,
+    /// The file's path relative to the spool (or as given to `ingest`).
+    pub name: String,
+    /// How many results the file held.
+    pub results: u64,
 }
 
 /// Distinguishes an absent field from an explicit `null` (`Some(None)`).

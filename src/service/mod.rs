@@ -3,6 +3,7 @@
 //! Adapters (HTTP, CLI) call these; they own the write queue and the reader pool and turn
 //! validated input into log bodies (assigning uuids and times).
 
+pub mod ingest;
 mod pool;
 mod queue;
 pub mod render;
@@ -158,6 +159,11 @@ impl Service {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// The write queue (the spool sends its files through it).
+    pub fn queue(&self) -> WriteQueue {
+        self.inner.queue.clone()
     }
 
     pub fn store(&self) -> &Store {

@@ -3,17 +3,20 @@
 //!
 //! A write is acknowledged only after its transaction is committed (fsync'd WAL), but
 //! concurrent requests share one fsync: the thread takes everything queued (up to a cap),
-//! commits it as one transaction, then replies to every caller.
+//! commits it as one transaction, then replies to every caller. A caller's writes (a
+//! "job") are never split across transactions, so a job is all or nothing.
 
 use crate::log::Body;
 use crate::store::{StoreError, Writer, Written};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot};
 
-/// One caller's writes and where to send the answer.
-struct Job {
-    bodies: Vec<Body>,
-    reply: oneshot::Sender<Result<Vec<Written>, StoreError>>,
+/// A unit of work for the writer thread.
+enum Job {
+    /// Writes committed together with other queued jobs.
+    Write { bodies: Vec<Body>, reply: oneshot::Sender<Result<Vec<Written>, StoreError>> },
+    /// Runs alone with the writer (e.g. streaming a large file in its own transaction).
+    Exclusive(Box<dyn FnOnce(&mut Writer) + Send>),
 }
 
 /// Why a queued write got no answer.
@@ -47,48 +50,80 @@ impl WriteQueue {
     /// Queues `bodies` and waits until they are durably committed.
     pub async fn write(&self, bodies: Vec<Body>) -> Result<Vec<Written>, QueueError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Job { bodies, reply }).await.map_err(|_| QueueError::Stopped)?;
+        self.tx.send(Job::Write { bodies, reply }).await.map_err(|_| QueueError::Stopped)?;
         Ok(answer.await.map_err(|_| QueueError::Stopped)??)
+    }
+
+    /// Like [`WriteQueue::write`], for plain threads (never call it from async code).
+    pub fn write_blocking(&self, bodies: Vec<Body>) -> Result<Vec<Written>, QueueError> {
+        let (reply, answer) = oneshot::channel();
+        self.tx.blocking_send(Job::Write { bodies, reply }).map_err(|_| QueueError::Stopped)?;
+        Ok(answer.blocking_recv().map_err(|_| QueueError::Stopped)??)
+    }
+
+    /// Runs `f` on the writer thread with the writer to itself, between batches; for plain
+    /// threads. `f` manages its own transaction.
+    pub fn exclusive_blocking<R, F>(&self, f: F) -> Result<R, QueueError>
+    where
+        R: Send + 'static,
+        F: FnOnce(&mut Writer) -> R + Send + 'static,
+    {
+        let (reply, answer) = oneshot::channel();
+        let job = Job::Exclusive(Box::new(move |w| {
+            let _ = reply.send(f(w));
+        }));
+        self.tx.blocking_send(job).map_err(|_| QueueError::Stopped)?;
+        answer.blocking_recv().map_err(|_| QueueError::Stopped)
     }
 }
 
 fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
-    while let Some(first) = rx.blocking_recv() {
-        let mut jobs = vec![first];
-        let mut queued = jobs[0].bodies.len();
-        while queued < MAX_BATCH {
-            match rx.try_recv() {
-                Ok(job) => {
-                    queued += job.bodies.len();
-                    jobs.push(job);
+    let mut next: Option<Job> = None;
+    loop {
+        let first = match next.take() {
+            Some(job) => job,
+            None => match rx.blocking_recv() {
+                Some(job) => job,
+                None => break,
+            },
+        };
+        match first {
+            Job::Exclusive(f) => f(&mut writer),
+            Job::Write { bodies, reply } => {
+                let mut batch = vec![(bodies, reply)];
+                let mut queued = batch[0].0.len();
+                while queued < MAX_BATCH {
+                    match rx.try_recv() {
+                        Ok(Job::Write { bodies, reply }) => {
+                            queued += bodies.len();
+                            batch.push((bodies, reply));
+                        }
+                        Ok(exclusive) => {
+                            // Commit what is batched first; the exclusive job runs next.
+                            next = Some(exclusive);
+                            break;
+                        }
+                        Err(_) => break,
+                    }
                 }
-                Err(_) => break,
+                commit(&mut writer, batch);
             }
         }
-        commit(&mut writer, jobs);
         if let Err(e) = writer.tend_wal() {
             tracing::warn!(error = %e, "WAL restart failed");
         }
     }
 }
 
+type Reply = oneshot::Sender<Result<Vec<Written>, StoreError>>;
+
 /// Commits all jobs in one transaction. If that fails and there were several, each is
 /// retried alone so one bad request cannot fail its neighbours.
-fn commit(writer: &mut Writer, jobs: Vec<Job>) {
-    let mut all = Vec::new();
-    let mut spans = Vec::with_capacity(jobs.len());
-    let mut replies = Vec::with_capacity(jobs.len());
-    for job in jobs {
-        let start = all.len();
-        all.extend(job.bodies);
-        spans.push(start..all.len());
-        replies.push(job.reply);
-    }
-    match writer.write_local(&all) {
-        Ok(mut written) => {
-            // Hand each caller its slice, last first so indices stay valid.
-            let mut answers: Vec<Vec<Written>> = spans.iter().rev().map(|s| written.split_off(s.start)).collect();
-            answers.reverse();
+fn commit(writer: &mut Writer, batch: Vec<(Vec<Body>, Reply)>) {
+    let (jobs, mut replies): (Vec<Vec<Body>>, Vec<Reply>) = batch.into_iter().unzip();
+    let slices: Vec<&[Body]> = jobs.iter().map(Vec::as_slice).collect();
+    match writer.write_jobs(&slices) {
+        Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
                 let _ = reply.send(Ok(answer));
             }
@@ -100,8 +135,8 @@ fn commit(writer: &mut Writer, jobs: Vec<Job>) {
         }
         Err(e) => {
             tracing::warn!(error = %e, jobs = replies.len(), "group commit failed; retrying requests one by one");
-            for (reply, span) in replies.into_iter().zip(spans) {
-                let _ = reply.send(writer.write_local(&all[span]));
+            for (reply, job) in replies.into_iter().zip(&jobs) {
+                let _ = reply.send(writer.write_local(job));
             }
         }
     }

@@ -174,6 +174,16 @@ impl Reader {
         Ok(out)
     }
 
+    /// Whether a file with this content hash has been ingested.
+    pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM ingests WHERE blake3 = ?1")?
+            .query_row([blake3], |_| Ok(()))
+            .optional()?
+            .is_some())
+    }
+
     pub fn testcase(&self, name: &str) -> Result<Option<TestcaseView>, StoreError> {
         testcase_by_name(&self.conn, name)
     }

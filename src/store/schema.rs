@@ -105,6 +105,13 @@ CREATE TABLE IF NOT EXISTS result_data(
     PRIMARY KEY(key_id, value_id, submit_time, result_id)
 ) WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS ingests(
+    blake3 TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    name TEXT NOT NULL,
+    results INTEGER NOT NULL
+) WITHOUT ROWID;
+
 CREATE TABLE IF NOT EXISTS result_groups(
     group_id INTEGER NOT NULL,
     result_id INTEGER NOT NULL,

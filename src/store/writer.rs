@@ -7,7 +7,9 @@ use super::codec::{Decoder, Encoder, stored_bytes};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, uuid_key};
 use crate::log::{Body, Entry, Hash, Kind};
-use crate::model::{GroupRecord, GroupView, ResultRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp};
+use crate::model::{
+    GroupRecord, GroupView, IngestRecord, ResultRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
 
@@ -21,6 +23,11 @@ pub enum Written {
     },
     Testcase(TestcaseView),
     Group(GroupView),
+    /// A result file; `created` is false when its hash was already recorded (its results
+    /// were then not written again).
+    Ingest {
+        created: bool,
+    },
 }
 
 /// What importing one foreign entry did.
@@ -97,7 +104,33 @@ impl Writer {
     /// Applies local writes (results, testcase and group writes) in one durable transaction.
     /// Either all are committed and answered, or none is.
     pub fn write_local(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
-        self.transaction(|w| bodies.iter().map(|b| w.write_one(b)).collect())
+        self.transaction(|w| w.write_job(bodies))
+    }
+
+    /// Several callers' writes ("jobs") in one durable transaction (group commit).
+    pub fn write_jobs(&mut self, jobs: &[&[Body]]) -> Result<Vec<Vec<Written>>, StoreError> {
+        self.transaction(|w| jobs.iter().map(|job| w.write_job(job)).collect())
+    }
+
+    /// Inside a transaction: one caller's writes. A job that starts with the ingest of a
+    /// file already recorded is skipped whole: that file's results are already stored.
+    pub fn write_job(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
+        if let Some(Body::Ingest(i)) = bodies.first()
+            && self.is_ingested(&i.blake3)?
+        {
+            return Ok(vec![Written::Ingest { created: false }]);
+        }
+        bodies.iter().map(|b| self.write_one(b)).collect()
+    }
+
+    /// Whether a file with this content hash has been ingested.
+    pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT 1 FROM ingests WHERE blake3 = ?1")?
+            .query_row([blake3], |_| Ok(()))
+            .optional()?
+            .is_some())
     }
 
     /// Imports entries of other origins (replication, bundles, replay) in one transaction.
@@ -150,6 +183,7 @@ impl Writer {
         match body {
             Body::Result(r) if self.result_id_by_uuid(&r.uuid)?.is_some() => Ok(false),
             Body::Testcase(t) if t.ref_url.is_none() && self.testcase_id(&t.name)?.is_some() => Ok(false),
+            Body::Ingest(i) if self.is_ingested(&i.blake3)? => Ok(false),
             _ => {
                 self.append_local(body)?;
                 Ok(true)
@@ -216,6 +250,7 @@ impl Writer {
                 view.map(Written::Group)
                     .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "group not stored".into() })
             }
+            Body::Ingest(_) => Ok(Written::Ingest { created }),
         }
     }
 
@@ -317,7 +352,18 @@ impl Writer {
                 self.touch_group(stamp, g)?;
                 Ok(None)
             }
+            Body::Ingest(i) => {
+                self.record_ingest(seq, i)?;
+                Ok(None)
+            }
         }
+    }
+
+    fn record_ingest(&mut self, seq: i64, i: &IngestRecord) -> Result<(), StoreError> {
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO ingests(blake3, seq, name, results) VALUES(?1, ?2, ?3, ?4)")?
+            .execute(params![i.blake3, seq, i.name, i.results as i64])?;
+        Ok(())
     }
 
     fn apply_result(&mut self, seq: i64, stamp: &Stamp, r: &ResultRecord) -> Result<Option<i64>, StoreError> {

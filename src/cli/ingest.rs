@@ -1,0 +1,103 @@
+//! `verdict ingest PATH...`: result files into the store once, with a summary.
+
+use super::commands::{outcomes, progress};
+use super::{DefaultArgs, IngestArgs};
+use crate::model::Outcomes;
+use crate::service::WriteQueue;
+use crate::service::ingest::{Defaults, DirContext, FileRef, IngestConfig, Ingested, ingest_file};
+use crate::store::Store;
+use anyhow::{Context, Result, bail};
+use std::path::{Path, PathBuf};
+
+/// The ingest settings from the default flags.
+pub(super) fn ingest_config(d: &DefaultArgs, outcomes: Outcomes) -> Result<IngestConfig> {
+    let mut data = std::collections::BTreeMap::new();
+    if let Some(arch) = &d.arch {
+        data.insert("arch".to_owned(), vec![arch.clone()]);
+    }
+    for kv in &d.data {
+        let Some((k, v)) = kv.split_once('=') else { bail!("--data wants KEY=VALUE, got {kv:?}") };
+        data.entry(k.to_owned()).or_insert_with(Vec::new).push(v.to_owned());
+    }
+    crate::model::check_data_keys(data.keys())?;
+    Ok(IngestConfig {
+        outcomes,
+        defaults: Defaults { item: d.item.clone(), item_type: d.item_type.clone(), data },
+        require_item: d.require_item,
+    })
+}
+
+/// Result files under the given paths, in a stable order (sidecars go with their file).
+fn collect(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).with_context(|| format!("{}", p.display()))?;
+        if meta.is_dir() {
+            walk(p, &mut out)?;
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
+    let mut entries: Vec<PathBuf> =
+        std::fs::read_dir(dir).with_context(|| format!("{}", dir.display()))?.flatten().map(|e| e.path()).collect();
+    entries.sort();
+    for p in entries {
+        let name = p.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+        if p.is_dir() {
+            walk(&p, out)?;
+        } else if !crate::formats::is_ignored_name(&name) {
+            out.push(p);
+        }
+    }
+    Ok(())
+}
+
+fn sidecar_of(path: &Path) -> Option<PathBuf> {
+    let mut s = path.as_os_str().to_owned();
+    s.push(".meta.json");
+    let p = PathBuf::from(s);
+    p.is_file().then_some(p)
+}
+
+pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
+    let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?)?;
+    let files = collect(&args.paths)?;
+    let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
+    let (queue, writer) = WriteQueue::start(store.writer()?, 64)?;
+    let bar = progress(None, "ingesting");
+    let (mut stored, mut duplicates, mut results) = (0usize, 0usize, 0usize);
+    let mut failures: Vec<(String, String)> = Vec::new();
+    for path in &files {
+        let name = path.to_string_lossy().into_owned();
+        let sidecar = sidecar_of(path);
+        let file = FileRef { path, name: &name, dir: DirContext::default(), sidecar: sidecar.as_deref() };
+        match ingest_file(&queue, &file, &cfg) {
+            Ok(Ingested::Stored { results: n, .. }) => {
+                stored += 1;
+                results += n;
+            }
+            Ok(Ingested::AlreadyIngested) => duplicates += 1,
+            Err(e) => failures.push((name, e.message)),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    drop(queue);
+    let _ = writer.join();
+    if let Err(e) = store.checkpointer().and_then(|c| c.run()) {
+        tracing::warn!(error = %e, "WAL checkpoint after ingest failed");
+    }
+    println!(
+        "{} file(s): {stored} ingested ({results} results), {duplicates} already ingested, {} failed",
+        files.len(),
+        failures.len()
+    );
+    for (file, why) in &failures {
+        println!("FAILED {file}: {why}");
+    }
+    Ok(if failures.is_empty() { 0 } else { 1 })
+}
