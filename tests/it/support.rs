@@ -75,7 +75,7 @@ impl TestServer {
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(args)
-            .env("VERDICT_LOG", "warn")
+            .env("VERDICT_LOG", "error")
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -161,7 +161,7 @@ pub fn run_cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
     use std::io::Write;
     let mut child = Command::new(verdict_bin())
         .args(args)
-        .env("VERDICT_LOG", "warn")
+        .env("VERDICT_LOG", "error")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
