@@ -112,8 +112,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 500)]
     pub spool_settle_ms: u64,
 
-    /// Spool files ingested concurrently (they share commits).
-    #[arg(long, default_value_t = 8)]
+    /// Spool files ingested concurrently (they share commits, so more workers mean fewer
+    /// fsyncs per file).
+    #[arg(long, default_value_t = 32)]
     pub spool_workers: usize,
 
     #[command(flatten)]

@@ -173,6 +173,17 @@ pub fn uuid_for_idempotency_key(key: &str) -> String {
     uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()
 }
 
+/// The uuid of the `index`-th result of an ingested file with content key `file_key`: the
+/// same wherever the file is ingested (copies on two nodes do not duplicate), and, with the
+/// file's hash in front and the index behind, consecutive — the uuid index grows in order.
+pub fn uuid_for_file_result(file_key: &str, index: u64) -> String {
+    let digest = blake3::hash(format!("verdict ingested file\0{file_key}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes[..8].copy_from_slice(&digest.as_bytes()[..8]);
+    bytes[8..].copy_from_slice(&index.to_be_bytes());
+    uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()
+}
+
 /// Canonical form of a client-supplied result uuid, or `None` if it is not a UUID.
 pub fn canonical_uuid(s: &str) -> Option<String> {
     uuid::Uuid::parse_str(s).ok().map(|u| u.hyphenated().to_string())

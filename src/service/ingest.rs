@@ -309,7 +309,7 @@ impl Context {
         r.data.insert("source_blake3".into(), vec![self.file_blake3.clone()]);
         // The same file yields the same result uuids wherever it is ingested, so copies
         // ingested on two replicating nodes do not duplicate.
-        r.uuid = Some(crate::model::uuid_for_idempotency_key(&format!("ingest {} {index}", self.key)));
+        r.uuid = Some(crate::model::uuid_for_file_result(&self.key, index as u64));
         Ok(super::resolve_result(r, None, now))
     }
 

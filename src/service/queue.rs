@@ -14,7 +14,8 @@ use tokio::sync::{mpsc, oneshot};
 /// A unit of work for the writer thread.
 enum Job {
     /// Writes committed together with other queued jobs.
-    Write { bodies: Vec<Body>, reply: oneshot::Sender<Result<Vec<Written>, StoreError>> },
+    /// `answers`: whether the caller wants the written records back (see `Writer::write_jobs`).
+    Write { bodies: Vec<Body>, answers: bool, reply: oneshot::Sender<Result<Vec<Written>, StoreError>> },
     /// Runs alone with the writer (e.g. streaming a large file in its own transaction).
     Exclusive(Box<dyn FnOnce(&mut Writer) + Send>),
 }
@@ -50,14 +51,15 @@ impl WriteQueue {
     /// Queues `bodies` and waits until they are durably committed.
     pub async fn write(&self, bodies: Vec<Body>) -> Result<Vec<Written>, QueueError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.send(Job::Write { bodies, reply }).await.map_err(|_| QueueError::Stopped)?;
+        self.tx.send(Job::Write { bodies, answers: true, reply }).await.map_err(|_| QueueError::Stopped)?;
         Ok(answer.await.map_err(|_| QueueError::Stopped)??)
     }
 
-    /// Like [`WriteQueue::write`], for plain threads (never call it from async code).
+    /// Like [`WriteQueue::write`], for plain threads (never call it from async code), and
+    /// without the written records: only an ingest's `created` flag comes back.
     pub fn write_blocking(&self, bodies: Vec<Body>) -> Result<Vec<Written>, QueueError> {
         let (reply, answer) = oneshot::channel();
-        self.tx.blocking_send(Job::Write { bodies, reply }).map_err(|_| QueueError::Stopped)?;
+        self.tx.blocking_send(Job::Write { bodies, answers: false, reply }).map_err(|_| QueueError::Stopped)?;
         Ok(answer.blocking_recv().map_err(|_| QueueError::Stopped)??)
     }
 
@@ -89,14 +91,14 @@ fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
         };
         match first {
             Job::Exclusive(f) => f(&mut writer),
-            Job::Write { bodies, reply } => {
-                let mut batch = vec![(bodies, reply)];
+            Job::Write { bodies, answers, reply } => {
+                let mut batch = vec![(bodies, answers, reply)];
                 let mut queued = batch[0].0.len();
                 while queued < MAX_BATCH {
                     match rx.try_recv() {
-                        Ok(Job::Write { bodies, reply }) => {
+                        Ok(Job::Write { bodies, answers, reply }) => {
                             queued += bodies.len();
-                            batch.push((bodies, reply));
+                            batch.push((bodies, answers, reply));
                         }
                         Ok(exclusive) => {
                             // Commit what is batched first; the exclusive job runs next.
@@ -119,9 +121,14 @@ type Reply = oneshot::Sender<Result<Vec<Written>, StoreError>>;
 
 /// Commits all jobs in one transaction. If that fails and there were several, each is
 /// retried alone so one bad request cannot fail its neighbours.
-fn commit(writer: &mut Writer, batch: Vec<(Vec<Body>, Reply)>) {
-    let (jobs, mut replies): (Vec<Vec<Body>>, Vec<Reply>) = batch.into_iter().unzip();
-    let slices: Vec<&[Body]> = jobs.iter().map(Vec::as_slice).collect();
+fn commit(writer: &mut Writer, batch: Vec<(Vec<Body>, bool, Reply)>) {
+    let mut jobs = Vec::with_capacity(batch.len());
+    let mut replies = Vec::with_capacity(batch.len());
+    for (bodies, answers, reply) in batch {
+        jobs.push((bodies, answers));
+        replies.push(reply);
+    }
+    let slices: Vec<(&[Body], bool)> = jobs.iter().map(|(b, a)| (b.as_slice(), *a)).collect();
     match writer.write_jobs(&slices) {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
@@ -135,8 +142,8 @@ fn commit(writer: &mut Writer, batch: Vec<(Vec<Body>, Reply)>) {
         }
         Err(e) => {
             tracing::warn!(error = %e, jobs = replies.len(), "group commit failed; retrying requests one by one");
-            for (reply, job) in replies.into_iter().zip(&jobs) {
-                let _ = reply.send(writer.write_local(job));
+            for (reply, (bodies, answers)) in replies.into_iter().zip(&jobs) {
+                let _ = reply.send(writer.transaction(|w| w.write_job(bodies, *answers)));
             }
         }
     }

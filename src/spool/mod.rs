@@ -58,6 +58,9 @@ impl Drop for Spool {
 }
 
 const DONE: &str = "done";
+
+/// Shortest time between two scans.
+const MIN_GAP: Duration = Duration::from_millis(100);
 const FAILED: &str = "failed";
 const SIDECAR_SUFFIX: &str = ".meta.json";
 
@@ -133,32 +136,35 @@ impl Scanner {
         // anything they miss (network file systems, overflows, files present at start).
         let _watcher = watch(&self.opts.dir, wake_tx);
         while !self.stop.load(Ordering::Relaxed) {
+            let started = Instant::now();
             self.scan();
             let _ = wake_rx.recv_timeout(self.opts.tick);
-            // Coalesce a burst of events into one scan.
+            // A burst of events (thousands of files renamed in) makes one scan, and scans
+            // are at least MIN_GAP apart so listing a big directory cannot eat a core.
+            std::thread::sleep(MIN_GAP.saturating_sub(started.elapsed()));
             while wake_rx.try_recv().is_ok() {}
         }
     }
 
     fn scan(&mut self) {
         let mut files = Vec::new();
-        list(&self.opts.dir, &self.opts.dir, &mut files);
+        let mut sidecars = HashSet::new();
+        list(&self.opts.dir, &self.opts.dir, &mut files, &mut sidecars);
         let now = Instant::now();
         let in_flight = self.in_flight.lock().map(|s| s.clone()).unwrap_or_default();
         let mut next_seen = HashMap::with_capacity(files.len());
         let mut pending = 0;
         for (path, rel) in files {
-            let sidecar = sidecar_of(&path);
+            if in_flight.contains(&path) {
+                continue;
+            }
+            let sidecar = sidecar_path(&path).filter(|s| sidecars.contains(s));
             let Some(look) = look(&path, sidecar.as_deref()) else { continue };
             let since = match self.seen.get(&path) {
                 Some((prev, since)) if *prev == look => *since,
                 _ => now,
             };
             let settled = now.duration_since(since) >= self.opts.settle && !modified_within(&look, self.opts.settle);
-            if in_flight.contains(&path) {
-                next_seen.insert(path, (look, since));
-                continue;
-            }
             if settled {
                 if let Ok(mut f) = self.in_flight.lock() {
                     f.insert(path.clone());
@@ -197,8 +203,8 @@ fn watch(dir: &Path, wake: mpsc::Sender<()>) -> Option<notify::RecommendedWatche
 }
 
 /// Result files under `dir` (recursively), except `done/`, `failed/`, sidecars and names
-/// that are still being written.
-fn list(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
+/// that are still being written; sidecars are collected apart.
+fn list(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>, sidecars: &mut HashSet<PathBuf>) {
     let Ok(entries) = std::fs::read_dir(dir) else { return };
     for entry in entries.flatten() {
         let path = entry.path();
@@ -208,7 +214,9 @@ fn list(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
             if dir == root && (name == DONE || name == FAILED) || name.starts_with('.') {
                 continue;
             }
-            list(root, &path, out);
+            list(root, &path, out, sidecars);
+        } else if name.ends_with(SIDECAR_SUFFIX) {
+            sidecars.insert(path);
         } else if kind.is_file() && !is_ignored_name(&name) {
             let rel = path.strip_prefix(root).map(|r| r.to_string_lossy().replace('\\', "/")).unwrap_or(name);
             out.push((path, rel));
@@ -216,11 +224,11 @@ fn list(root: &Path, dir: &Path, out: &mut Vec<(PathBuf, String)>) {
     }
 }
 
-fn sidecar_of(path: &Path) -> Option<PathBuf> {
+/// Where a file's sidecar would be.
+fn sidecar_path(path: &Path) -> Option<PathBuf> {
     let mut s = path.as_os_str().to_owned();
     s.push(SIDECAR_SUFFIX);
-    let p = PathBuf::from(s);
-    p.is_file().then_some(p)
+    Some(PathBuf::from(s))
 }
 
 fn look(path: &Path, sidecar: Option<&Path>) -> Option<Look> {

@@ -62,8 +62,12 @@ struct Stamp<'a> {
     oseq: i64,
 }
 
-/// Interned-id caches are capped so a stream of unique values cannot grow memory forever.
+/// Interned-id caches are capped so a stream of unique values (or testcase names) cannot
+/// grow memory forever.
 const VALUE_CACHE_MAX: usize = 100_000;
+
+/// Postings rows per INSERT statement.
+const POSTINGS_PER_STATEMENT: usize = 8;
 
 /// The write connection plus id caches. Caches only ever hold committed or
 /// current-transaction ids and are cleared on rollback.
@@ -79,16 +83,63 @@ pub struct Writer {
     encoder: Encoder,
     decoder: Decoder,
     wal: std::path::PathBuf,
+    /// Last-writer-wins updates of this transaction, applied once at its end: a batch
+    /// naming one testcase a thousand times updates its row once.
+    lww: HashMap<(LwwField, i64), Pending>,
+}
+
+/// A last-writer-wins field.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum LwwField {
+    TestcaseRefUrl,
+    GroupDescription,
+    GroupRefUrl,
+}
+
+impl LwwField {
+    /// The UPDATE that applies a value if its stamp is newer than the stored one.
+    fn sql(self) -> &'static str {
+        match self {
+            LwwField::TestcaseRefUrl => {
+                "UPDATE testcase SET ref_url = ?1, ref_url_ts = ?2, ref_url_origin = ?3, ref_url_oseq = ?4
+                 WHERE id = ?5 AND (ref_url_ts, ref_url_origin, ref_url_oseq) < (?2, ?3, ?4)"
+            }
+            LwwField::GroupDescription => {
+                "UPDATE grp SET description = ?1, description_ts = ?2, description_origin = ?3, description_oseq = ?4
+                 WHERE id = ?5 AND (description_ts, description_origin, description_oseq) < (?2, ?3, ?4)"
+            }
+            LwwField::GroupRefUrl => {
+                "UPDATE grp SET ref_url = ?1, ref_url_ts = ?2, ref_url_origin = ?3, ref_url_oseq = ?4
+                 WHERE id = ?5 AND (ref_url_ts, ref_url_origin, ref_url_oseq) < (?2, ?3, ?4)"
+            }
+        }
+    }
+}
+
+/// A deferred last-writer-wins value with its stamp.
+#[derive(Debug, Clone)]
+struct Pending {
+    value: Option<String>,
+    ts: i64,
+    origin: String,
+    oseq: i64,
+}
+
+impl Pending {
+    fn key(&self) -> (i64, &str, i64) {
+        (self.ts, &self.origin, self.oseq)
+    }
 }
 
 /// Past this size the writer restarts the WAL from its beginning.
-const WAL_RESTART_BYTES: u64 = 128 * 1024 * 1024;
+const WAL_RESTART_BYTES: u64 = 256 * 1024 * 1024;
 
 impl Writer {
     pub(super) fn new(conn: Connection, node: String, wal: std::path::PathBuf) -> Result<Writer, StoreError> {
         Ok(Writer {
             wal,
             encoder: Encoder::load(&conn)?,
+            lww: HashMap::new(),
             decoder: Decoder::default(),
             conn,
             node,
@@ -104,23 +155,34 @@ impl Writer {
     /// Applies local writes (results, testcase and group writes) in one durable transaction.
     /// Either all are committed and answered, or none is.
     pub fn write_local(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
-        self.transaction(|w| w.write_job(bodies))
+        self.transaction(|w| w.write_job(bodies, true))
     }
 
     /// Several callers' writes ("jobs") in one durable transaction (group commit).
-    pub fn write_jobs(&mut self, jobs: &[&[Body]]) -> Result<Vec<Vec<Written>>, StoreError> {
-        self.transaction(|w| jobs.iter().map(|job| w.write_job(job)).collect())
+    /// A job's flag says whether its caller wants the written records back (an HTTP answer)
+    /// or only whether it was stored (the spool): building answers costs a read each.
+    pub fn write_jobs(&mut self, jobs: &[(&[Body], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
+        self.transaction(|w| jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect())
     }
 
     /// Inside a transaction: one caller's writes. A job that starts with the ingest of a
     /// file already recorded is skipped whole: that file's results are already stored.
-    pub fn write_job(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
+    pub fn write_job(&mut self, bodies: &[Body], answers: bool) -> Result<Vec<Written>, StoreError> {
         if let Some(Body::Ingest(i)) = bodies.first()
             && self.is_ingested(&i.blake3)?
         {
             return Ok(vec![Written::Ingest { created: false }]);
         }
-        bodies.iter().map(|b| self.write_one(b)).collect()
+        let created: Vec<bool> = bodies.iter().map(|b| self.append(b)).collect::<Result<_, _>>()?;
+        if !answers {
+            return Ok(match bodies.first() {
+                Some(Body::Ingest(_)) => vec![Written::Ingest { created: true }],
+                _ => Vec::new(),
+            });
+        }
+        // The answers show testcases' and groups' current fields: apply deferred updates.
+        self.flush_lww()?;
+        bodies.iter().zip(created).map(|(b, c)| self.written(b, c)).collect()
     }
 
     /// Whether a file with this content hash has been ingested.
@@ -145,6 +207,7 @@ impl Writer {
     pub fn transaction<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from)?;
         let outcome = self.load_heads().map_err(E::from).and_then(|()| f(self)).and_then(|v| {
+            self.flush_lww()?;
             self.flush_heads()?;
             self.conn.execute_batch("COMMIT").map_err(StoreError::from)?;
             Ok(v)
@@ -156,6 +219,7 @@ impl Writer {
             self.groups.clear();
             self.keys.clear();
             self.values.clear();
+            self.lww.clear();
             self.decoder = Decoder::default();
             if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {
                 tracing::error!(error = %e, "cannot reload the body dictionary after a rollback");
@@ -166,7 +230,7 @@ impl Writer {
 
     /// Between transactions: keeps the WAL bounded. Under a steady write load a passive
     /// checkpoint never finds the WAL fully copied, so SQLite keeps appending to it. Once it
-    /// passes 128 MiB the writer (the only writer, so nobody can append meanwhile) runs a
+    /// passes 256 MiB the writer (the only writer, so nobody can append meanwhile) runs a
     /// RESTART checkpoint: it copies the few frames the background passive checkpoints have
     /// not, and the next transaction writes from the start of the file again.
     pub fn tend_wal(&mut self) -> Result<(), StoreError> {
@@ -231,8 +295,8 @@ impl Writer {
         Ok(id)
     }
 
-    fn write_one(&mut self, body: &Body) -> Result<Written, StoreError> {
-        let created = self.append(body)?;
+    /// The answer for one appended body.
+    fn written(&self, body: &Body, created: bool) -> Result<Written, StoreError> {
         match body {
             Body::Result(r) => {
                 let id = self
@@ -367,10 +431,16 @@ impl Writer {
     }
 
     fn apply_result(&mut self, seq: i64, stamp: &Stamp, r: &ResultRecord) -> Result<Option<i64>, StoreError> {
-        if let Some(existing) = self.result_id_by_uuid(&r.uuid)? {
+        // A result's id is its log position: ids stay increasing and rendering needs one row.
+        let id = seq;
+        let fresh = self
+            .conn
+            .prepare_cached("INSERT OR IGNORE INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
+            .execute(params![uuid_key(&r.uuid), id])?;
+        if fresh == 0 {
             // The same result reached this node twice (e.g. one idempotency key used on two
             // nodes): the log keeps both entries, the index keeps the first.
-            return Ok(Some(existing));
+            return self.result_id_by_uuid(&r.uuid);
         }
         let testcase_id = self.touch_testcase(stamp, &r.testcase)?;
         let mut group_ids = Vec::with_capacity(r.groups.len());
@@ -379,32 +449,44 @@ impl Writer {
         }
         self.conn
             .prepare_cached("INSERT INTO results(id, testcase_id, outcome, submit_time) VALUES(?1, ?2, ?3, ?4)")?
-            .execute(params![seq, testcase_id, r.outcome, r.submit_time])?;
-        // A result's id is its log position: ids stay increasing and rendering needs one row.
-        let id = seq;
-        self.conn
-            .prepare_cached("INSERT INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
-            .execute(params![uuid_key(&r.uuid), id])?;
+            .execute(params![id, testcase_id, r.outcome, r.submit_time])?;
         for gid in group_ids {
             self.conn
                 .prepare_cached("INSERT OR IGNORE INTO result_groups(group_id, result_id) VALUES(?1, ?2)")?
                 .execute(params![gid, id])?;
         }
+        let mut postings = Vec::with_capacity(r.data.len());
         for (key, values) in &r.data {
             let key_id = self.intern_key(key)?;
             for value in values {
-                let value_id = self.intern_value(value)?;
-                // A key may carry the same value twice; the body keeps the multiset, the
-                // postings need it once.
-                self.conn
-                    .prepare_cached(
-                        "INSERT OR IGNORE INTO result_data(key_id, value_id, submit_time, result_id, testcase_id)
-                         VALUES(?1, ?2, ?3, ?4, ?5)",
-                    )?
-                    .execute(params![key_id, value_id, r.submit_time, id, testcase_id])?;
+                postings.push((key_id, self.intern_value(value)?));
             }
         }
+        self.insert_postings(&postings, r.submit_time, id, testcase_id)?;
         Ok(Some(id))
+    }
+
+    /// Inserts a result's (key, value) postings, several rows per statement. A key may
+    /// carry the same value twice; the body keeps the multiset, the postings need it once.
+    fn insert_postings(
+        &mut self,
+        postings: &[(i64, i64)],
+        time: i64,
+        id: i64,
+        testcase: i64,
+    ) -> Result<(), StoreError> {
+        for chunk in postings.chunks(POSTINGS_PER_STATEMENT) {
+            let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
+            let sql = format!(
+                "INSERT OR IGNORE INTO result_data(key_id, value_id, submit_time, result_id, testcase_id) VALUES {rows}"
+            );
+            let mut args: Vec<i64> = Vec::with_capacity(chunk.len() * 5);
+            for (k, v) in chunk {
+                args.extend([*k, *v, time, id, testcase]);
+            }
+            self.conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(args))?;
+        }
+        Ok(())
     }
 
     fn result_id_by_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
@@ -425,7 +507,7 @@ impl Writer {
             .query_row([name], |r| r.get(0))
             .optional()?;
         if let Some(id) = id {
-            self.testcases.insert(name.to_owned(), id);
+            self.cache_testcase(name, id);
         }
         Ok(id)
     }
@@ -437,17 +519,12 @@ impl Writer {
             None => {
                 self.conn.prepare_cached("INSERT INTO testcase(name) VALUES(?1)")?.execute([&t.name])?;
                 let id = self.conn.last_insert_rowid();
-                self.testcases.insert(t.name.clone(), id);
+                self.cache_testcase(&t.name, id);
                 id
             }
         };
         if let Some(ref_url) = &t.ref_url {
-            self.conn
-                .prepare_cached(
-                    "UPDATE testcase SET ref_url = ?1, ref_url_ts = ?2, ref_url_origin = ?3, ref_url_oseq = ?4
-                     WHERE id = ?5 AND (ref_url_ts, ref_url_origin, ref_url_oseq) < (?2, ?3, ?4)",
-                )?
-                .execute(params![ref_url, stamp.ts, stamp.origin, stamp.oseq, id])?;
+            self.defer(LwwField::TestcaseRefUrl, id, ref_url, stamp);
         }
         Ok(id)
     }
@@ -474,22 +551,43 @@ impl Writer {
             }
         };
         if let Some(description) = &g.description {
-            self.conn
-                .prepare_cached(
-                    "UPDATE grp SET description = ?1, description_ts = ?2, description_origin = ?3, description_oseq = ?4
-                     WHERE id = ?5 AND (description_ts, description_origin, description_oseq) < (?2, ?3, ?4)",
-                )?
-                .execute(params![description, stamp.ts, stamp.origin, stamp.oseq, id])?;
+            self.defer(LwwField::GroupDescription, id, description, stamp);
         }
         if let Some(ref_url) = &g.ref_url {
-            self.conn
-                .prepare_cached(
-                    "UPDATE grp SET ref_url = ?1, ref_url_ts = ?2, ref_url_origin = ?3, ref_url_oseq = ?4
-                     WHERE id = ?5 AND (ref_url_ts, ref_url_origin, ref_url_oseq) < (?2, ?3, ?4)",
-                )?
-                .execute(params![ref_url, stamp.ts, stamp.origin, stamp.oseq, id])?;
+            self.defer(LwwField::GroupRefUrl, id, ref_url, stamp);
         }
         Ok(id)
+    }
+
+    /// Records a last-writer-wins value to apply at the end of the transaction, keeping
+    /// the newest per field (imports may arrive in any order).
+    fn defer(&mut self, field: LwwField, id: i64, value: &Option<String>, stamp: &Stamp) {
+        let new = Pending { value: value.clone(), ts: stamp.ts, origin: stamp.origin.to_owned(), oseq: stamp.oseq };
+        match self.lww.entry((field, id)) {
+            std::collections::hash_map::Entry::Occupied(mut o) => {
+                if new.key() > o.get().key() {
+                    o.insert(new);
+                }
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(new);
+            }
+        }
+    }
+
+    /// Applies the deferred last-writer-wins values (each only if newer than the stored).
+    fn flush_lww(&mut self) -> Result<(), StoreError> {
+        for ((field, id), p) in self.lww.drain() {
+            self.conn.prepare_cached(field.sql())?.execute(params![p.value, p.ts, p.origin, p.oseq, id])?;
+        }
+        Ok(())
+    }
+
+    fn cache_testcase(&mut self, name: &str, id: i64) {
+        if self.testcases.len() >= VALUE_CACHE_MAX {
+            self.testcases.clear();
+        }
+        self.testcases.insert(name.to_owned(), id);
     }
 
     fn intern_key(&mut self, key: &str) -> Result<i64, StoreError> {
