@@ -2,6 +2,7 @@
 //! connection cap (axum has neither by default).
 
 mod error;
+mod events;
 mod request;
 mod routes;
 

@@ -3,6 +3,7 @@
 //! Adapters (HTTP, CLI) call these; they own the write queue and the reader pool and turn
 //! validated input into log bodies (assigning uuids and times).
 
+pub mod events;
 pub mod ingest;
 mod pool;
 mod queue;
@@ -159,6 +160,11 @@ impl Service {
 
     pub fn config(&self) -> &Config {
         &self.inner.config
+    }
+
+    /// Watches the newest committed log position (event streams wait on it).
+    pub fn committed(&self) -> tokio::sync::watch::Receiver<i64> {
+        self.inner.queue.committed()
     }
 
     /// The write queue (the spool sends its files through it).

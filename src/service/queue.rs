@@ -9,7 +9,7 @@
 use crate::log::Body;
 use crate::store::{StoreError, Writer, Written};
 use std::thread::JoinHandle;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::{mpsc, oneshot, watch};
 
 /// A unit of work for the writer thread.
 enum Job {
@@ -34,6 +34,7 @@ pub enum QueueError {
 #[derive(Clone)]
 pub struct WriteQueue {
     tx: mpsc::Sender<Job>,
+    committed: watch::Receiver<i64>,
 }
 
 /// Most writes committed in one transaction: bounds latency of a batch and memory.
@@ -44,8 +45,16 @@ impl WriteQueue {
     /// makes callers wait (backpressure) instead of growing memory.
     pub fn start(writer: Writer, capacity: usize) -> std::io::Result<(WriteQueue, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
-        let handle = std::thread::Builder::new().name("verdict-writer".into()).spawn(move || run(writer, rx))?;
-        Ok((WriteQueue { tx }, handle))
+        let (notify, committed) = watch::channel(writer.last_seq().unwrap_or(0));
+        let handle =
+            std::thread::Builder::new().name("verdict-writer".into()).spawn(move || run(writer, rx, notify))?;
+        Ok((WriteQueue { tx, committed }, handle))
+    }
+
+    /// The newest committed log position, updated right after each commit (event streams
+    /// wait on it).
+    pub fn committed(&self) -> watch::Receiver<i64> {
+        self.committed.clone()
     }
 
     /// Queues `bodies` and waits until they are durably committed.
@@ -79,7 +88,7 @@ impl WriteQueue {
     }
 }
 
-fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
+fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i64>) {
     let mut next: Option<Job> = None;
     loop {
         let first = match next.take() {
@@ -110,6 +119,9 @@ fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>) {
                 }
                 commit(&mut writer, batch);
             }
+        }
+        if let Ok(seq) = writer.last_seq() {
+            notify.send_if_modified(|last| std::mem::replace(last, seq) != seq);
         }
         if let Err(e) = writer.tend_wal() {
             tracing::warn!(error = %e, "WAL restart failed");

@@ -174,6 +174,63 @@ impl Reader {
         Ok(out)
     }
 
+    /// The result this one follows: the newest (by submit time) of those stored before it
+    /// with the same testcase and item, and the same `scenario` and `arch` when it has them.
+    /// Event streams use it to say whether an outcome changed or repeats.
+    pub fn previous_result(&self, v: &ResultView) -> Result<Option<ResultView>, StoreError> {
+        let testcase: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM testcase WHERE name = ?1")?
+            .query_row([&v.record.testcase.name], |r| r.get(0))
+            .optional()?;
+        let Some(testcase) = testcase else { return Ok(None) };
+        let item = v.record.data.get("item").and_then(|i| i.first());
+        let rows: Vec<Row> = match item {
+            Some(item) => {
+                let key: Option<i64> = self
+                    .conn
+                    .prepare_cached("SELECT k.id FROM data_keys k WHERE k.key = 'item'")?
+                    .query_row([], |r| r.get(0))
+                    .optional()?;
+                let value: Option<i64> = self
+                    .conn
+                    .prepare_cached("SELECT id FROM data_values WHERE value = ?1")?
+                    .query_row([item], |r| r.get(0))
+                    .optional()?;
+                let (Some(key), Some(value)) = (key, value) else { return Ok(None) };
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT result_id, testcase_id, submit_time FROM result_data
+                     WHERE key_id = +?1 AND value_id = +?2 AND testcase_id = +?3 AND result_id < ?4
+                     ORDER BY submit_time DESC, result_id DESC LIMIT 200",
+                )?;
+                let rows =
+                    stmt.query_map(params![key, value, testcase, v.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect::<Result<_, _>>()?
+            }
+            None => {
+                let mut stmt = self.conn.prepare_cached(
+                    "SELECT id, testcase_id, submit_time FROM results INDEXED BY results_testcase_time
+                     WHERE testcase_id = +?1 AND id < ?2 ORDER BY submit_time DESC, id DESC LIMIT 200",
+                )?;
+                let rows = stmt.query_map(params![testcase, v.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+                rows.collect::<Result<_, _>>()?
+            }
+        };
+        let mut loader = self.loader();
+        let same =
+            |a: &ResultView, key: &str| v.record.data.get(key).is_none_or(|want| a.record.data.get(key) == Some(want));
+        for row in rows {
+            let candidate = loader.load(row)?;
+            if same(&candidate, "scenario")
+                && same(&candidate, "arch")
+                && (item.is_some() || !candidate.record.data.contains_key("item"))
+            {
+                return Ok(Some(candidate));
+            }
+        }
+        Ok(None)
+    }
+
     /// Whether a file with this content hash has been ingested.
     pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
         Ok(self

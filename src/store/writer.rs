@@ -185,6 +185,11 @@ impl Writer {
         bodies.iter().zip(created).map(|(b, c)| self.written(b, c)).collect()
     }
 
+    /// The newest log position.
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?)
+    }
+
     /// Whether a file with this content hash has been ingested.
     pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
         Ok(self

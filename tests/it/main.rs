@@ -8,6 +8,7 @@ mod api_errors;
 mod api_queries;
 mod api_writes;
 mod cli;
+mod events;
 mod python_client;
 mod replay;
 mod spool;

@@ -1,0 +1,90 @@
+//! The event stream of new results: read from the log after a position, so a consumer that
+//! reconnects with its last event id misses nothing and gets nothing twice.
+//!
+//! Each result event says whether its outcome changed from the previous result of the same
+//! testcase for the same item (and scenario/arch when it has them), repeats it, or is the
+//! first: consumers that only want changes filter on that, machines can take everything.
+
+use crate::log::Kind;
+use crate::model::ResultView;
+use crate::store::{Reader, StoreError};
+
+/// How a result relates to the one before it (same testcase, item, scenario, arch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// No earlier result to compare with.
+    First,
+    /// The outcome differs from the previous result's.
+    Changed { previous: String },
+    /// Same outcome as the previous result.
+    Repeated,
+}
+
+impl Change {
+    /// The SSE event name.
+    pub fn event_name(&self) -> &'static str {
+        match self {
+            Change::First => "result.first",
+            Change::Changed { .. } => "result.changed",
+            Change::Repeated => "result.repeated",
+        }
+    }
+}
+
+/// One event: a new result at log position `seq`.
+#[derive(Debug, Clone)]
+pub struct ResultEvent {
+    pub seq: i64,
+    pub result: ResultView,
+    pub change: Change,
+}
+
+/// Which events a consumer wants. Empty lists match everything.
+#[derive(Debug, Clone, Default)]
+pub struct EventFilter {
+    pub testcases: Vec<String>,
+    pub items: Vec<String>,
+    pub outcomes: Vec<String>,
+    /// Only results whose outcome changed (or that are first).
+    pub changes_only: bool,
+}
+
+impl EventFilter {
+    fn matches(&self, v: &ResultView) -> bool {
+        let any = |list: &[String], value: Option<&String>| list.is_empty() || value.is_some_and(|v| list.contains(v));
+        any(&self.testcases, Some(&v.record.testcase.name))
+            && (self.items.is_empty()
+                || v.record.data.get("item").is_some_and(|i| i.iter().any(|x| self.items.contains(x))))
+            && any(&self.outcomes, Some(&v.record.outcome))
+    }
+}
+
+/// Log entries read per round.
+const PAGE: usize = 500;
+
+/// Events after log position `after`: the matching ones, and the position read up to.
+pub fn events_after(r: &Reader, after: i64, filter: &EventFilter) -> Result<(Vec<ResultEvent>, i64), StoreError> {
+    let entries = r.entries_after(after, PAGE)?;
+    let last = entries.last().map_or(after, |(seq, _)| *seq);
+    let mut out = Vec::new();
+    for (seq, entry) in entries {
+        if entry.kind != Kind::Result {
+            continue;
+        }
+        // A result's id is its log position; an entry that repeated a stored uuid is none.
+        let Some(view) = r.result(seq)? else { continue };
+        if !filter.matches(&view) {
+            continue;
+        }
+        let change = match r.previous_result(&view)? {
+            None => Change::First,
+            Some(p) if p.record.outcome != view.record.outcome => Change::Changed { previous: p.record.outcome },
+            Some(_) => Change::Repeated,
+        };
+        if filter.changes_only && change == Change::Repeated {
+            continue;
+        }
+        out.push(ResultEvent { seq, result: view, change });
+    }
+    Ok((out, last))
+}
