@@ -1,10 +1,11 @@
 //! What each command does.
 
-use super::{Cli, Command, OutcomeArgs, QueryArgs, ReplayArgs, ServeArgs, SubmitArgs};
+use super::{AuthArg, Cli, Command, OutcomeArgs, QueryArgs, ReplayArgs, ServeArgs, SubmitArgs, TokenArgs};
 use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
 use crate::http::{self, Limits};
 use crate::log::{Body, ChainVerifier};
 use crate::model::{ModelError, Outcomes, ResultQuery, Timestamp, parse_create_result};
+use crate::service::auth::{Auth, AuthMode, hash_token, new_token};
 use crate::service::render::{DataOnly, Urls, result_json, to_wire};
 use crate::service::{Config, Service, resolve_result};
 use crate::spool::{Spool, SpoolOptions};
@@ -24,6 +25,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify => verify(&cli.db),
         Command::Replay(args) => replay(&cli.db, args),
         Command::Ingest(args) => super::ingest::ingest(&cli.db, args),
+        Command::Token(args) => token(&args),
         Command::Stats => stats(&cli.db),
     }
 }
@@ -54,7 +56,7 @@ pub(super) fn progress(len: Option<u64>, what: &str) -> ProgressBar {
 }
 
 fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
-    let config = Config { outcomes: outcomes(&args.outcomes)?, max_limit: args.max_limit };
+    let config = Config { outcomes: outcomes(&args.outcomes)?, max_limit: args.max_limit, auth: auth(&args)? };
     let limits = Limits {
         max_connections: args.max_connections,
         header_timeout: Duration::from_secs(args.header_timeout),
@@ -103,6 +105,36 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
     // Every Service handle is gone: the writer commits what was queued, then stops.
     let _ = writer_thread.join();
     runtime.shutdown_timeout(Duration::from_secs(5));
+    Ok(0)
+}
+
+/// The authentication configured by `serve`'s flags.
+fn auth(args: &ServeArgs) -> Result<Auth> {
+    let mode = match args.auth {
+        AuthArg::None => AuthMode::None,
+        AuthArg::Dummy => AuthMode::Dummy,
+        AuthArg::Tokens => {
+            let Some(path) = &args.tokens else { bail!("--auth tokens needs --tokens FILE") };
+            let users = Auth::load_tokens(path)?;
+            tracing::info!(users = users.len(), file = %path.display(), "tokens loaded");
+            AuthMode::Tokens(users)
+        }
+    };
+    Ok(Auth { mode, superusers: args.superusers.clone() })
+}
+
+fn token(args: &TokenArgs) -> Result<i32> {
+    let token = new_token();
+    let testcases: Vec<String> =
+        args.testcases.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| format!("{s:?}")).collect();
+    eprintln!("token for {} (shown once; give it to the user): {token}", args.user);
+    println!(
+        "[[user]]\nname = {:?}\ntoken_blake3 = \"{}\"\ntestcases = [{}]\nwaive = {}",
+        args.user,
+        hash_token(&token),
+        testcases.join(", "),
+        args.waive
+    );
     Ok(0)
 }
 

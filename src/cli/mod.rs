@@ -58,9 +58,24 @@ pub enum Command {
     )]
     Ingest(IngestArgs),
 
+    /// Make a new random token for a tokens file: prints the token (give it to the user)
+    /// and the `[[user]]` entry holding only its hash.
+    #[command(
+        after_help = "Example:\n  verdict token --user alice --testcases 'dist.*,fedora-ci.*' --waive >> tokens.toml"
+    )]
+    Token(TokenArgs),
+
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]
     Stats,
+}
+
+/// Authentication methods of `serve --auth`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthArg {
+    None,
+    Dummy,
+    Tokens,
 }
 
 #[derive(Debug, Args)]
@@ -99,6 +114,19 @@ pub struct ServeArgs {
     /// or group filter) run on them directly; scans go to a separate blocking pool.
     #[arg(long, env = "VERDICT_WORKERS", default_value_t = 0)]
     pub workers: usize,
+
+    /// How writers are identified: `none` (results open, no waivers), `dummy` (any HTTP
+    /// Basic user name), `tokens` (users from --tokens FILE).
+    #[arg(long, env = "VERDICT_AUTH", value_enum, default_value_t = AuthArg::None)]
+    pub auth: AuthArg,
+
+    /// The tokens file for `--auth tokens` (TOML `[[user]]` entries; see `verdict token`).
+    #[arg(long, env = "VERDICT_TOKENS", value_name = "FILE")]
+    pub tokens: Option<PathBuf>,
+
+    /// A user who may waive on behalf of others (repeatable).
+    #[arg(long = "superuser", value_name = "NAME")]
+    pub superusers: Vec<String>,
 
     /// Ingest result files dropped into this directory (see README, "Spool").
     #[arg(long, env = "VERDICT_SPOOL", value_name = "DIR")]
@@ -213,6 +241,19 @@ pub struct QueryArgs {
 
     #[command(flatten)]
     pub outcomes: OutcomeArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct TokenArgs {
+    /// The user name.
+    #[arg(long)]
+    pub user: String,
+    /// Testcase patterns the user may submit results for (comma list).
+    #[arg(long, default_value = "")]
+    pub testcases: String,
+    /// Whether the user may create waivers.
+    #[arg(long)]
+    pub waive: bool,
 }
 
 #[derive(Debug, Args)]

@@ -3,7 +3,7 @@
 use super::json_response;
 use crate::model::{FieldError, Loc, ModelError};
 use crate::service::ServiceError;
-use axum::http::StatusCode;
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
@@ -69,6 +69,14 @@ impl IntoResponse for ApiError {
             ApiError::Service(ServiceError::Unavailable(reason)) => {
                 tracing::error!(%reason, "service unavailable");
                 message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+            ApiError::Service(ServiceError::Unauthorized(msg)) => {
+                let mut r = message(StatusCode::UNAUTHORIZED, &format!("401 Unauthorized: {msg}"));
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"verdict\""));
+                r
+            }
+            ApiError::Service(ServiceError::Forbidden(msg)) => {
+                message(StatusCode::FORBIDDEN, &format!("403 Forbidden: {msg}"))
             }
             ApiError::MalformedJson(detail) => {
                 tracing::debug!(%detail, "malformed JSON body");

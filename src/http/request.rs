@@ -2,6 +2,7 @@
 //! request URL as received (for prev/next links), decoded query pairs, the JSON body.
 
 use super::error::ApiError;
+use crate::service::auth::Credentials;
 use crate::service::render::Urls;
 use axum::body::Body;
 use axum::extract::FromRequestParts;
@@ -19,6 +20,13 @@ pub struct Ctx {
     /// Decoded query parameters in order, repeats kept.
     pub pairs: Vec<(String, String)>,
     pub headers: HeaderMap,
+}
+
+impl Ctx {
+    /// The request's credentials (`Authorization` header).
+    pub fn credentials(&self) -> Credentials {
+        Credentials::from_header(self.headers.get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()))
+    }
 }
 
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {

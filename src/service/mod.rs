@@ -3,6 +3,7 @@
 //! Adapters (HTTP, CLI) call these; they own the write queue and the reader pool and turn
 //! validated input into log bodies (assigning uuids and times).
 
+pub mod auth;
 pub mod events;
 pub mod ingest;
 mod pool;
@@ -37,6 +38,22 @@ pub enum ServiceError {
     /// The writer or a worker is gone (503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// Missing or wrong credentials (401).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// A known caller without the right (403).
+    #[error("{0}")]
+    Forbidden(String),
+}
+
+impl From<auth::AuthError> for ServiceError {
+    fn from(e: auth::AuthError) -> Self {
+        match e {
+            auth::AuthError::Unauthorized(m) => ServiceError::Unauthorized(m),
+            auth::AuthError::Forbidden(m) => ServiceError::Forbidden(m),
+            auth::AuthError::Config(m) => ServiceError::Unavailable(m),
+        }
+    }
 }
 
 impl From<QueueError> for ServiceError {
@@ -54,11 +71,12 @@ pub struct Config {
     pub outcomes: Outcomes,
     /// Largest `limit` a list request may ask for.
     pub max_limit: i64,
+    pub auth: auth::Auth,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { outcomes: Outcomes::default_set(), max_limit: 1000 }
+        Config { outcomes: Outcomes::default_set(), max_limit: 1000, auth: auth::Auth::default() }
     }
 }
 
@@ -216,8 +234,12 @@ impl Service {
         &self,
         body: &Value,
         idempotency_key: Option<&str>,
+        creds: &auth::Credentials,
     ) -> Result<(ResultView, bool), ServiceError> {
+        let auth = &self.inner.config.auth;
+        let who = auth.authenticate(creds)?;
         let input = parse_create_result(body, &self.inner.config.outcomes)?;
+        auth.may_submit(who.as_ref(), &input.testcase.name)?;
         let record = resolve_result(input, idempotency_key, Timestamp::now());
         match self.write(vec![Body::Result(record)]).await?.pop() {
             Some(Written::Result { view, created }) => Ok((view, created)),
@@ -226,8 +248,11 @@ impl Service {
     }
 
     /// `POST /testcases`: create or update (ref_url only when given and not null).
-    pub async fn create_testcase(&self, body: &Value) -> Result<TestcaseView, ServiceError> {
+    pub async fn create_testcase(&self, body: &Value, creds: &auth::Credentials) -> Result<TestcaseView, ServiceError> {
+        let auth = &self.inner.config.auth;
+        let who = auth.authenticate(creds)?;
         let input = parse_create_testcase(body)?;
+        auth.may_submit(who.as_ref(), &input.name)?;
         let record = TestcaseRecord { name: input.name, ref_url: input.ref_url.map(Some) };
         match self.write(vec![Body::Testcase(record)]).await?.pop() {
             Some(Written::Testcase(v)) => Ok(v),
@@ -236,7 +261,12 @@ impl Service {
     }
 
     /// `POST /groups`: create or update (fields only when non-empty).
-    pub async fn create_group(&self, body: &Value) -> Result<GroupView, ServiceError> {
+    pub async fn create_group(&self, body: &Value, creds: &auth::Credentials) -> Result<GroupView, ServiceError> {
+        let auth = &self.inner.config.auth;
+        let who = auth.authenticate(creds)?;
+        if matches!(auth.mode, auth::AuthMode::Tokens(_)) && who.is_none() {
+            return Err(ServiceError::Unauthorized("a token is required to write".into()));
+        }
         let (uuid, mut record) = parse_create_group(body)?;
         record.uuid = uuid.unwrap_or_else(new_uuid);
         match self.write(vec![Body::Group(record)]).await?.pop() {

@@ -7,6 +7,7 @@ mod support;
 mod api_errors;
 mod api_queries;
 mod api_writes;
+mod auth;
 mod cli;
 mod events;
 mod python_client;

@@ -71,13 +71,22 @@ impl TestServer {
 
     /// Starts the server on an existing store path (kept by the caller).
     pub fn start_on(db: &Path, args: &[&str]) -> TestServer {
+        Self::spawn(db, args, "error", Stdio::inherit())
+    }
+
+    /// Starts the server with all logging (`trace`) written to `log`.
+    pub fn start_logged(db: &Path, args: &[&str], log: &Path) -> TestServer {
+        Self::spawn(db, args, "trace", Stdio::from(std::fs::File::create(log).unwrap()))
+    }
+
+    fn spawn(db: &Path, args: &[&str], level: &str, stderr: Stdio) -> TestServer {
         let mut child = Command::new(verdict_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(args)
-            .env("VERDICT_LOG", "error")
+            .env("VERDICT_LOG", level)
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(stderr)
             .spawn()
             .expect("spawn verdict serve");
         let stdout = child.stdout.take().unwrap();
