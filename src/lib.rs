@@ -3,6 +3,7 @@
 //! Layers, lowest first (a module uses only layers below it): `model`; `formats` and
 //! `log` (pure); `store` (the only SQL); `service` (use cases); adapters `http`, `spool`; `cli` wires them.
 
+pub mod amqp;
 pub mod cli;
 pub mod formats;
 pub mod http;

@@ -1,6 +1,7 @@
 //! What each command does.
 
 use super::{AuthArg, Cli, Command, OutcomeArgs, QueryArgs, ReplayArgs, ServeArgs, SubmitArgs, TokenArgs};
+use crate::amqp::AmqpOptions;
 use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
 use crate::http::{self, Limits};
 use crate::log::{Body, ChainVerifier};
@@ -97,6 +98,11 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             }
             None => None,
         };
+        if let Some(url) = &args.amqp {
+            let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+            let opts = AmqpOptions { url: url.clone(), exchange: args.amqp_exchange.clone(), public_url };
+            crate::amqp::start(service.clone(), opts)?;
+        }
         let app = http::router(service, limits.clone(), spool.as_ref().map(|s| s.status.clone()));
         http::serve(listener, app, &limits, shutdown_signal()).await?;
         tracing::info!("shutting down");

@@ -128,6 +128,19 @@ pub struct ServeArgs {
     #[arg(long = "superuser", value_name = "NAME")]
     pub superusers: Vec<String>,
 
+    /// Publish new results to this AMQP 0-9-1 broker (`amqp://user:pass@host:5672/%2f`),
+    /// topic `resultsdb.result.new`. Off by default.
+    #[arg(long, env = "VERDICT_AMQP", value_name = "URL")]
+    pub amqp: Option<String>,
+
+    /// The exchange messages are published to.
+    #[arg(long, default_value = "amq.topic")]
+    pub amqp_exchange: String,
+
+    /// The URL root used in messages' `href`s (default: http://LISTEN-ADDRESS).
+    #[arg(long)]
+    pub public_url: Option<String>,
+
     /// Ingest result files dropped into this directory (see README, "Spool").
     #[arg(long, env = "VERDICT_SPOOL", value_name = "DIR")]
     pub spool: Option<PathBuf>,

@@ -4,6 +4,7 @@
 
 mod support;
 
+mod amqp;
 mod api_errors;
 mod api_queries;
 mod api_writes;
