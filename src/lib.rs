@@ -5,6 +5,7 @@
 
 pub mod cli;
 pub mod formats;
+pub mod gating;
 pub mod http;
 pub mod log;
 pub mod model;

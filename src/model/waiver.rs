@@ -280,8 +280,8 @@ pub fn lax_bool(v: &Value) -> Result<bool, (&'static str, &'static str)> {
     match v {
         Value::Bool(b) => Ok(*b),
         Value::Number(n) => match n.as_f64() {
-            Some(f) if f == 0.0 => Ok(false),
-            Some(f) if f == 1.0 => Ok(true),
+            Some(0.0) => Ok(false),
+            Some(1.0) => Ok(true),
             _ => Err(PARSING),
         },
         Value::String(s) => lax_bool_str(s).ok_or(PARSING),
@@ -637,8 +637,11 @@ fn digits(b: &[u8]) -> Option<u32> {
     b.iter().try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
 }
 
+/// A civil date: year, month, day.
+type Ymd = (u32, u32, u32);
+
 /// The date part and what follows it (separator included).
-fn split_date(b: &[u8]) -> Option<((u32, u32, u32), &[u8])> {
+fn split_date(b: &[u8]) -> Option<(Ymd, &[u8])> {
     let (date, rest) = if b.len() >= 10 && b.get(4) == Some(&b'-') {
         let (d, r) = b.split_at(10);
         if d[7] != b'-' {
@@ -676,7 +679,7 @@ fn parse_time_and_zone(b: &[u8]) -> Option<(Clock, i64)> {
     let clock = parse_clock(time)?;
     let offset = match zone.split_first() {
         None => 0,
-        Some((b'Z', rest)) if rest.is_empty() => 0,
+        Some((b'Z', [])) => 0,
         Some((b'Z', _)) => return None,
         Some((sign, rest)) => {
             let (h, m, s, us) = parse_clock(rest)?;

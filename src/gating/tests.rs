@@ -1,0 +1,3 @@
+//! Decision tables for the gating engine: every answer type, waivers, expiry, `when`.
+
+use super::*;
