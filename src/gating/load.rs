@@ -57,6 +57,10 @@ pub fn load_policies(files: &[(String, String)]) -> Result<Vec<Policy>, PolicyEr
 pub fn parse_policies(file: &str, text: &str, kind: PolicyKind) -> Result<Vec<Policy>, PolicyError> {
     let lines = DocLines::new(text);
     let mut out = Vec::new();
+    // A stream of only comments and blanks has no documents (the parser would give a null one).
+    if lines.starts.is_empty() {
+        return Ok(out);
+    }
     for (i, doc) in serde_norway::Deserializer::from_str(text).enumerate() {
         let (start, end) = lines.document(i);
         let value = Value::deserialize(doc).map_err(|e| PolicyError {
