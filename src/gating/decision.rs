@@ -607,7 +607,8 @@ fn response(
     if req.verbose {
         let mut seen = HashSet::new();
         let results: Vec<Value> = verbose_results.iter().filter(|r| seen.insert(r.id)).map(|r| render(r)).collect();
-        let mut waivers: Vec<&WaiverView> = candidates.iter().flatten().copied().filter(|w| !w.expired_at(at)).collect();
+        let mut waivers: Vec<&WaiverView> =
+            candidates.iter().flatten().copied().filter(|w| !w.expired_at(at)).collect();
         waivers.sort_by(|a, b| b.record.timestamp.cmp(&a.record.timestamp).then(b.id.cmp(&a.id)));
         let mut seen = HashSet::new();
         let waivers: Vec<Value> = waivers

@@ -87,11 +87,8 @@ pub fn validate_gating_yaml(text: &str, parents: &[Policy]) -> Result<String, St
         return Err("No policies defined".to_owned());
     }
     let parent_contexts: BTreeSet<&str> = parents.iter().flat_map(|p| p.all_decision_contexts()).collect();
-    let missing: BTreeSet<&str> = policies
-        .iter()
-        .flat_map(|p| p.all_decision_contexts())
-        .filter(|c| !parent_contexts.contains(c))
-        .collect();
+    let missing: BTreeSet<&str> =
+        policies.iter().flat_map(|p| p.all_decision_contexts()).filter(|c| !parent_contexts.contains(c)).collect();
     if missing.is_empty() {
         return Ok("All OK".to_owned());
     }
@@ -373,7 +370,8 @@ fn policy_from_yaml(v: &Value, kind: PolicyKind, doc: &Doc) -> Result<Policy, Lo
 /// Reads the attributes in upstream order; the first bad one stops.
 fn read_attributes(m: &Mapping, p: &mut Policy, doc: &Doc) -> Result<(), Located> {
     let local = p.kind != PolicyKind::Remote;
-    let required = |p: &Policy, name: &str| (doc.start, format!("{}: Attribute {} is required", p.label(), py_repr(name)));
+    let required =
+        |p: &Policy, name: &str| (doc.start, format!("{}: Attribute {} is required", p.label(), py_repr(name)));
     let fail = |p: &Policy, name: &str, e: String| (doc.attr_line(name), attr_err(&p.label(), name, &e));
     match get(m, "id") {
         Some(v) => p.id = Some(scalar_text(v).map_err(|e| fail(p, "id", e))?),
@@ -385,7 +383,8 @@ fn read_attributes(m: &Mapping, p: &mut Policy, doc: &Doc) -> Result<(), Located
         None if local => return Err(required(p, "product_versions")),
         None => {}
     }
-    p.decision_context = opt_scalar(m, "decision_context", &p.label()).map_err(|e| (doc.attr_line("decision_context"), e))?;
+    p.decision_context =
+        opt_scalar(m, "decision_context", &p.label()).map_err(|e| (doc.attr_line("decision_context"), e))?;
     if let Some(v) = get(m, "decision_contexts") {
         p.decision_contexts = str_list(v).map_err(|e| fail(p, "decision_contexts", e))?;
     }
@@ -409,7 +408,8 @@ fn read_attributes(m: &Mapping, p: &mut Policy, doc: &Doc) -> Result<(), Located
         }
     }
     if local {
-        p.relevance_key = opt_scalar(m, "relevance_key", &p.label()).map_err(|e| (doc.attr_line("relevance_key"), e))?;
+        p.relevance_key =
+            opt_scalar(m, "relevance_key", &p.label()).map_err(|e| (doc.attr_line("relevance_key"), e))?;
         p.relevance_value =
             opt_scalar(m, "relevance_value", &p.label()).map_err(|e| (doc.attr_line("relevance_value"), e))?;
     }

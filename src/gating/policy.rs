@@ -210,7 +210,11 @@ pub(crate) fn obsolete_rule(tag: &str) -> Option<String> {
 /// Builds the on-demand policy of a decision request for one subject, as upstream: the
 /// defaults (`id: on-demand-policy`, `product_versions: [product_version]`, context
 /// `on-demand-policy`) overlaid with the request's keys. Errors are the 400 message.
-pub fn on_demand_policy(request: &Map<String, Value>, product_version: &str, subject_type: &str) -> Result<Policy, String> {
+pub fn on_demand_policy(
+    request: &Map<String, Value>,
+    product_version: &str,
+    subject_type: &str,
+) -> Result<Policy, String> {
     let mut data = Map::new();
     data.insert("id".into(), json!("on-demand-policy"));
     data.insert("product_versions".into(), json!([product_version]));
@@ -366,9 +370,15 @@ mod tests {
         assert_eq!(p.excluded_packages, vec!["python2-*"]);
         let errs = [
             (json!({"rules": [{"type": "X"}]}), "Attribute 'rules': Key 'type' for an list item is not valid: X"),
-            (json!({"rules": [{"test_case_name": "t"}]}), "Attribute 'rules': Key 'type' is required for each list item"),
+            (
+                json!({"rules": [{"test_case_name": "t"}]}),
+                "Attribute 'rules': Key 'type' is required for each list item",
+            ),
             (json!({"rules": ["t"]}), "Attribute 'rules': Expected list of Rule objects"),
-            (json!({"rules": [{"type": "PassingTestCaseRule"}]}), "Attribute 'rules': Attribute 'test_case_name' is required"),
+            (
+                json!({"rules": [{"type": "PassingTestCaseRule"}]}),
+                "Attribute 'rules': Attribute 'test_case_name' is required",
+            ),
             (
                 json!({"rules": [{"type": "RemoteRule", "required": 1}]}),
                 "Attribute 'rules': Attribute 'required': Expected a boolean value, got: 1",

@@ -91,10 +91,15 @@ fn render(r: &ResultView) -> Value {
 }
 
 /// Plans and decides with the same candidates offered for every subject.
-fn decide_with(g: &Gate, body: Value, results: &[ResultView], waivers: &[WaiverView], remote: &dyn RemoteRules) -> Value {
+fn decide_with(
+    g: &Gate,
+    body: Value,
+    results: &[ResultView],
+    waivers: &[WaiverView],
+    remote: &dyn RemoteRules,
+) -> Value {
     let req = g.plan(Some(&body)).unwrap();
-    let data: Vec<SubjectData> =
-        req.subjects.iter().map(|_| SubjectData { results, waivers, created: None }).collect();
+    let data: Vec<SubjectData> = req.subjects.iter().map(|_| SubjectData { results, waivers, created: None }).collect();
     g.decide(&req, &data, NOW, remote, &render).unwrap()
 }
 
@@ -259,7 +264,8 @@ fn rpmdeplint_only() -> Value {
 }
 
 fn first_type(d: &Value) -> String {
-    let all: Vec<String> = types(&d["satisfied_requirements"]).into_iter().chain(types(&d["unsatisfied_requirements"])).collect();
+    let all: Vec<String> =
+        types(&d["satisfied_requirements"]).into_iter().chain(types(&d["unsatisfied_requirements"])).collect();
     all[0].clone()
 }
 
@@ -459,7 +465,8 @@ fn excluded_and_allowlisted_packages() {
     assert_eq!(d["policies_satisfied"], json!(true));
     assert_eq!(d["progress"], json!({"satisfied": 0, "required": 0}));
     // `packages`: the policy applies (it is listed) but yields nothing for other packages.
-    let d = decide(request(json!({"decision_context": "allowlist_ctx", "subject_identifier": "other-1-1.fc32"})), &[], &[]);
+    let d =
+        decide(request(json!({"decision_context": "allowlist_ctx", "subject_identifier": "other-1-1.fc32"})), &[], &[]);
     assert_eq!(d["applicable_policies"], json!(["allowlist"]));
     assert_eq!(d["summary"], json!("No tests are required"));
     let d = decide(request(json!({"decision_context": "allowlist_ctx"})), &[], &[]);
@@ -483,7 +490,13 @@ fn multi_subject_requests() {
     let body = json!({"product_version": "rhel-8", "decision_context": "compose_ctx", "verbose": true,
         "subject": [{"productmd.compose.id": compose}, {"type": "bodhi_update", "item": "FEDORA-2021-1"}]});
     let results = [
-        res(1, "compose.install", "PASSED", 1, &[("productmd.compose.id", compose), ("item", "x"), ("type", "compose")]),
+        res(
+            1,
+            "compose.install",
+            "PASSED",
+            1,
+            &[("productmd.compose.id", compose), ("item", "x"), ("type", "compose")],
+        ),
         res(2, "compose.install", "FAILED", 2, &[]),
     ];
     let d = decide(body, &results, &[]);
@@ -623,10 +636,7 @@ fn remote_rules() {
     // Invalid file.
     let d = decide_with(&gate(), body.clone(), &results, &[], &remote_with(Some("--- !Policy\nrules: []\n")));
     assert_eq!(types(&d["unsatisfied_requirements"]), vec!["invalid-gating-yaml"]);
-    assert_eq!(
-        d["unsatisfied_requirements"][0]["details"],
-        json!("Policy 'untitled': No decision contexts provided")
-    );
+    assert_eq!(d["unsatisfied_requirements"][0]["details"], json!("Policy 'untitled': No decision contexts provided"));
     assert_eq!(d["summary"], json!("1 error due to invalid remote rule file"));
     // Not configured: 502, as upstream.
     let req = gate().plan(Some(&body)).unwrap();
@@ -697,10 +707,7 @@ fn validation_errors_in_upstream_order() {
     body["subject_type"] = json!("koji_build");
     body.as_object_mut().unwrap().remove("subject_identifier");
     assert_eq!(plan_err(body), bad("Missing required \"subject_identifier\" parameter"));
-    assert_eq!(
-        plan_err(request(json!({"subject_identifier": 5}))),
-        bad("Subject item/identificator must be a string")
-    );
+    assert_eq!(plan_err(request(json!({"subject_identifier": 5}))), bad("Subject item/identificator must be a string"));
     assert_eq!(
         plan_err(request(json!({"subject_type": "compose", "subject_identifier": "C-1"}))),
         DecisionError::NotFound(
@@ -725,7 +732,10 @@ fn subject_dicts_find_types_like_upstream() {
     let plan = |subject: Value, ctx: &str| {
         let body = json!({"product_version": "fedora-32", "decision_context": ctx, "subject": [subject]});
         g.plan(Some(&body)).map(|r| {
-            r.subjects.iter().map(|s| (s.subject.type_id().to_owned(), s.subject.identifier.clone())).collect::<Vec<_>>()
+            r.subjects
+                .iter()
+                .map(|s| (s.subject.type_id().to_owned(), s.subject.identifier.clone()))
+                .collect::<Vec<_>>()
         })
     };
     let koji = |id: &str| Ok(vec![("koji_build".to_owned(), id.to_owned())]);
@@ -749,14 +759,38 @@ fn load_error(file: &str) -> PolicyError {
 fn policy_file_errors_name_file_line_and_reason() {
     let cases = [
         ("missing_id.yaml", 8, "Policy 'untitled': Attribute 'id' is required"),
-        ("obsolete_rule.yaml", 8, "Policy 'old': Attribute 'rules': !PackageSpecificBuild is obsolete. Please use the \"packages\" allowlist instead."),
-        ("both_contexts.yaml", 1, "Policy 'twice': Both properties \"decision_contexts\" and \"decision_context\" were set"),
-        ("bad_bool.yaml", 7, "Policy 'remote': Attribute 'rules': YAML object !RemoteRule: Attribute 'required': Expected a boolean value, got: 1"),
-        ("unknown_tag.yaml", 8, "Policy 'tagged': Attribute 'rules': could not determine a constructor for the tag '!NoSuchRule'"),
+        (
+            "obsolete_rule.yaml",
+            8,
+            "Policy 'old': Attribute 'rules': !PackageSpecificBuild is obsolete. Please use the \"packages\" allowlist instead.",
+        ),
+        (
+            "both_contexts.yaml",
+            1,
+            "Policy 'twice': Both properties \"decision_contexts\" and \"decision_context\" were set",
+        ),
+        (
+            "bad_bool.yaml",
+            7,
+            "Policy 'remote': Attribute 'rules': YAML object !RemoteRule: Attribute 'required': Expected a boolean value, got: 1",
+        ),
+        (
+            "unknown_tag.yaml",
+            8,
+            "Policy 'tagged': Attribute 'rules': could not determine a constructor for the tag '!NoSuchRule'",
+        ),
         ("not_mapping.yaml", 1, "Expected mapping for !Policy tagged object"),
         ("no_subject_type.yaml", 1, "Policy 'typeless': No subject types provided"),
-        ("product_versions_scalar.yaml", 3, "Policy 'scalar': Attribute 'product_versions': expected a sequence node, but found scalar"),
-        ("missing_test_case_name.yaml", 8, "Policy 'nameless': Attribute 'rules': YAML object !PassingTestCaseRule: Attribute 'test_case_name' is required"),
+        (
+            "product_versions_scalar.yaml",
+            3,
+            "Policy 'scalar': Attribute 'product_versions': expected a sequence node, but found scalar",
+        ),
+        (
+            "missing_test_case_name.yaml",
+            8,
+            "Policy 'nameless': Attribute 'rules': YAML object !PassingTestCaseRule: Attribute 'test_case_name' is required",
+        ),
     ];
     for (file, line, message) in cases {
         let e = load_error(file);
@@ -793,7 +827,10 @@ fn policies_json_shape() {
                       {"rule": "PassingTestCaseRule", "test_case_name": "compose.install", "scenario": "x86_64.uefi"}]})
     );
     let ids: Vec<&str> = j["policies"].as_array().unwrap().iter().map(|p| p["id"].as_str().unwrap()).collect();
-    assert_eq!(ids, vec!["lab_gate", "critpath", "allowlist", "nothing_required", "compose_gate", "update_gate", "remote_gate"]);
+    assert_eq!(
+        ids,
+        vec!["lab_gate", "critpath", "allowlist", "nothing_required", "compose_gate", "update_gate", "remote_gate"]
+    );
     assert_eq!(j["policies"][5]["relevance_key"], json!("foo"));
     assert_eq!(j["policies"][6]["rules"][0], json!({"rule": "RemoteRule", "required": true, "sources": []}));
     assert_eq!(gate().subject_types_json()["subject_types"][2]["aliases"], json!(["brew-build"]));

@@ -146,7 +146,11 @@ fn describe(errors: &[FieldError]) -> String {
 /// with its testcase, or a ResultsDB result id to derive both from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WaiverTarget {
-    Subject { subject_type: String, subject_identifier: String, testcase: String },
+    Subject {
+        subject_type: String,
+        subject_identifier: String,
+        testcase: String,
+    },
     /// Legacy `result_id`: the caller looks the result up and calls [`WaiverInput::with_result`].
     ResultId(i64),
 }
@@ -183,7 +187,12 @@ pub fn parse_create_waivers(body: &Value, now: Timestamp) -> Result<CreateWaiver
             match single {
                 Ok(item) => Ok(CreateWaivers { items: vec![item], is_list: false }),
                 Err(Failure::Fields(mut errs)) => {
-                    errs.push(FieldError::new(vec![LIST_MODEL.into()], "list_type", "Input should be a valid list", body));
+                    errs.push(FieldError::new(
+                        vec![LIST_MODEL.into()],
+                        "list_type",
+                        "Input should be a valid list",
+                        body,
+                    ));
                     Err(WaiverError::Validation(errs))
                 }
                 Err(Failure::Other(e)) => Err(e),
@@ -319,11 +328,9 @@ fn opt_int(obj: &Map<String, Value>, field: &str, loc: &[Loc], errs: &mut Vec<Fi
         Value::Number(n) => match (n.as_i64(), n.as_f64()) {
             (Some(i), _) => Some(i),
             (None, Some(f)) if f.fract() == 0.0 && f.abs() < 9.2e18 => Some(f as i64),
-            (None, Some(f)) if f.is_finite() && f.fract() != 0.0 => bad(
-                errs,
-                "int_from_float",
-                "Input should be a valid integer, got a number with a fractional part",
-            ),
+            (None, Some(f)) if f.is_finite() && f.fract() != 0.0 => {
+                bad(errs, "int_from_float", "Input should be a valid integer, got a number with a fractional part")
+            }
             _ => bad(errs, "int_parsing", "Input should be a valid integer, unable to parse string as an integer"),
         },
         Value::String(s) => match s.trim().parse::<i64>() {
@@ -614,11 +621,8 @@ pub fn parse_fromisoformat(s: &str) -> Result<Timestamp, String> {
     let invalid = || format!("Invalid isoformat string: {}", py_repr_str(s));
     let b = s.as_bytes();
     let (date, rest) = split_date(b).ok_or_else(invalid)?;
-    let (time, offset) = if rest.is_empty() {
-        ((0, 0, 0, 0), 0)
-    } else {
-        parse_time_and_zone(&rest[1..]).ok_or_else(invalid)?
-    };
+    let (time, offset) =
+        if rest.is_empty() { ((0, 0, 0, 0), 0) } else { parse_time_and_zone(&rest[1..]).ok_or_else(invalid)? };
     let (y, m, d) = date;
     let ts = checked_datetime(y, m, d, time)?;
     Ok(Timestamp(ts.0 - offset))
@@ -699,11 +703,8 @@ fn parse_clock(b: &[u8]) -> Option<Clock> {
         Some(p) => (&b[..p], Some(&b[p + 1..])),
         None => (b, None),
     };
-    let parts: Vec<&[u8]> = if main.contains(&b':') {
-        main.split(|c| *c == b':').collect()
-    } else {
-        main.chunks(2).collect()
-    };
+    let parts: Vec<&[u8]> =
+        if main.contains(&b':') { main.split(|c| *c == b':').collect() } else { main.chunks(2).collect() };
     if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.len() != 2) {
         return None;
     }
@@ -743,7 +744,8 @@ fn checked_datetime(y: u32, m: u32, d: u32, (hh, mm, ss, us): Clock) -> Result<T
     if ss > 59 {
         return Err("second must be in 0..59".to_owned());
     }
-    Timestamp::from_parts((i64::from(y), m, d), (hh, mm, ss), us).ok_or_else(|| "day is out of range for month".to_owned())
+    Timestamp::from_parts((i64::from(y), m, d), (hh, mm, ss), us)
+        .ok_or_else(|| "day is out of range for month".to_owned())
 }
 
 /// A `since` value: `START` or `START,END` (split at the first comma, either part may be
@@ -1129,4 +1131,397 @@ impl<'a> WaiverPage<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::TestcaseRecord;
+    use serde_json::json;
+    use std::collections::BTreeMap;
+
+    const NOW: Timestamp = Timestamp(1_700_000_000_000_000);
+
+    fn one(body: Value) -> Result<WaiverInput, WaiverError> {
+        let c = parse_create_waivers(&body, NOW)?;
+        assert!(!c.is_list);
+        Ok(c.items.into_iter().next().unwrap())
+    }
+
+    fn errors(body: Value) -> Vec<(String, &'static str, String)> {
+        match parse_create_waivers(&body, NOW) {
+            Err(WaiverError::Validation(e)) => e.into_iter().map(|e| (e.path(), e.kind, e.msg)).collect(),
+            other => panic!("expected validation errors, got {other:?}"),
+        }
+    }
+
+    fn base() -> Value {
+        json!({"subject_type": "koji_build", "subject_identifier": "n-1-1", "testcase": "t",
+            "product_version": "fedora-32", "comment": "ok"})
+    }
+
+    #[test]
+    fn create_defaults_and_subject_forms() {
+        let w = one(base()).unwrap();
+        assert!(w.waived, "waived defaults to true");
+        assert_eq!(
+            w.target,
+            WaiverTarget::Subject {
+                subject_type: "koji_build".into(),
+                subject_identifier: "n-1-1".into(),
+                testcase: "t".into()
+            }
+        );
+        let legacy = |subject: Value| {
+            let body = json!({"subject": subject, "testcase": "t", "product_version": "p", "comment": "c"});
+            one(body).map(|w| w.target)
+        };
+        let target = |t: &str, i: &str| {
+            Ok(WaiverTarget::Subject { subject_type: t.into(), subject_identifier: i.into(), testcase: "t".into() })
+        };
+        assert_eq!(legacy(json!({"type": "brew-build", "item": "n-1-1"})), target("koji_build", "n-1-1"));
+        assert_eq!(legacy(json!({"original_spec_nvr": "n-1-1"})), target("koji_build", "n-1-1"));
+        assert_eq!(legacy(json!({"productmd.compose.id": "C-1"})), target("compose", "C-1"));
+        assert_eq!(legacy(json!({"type": "bodhi_update", "item": "F-1"})), target("bodhi_update", "F-1"));
+        assert_eq!(
+            legacy(json!({"item": "x"})),
+            Err(WaiverError::BadField {
+                field: "subject_type",
+                message: "Missing required parameter in the JSON body".into()
+            })
+        );
+        assert!(matches!(legacy(json!({})), Err(WaiverError::BadRequest(_))));
+        let w = one(json!({"result_id": "12", "product_version": "p", "comment": "c", "waived": "no"})).unwrap();
+        assert_eq!((w.target, w.waived), (WaiverTarget::ResultId(12), false));
+    }
+
+    #[test]
+    fn a_bad_single_object_reports_both_union_branches() {
+        let got =
+            errors(json!({"subject_type": "koji_build", "subject_identifier": 5, "testcase": "t", "comment": ""}));
+        assert_eq!(
+            got,
+            vec![
+                ("CreateWaiver.subject_identifier".into(), "string_type", "Input should be a valid string".into()),
+                ("CreateWaiver.product_version".into(), "missing", "Field required".into()),
+                ("CreateWaiver.comment".into(), "string_too_short", "String should have at least 1 character".into()),
+                ("list[CreateWaiver]".into(), "list_type", "Input should be a valid list".into()),
+            ]
+        );
+        let got = errors(json!([base(), {"comment": "c", "product_version": "p", "waived": "maybe"}, 3]));
+        assert_eq!(
+            got[0],
+            (
+                "CreateWaiver".into(),
+                "model_type",
+                "Input should be a valid dictionary or instance of CreateWaiver".into()
+            )
+        );
+        assert_eq!(got[1].0, "list[CreateWaiver].1.waived");
+        assert_eq!(got[1].1, "bool_parsing");
+        assert_eq!(
+            got[2],
+            (
+                "list[CreateWaiver].2".into(),
+                "model_type",
+                "Input should be a valid dictionary or instance of CreateWaiver".into()
+            )
+        );
+        assert_eq!(errors(json!("x")).len(), 2);
+    }
+
+    #[test]
+    fn model_rules_in_upstream_order() {
+        let rule = |mut body: Value, f: &dyn Fn(&mut Map<String, Value>)| {
+            f(body.as_object_mut().unwrap());
+            errors(body).into_iter().next()
+        };
+        let v = |m: &str| Some(("CreateWaiver".to_owned(), "value_error", format!("Value error, {m}")));
+        assert_eq!(
+            rule(base(), &|m| {
+                m.remove("testcase");
+            }),
+            v("Argument testcase is missing")
+        );
+        assert_eq!(
+            rule(base(), &|m| {
+                m.insert("result_id".into(), json!(1));
+            }),
+            v(
+                "result_id argument should not be used together with arguments: subject_identifier, subject_type, subject, testcase, scenario"
+            )
+        );
+        assert_eq!(
+            rule(base(), &|m| {
+                m.insert("subject".into(), json!({"type": "koji_build", "item": "x"}));
+            }),
+            v("subject argument should not be used together with arguments: subject_identifier, subject_type")
+        );
+        assert_eq!(
+            rule(base(), &|m| {
+                m.remove("subject_type");
+            }),
+            v("subject must be defined using result_id or subject or both subject_identifier, subject_type")
+        );
+        let list = errors(json!([base(), {"testcase": "t", "product_version": "p", "comment": "c"}]));
+        assert_eq!(list[1].0, "list[CreateWaiver].1");
+        assert_eq!(list[1].1, "value_error");
+    }
+
+    #[test]
+    fn bulk_bodies_and_records() {
+        let c = parse_create_waivers(&json!([base(), base()]), NOW).unwrap();
+        assert!(c.is_list);
+        assert_eq!(c.items.len(), 2);
+        assert_eq!(parse_create_waivers(&json!([]), NOW).unwrap().items.len(), 0);
+        let mut body = base();
+        body["subject_type"] = json!("brew-build");
+        body["username"] = json!("alice");
+        body["scenario"] = json!("s");
+        let w = one(body).unwrap();
+        assert_eq!(
+            w.clone().into_record("bot", false, NOW, "u".into()),
+            Err(WaiverError::Forbidden("user bot does not have the proxyuser ability".into()))
+        );
+        let r = w.into_record("bot", true, NOW, "0191E7E2-0000-7000-8000-000000000000".into()).unwrap();
+        assert_eq!(
+            (r.subject_type.as_str(), r.username.as_str(), r.proxied_by.as_deref()),
+            ("koji_build", "alice", Some("bot"))
+        );
+        assert_eq!(r.uuid, "0191e7e2-0000-7000-8000-000000000000");
+        assert_eq!(r.timestamp, NOW.0);
+        let plain = one(base()).unwrap().into_record("bob", false, NOW, "u".into()).unwrap();
+        assert_eq!((plain.username.as_str(), plain.proxied_by.as_deref()), ("bob", None));
+        // Canonical JSON: alphabetical, absent optionals skipped.
+        let text = serde_json::to_string(&plain).unwrap();
+        assert!(text.starts_with("{\"comment\":\"ok\",\"product_version\""), "{text}");
+        assert_eq!(serde_json::from_str::<WaiverRecord>(&text).unwrap(), plain);
+    }
+
+    #[test]
+    fn expires_at_must_be_a_future_iso_time() {
+        let mut body = base();
+        body["expires_at"] = json!("2030-01-01T00:00:00+01:00");
+        let w = one(body.clone()).unwrap();
+        assert_eq!(w.expires_at.map(|t| t.to_iso()), Some("2029-12-31T23:00:00".into()));
+        body["expires_at"] = json!("2001-01-01");
+        assert_eq!(errors(body.clone())[0].2, "Value error, expires_at must be in the future");
+        body["expires_at"] = json!("soon");
+        assert_eq!(errors(body)[0].2, "Value error, Invalid isoformat string: 'soon'");
+    }
+
+    #[test]
+    fn result_id_resolution() {
+        let w = one(json!({"result_id": 3, "product_version": "p", "comment": "c"})).unwrap();
+        let mut data = BTreeMap::new();
+        data.insert("type".to_owned(), vec!["brew-build".to_owned()]);
+        data.insert("item".to_owned(), vec!["n-1-1".to_owned()]);
+        data.insert("scenario".to_owned(), vec!["s".to_owned()]);
+        let rec = ResultRecord {
+            data,
+            groups: vec![],
+            note: None,
+            outcome: "FAILED".into(),
+            ref_url: None,
+            submit_time: 0,
+            testcase: TestcaseRecord { name: "tc".into(), ref_url: None },
+            uuid: "u".into(),
+        };
+        let r = w.clone().with_result(Some(&rec)).unwrap();
+        assert_eq!(
+            r.target,
+            WaiverTarget::Subject {
+                subject_type: "koji_build".into(),
+                subject_identifier: "n-1-1".into(),
+                testcase: "tc".into()
+            }
+        );
+        assert_eq!(r.scenario.as_deref(), Some("s"));
+        assert_eq!(
+            w.clone().with_result(None),
+            Err(WaiverError::BadRequest("Result id not found in Resultsdb".into()))
+        );
+        let mut bare = rec.clone();
+        bare.data.clear();
+        assert!(
+            matches!(w.with_result(Some(&bare)), Err(WaiverError::BadRequest(m)) if m.starts_with("It is not possible"))
+        );
+    }
+
+    #[test]
+    fn fromisoformat_like_python() {
+        let ok = |s: &str| parse_fromisoformat(s).map(|t| t.to_iso());
+        assert_eq!(ok("2017-03-16"), Ok("2017-03-16T00:00:00".into()));
+        assert_eq!(ok("20170316"), Ok("2017-03-16T00:00:00".into()));
+        assert_eq!(ok("2017-03-16T17:42:04.209638"), Ok("2017-03-16T17:42:04.209638".into()));
+        assert_eq!(ok("2017-03-16 17:42"), Ok("2017-03-16T17:42:00".into()));
+        assert_eq!(ok("2017-03-16T17"), Ok("2017-03-16T17:00:00".into()));
+        assert_eq!(ok("2017-03-16T174204,5"), Ok("2017-03-16T17:42:04.500000".into()));
+        assert_eq!(ok("2017-03-16T17:42:04Z"), Ok("2017-03-16T17:42:04".into()));
+        assert_eq!(ok("2017-03-16T17:42:04-02:30"), Ok("2017-03-16T20:12:04".into()));
+        assert_eq!(ok("2017-03-16T17:42:04.1234567"), Ok("2017-03-16T17:42:04.123456".into()));
+        assert_eq!(ok("2017-03-16é17:42"), Ok("2017-03-16T17:42:00".into()));
+        assert_eq!(ok("123"), Err("Invalid isoformat string: '123'".into()));
+        assert_eq!(ok("2017-03-16T"), Err("Invalid isoformat string: '2017-03-16T'".into()));
+        assert_eq!(ok("2017-13-01"), Err("month must be in 1..12".into()));
+        assert_eq!(ok("2017-02-30"), Err("day is out of range for month".into()));
+        assert_eq!(ok("2017-02-03T25:00"), Err("hour must be in 0..23".into()));
+        assert_eq!(ok("it's"), Err("Invalid isoformat string: \"it's\"".into()));
+        for junk in
+            ["", "2017-0a-01", "2017-03-16T17:4", "2017-03-16T17:42:04.", "2017-03-16T17:42Zx", "９９９９-01-01"]
+        {
+            assert!(ok(junk).is_err(), "{junk}");
+        }
+    }
+
+    #[test]
+    fn since_ranges() {
+        assert_eq!(Since::parse(",").unwrap(), Since::default());
+        let s = Since::parse("2017-01-01,2017-01-02").unwrap();
+        assert!(s.contains(Timestamp::from_parts((2017, 1, 2), (0, 0, 0), 0).unwrap().0));
+        assert!(!s.contains(Timestamp::from_parts((2017, 1, 2), (0, 0, 0), 1).unwrap().0));
+        assert_eq!(
+            Since::parse("123"),
+            Err(WaiverError::BadField { field: "since", message: "Invalid isoformat string: '123'".into() })
+        );
+    }
+
+    fn stored(id: i64, secs: i64, f: impl FnOnce(&mut WaiverRecord)) -> WaiverView {
+        let mut record = WaiverRecord {
+            comment: "c".into(),
+            expires_at: None,
+            product_version: "fedora-32".into(),
+            proxied_by: None,
+            scenario: None,
+            subject_identifier: "n-1-1".into(),
+            subject_type: "koji_build".into(),
+            testcase: "t".into(),
+            timestamp: NOW.0 + secs * 1_000_000,
+            username: "alice".into(),
+            uuid: format!("u{id}"),
+            waived: true,
+        };
+        f(&mut record);
+        WaiverView { id, record }
+    }
+
+    fn ids(ws: &[&WaiverView]) -> Vec<i64> {
+        ws.iter().map(|w| w.id).collect()
+    }
+
+    fn table() -> Vec<WaiverView> {
+        vec![
+            stored(1, 1, |_| {}),
+            stored(2, 2, |r| r.username = "bob".into()),
+            stored(3, 3, |r| r.product_version = "fedora-33".into()),
+            stored(4, 4, |r| r.scenario = Some("s".into())),
+            stored(5, 5, |r| r.testcase = "other".into()),
+            stored(6, 0, |r| r.waived = false),
+        ]
+    }
+
+    #[test]
+    fn obsolete_rules_differ_between_list_and_filtered() {
+        let all = table();
+        let q = WaiverListQuery::parse(&[]).unwrap();
+        // GET groups by username and product version too: 6 (alice, fedora-32) obsoletes 1.
+        assert_eq!(ids(&list_waivers(&all, &q).data), vec![5, 4, 3, 2, 6]);
+        // +filtered groups by subject, testcase and scenario: 6 is the newest of (t, no scenario).
+        let f = |filters: Value| {
+            let req = FilterRequest::parse(&json!({"filters": filters})).unwrap();
+            ids(&filter_waivers(&all, &req))
+        };
+        assert_eq!(f(json!([{}])), vec![5, 4, 6]);
+        // The newest of its group is for fedora-32; a filter for fedora-33 finds nothing there.
+        assert_eq!(f(json!([{"product_version": "fedora-33", "testcase": "t"}])), Vec::<i64>::new());
+        assert_eq!(f(json!([{"testcase": "other"}, {"scenario": "s"}])), vec![5, 4]);
+        let req = FilterRequest::parse(&json!({"filters": [{"testcase": "t"}], "include_obsolete": true})).unwrap();
+        assert_eq!(ids(&filter_waivers(&all, &req)), vec![4, 3, 2, 1, 6]);
+        let req = FilterRequest::parse(
+            &json!({"filters": [{"since": "2023-11-14T22:13:21,2023-11-14T22:13:23"}], "include_obsolete": true}),
+        )
+        .unwrap();
+        assert_eq!(ids(&filter_waivers(&all, &req)), vec![3, 2, 1]);
+    }
+
+    #[test]
+    fn filtered_body_errors() {
+        let kinds = |body: Value| match FilterRequest::parse(&body) {
+            Err(WaiverError::Validation(e)) => e.into_iter().map(|e| (e.path(), e.kind)).collect::<Vec<_>>(),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(kinds(json!({})), vec![("filters".into(), "missing")]);
+        assert_eq!(kinds(json!({"filters": []})), vec![("filters".into(), "too_short")]);
+        assert_eq!(
+            kinds(json!({"filters": [1, {"testcase": 2}]})),
+            vec![("filters.0".into(), "model_type"), ("filters.1.testcase".into(), "string_type")]
+        );
+        assert_eq!(kinds(json!([])), vec![("".into(), "model_type")]);
+        assert!(matches!(
+            FilterRequest::parse(&json!({"filters": [{"since": "x"}]})),
+            Err(WaiverError::BadField { field: "since", .. })
+        ));
+    }
+
+    fn pairs(q: &str) -> Vec<(String, String)> {
+        form_urlencoded::parse(q.as_bytes()).into_owned().collect()
+    }
+
+    #[test]
+    fn pagination_and_links() {
+        let all: Vec<WaiverView> = (1..=25).map(|i| stored(i, i, |r| r.testcase = format!("t{i}"))).collect();
+        let base = "http://h/api/v1.0/waivers/";
+        let p = pairs("limit=10&page=2&testcase:like=x&since=2000-01-01T00:00:00,&limit=99");
+        let q = WaiverListQuery::parse(&p).unwrap();
+        let page = list_waivers(&all, &q);
+        assert_eq!(ids(&page.data), (6..=15).rev().collect::<Vec<_>>());
+        let j = serde_json::to_value(page.to_json(base, &p)).unwrap();
+        assert_eq!(
+            j["prev"],
+            json!("http://h/api/v1.0/waivers/?page=1&limit=10&testcase:like=x&since=2000-01-01T00:00:00,")
+        );
+        assert_eq!(
+            j["last"],
+            json!("http://h/api/v1.0/waivers/?page=3&limit=10&testcase:like=x&since=2000-01-01T00:00:00,")
+        );
+        assert!(j["next"].as_str().unwrap().contains("page=3"));
+        let keys: Vec<String> = serde_json::to_string(&page.to_json(base, &p))
+            .unwrap()
+            .split("\":")
+            .map(|k| k.rsplit('"').next().unwrap().to_owned())
+            .take(1)
+            .collect();
+        assert_eq!(keys, vec!["data"]);
+        // Out of range: everything null.
+        for bad in ["page=0", "page=4", "limit=0", "limit=-1"] {
+            let q = WaiverListQuery::parse(&pairs(bad)).unwrap();
+            let j = serde_json::to_value(list_waivers(&all, &q).to_json(base, &[])).unwrap();
+            assert_eq!(j, json!({"data": [], "prev": null, "next": null, "first": null, "last": null}), "{bad}");
+        }
+        // No rows at all: page 1 is fine and `last` is page 0.
+        let j =
+            serde_json::to_value(list_waivers(&[], &WaiverListQuery::parse(&[]).unwrap()).to_json(base, &[])).unwrap();
+        assert_eq!(j["last"], json!("http://h/api/v1.0/waivers/?page=0"));
+        assert_eq!(j["first"], json!("http://h/api/v1.0/waivers/?page=1"));
+        let e = WaiverListQuery::parse(&pairs("page=x&include_obsolete=maybe")).unwrap_err();
+        let WaiverError::Validation(e) = e else { panic!() };
+        assert_eq!(e.iter().map(|e| e.kind).collect::<Vec<_>>(), vec!["int_parsing", "bool_parsing"]);
+        assert!(matches!(
+            WaiverListQuery::parse(&pairs("since=nope")),
+            Err(WaiverError::BadField { field: "since", .. })
+        ));
+    }
+
+    #[test]
+    fn waiver_json_in_restx_order() {
+        let w = stored(7, 0, |r| {
+            r.subject_type = "compose".into();
+            r.timestamp = 1_489_686_124_209_638;
+        });
+        let text = serde_json::to_string(&w.to_json()).unwrap();
+        assert_eq!(
+            text,
+            "{\"id\":7,\"subject_type\":\"compose\",\"subject_identifier\":\"n-1-1\",\"subject\":{\"productmd.compose.id\":\"n-1-1\"},\"testcase\":\"t\",\"username\":\"alice\",\"scenario\":null,\"proxied_by\":null,\"product_version\":\"fedora-32\",\"waived\":true,\"comment\":\"c\",\"timestamp\":\"2017-03-16T17:42:04.209638\"}"
+        );
+        let k = stored(8, 0, |r| r.expires_at = Some(0));
+        let j = serde_json::to_value(k.to_json()).unwrap();
+        assert_eq!(j["subject"], json!({"type": "koji_build", "item": "n-1-1"}));
+        assert_eq!(j["expires_at"], json!("1970-01-01T00:00:00"));
+        assert!(k.expired_at(Timestamp(0)) && !k.expired_at(Timestamp(-1)));
+    }
 }
