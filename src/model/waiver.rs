@@ -941,6 +941,106 @@ fn parse_filter_list(
     out
 }
 
+/// A validated `POST /waivers/+by-subjects-and-testcases` body (deprecated upstream).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct BySubjectsRequest {
+    /// `(subject as (type, identifier) if it maps, testcase)`, ORed; `None`: no constraint.
+    pub results: Option<Vec<(Option<(String, String)>, String)>>,
+    /// `product_version`, `username`, `proxied_by` and `since`, ANDed.
+    pub filter: WaiverFilter,
+    pub include_obsolete: bool,
+}
+
+impl BySubjectsRequest {
+    /// Validates the body as WaiverDB's `GetWaiversBySubjectAndTestcase` model.
+    pub fn parse(body: &Value) -> Result<BySubjectsRequest, WaiverError> {
+        let Value::Object(obj) = body else {
+            return Err(WaiverError::Validation(vec![model_type(vec![], "GetWaiversBySubjectAndTestcase", body)]));
+        };
+        let mut errs = Vec::new();
+        let results = match obj.get("results") {
+            None | Some(Value::Null) => None,
+            Some(Value::Array(items)) => Some(parse_test_results(items, &mut errs)),
+            Some(other) => {
+                errs.push(FieldError::new(vec!["results".into()], "list_type", "Input should be a valid list", other));
+                None
+            }
+        };
+        let _ = opt_string(obj, "testcase", &[], &mut errs);
+        let filter = WaiverFilter {
+            product_version: opt_string(obj, "product_version", &[], &mut errs),
+            username: opt_string(obj, "username", &[], &mut errs),
+            proxied_by: opt_string(obj, "proxied_by", &[], &mut errs),
+            ..WaiverFilter::default()
+        };
+        let since = opt_string(obj, "since", &[], &mut errs);
+        let include_obsolete = bool_field(obj, "include_obsolete", false, &[], &mut errs);
+        if !errs.is_empty() {
+            return Err(WaiverError::Validation(errs));
+        }
+        let since = since.filter(|s| !s.is_empty()).map(|s| Since::parse(&s)).transpose()?.unwrap_or_default();
+        Ok(BySubjectsRequest { results, filter: WaiverFilter { since, ..filter }, include_obsolete })
+    }
+}
+
+fn parse_test_results(items: &[Value], errs: &mut Vec<FieldError>) -> Vec<(Option<(String, String)>, String)> {
+    let mut out = Vec::with_capacity(items.len());
+    for (i, item) in items.iter().enumerate() {
+        let loc = vec![Loc::from("results"), Loc::Index(i)];
+        let Value::Object(o) = item else {
+            errs.push(model_type(loc, "TestResult", item));
+            continue;
+        };
+        let testcase = match o.get("testcase") {
+            None => {
+                errs.push(FieldError::new(at(&loc, "testcase"), "missing", "Field required", item));
+                None
+            }
+            Some(Value::String(t)) => Some(t.clone()),
+            Some(other) => {
+                errs.push(FieldError::string_type(at(&loc, "testcase"), other));
+                None
+            }
+        };
+        let subject = match o.get("subject") {
+            None => {
+                errs.push(FieldError::new(at(&loc, "subject"), "missing", "Field required", item));
+                None
+            }
+            Some(v) => parse_legacy_subject(v, &loc, errs),
+        };
+        if let (Some(t), Some(s)) = (testcase, subject) {
+            // An unmappable subject (or one without a type) matches nothing.
+            let mapped = match s.to_type_identifier() {
+                Ok((Some(st), id)) => Some((st, id)),
+                _ => None,
+            };
+            out.push((mapped, t));
+        }
+    }
+    out
+}
+
+/// `POST /waivers/+by-subjects-and-testcases`: waivers matching any (subject, testcase)
+/// pair and every other constraint, obsolete ones dropped as `GET /waivers/` does, newest first.
+pub fn waivers_by_subjects<'a>(all: &'a [WaiverView], req: &BySubjectsRequest) -> Vec<&'a WaiverView> {
+    let current = (!req.include_obsolete).then(|| ObsoleteRule::List.current_ids(all));
+    let pair_matches = |w: &WaiverRecord| match &req.results {
+        Some(pairs) if !pairs.is_empty() => pairs.iter().any(|(subject, testcase)| {
+            subject.as_ref().is_some_and(|(t, i)| *t == w.subject_type && *i == w.subject_identifier)
+                && (testcase.is_empty() || *testcase == w.testcase)
+        }),
+        _ => true,
+    };
+    let mut out: Vec<&WaiverView> = all
+        .iter()
+        .filter(|w| current.as_ref().is_none_or(|c| c.contains(&w.id)))
+        .filter(|w| req.filter.matches(&w.record) && pair_matches(&w.record))
+        .collect();
+    sort_newest_first(&mut out);
+    out
+}
+
 /// Default page size of `GET /waivers/` (ResultsDB's is 20).
 pub const DEFAULT_WAIVER_LIMIT: i64 = 10;
 
@@ -1456,6 +1556,23 @@ mod tests {
             FilterRequest::parse(&json!({"filters": [{"since": "x"}]})),
             Err(WaiverError::BadField { field: "since", .. })
         ));
+    }
+
+    #[test]
+    fn by_subjects_and_testcases() {
+        let all = table();
+        let req = BySubjectsRequest::parse(&json!({"results": [
+            {"subject": {"type": "brew-build", "item": "n-1-1"}, "testcase": "other"},
+            {"subject": {"nonsense": "x"}, "testcase": "t"}]}))
+        .unwrap();
+        assert_eq!(ids(&waivers_by_subjects(&all, &req)), vec![5]);
+        let req = BySubjectsRequest::parse(&json!({"product_version": "fedora-32"})).unwrap();
+        assert_eq!(ids(&waivers_by_subjects(&all, &req)), vec![5, 4, 2, 6]);
+        let Err(WaiverError::Validation(e)) = BySubjectsRequest::parse(&json!({"results": [{"testcase": "t"}, 3]}))
+        else {
+            panic!()
+        };
+        assert_eq!(e.iter().map(|e| e.path()).collect::<Vec<_>>(), vec!["results.0.subject", "results.1"]);
     }
 
     fn pairs(q: &str) -> Vec<(String, String)> {
