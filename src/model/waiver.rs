@@ -941,11 +941,15 @@ fn parse_filter_list(
     out
 }
 
+/// One `results` item of `+by-subjects-and-testcases`: the subject as (type, identifier)
+/// when it maps to one, and the testcase.
+pub type SubjectTestcase = (Option<(String, String)>, String);
+
 /// A validated `POST /waivers/+by-subjects-and-testcases` body (deprecated upstream).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct BySubjectsRequest {
     /// `(subject as (type, identifier) if it maps, testcase)`, ORed; `None`: no constraint.
-    pub results: Option<Vec<(Option<(String, String)>, String)>>,
+    pub results: Option<Vec<SubjectTestcase>>,
     /// `product_version`, `username`, `proxied_by` and `since`, ANDed.
     pub filter: WaiverFilter,
     pub include_obsolete: bool,
@@ -983,7 +987,7 @@ impl BySubjectsRequest {
     }
 }
 
-fn parse_test_results(items: &[Value], errs: &mut Vec<FieldError>) -> Vec<(Option<(String, String)>, String)> {
+fn parse_test_results(items: &[Value], errs: &mut Vec<FieldError>) -> Vec<SubjectTestcase> {
     let mut out = Vec::with_capacity(items.len());
     for (i, item) in items.iter().enumerate() {
         let loc = vec![Loc::from("results"), Loc::Index(i)];
