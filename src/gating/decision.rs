@@ -414,8 +414,8 @@ impl Eval<'_> {
 // ---------------------------------------------------------------------------------------
 
 /// The waivers that can waive a subject's answers, newest first: those known by `when`,
-/// not obsolete among them (newest id per subject, testcase and scenario wins, as
-/// WaiverDB's `+filtered`), for this product version, `waived: true`, not ignored.
+/// not obsolete among them (the newest per subject, testcase and scenario wins, as in
+/// WaiverDB's `+filtered`; newest by `WaiverView::order_key`), for this product version, `waived: true`, not ignored.
 /// Expired ones are kept here (they are reported, not applied).
 fn current_waivers<'a>(subject: &Subject, waivers: &'a [WaiverView], req: &DecisionRequest) -> Vec<&'a WaiverView> {
     let t = &subject.subject_type;
@@ -426,17 +426,21 @@ fn current_waivers<'a>(subject: &Subject, waivers: &'a [WaiverView], req: &Decis
         .filter(|w| t.matches(&w.record.subject_type) && w.record.subject_identifier == subject.identifier)
         .filter(|w| req.when.is_none_or(|when| w.record.timestamp <= when.0))
         .collect();
-    let mut newest: HashMap<(&str, &str, Option<&str>), i64> = HashMap::new();
+    let mut newest: HashMap<(&str, &str, Option<&str>), &WaiverView> = HashMap::new();
     for w in &known {
         let r = &w.record;
-        let e = newest.entry((r.subject_type.as_str(), r.testcase.as_str(), r.scenario.as_deref())).or_insert(w.id);
-        *e = (*e).max(w.id);
+        let e = newest.entry((r.subject_type.as_str(), r.testcase.as_str(), r.scenario.as_deref())).or_insert(w);
+        if w.order_key() > e.order_key() {
+            *e = w;
+        }
     }
     let mut out: Vec<&WaiverView> = known
-        .into_iter()
+        .iter()
+        .copied()
         .filter(|w| {
             let r = &w.record;
-            newest.get(&(r.subject_type.as_str(), r.testcase.as_str(), r.scenario.as_deref())) == Some(&w.id)
+            newest.get(&(r.subject_type.as_str(), r.testcase.as_str(), r.scenario.as_deref())).map(|n| n.id)
+                == Some(w.id)
         })
         .filter(|w| w.record.product_version == req.product_version && w.record.waived)
         .filter(|w| !req.ignore_waivers.contains(&w.id))

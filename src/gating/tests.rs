@@ -285,7 +285,7 @@ fn revocation_by_another_user_unwaives() {
 }
 
 #[test]
-fn newest_waiver_is_by_id_and_other_product_versions_obsolete_it() {
+fn newest_waiver_wins_and_other_product_versions_obsolete_it() {
     let failed = [res(1, "dist.rpmdeplint", "FAILED", 1, &[])];
     // WaiverDB's +filtered groups by subject, testcase and scenario only: a newer waiver for
     // another product version makes the older one obsolete, and itself does not match.
@@ -301,6 +301,9 @@ fn newest_waiver_is_by_id_and_other_product_versions_obsolete_it() {
         wv(3, "dist.abicheck", false, 4, "bob"),
     ];
     assert_eq!(first_type(&decide(rpmdeplint_only(), &failed, &unrelated)), "test-result-failed-waived");
+    // Newest by creation time, not by local id (a replicated waiver arrives with a later id).
+    let replicated = [wv(9, "dist.rpmdeplint", true, 7, "alice"), wv(10, "dist.rpmdeplint", false, 5, "bob")];
+    assert_eq!(first_type(&decide(rpmdeplint_only(), &failed, &replicated)), "test-result-failed-waived");
     // brew-build is an alias of koji_build.
     let alias = [with(wv(7, "dist.rpmdeplint", true, 2, "alice"), |r| r.subject_type = "brew-build".into())];
     assert_eq!(first_type(&decide(rpmdeplint_only(), &failed, &alias)), "test-result-failed-waived");

@@ -2,8 +2,9 @@
 //! and the list/`+filtered` queries with their obsolete-waiver rules, all pure.
 //!
 //! A waiver is an immutable log entry; revoking is a newer waiver with `waived: false`.
-//! The local `id` orders waivers ("newest wins"); `uuid` is the global identity that
-//! replication keeps. Callers supply the authenticated user and "now".
+//! The local `id` is what the API shows; "newest wins" is decided by the server-assigned
+//! `timestamp`, ties by `uuid` (see [`WaiverView::order_key`]), so every node holding the
+//! same waivers agrees. Callers supply the authenticated user and "now".
 
 use super::error::{FieldError, Loc};
 use super::pystr::py_str;
@@ -38,7 +39,7 @@ pub struct WaiverRecord {
     pub waived: bool,
 }
 
-/// A stored waiver: the record plus its local id (the "newest wins" order).
+/// A stored waiver: the record plus its local id.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct WaiverView {
     pub id: i64,
@@ -46,6 +47,14 @@ pub struct WaiverView {
 }
 
 impl WaiverView {
+    /// The "newest wins" order. WaiverDB uses the highest id, i.e. creation order on one
+    /// database; ids are local here (replicated waivers get later ids than newer local
+    /// ones), so we use the creation time the origin assigned, ties broken by uuid. On a
+    /// single node (timestamps increase with ids) this is the same as upstream.
+    pub fn order_key(&self) -> (i64, &str) {
+        (self.record.timestamp, &self.record.uuid)
+    }
+
     /// Whether the waiver has expired at `at` (it applies strictly before `expires_at`).
     pub fn expired_at(&self, at: Timestamp) -> bool {
         self.record.expires_at.is_some_and(|e| e <= at.0)
@@ -813,7 +822,8 @@ impl WaiverFilter {
     }
 }
 
-/// Which fields make a waiver obsolete: the newest (highest id) waiver per key wins.
+/// Which fields make a waiver obsolete: the newest waiver per key wins
+/// ([`WaiverView::order_key`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ObsoleteRule {
     /// `GET /waivers/`: subject, testcase, scenario, username and product_version.
@@ -836,12 +846,14 @@ impl ObsoleteRule {
     /// The ids of the waivers that are not obsolete among `all`. `all` must hold every
     /// waiver sharing a key with any candidate (e.g. all waivers of the subjects queried).
     pub fn current_ids(self, all: &[WaiverView]) -> std::collections::HashSet<i64> {
-        let mut newest: HashMap<ObsoleteKey<'_>, i64> = HashMap::new();
+        let mut newest: HashMap<ObsoleteKey<'_>, &WaiverView> = HashMap::new();
         for w in all {
-            let e = newest.entry(self.key(&w.record)).or_insert(w.id);
-            *e = (*e).max(w.id);
+            let e = newest.entry(self.key(&w.record)).or_insert(w);
+            if w.order_key() > e.order_key() {
+                *e = w;
+            }
         }
-        newest.into_values().collect()
+        newest.into_values().map(|w| w.id).collect()
     }
 }
 
@@ -1515,7 +1527,7 @@ mod tests {
             stored(3, 3, |r| r.product_version = "fedora-33".into()),
             stored(4, 4, |r| r.scenario = Some("s".into())),
             stored(5, 5, |r| r.testcase = "other".into()),
-            stored(6, 0, |r| r.waived = false),
+            stored(6, 6, |r| r.waived = false),
         ]
     }
 
@@ -1524,23 +1536,34 @@ mod tests {
         let all = table();
         let q = WaiverListQuery::parse(&[]).unwrap();
         // GET groups by username and product version too: 6 (alice, fedora-32) obsoletes 1.
-        assert_eq!(ids(&list_waivers(&all, &q).data), vec![5, 4, 3, 2, 6]);
+        assert_eq!(ids(&list_waivers(&all, &q).data), vec![6, 5, 4, 3, 2]);
         // +filtered groups by subject, testcase and scenario: 6 is the newest of (t, no scenario).
         let f = |filters: Value| {
             let req = FilterRequest::parse(&json!({"filters": filters})).unwrap();
             ids(&filter_waivers(&all, &req))
         };
-        assert_eq!(f(json!([{}])), vec![5, 4, 6]);
+        assert_eq!(f(json!([{}])), vec![6, 5, 4]);
         // The newest of its group is for fedora-32; a filter for fedora-33 finds nothing there.
         assert_eq!(f(json!([{"product_version": "fedora-33", "testcase": "t"}])), Vec::<i64>::new());
         assert_eq!(f(json!([{"testcase": "other"}, {"scenario": "s"}])), vec![5, 4]);
         let req = FilterRequest::parse(&json!({"filters": [{"testcase": "t"}], "include_obsolete": true})).unwrap();
-        assert_eq!(ids(&filter_waivers(&all, &req)), vec![4, 3, 2, 1, 6]);
+        assert_eq!(ids(&filter_waivers(&all, &req)), vec![6, 4, 3, 2, 1]);
         let req = FilterRequest::parse(
             &json!({"filters": [{"since": "2023-11-14T22:13:21,2023-11-14T22:13:23"}], "include_obsolete": true}),
         )
         .unwrap();
         assert_eq!(ids(&filter_waivers(&all, &req)), vec![3, 2, 1]);
+    }
+
+    #[test]
+    fn newest_is_by_creation_time_not_local_id() {
+        // A replicated waiver gets a later local id than a newer local one.
+        let all = vec![stored(9, 7, |_| {}), stored(10, 5, |r| r.waived = false)];
+        let req = FilterRequest::parse(&json!({"filters": [{}]})).unwrap();
+        assert_eq!(ids(&filter_waivers(&all, &req)), vec![9]);
+        // Same time: the uuid decides, the same way on every node.
+        let tied = vec![stored(1, 7, |r| r.uuid = "b".into()), stored(2, 7, |r| r.uuid = "a".into())];
+        assert_eq!(ids(&filter_waivers(&tied, &req)), vec![1]);
     }
 
     #[test]
@@ -1571,7 +1594,7 @@ mod tests {
         .unwrap();
         assert_eq!(ids(&waivers_by_subjects(&all, &req)), vec![5]);
         let req = BySubjectsRequest::parse(&json!({"product_version": "fedora-32"})).unwrap();
-        assert_eq!(ids(&waivers_by_subjects(&all, &req)), vec![5, 4, 2, 6]);
+        assert_eq!(ids(&waivers_by_subjects(&all, &req)), vec![6, 5, 4, 2]);
         let Err(WaiverError::Validation(e)) = BySubjectsRequest::parse(&json!({"results": [{"testcase": "t"}, 3]}))
         else {
             panic!()
