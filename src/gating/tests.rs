@@ -875,3 +875,75 @@ fn decisions_never_panic_on_odd_input() {
         }
     }
 }
+
+mod robustness {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// YAML-ish fragments that reach the policy grammar's corners when shuffled together.
+    const PIECES: &[&str] = &[
+        "--- !Policy\n",
+        "id: x\n",
+        "product_versions: [fedora-*]\n",
+        "decision_context: c\n",
+        "subject_type: koji_build\n",
+        "rules:\n",
+        "  - !PassingTestCaseRule {test_case_name: t}\n",
+        "  - !RemoteRule {required: yes}\n",
+        "  - !Nope {}\n",
+        "packages: [a\n",
+        "- x\n",
+        "&a [*a]\n",
+        "? k\n",
+        "valid_since: 2021-13-45\n",
+        "  scenario: [1]\n",
+        "...\n",
+        "%YAML 1.1\n",
+        "{]\n",
+        "\t\n",
+        "é: ü\n",
+    ];
+
+    proptest! {
+        #[test]
+        fn policy_text_never_panics(idx in proptest::collection::vec(0..PIECES.len(), 0..12), junk in ".{0,40}") {
+            let mut text: String = idx.iter().map(|i| PIECES[*i]).collect();
+            text.push_str(&junk);
+            let _ = parse_policies("f.yaml", &text, PolicyKind::Local);
+            let _ = validate_gating_yaml(&text, &[]);
+        }
+
+        #[test]
+        fn times_and_globs_never_panic(s in ".{0,40}", p in "[a-z*?\\[\\]!-]{0,12}") {
+            let _ = crate::model::parse_fromisoformat(&s);
+            let _ = crate::model::Since::parse(&s);
+            let _ = fnmatch(&s, &p);
+        }
+
+        #[test]
+        fn decision_bodies_never_panic(pv in "[a-z0-9*\\[-]{0,8}", ctx in proptest::option::of("[a-z_]{0,10}"),
+                                       when in ".{0,30}", sub in 0..4usize) {
+            let subject = [json!({"item": "x"}), json!({"type": "koji_build", "item": NVR}), json!([1]), json!({"nvr": 5})][sub].clone();
+            let body = json!({"product_version": pv, "decision_context": ctx, "when": when, "subject": [subject]});
+            let g = gate();
+            if let Ok(req) = g.plan(Some(&body)) {
+                let data: Vec<SubjectData> = req.subjects.iter().map(|_| SubjectData::default()).collect();
+                let _ = g.decide(&req, &data, NOW, &NoRemoteRules, &render);
+            }
+        }
+
+        #[test]
+        fn waiver_bodies_never_panic(fields in proptest::collection::vec((0..8usize, 0..6usize), 0..8)) {
+            let names = ["subject_type", "subject_identifier", "testcase", "subject", "result_id", "waived", "comment", "expires_at"];
+            let values = [json!(null), json!("x"), json!(1.5), json!({"item": "i"}), json!([]), json!("2030-01-01")];
+            let mut obj = serde_json::Map::new();
+            for (n, v) in fields {
+                obj.insert(names[n].to_owned(), values[v].clone());
+            }
+            let body = Value::Object(obj);
+            let _ = crate::model::parse_create_waivers(&body, NOW);
+            let _ = crate::model::parse_create_waivers(&json!([body.clone()]), NOW);
+            let _ = crate::model::FilterRequest::parse(&json!({"filters": [body]}));
+        }
+    }
+}
