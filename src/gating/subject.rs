@@ -111,6 +111,7 @@ impl SubjectType {
             "product_version_match": self.product_version_match.iter()
                 .map(|(m, p)| json!({"match": m, "product_version": p}))
                 .collect::<Vec<_>>(),
+            "product_version_from_koji_build_target": [],
             "item_dict": self.item_dict.as_ref().map_or_else(|| json!({}), ItemDict::to_json),
             "result_queries": self.result_queries.iter().map(ItemDict::to_json).collect::<Vec<_>>(),
         })
