@@ -6,6 +6,7 @@
 pub mod amqp;
 pub mod cli;
 pub mod formats;
+pub mod gating;
 pub mod http;
 pub mod log;
 pub mod model;

@@ -9,6 +9,7 @@ mod input;
 pub mod pystr;
 mod query;
 pub mod time;
+mod waiver;
 
 pub use error::{FieldError, Loc, ModelError};
 pub use input::{
@@ -17,6 +18,12 @@ pub use input::{
 };
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
 pub use time::Timestamp;
+pub use waiver::{
+    BySubjectsRequest, CreateWaivers, DEFAULT_WAIVER_LIMIT, FilterRequest, ObsoleteRule, PageLinks, Since, SubjectDict,
+    SubjectTestcase, WaiverError, WaiverFilter, WaiverInput, WaiverJson, WaiverListQuery, WaiverPage, WaiverPageJson,
+    WaiverRecord, WaiverTarget, WaiverView, filter_waivers, lax_bool, lax_bool_str, list_waivers, page_url,
+    parse_create_waivers, parse_fromisoformat, sort_newest_first, waivers_by_subjects,
+};
 
 use serde::{Deserialize, Deserializer, Serialize};
 use std::collections::BTreeMap;
