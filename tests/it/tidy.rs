@@ -15,6 +15,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("http", 4),
     ("spool", 4),
     ("replicate", 4),
+    ("amqp", 4),
     ("cli", 5),
 ];
 
