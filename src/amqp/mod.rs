@@ -1,13 +1,13 @@
-//! Publishing new results to an AMQP 0-9-1 broker (`--amqp URL`), as ResultsDB's message
-//! bus plugin does: topic `resultsdb.result.new`, body = the result exactly as the API
-//! serialises it.
+//! Publishing new results and waivers to an AMQP 0-9-1 broker (`--amqp URL`), as the
+//! upstream message-bus plugins do: topic `resultsdb.result.new` with the result exactly as
+//! the API serialises it, and `waiverdb.waiver.new` with the waiver object.
 //!
 //! The publisher follows the log like an event-stream client: it keeps its position, so a
 //! broker outage delays messages instead of losing them while the server runs (a restart
 //! starts from the newest entry, as upstream). The message `type` property carries whether
 //! the outcome changed (`result.changed`, `result.repeated`, `result.first`).
 
-use crate::service::events::{EventFilter, events_after};
+use crate::service::events::{Event, EventFilter, events_after};
 use crate::service::render::{Urls, result_json, to_wire};
 use crate::service::{Service, ServiceError};
 use amqprs::BasicProperties;
@@ -28,6 +28,9 @@ pub struct AmqpOptions {
 
 /// Routing key of new-result messages.
 pub const RESULT_TOPIC: &str = "resultsdb.result.new";
+
+/// Routing key of new-waiver messages (body: the waiver as WaiverDB serialises it).
+pub const WAIVER_TOPIC: &str = "waiverdb.waiver.new";
 
 /// Errors of the publisher.
 #[derive(Debug, thiserror::Error)]
@@ -91,14 +94,22 @@ async fn publish_from(
         let (events, read_to) =
             service.read(move |r| Ok::<_, ServiceError>(events_after(r, from, &EventFilter::default())?)).await?;
         for e in &events {
-            let body = to_wire(&result_json(&e.result, &urls));
+            let (topic, body, id, kind) = match e {
+                Event::Result(r) => (
+                    RESULT_TOPIC,
+                    to_wire(&result_json(&r.result, &urls)),
+                    &r.result.record.uuid,
+                    r.change.event_name(),
+                ),
+                Event::Waiver(w) => (WAIVER_TOPIC, to_wire(&w.to_json()), &w.record.uuid, "waiver.new"),
+            };
             let props = BasicProperties::default()
                 .with_content_type("application/json")
-                .with_message_id(&e.result.record.uuid)
-                .with_message_type(e.change.event_name())
+                .with_message_id(id)
+                .with_message_type(kind)
                 .finish();
-            channel.basic_publish(props, body, BasicPublishArguments::new(&opts.exchange, RESULT_TOPIC)).await?;
-            *after = e.seq;
+            channel.basic_publish(props, body, BasicPublishArguments::new(&opts.exchange, topic)).await?;
+            *after = e.seq();
         }
         *after = read_to;
         if read_to > from {

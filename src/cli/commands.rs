@@ -27,6 +27,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Replay(args) => replay(&cli.db, args),
         Command::Ingest(args) => super::ingest::ingest(&cli.db, args),
         Command::Token(args) => token(&args),
+        Command::Policy(cmd) => super::gating::policy(cmd),
+        Command::Decide(args) => super::gating::decide_cmd(&cli.db, args),
         Command::Stats => stats(&cli.db),
     }
 }
@@ -57,7 +59,16 @@ pub(super) fn progress(len: Option<u64>, what: &str) -> ProgressBar {
 }
 
 fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
-    let config = Config { outcomes: outcomes(&args.outcomes)?, max_limit: args.max_limit, auth: auth(&args)? };
+    let gate = match &args.policies {
+        Some(dir) => super::gating::load_gate(dir)?,
+        None => crate::gating::Gate::default(),
+    };
+    let config = Config {
+        outcomes: outcomes(&args.outcomes)?,
+        max_limit: args.max_limit,
+        auth: auth(&args)?,
+        gate: std::sync::Arc::new(gate),
+    };
     let limits = Limits {
         max_connections: args.max_connections,
         header_timeout: Duration::from_secs(args.header_timeout),

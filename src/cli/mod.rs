@@ -1,6 +1,7 @@
 //! The command line: `serve`, `submit`, `query`, `verify`, `replay`, `stats`.
 
 mod commands;
+mod gating;
 mod ingest;
 
 use clap::{Args, Parser, Subcommand};
@@ -64,6 +65,17 @@ pub enum Command {
         after_help = "Example:\n  verdict token --user alice --testcases 'dist.*,fedora-ci.*' --waive >> tokens.toml"
     )]
     Token(TokenArgs),
+
+    /// Gating policies: `verdict policy check DIR` validates a policies directory offline.
+    #[command(subcommand, after_help = "Example:\n  verdict policy check ./policies")]
+    Policy(PolicyCommand),
+
+    /// Print a gating decision for a subject from the local store, one line per requirement.
+    /// Exit 0 when the policies are satisfied, 2 when not.
+    #[command(
+        after_help = "Example:\n  verdict decide --policies ./policies --subject-type koji_build --subject foo-1.0-1.fc40 \\\n    --context bodhi_update_push_stable --product-version fedora-40"
+    )]
+    Decide(DecideArgs),
 
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]
@@ -140,6 +152,11 @@ pub struct ServeArgs {
     /// The URL root used in messages' `href`s (default: http://LISTEN-ADDRESS).
     #[arg(long)]
     pub public_url: Option<String>,
+
+    /// Gating policies: every `*.yaml` in DIR (Greenwave's format). A file that does not
+    /// parse stops start-up, naming file, line and reason.
+    #[arg(long, env = "VERDICT_POLICIES", value_name = "DIR")]
+    pub policies: Option<PathBuf>,
 
     /// Ingest result files dropped into this directory (see README, "Spool").
     #[arg(long, env = "VERDICT_SPOOL", value_name = "DIR")]
@@ -267,6 +284,35 @@ pub struct TokenArgs {
     /// Whether the user may create waivers.
     #[arg(long)]
     pub waive: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PolicyCommand {
+    /// Load every `*.yaml` in DIR; print the policies, or each error with file and line (exit 1).
+    Check { dir: PathBuf },
+}
+
+#[derive(Debug, Args)]
+pub struct DecideArgs {
+    /// The policies directory.
+    #[arg(long, env = "VERDICT_POLICIES")]
+    pub policies: PathBuf,
+    #[arg(long)]
+    pub subject_type: String,
+    /// The subject identifier (an NVR, update id, compose id...).
+    #[arg(long)]
+    pub subject: String,
+    /// The decision context (gating point).
+    #[arg(long)]
+    pub context: String,
+    #[arg(long)]
+    pub product_version: String,
+    /// Decide as of this time (`YYYY-MM-DDTHH:MM:SS.ffffff`).
+    #[arg(long)]
+    pub when: Option<String>,
+    /// Print Greenwave's JSON response instead.
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]

@@ -1,7 +1,8 @@
 //! The one place where errors become HTTP statuses and ResultsDB-shaped JSON bodies.
 
 use super::json_response;
-use crate::model::{FieldError, Loc, ModelError};
+use crate::gating::DecisionError;
+use crate::model::{FieldError, Loc, ModelError, WaiverError};
 use crate::service::ServiceError;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -51,6 +52,21 @@ fn pydantic_item(e: &FieldError) -> Value {
     })
 }
 
+/// WaiverDB's error bodies.
+fn waiver_error(e: WaiverError) -> Response {
+    match e {
+        WaiverError::Validation(errs) => json_response(
+            StatusCode::BAD_REQUEST,
+            &json!({ "validation_error": errs.iter().map(pydantic_item).collect::<Vec<_>>() }),
+        ),
+        WaiverError::BadRequest(m) => message(StatusCode::BAD_REQUEST, &m),
+        WaiverError::BadField { field, message: m } => {
+            json_response(StatusCode::BAD_REQUEST, &json!({"message": {field: m}}))
+        }
+        WaiverError::Forbidden(m) => message(StatusCode::FORBIDDEN, &m),
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -69,6 +85,16 @@ impl IntoResponse for ApiError {
             ApiError::Service(ServiceError::Unavailable(reason)) => {
                 tracing::error!(%reason, "service unavailable");
                 message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
+            }
+            ApiError::Service(ServiceError::Waiver(e)) => waiver_error(e),
+            ApiError::Service(ServiceError::Decision(e)) => {
+                let status = match e {
+                    DecisionError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                    DecisionError::BadRequest(_) => StatusCode::BAD_REQUEST,
+                    DecisionError::NotFound(_) => StatusCode::NOT_FOUND,
+                    DecisionError::BadGateway(_) => StatusCode::BAD_GATEWAY,
+                };
+                message(status, e.message())
             }
             ApiError::Service(ServiceError::Unauthorized(msg)) => {
                 let mut r = message(StatusCode::UNAUTHORIZED, &format!("401 Unauthorized: {msg}"));

@@ -3,7 +3,7 @@
 
 use super::AppState;
 use super::request::Ctx;
-use crate::service::events::{EventFilter, ResultEvent, events_after};
+use crate::service::events::{Event as StreamEvent, EventFilter, events_after};
 use crate::service::render::{Urls, result_json, to_wire};
 use crate::service::{Service, ServiceError};
 use axum::extract::State;
@@ -23,7 +23,7 @@ struct Cursor {
     urls: Urls,
     filter: EventFilter,
     after: i64,
-    buffer: VecDeque<ResultEvent>,
+    buffer: VecDeque<StreamEvent>,
     committed: tokio::sync::watch::Receiver<i64>,
 }
 
@@ -70,9 +70,12 @@ pub async fn events(State(s): State<AppState>, ctx: Ctx) -> Sse<impl Stream<Item
 async fn next(mut c: Cursor) -> Option<(Result<Event, Infallible>, Cursor)> {
     loop {
         if let Some(e) = c.buffer.pop_front() {
-            let json = to_wire(&result_json(&e.result, &c.urls));
+            let (name, json) = match &e {
+                StreamEvent::Result(r) => (r.change.event_name(), to_wire(&result_json(&r.result, &c.urls))),
+                StreamEvent::Waiver(w) => ("waiver.new", to_wire(&w.to_json())),
+            };
             let data = String::from_utf8_lossy(json.trim_ascii_end()).into_owned();
-            let event = Event::default().id(e.seq.to_string()).event(e.change.event_name()).data(data);
+            let event = Event::default().id(e.seq().to_string()).event(name).data(data);
             return Some((Ok(event), c));
         }
         let (after, filter) = (c.after, c.filter.clone());

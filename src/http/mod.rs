@@ -3,6 +3,7 @@
 
 mod error;
 mod events;
+mod gating;
 mod request;
 mod routes;
 

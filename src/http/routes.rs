@@ -31,6 +31,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2.0/groups/{uuid}/results", get(group_results))
         .route("/api/verdict/v1/spool", get(spool_status))
         .route("/api/v2.0/events", get(super::events::events))
+        .merge(super::gating::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -6,7 +6,7 @@
 //! nodes holding an origin's first k entries agree on them iff their hashes at k are equal.
 //! See `docs/log-format.md`.
 
-use crate::model::{GroupRecord, IngestRecord, ResultRecord, TestcaseRecord};
+use crate::model::{GroupRecord, IngestRecord, ResultRecord, TestcaseRecord, WaiverRecord};
 use std::fmt;
 
 /// A 32-byte blake3 chain hash.
@@ -43,6 +43,7 @@ pub enum Kind {
     Testcase,
     Group,
     Ingest,
+    Waiver,
 }
 
 impl Kind {
@@ -52,6 +53,7 @@ impl Kind {
             Kind::Testcase => "testcase",
             Kind::Group => "group",
             Kind::Ingest => "ingest",
+            Kind::Waiver => "waiver",
         }
     }
 
@@ -61,6 +63,7 @@ impl Kind {
             "testcase" => Some(Kind::Testcase),
             "group" => Some(Kind::Group),
             "ingest" => Some(Kind::Ingest),
+            "waiver" => Some(Kind::Waiver),
             _ => None,
         }
     }
@@ -128,6 +131,8 @@ pub enum Body {
     Group(GroupBody),
     /// A result file ingested; its results follow it in the same transaction.
     Ingest(IngestRecord),
+    /// A waiver (or, with `waived: false`, a revocation).
+    Waiver(WaiverRecord),
 }
 
 /// Why a body could not be decoded.
@@ -146,6 +151,7 @@ impl Body {
             Body::Testcase(_) => Kind::Testcase,
             Body::Group(_) => Kind::Group,
             Body::Ingest(_) => Kind::Ingest,
+            Body::Waiver(_) => Kind::Waiver,
         }
     }
 
@@ -156,6 +162,7 @@ impl Body {
             Body::Testcase(t) => serde_json::to_string(t),
             Body::Group(g) => serde_json::to_string(g),
             Body::Ingest(i) => serde_json::to_string(i),
+            Body::Waiver(w) => serde_json::to_string(w),
         };
         // Serializing these plain structs (strings, integers, maps with string keys) cannot fail.
         encoded.unwrap_or_default()
@@ -168,6 +175,7 @@ impl Body {
             Kind::Testcase => Body::Testcase(serde_json::from_str(body).map_err(err)?),
             Kind::Group => Body::Group(serde_json::from_str(body).map_err(err)?),
             Kind::Ingest => Body::Ingest(serde_json::from_str(body).map_err(err)?),
+            Kind::Waiver => Body::Waiver(serde_json::from_str(body).map_err(err)?),
         })
     }
 }

@@ -6,7 +6,7 @@
 //! first: consumers that only want changes filter on that, machines can take everything.
 
 use crate::log::Kind;
-use crate::model::ResultView;
+use crate::model::{ResultView, WaiverView};
 use crate::store::{Reader, StoreError};
 
 /// How a result relates to the one before it (same testcase, item, scenario, arch).
@@ -39,6 +39,22 @@ pub struct ResultEvent {
     pub change: Change,
 }
 
+/// An event of the stream: a result or a waiver, at its log position.
+#[derive(Debug, Clone)]
+pub enum Event {
+    Result(ResultEvent),
+    Waiver(WaiverView),
+}
+
+impl Event {
+    pub fn seq(&self) -> i64 {
+        match self {
+            Event::Result(r) => r.seq,
+            Event::Waiver(w) => w.id,
+        }
+    }
+}
+
 /// Which events a consumer wants. Empty lists match everything.
 #[derive(Debug, Clone, Default)]
 pub struct EventFilter {
@@ -50,6 +66,16 @@ pub struct EventFilter {
 }
 
 impl EventFilter {
+    /// Waivers match on testcase and subject identifier; filters on outcome or change are
+    /// about results, so they leave waivers out.
+    fn matches_waiver(&self, w: &WaiverView) -> bool {
+        let r = &w.record;
+        self.outcomes.is_empty()
+            && !self.changes_only
+            && (self.testcases.is_empty() || self.testcases.contains(&r.testcase))
+            && (self.items.is_empty() || self.items.contains(&r.subject_identifier))
+    }
+
     fn matches(&self, v: &ResultView) -> bool {
         let any = |list: &[String], value: Option<&String>| list.is_empty() || value.is_some_and(|v| list.contains(v));
         any(&self.testcases, Some(&v.record.testcase.name))
@@ -63,11 +89,19 @@ impl EventFilter {
 const PAGE: usize = 500;
 
 /// Events after log position `after`: the matching ones, and the position read up to.
-pub fn events_after(r: &Reader, after: i64, filter: &EventFilter) -> Result<(Vec<ResultEvent>, i64), StoreError> {
+pub fn events_after(r: &Reader, after: i64, filter: &EventFilter) -> Result<(Vec<Event>, i64), StoreError> {
     let entries = r.entries_after(after, PAGE)?;
     let last = entries.last().map_or(after, |(seq, _)| *seq);
     let mut out = Vec::new();
     for (seq, entry) in entries {
+        if entry.kind == Kind::Waiver {
+            if let Some(w) = r.waiver(seq)?
+                && filter.matches_waiver(&w)
+            {
+                out.push(Event::Waiver(w));
+            }
+            continue;
+        }
         if entry.kind != Kind::Result {
             continue;
         }
@@ -84,7 +118,7 @@ pub fn events_after(r: &Reader, after: i64, filter: &EventFilter) -> Result<(Vec
         if filter.changes_only && change == Change::Repeated {
             continue;
         }
-        out.push(ResultEvent { seq, result: view, change });
+        out.push(Event::Result(ResultEvent { seq, result: view, change }));
     }
     Ok((out, last))
 }

@@ -5,6 +5,7 @@
 
 pub mod auth;
 pub mod events;
+pub mod gating;
 pub mod ingest;
 mod pool;
 mod queue;
@@ -15,9 +16,11 @@ pub use queue::{MAX_BATCH, QueueError, WriteQueue};
 
 use crate::log::Body;
 use crate::model::{
-    GroupInput, GroupQuery, GroupRecord, GroupView, ModelError, Outcomes, ResultInput, ResultQuery, ResultRecord,
-    ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid, new_uuid, parse_create_group,
-    parse_create_result, parse_create_testcase, uuid_for_idempotency_key,
+    BySubjectsRequest, FilterRequest, GroupInput, GroupQuery, GroupRecord, GroupView, ModelError, Outcomes,
+    ResultInput, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp,
+    WaiverListQuery, WaiverTarget, WaiverView, filter_waivers, list_waivers, new_result_uuid, new_uuid,
+    parse_create_group, parse_create_result, parse_create_testcase, parse_create_waivers, uuid_for_idempotency_key,
+    waivers_by_subjects,
 };
 use crate::store::{Reader, Store, StoreError, Written};
 use serde_json::Value;
@@ -38,6 +41,12 @@ pub enum ServiceError {
     /// The writer or a worker is gone (503).
     #[error("service unavailable: {0}")]
     Unavailable(String),
+    /// A waiver request was refused (400/403 as WaiverDB).
+    #[error(transparent)]
+    Waiver(#[from] crate::model::WaiverError),
+    /// A decision request was refused (400/404/415/502 as Greenwave).
+    #[error(transparent)]
+    Decision(crate::gating::DecisionError),
     /// Missing or wrong credentials (401).
     #[error("{0}")]
     Unauthorized(String),
@@ -72,11 +81,18 @@ pub struct Config {
     /// Largest `limit` a list request may ask for.
     pub max_limit: i64,
     pub auth: auth::Auth,
+    /// Gating policies (`--policies DIR`).
+    pub gate: Arc<crate::gating::Gate>,
 }
 
 impl Default for Config {
     fn default() -> Self {
-        Config { outcomes: Outcomes::default_set(), max_limit: 1000, auth: auth::Auth::default() }
+        Config {
+            outcomes: Outcomes::default_set(),
+            max_limit: 1000,
+            auth: auth::Auth::default(),
+            gate: Arc::new(crate::gating::Gate::default()),
+        }
     }
 }
 
@@ -125,11 +141,29 @@ pub struct Service {
 }
 
 struct Inner {
+    clock: Clock,
     store: Store,
     queue: WriteQueue,
     pool: ReadPool,
     config: Config,
     _checkpoints: CheckpointThread,
+}
+
+/// Strictly increasing server timestamps for waivers: "newest wins" goes by them.
+#[derive(Default)]
+struct Clock(std::sync::Mutex<i64>);
+
+impl Clock {
+    fn next(&self) -> Timestamp {
+        let now = Timestamp::now().0;
+        match self.0.lock() {
+            Ok(mut last) => {
+                *last = now.max(*last + 1);
+                Timestamp(*last)
+            }
+            Err(_) => Timestamp(now),
+        }
+    }
 }
 
 /// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
@@ -173,7 +207,19 @@ impl Service {
         let (queue, handle) = WriteQueue::start(writer, 4096).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let pool = ReadPool::new(store.clone());
         let checkpoints = CheckpointThread::start(store.checkpointer()?)?;
-        Ok((Service { inner: Arc::new(Inner { store, queue, pool, config, _checkpoints: checkpoints }) }, handle))
+        Ok((
+            Service {
+                inner: Arc::new(Inner {
+                    clock: Clock::default(),
+                    store,
+                    queue,
+                    pool,
+                    config,
+                    _checkpoints: checkpoints,
+                }),
+            },
+            handle,
+        ))
     }
 
     pub fn config(&self) -> &Config {
@@ -329,6 +375,89 @@ impl Service {
 
     pub async fn groups(&self, q: GroupQuery) -> Result<Page<GroupView>, ServiceError> {
         self.read(move |r| Ok(Page::from_rows(r.groups(&q)?, q.list.limit))).await
+    }
+
+    /// `POST /api/v1.0/waivers/`: one waiver or a list, all or nothing. Returns the stored
+    /// waivers and whether the body was a list (the answer mirrors it).
+    pub async fn create_waivers(
+        &self,
+        body: &Value,
+        creds: &auth::Credentials,
+    ) -> Result<(Vec<WaiverView>, bool), ServiceError> {
+        let auth = &self.inner.config.auth;
+        let who = auth.authenticate(creds)?;
+        let (caller, _) = auth.may_waive(who.as_ref(), None)?;
+        let is_superuser = auth.superusers.iter().any(|s| s == &caller);
+        let now = self.inner.clock.next();
+        let parsed = parse_create_waivers(body, now)?;
+        let mut bodies = Vec::with_capacity(parsed.items.len());
+        for item in parsed.items {
+            let item = match item.target {
+                WaiverTarget::ResultId(id) => {
+                    let found = self.read_now(move |r| Ok(r.result(id)?))?;
+                    item.with_result(found.as_ref().map(|v| &v.record))?
+                }
+                WaiverTarget::Subject { .. } => item,
+            };
+            bodies.push(Body::Waiver(item.into_record(&caller, is_superuser, now, new_result_uuid())?));
+        }
+        let written = self.write(bodies).await?;
+        let waivers = written
+            .into_iter()
+            .filter_map(|w| match w {
+                Written::Waiver(v) => Some(v),
+                _ => None,
+            })
+            .collect();
+        Ok((waivers, parsed.is_list))
+    }
+
+    pub async fn waiver(&self, id: &str) -> Result<WaiverView, ServiceError> {
+        let not_found = || ServiceError::NotFound("Waiver not found".into());
+        let id: i64 = id.parse().map_err(|_| not_found())?;
+        self.read_now(move |r| r.waiver(id)?.ok_or_else(not_found))
+    }
+
+    /// `GET /api/v1.0/waivers/`: the page's waivers and links (`base`: the list URL).
+    pub async fn list_waivers(&self, pairs: Vec<(String, String)>, base: String) -> Result<Vec<u8>, ServiceError> {
+        let q = WaiverListQuery::parse(&pairs)?;
+        self.read(move |r| {
+            let all = gating::waivers_for_list(r, &q)?;
+            let page = list_waivers(&all, &q);
+            Ok(render::to_wire_py(&page.to_json(&base, &pairs)))
+        })
+        .await
+    }
+
+    /// `POST /api/v1.0/waivers/+filtered`.
+    pub async fn filtered_waivers(&self, body: &Value) -> Result<Vec<u8>, ServiceError> {
+        let req = FilterRequest::parse(body)?;
+        self.read(move |r| {
+            let all = gating::waivers_for_filters(r, &req)?;
+            let data: Vec<_> = filter_waivers(&all, &req).into_iter().map(|w| w.to_json()).collect();
+            Ok(render::to_wire_py(&render::DataOnly { data }))
+        })
+        .await
+    }
+
+    /// `POST /api/v1.0/waivers/+by-subjects-and-testcases` (deprecated upstream).
+    pub async fn waivers_by_subjects(&self, body: &Value) -> Result<Vec<u8>, ServiceError> {
+        let req = BySubjectsRequest::parse(body)?;
+        self.read(move |r| {
+            let all = gating::waivers_for_subjects(r, &req)?;
+            let data: Vec<_> = waivers_by_subjects(&all, &req).into_iter().map(|w| w.to_json()).collect();
+            Ok(render::to_wire_py(&render::DataOnly { data }))
+        })
+        .await
+    }
+
+    /// `POST /api/v1.0/decision` (`body`: `None` when the request carried no JSON).
+    pub async fn decide(&self, body: Option<Value>, urls: render::Urls) -> Result<Value, ServiceError> {
+        let gate = self.inner.config.gate.clone();
+        let anchored =
+            body.as_ref().is_some_and(|b| b.get("subject_identifier").is_some() || b.get("subject").is_some());
+        let f = move |r: &Reader| gating::decide(r, &gate, body.as_ref(), &urls, Timestamp::now());
+        if anchored { self.read_now(f) } else { self.read(f).await }
     }
 
     /// Whether the database answers a trivial query.

@@ -152,6 +152,35 @@ pub fn to_wire<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
     out
 }
 
+/// Serialises like Python's `json.dumps` defaults (WaiverDB's success bodies): fields in
+/// the struct's order, `", "` and `": "` separators, ASCII-escaped, trailing newline.
+pub fn to_wire_py<T: Serialize + ?Sized>(v: &T) -> Vec<u8> {
+    let mut out = Vec::with_capacity(4096);
+    let mut ser = serde_json::Serializer::with_formatter(&mut out, PyFormatter);
+    // Writing strings, numbers and maps with string keys into a Vec cannot fail.
+    let _ = v.serialize(&mut ser);
+    out.push(b'\n');
+    out
+}
+
+/// `json.dumps` separators with `ensure_ascii=True` escaping.
+struct PyFormatter;
+
+impl serde_json::ser::Formatter for PyFormatter {
+    fn write_string_fragment<W: ?Sized + io::Write>(&mut self, w: &mut W, fragment: &str) -> io::Result<()> {
+        AsciiFormatter.write_string_fragment(w, fragment)
+    }
+    fn begin_array_value<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+    fn begin_object_key<W: ?Sized + io::Write>(&mut self, w: &mut W, first: bool) -> io::Result<()> {
+        if first { Ok(()) } else { w.write_all(b", ") }
+    }
+    fn begin_object_value<W: ?Sized + io::Write>(&mut self, w: &mut W) -> io::Result<()> {
+        w.write_all(b": ")
+    }
+}
+
 /// Compact JSON with Python's `ensure_ascii=True` escaping.
 struct AsciiFormatter;
 

@@ -10,7 +10,7 @@ mod reader;
 mod schema;
 mod writer;
 
-pub use reader::{OriginHead, Reader, Stats};
+pub use reader::{OriginHead, Reader, Stats, WaiverKeys};
 pub use writer::{ImportOutcome, Writer, Written};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};

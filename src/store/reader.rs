@@ -4,9 +4,22 @@ use super::codec::{Decoder, stored_bytes};
 use super::plan::{self, Driver, Page, Resolved, Sql};
 use super::{StoreError, like_to_glob};
 use crate::log::{Entry, Hash, Kind};
-use crate::model::{GroupQuery, GroupView, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseView};
+use crate::model::{
+    GroupQuery, GroupView, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseView, WaiverRecord, WaiverView,
+};
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::{HashMap, HashSet};
+
+/// Exact-field constraints on waivers (empty list: any value); see `Reader::waivers_matching`.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct WaiverKeys {
+    pub subject_types: Vec<String>,
+    pub subject_identifiers: Vec<String>,
+    pub testcases: Vec<String>,
+    pub scenarios: Vec<String>,
+    pub product_versions: Vec<String>,
+    pub usernames: Vec<String>,
+}
 
 /// One origin's chain head: the version-vector entry for that origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -229,6 +242,81 @@ impl Reader {
             }
         }
         Ok(None)
+    }
+
+    /// A waiver by its local id.
+    pub fn waiver(&self, id: i64) -> Result<Option<WaiverView>, StoreError> {
+        let exists: Option<i64> = self
+            .conn
+            .prepare_cached("SELECT id FROM waivers WHERE id = ?1")?
+            .query_row([id], |r| r.get(0))
+            .optional()?;
+        match exists {
+            Some(id) => Ok(Some(self.load_waiver(id)?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The waivers matching any of `keys` (each an AND of exact fields; a key with no
+    /// fields matches every waiver), in id order.
+    pub fn waivers_matching(&self, keys: &[WaiverKeys]) -> Result<Vec<WaiverView>, StoreError> {
+        let mut sql = Sql::default();
+        let mut alternatives = Vec::new();
+        let mut everything = keys.is_empty();
+        for k in keys {
+            let mut conds = Vec::new();
+            for (col, values) in [
+                ("subject_type", &k.subject_types),
+                ("subject_identifier", &k.subject_identifiers),
+                ("testcase", &k.testcases),
+                ("scenario", &k.scenarios),
+                ("product_version", &k.product_versions),
+                ("username", &k.usernames),
+            ] {
+                if !values.is_empty() {
+                    conds.push(format!("{col} {}", sql.in_texts(values)));
+                }
+            }
+            if conds.is_empty() {
+                everything = true;
+            }
+            alternatives.push(format!("({})", conds.join(" AND ")));
+        }
+        let mut text = "SELECT id FROM waivers".to_owned();
+        if !everything {
+            text.push_str(&format!(" WHERE {}", alternatives.join(" OR ")));
+        } else {
+            sql.params.clear();
+        }
+        text.push_str(" ORDER BY id");
+        sql.text = text;
+        let ids: Vec<i64> = {
+            let mut stmt = self.conn.prepare_cached(&sql.text)?;
+            let rows = stmt.query_map(sql.params(), |r| r.get(0))?;
+            rows.collect::<Result<_, _>>()?
+        };
+        ids.into_iter().map(|id| self.load_waiver(id)).collect()
+    }
+
+    fn load_waiver(&self, id: i64) -> Result<WaiverView, StoreError> {
+        let (enc, body): (i64, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?)))?;
+        let body = self.decoder.decode(&self.conn, id, enc, body)?;
+        let record: WaiverRecord =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
+        Ok(WaiverView { id, record })
+    }
+
+    /// The acceptance time (log `ts`) of the entry at each of these positions.
+    pub fn accepted_at(&self, seqs: &[i64]) -> Result<HashMap<i64, i64>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT ts FROM log WHERE seq = ?1")?;
+        let mut out = HashMap::with_capacity(seqs.len());
+        for seq in seqs {
+            out.insert(*seq, stmt.query_row([seq], |r| r.get(0))?);
+        }
+        Ok(out)
     }
 
     /// Whether a file with this content hash has been ingested.

@@ -112,6 +112,20 @@ CREATE TABLE IF NOT EXISTS ingests(
     results INTEGER NOT NULL
 ) WITHOUT ROWID;
 
+CREATE TABLE IF NOT EXISTS waivers(
+    id INTEGER PRIMARY KEY, -- the log seq of the waiver's entry
+    uuid TEXT NOT NULL UNIQUE,
+    subject_type TEXT NOT NULL,
+    subject_identifier TEXT NOT NULL,
+    testcase TEXT NOT NULL,
+    scenario TEXT,
+    product_version TEXT NOT NULL,
+    username TEXT NOT NULL,
+    timestamp INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS waivers_subject ON waivers(subject_identifier, subject_type, testcase);
+CREATE INDEX IF NOT EXISTS waivers_testcase ON waivers(testcase);
+
 CREATE TABLE IF NOT EXISTS result_groups(
     group_id INTEGER NOT NULL,
     result_id INTEGER NOT NULL,

@@ -9,6 +9,7 @@ use super::{StoreError, uuid_key};
 use crate::log::{Body, Entry, Hash, Kind};
 use crate::model::{
     GroupRecord, GroupView, IngestRecord, ResultRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp,
+    WaiverRecord, WaiverView,
 };
 use rusqlite::{Connection, OptionalExtension, params};
 use std::collections::HashMap;
@@ -28,6 +29,7 @@ pub enum Written {
     Ingest {
         created: bool,
     },
+    Waiver(WaiverView),
 }
 
 /// What importing one foreign entry did.
@@ -320,6 +322,13 @@ impl Writer {
                     .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "group not stored".into() })
             }
             Body::Ingest(_) => Ok(Written::Ingest { created }),
+            Body::Waiver(w) => {
+                let id: i64 = self
+                    .conn
+                    .prepare_cached("SELECT id FROM waivers WHERE uuid = ?1")?
+                    .query_row([&w.uuid], |r| r.get(0))?;
+                Ok(Written::Waiver(WaiverView { id, record: w.clone() }))
+            }
         }
     }
 
@@ -425,7 +434,37 @@ impl Writer {
                 self.record_ingest(seq, i)?;
                 Ok(None)
             }
+            Body::Waiver(w) => self.apply_waiver(seq, w),
         }
+    }
+
+    /// Indexes a waiver under its log position (a uuid seen before is not indexed again).
+    fn apply_waiver(&mut self, seq: i64, w: &WaiverRecord) -> Result<Option<i64>, StoreError> {
+        let fresh = self
+            .conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO waivers(id, uuid, subject_type, subject_identifier, testcase, scenario,
+                 product_version, username, timestamp) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+            )?
+            .execute(params![
+                seq,
+                w.uuid,
+                w.subject_type,
+                w.subject_identifier,
+                w.testcase,
+                w.scenario,
+                w.product_version,
+                w.username,
+                w.timestamp
+            ])?;
+        if fresh == 0 {
+            return Ok(self
+                .conn
+                .prepare_cached("SELECT id FROM waivers WHERE uuid = ?1")?
+                .query_row([&w.uuid], |r| r.get(0))
+                .optional()?);
+        }
+        Ok(Some(seq))
     }
 
     fn record_ingest(&mut self, seq: i64, i: &IngestRecord) -> Result<(), StoreError> {

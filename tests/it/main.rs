@@ -11,6 +11,7 @@ mod api_writes;
 mod auth;
 mod cli;
 mod events;
+mod gating;
 mod python_client;
 mod replay;
 mod spool;

@@ -1,0 +1,112 @@
+//! WaiverDB API v1.0 and Greenwave's decision API under `/api/v1.0`.
+
+use super::error::ApiError;
+use super::request::{Ctx, read_json};
+use super::{AppState, json_response};
+use crate::gating::validate_gating_yaml;
+use crate::service::ServiceError;
+use crate::service::render::to_wire_py;
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Path, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde_json::{Value, json};
+
+type ApiResult = Result<Response, ApiError>;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/api/v1.0/decision", post(decision))
+        .route("/api/v1.0/policies", get(policies))
+        .route("/api/v1.0/subject_types", get(subject_types))
+        .route("/api/v1.0/validate-gating-yaml", post(validate))
+        .route("/api/v1.0/about", get(about))
+        .route("/api/v1.0/about/", get(about))
+        .route("/api/v1.0/waivers/", get(list_waivers).post(create_waivers))
+        .route("/api/v1.0/waivers", get(list_waivers).post(create_waivers))
+        .route("/api/v1.0/waivers/{id}", get(get_waiver))
+        .route("/api/v1.0/waivers/+filtered", post(filtered))
+        .route("/api/v1.0/waivers/+by-subjects-and-testcases", post(by_subjects))
+}
+
+/// A WaiverDB success body (Python `json.dumps` layout), already serialised.
+fn py_body(status: StatusCode, bytes: Vec<u8>) -> Response {
+    let mut r = (status, bytes).into_response();
+    r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    r
+}
+
+async fn decision(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
+    // Greenwave reads the body with `request.get_json()`: no JSON content type, or no JSON
+    // at all, is "No JSON payload in request" (415).
+    let is_json = ctx
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|ct| ct.split(';').next().is_some_and(|m| m.trim().ends_with("json")));
+    let value = if is_json { read_json(body, s.limits.max_body, s.limits.body_timeout).await.ok() } else { None };
+    let d = s.service.decide(value, ctx.urls.clone()).await?;
+    Ok(json_response(StatusCode::OK, &d))
+}
+
+async fn policies(State(s): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &s.service.config().gate.policies_json())
+}
+
+async fn subject_types(State(s): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &s.service.config().gate.subject_types_json())
+}
+
+async fn validate(State(s): State<AppState>, body: Body) -> ApiResult {
+    let bytes = axum::body::to_bytes(body, s.limits.max_body).await.map_err(|e| ApiError::BodyRead(e.to_string()))?;
+    let text = String::from_utf8_lossy(&bytes);
+    Ok(match validate_gating_yaml(&text, &s.service.config().gate.policies) {
+        Ok(msg) => json_response(StatusCode::OK, &json!({ "message": msg })),
+        Err(msg) => json_response(StatusCode::BAD_REQUEST, &json!({ "message": msg })),
+    })
+}
+
+async fn about(State(s): State<AppState>) -> Response {
+    let method = match s.service.config().auth.mode {
+        crate::service::auth::AuthMode::None => "none",
+        crate::service::auth::AuthMode::Dummy => "dummy",
+        crate::service::auth::AuthMode::Tokens(_) => "tokens",
+    };
+    py_body(StatusCode::OK, to_wire_py(&json!({"version": "1.4.0", "auth_method": method})))
+}
+
+async fn create_waivers(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
+    let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+    let (waivers, is_list) = s.service.create_waivers(&body, &ctx.credentials()).await?;
+    let bytes = if is_list {
+        to_wire_py(&waivers.iter().map(|w| w.to_json()).collect::<Vec<_>>())
+    } else {
+        match waivers.first() {
+            Some(w) => to_wire_py(&w.to_json()),
+            None => return Err(ServiceError::Unavailable("no waiver was stored".into()).into()),
+        }
+    };
+    Ok(py_body(StatusCode::CREATED, bytes))
+}
+
+async fn get_waiver(State(s): State<AppState>, Path(id): Path<String>) -> ApiResult {
+    let w = s.service.waiver(&id).await?;
+    Ok(py_body(StatusCode::OK, to_wire_py(&w.to_json())))
+}
+
+async fn list_waivers(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
+    let base = ctx.request_url.split('?').next().unwrap_or(&ctx.request_url).to_owned();
+    Ok(py_body(StatusCode::OK, s.service.list_waivers(ctx.pairs, base).await?))
+}
+
+async fn filtered(State(s): State<AppState>, body: Body) -> ApiResult {
+    let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+    Ok(py_body(StatusCode::OK, s.service.filtered_waivers(&body).await?))
+}
+
+async fn by_subjects(State(s): State<AppState>, body: Body) -> ApiResult {
+    let body: Value = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+    Ok(py_body(StatusCode::OK, s.service.waivers_by_subjects(&body).await?))
+}
