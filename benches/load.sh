@@ -48,7 +48,7 @@ echo "RSS after reads: $(grep VmRSS /proc/$SERVER/status | awk '{print $2}') KB"
 stop
 
 echo "== POST single results, 32 connections, durable (on a copy of the store)"
-rm -f "$OUT"/post.db*; cp "$OUT/store.db" "$OUT/post.db"
+rm -f "$OUT"/post.db*; cp "$OUT/store.db" "$OUT/post.db"; for x in wal shm; do [ -f "$OUT/store.db-$x" ] && cp "$OUT/store.db-$x" "$OUT/post.db-$x"; done
 serve "$OUT/post.db"
 wrk -t2 -c32 -d15s --latency -s $W/post_result.lua http://127.0.0.1:$PORT/api/v2.0/results | grep -E "Requests/sec|50%|99%|Non-2xx|Socket"
 echo "peak RSS during POSTs: $(grep VmHWM /proc/$SERVER/status | awk '{print $2}') KB; errors logged: $(grep -c ERROR "$OUT/serve.log" || true)"

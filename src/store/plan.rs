@@ -222,7 +222,8 @@ fn estimate(conn: &Connection, r: &Resolved, driver: Driver, cap: i64) -> rusqli
             _ => return Ok(cap),
         },
     };
-    sql.text = format!("SELECT count(*) FROM ({inner} LIMIT {})", sql.param(cap));
+    // The cap is inlined: a bound LIMIT in a subquery makes SQLite re-prepare on every run.
+    sql.text = format!("SELECT count(*) FROM ({inner} LIMIT {cap})");
     conn.prepare_cached(&sql.text)?.query_row(sql.params(), |row| row.get(0))
 }
 

@@ -127,7 +127,7 @@ impl Reader {
 
     /// A loader for rows the indexes returned (known results).
     fn loader(&self) -> Loader<'_> {
-        Loader { reader: self, ref_urls: HashMap::new(), kept: None }
+        Loader { reader: self, ref_urls: HashMap::new() }
     }
 
     /// One page of `GET /results`: up to `limit + 1` rows (the extra one tells there is a next page).
@@ -156,7 +156,7 @@ impl Reader {
         let mut loader = self.loader();
         let mut picked: Vec<Row> = if !q.distinct_on.is_empty() {
             let rows = plan::rows(&self.conn, &plan::select(&r, driver, all, None))?;
-            newest_per_distinct(&mut loader, rows, &q.distinct_on)?
+            newest_per_distinct(&self.conn, rows, &q.distinct_on)?
         } else if driver.is_small() {
             newest_per_testcase(plan::rows(&self.conn, &plan::select(&r, driver, all, None))?)
         } else {
@@ -282,7 +282,7 @@ impl Reader {
             }
             alternatives.push(format!("({})", conds.join(" AND ")));
         }
-        let mut text = "SELECT id FROM waivers".to_owned();
+        let mut text = format!("SELECT {WAIVER_COLUMNS} FROM waivers");
         if !everything {
             text.push_str(&format!(" WHERE {}", alternatives.join(" OR ")));
         } else {
@@ -290,23 +290,16 @@ impl Reader {
         }
         text.push_str(" ORDER BY id");
         sql.text = text;
-        let ids: Vec<i64> = {
-            let mut stmt = self.conn.prepare_cached(&sql.text)?;
-            let rows = stmt.query_map(sql.params(), |r| r.get(0))?;
-            rows.collect::<Result<_, _>>()?
-        };
-        ids.into_iter().map(|id| self.load_waiver(id)).collect()
+        let mut stmt = self.conn.prepare_cached(&sql.text)?;
+        let rows = stmt.query_map(sql.params(), waiver_row)?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn load_waiver(&self, id: i64) -> Result<WaiverView, StoreError> {
-        let (enc, body): (i64, Vec<u8>) = self
+        Ok(self
             .conn
-            .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?)))?;
-        let body = self.decoder.decode(&self.conn, id, enc, body)?;
-        let record: WaiverRecord =
-            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
-        Ok(WaiverView { id, record })
+            .prepare_cached(&format!("SELECT {WAIVER_COLUMNS} FROM waivers WHERE id = ?1"))?
+            .query_row([id], waiver_row)?)
     }
 
     /// The acceptance time (log `ts`) of the entry at each of these positions.
@@ -461,15 +454,23 @@ fn newest_per_testcase(rows: Vec<Row>) -> Vec<Row> {
 
 /// Newest result per (testcase, value of each distinct key); a missing key is its own
 /// group and a result with several values for a key belongs to several groups (and is
-/// listed once per group, as upstream's `DISTINCT ON` join does).
-fn newest_per_distinct(loader: &mut Loader, rows: Vec<Row>, keys: &[String]) -> Result<Vec<Row>, StoreError> {
-    // The picked results are rendered right after: keep what was decoded here.
-    loader.kept = Some(HashMap::new());
-    let mut seen: HashSet<(i64, Vec<Option<String>>)> = HashSet::new();
+/// listed once per group, as upstream's `DISTINCT ON` join does). Values come from each
+/// result's packed facets, not its body. `rows` are newest first.
+fn newest_per_distinct(conn: &Connection, rows: Vec<Row>, keys: &[String]) -> Result<Vec<Row>, StoreError> {
+    let mut key_ids = Vec::with_capacity(keys.len());
+    for k in keys {
+        key_ids.push(
+            conn.prepare_cached("SELECT id FROM data_keys WHERE key = ?1")?
+                .query_row([k], |r| r.get::<_, i64>(0))
+                .optional()?,
+        );
+    }
+    let mut seen: HashSet<(i64, Vec<Option<i64>>)> = HashSet::new();
     let mut out = Vec::new();
+    let mut stmt = conn.prepare_cached("SELECT facets FROM results WHERE id = ?1")?;
     for row in rows {
-        let view = loader.load(row)?;
-        for combo in combinations(&view.record, keys) {
+        let facets = super::facets::decode(&stmt.query_row([row.0], |r| r.get::<_, Vec<u8>>(0))?);
+        for combo in combinations(&facets, &key_ids) {
             if seen.insert((row.1, combo)) {
                 out.push(row);
             }
@@ -478,22 +479,41 @@ fn newest_per_distinct(loader: &mut Loader, rows: Vec<Row>, keys: &[String]) -> 
     Ok(out)
 }
 
+const WAIVER_COLUMNS: &str = "id, uuid, subject_type, subject_identifier, testcase, scenario, product_version, \
+     username, timestamp, waived, comment, proxied_by, expires_at";
+
+fn waiver_row(r: &rusqlite::Row) -> rusqlite::Result<WaiverView> {
+    Ok(WaiverView {
+        id: r.get(0)?,
+        record: WaiverRecord {
+            uuid: r.get(1)?,
+            subject_type: r.get(2)?,
+            subject_identifier: r.get(3)?,
+            testcase: r.get(4)?,
+            scenario: r.get(5)?,
+            product_version: r.get(6)?,
+            username: r.get(7)?,
+            timestamp: r.get(8)?,
+            waived: r.get(9)?,
+            comment: r.get(10)?,
+            proxied_by: r.get(11)?,
+            expires_at: r.get(12)?,
+        },
+    })
+}
+
 /// An index row: (result id, testcase id, submit time).
 type Row = (i64, i64, i64);
 
 /// Loads result views for index rows: one log row per result, each testcase's current
-/// `ref_url` once per request. With `keep`, loaded views are kept for reuse.
+/// `ref_url` once per request.
 struct Loader<'a> {
     reader: &'a Reader,
     ref_urls: HashMap<i64, Option<String>>,
-    kept: Option<HashMap<i64, ResultView>>,
 }
 
 impl Loader<'_> {
     fn load(&mut self, (id, testcase, _): Row) -> Result<ResultView, StoreError> {
-        if let Some(v) = self.kept.as_ref().and_then(|k| k.get(&id)) {
-            return Ok(v.clone());
-        }
         let conn = &self.reader.conn;
         let (enc, body): (i64, Vec<u8>) = conn
             .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
@@ -511,28 +531,26 @@ impl Loader<'_> {
                 u
             }
         };
-        let view = ResultView { id, record, testcase_ref_url };
-        if let Some(kept) = self.kept.as_mut() {
-            kept.insert(id, view.clone());
-        }
-        Ok(view)
+        Ok(ResultView { id, record, testcase_ref_url })
     }
 }
 
-/// Every combination of the distinct keys' values on a result (`None` for a missing key).
-fn combinations(record: &ResultRecord, keys: &[String]) -> Vec<Vec<Option<String>>> {
-    let mut combos: Vec<Vec<Option<String>>> = vec![Vec::new()];
+/// Every combination of the distinct keys' value ids on a result (`None` for a missing key).
+fn combinations(facets: &[(i64, i64)], keys: &[Option<i64>]) -> Vec<Vec<Option<i64>>> {
+    let mut combos: Vec<Vec<Option<i64>>> = vec![Vec::new()];
     for key in keys {
-        let values: Vec<Option<String>> = match record.data.get(key) {
-            Some(vs) if !vs.is_empty() => vs.iter().cloned().map(Some).collect(),
-            _ => vec![None],
-        };
+        let mut values: Vec<Option<i64>> =
+            facets.iter().filter(|(k, _)| Some(*k) == *key).map(|(_, v)| Some(*v)).collect();
+        values.dedup();
+        if values.is_empty() {
+            values.push(None);
+        }
         combos = combos
             .into_iter()
             .flat_map(|c| {
                 values.iter().map(move |v| {
                     let mut c = c.clone();
-                    c.push(v.clone());
+                    c.push(*v);
                     c
                 })
             })

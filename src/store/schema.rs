@@ -78,7 +78,10 @@ CREATE TABLE IF NOT EXISTS results(
     id INTEGER PRIMARY KEY, -- the log seq of the result's entry
     testcase_id INTEGER NOT NULL,
     outcome TEXT NOT NULL,
-    submit_time INTEGER NOT NULL
+    submit_time INTEGER NOT NULL,
+    -- The result's (key id, value id) pairs as varints: `_distinct_on` groups by them
+    -- without decoding the log body.
+    facets BLOB NOT NULL DEFAULT x''
 );
 CREATE INDEX IF NOT EXISTS results_time ON results(submit_time);
 CREATE INDEX IF NOT EXISTS results_testcase_time ON results(testcase_id, submit_time);
@@ -121,7 +124,12 @@ CREATE TABLE IF NOT EXISTS waivers(
     scenario TEXT,
     product_version TEXT NOT NULL,
     username TEXT NOT NULL,
-    timestamp INTEGER NOT NULL
+    timestamp INTEGER NOT NULL,
+    -- The rest of the record, so waivers are read without decoding log bodies.
+    waived INTEGER NOT NULL,
+    comment TEXT NOT NULL,
+    proxied_by TEXT,
+    expires_at INTEGER
 );
 CREATE INDEX IF NOT EXISTS waivers_subject ON waivers(subject_identifier, subject_type, testcase);
 CREATE INDEX IF NOT EXISTS waivers_testcase ON waivers(testcase);

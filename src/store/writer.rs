@@ -444,7 +444,8 @@ impl Writer {
             .conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO waivers(id, uuid, subject_type, subject_identifier, testcase, scenario,
-                 product_version, username, timestamp) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+                 product_version, username, timestamp, waived, comment, proxied_by, expires_at)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
             )?
             .execute(params![
                 seq,
@@ -455,7 +456,11 @@ impl Writer {
                 w.scenario,
                 w.product_version,
                 w.username,
-                w.timestamp
+                w.timestamp,
+                w.waived,
+                w.comment,
+                w.proxied_by,
+                w.expires_at
             ])?;
         if fresh == 0 {
             return Ok(self
@@ -491,20 +496,22 @@ impl Writer {
         for g in &r.groups {
             group_ids.push(self.touch_group(stamp, g)?);
         }
-        self.conn
-            .prepare_cached("INSERT INTO results(id, testcase_id, outcome, submit_time) VALUES(?1, ?2, ?3, ?4)")?
-            .execute(params![id, testcase_id, r.outcome, r.submit_time])?;
-        for gid in group_ids {
-            self.conn
-                .prepare_cached("INSERT OR IGNORE INTO result_groups(group_id, result_id) VALUES(?1, ?2)")?
-                .execute(params![gid, id])?;
-        }
         let mut postings = Vec::with_capacity(r.data.len());
         for (key, values) in &r.data {
             let key_id = self.intern_key(key)?;
             for value in values {
                 postings.push((key_id, self.intern_value(value)?));
             }
+        }
+        self.conn
+            .prepare_cached(
+                "INSERT INTO results(id, testcase_id, outcome, submit_time, facets) VALUES(?1, ?2, ?3, ?4, ?5)",
+            )?
+            .execute(params![id, testcase_id, r.outcome, r.submit_time, super::facets::encode(&postings)])?;
+        for gid in group_ids {
+            self.conn
+                .prepare_cached("INSERT OR IGNORE INTO result_groups(group_id, result_id) VALUES(?1, ?2)")?
+                .execute(params![gid, id])?;
         }
         self.insert_postings(&postings, r.submit_time, id, testcase_id)?;
         Ok(Some(id))
