@@ -25,6 +25,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Replay(args) => replay(&cli.db, args),
         Command::Ingest(args) => super::ingest::ingest(&cli.db, args),
         Command::Stats => stats(&cli.db),
+        Command::Sync(args) => super::replication::sync(&cli.db, args),
+        Command::Export(args) => super::replication::export(&cli.db, args),
+        Command::Import(args) => super::replication::import(&cli.db, args),
+        Command::Audit(args) => super::replication::audit(&cli.db, args),
     }
 }
 
@@ -95,8 +99,16 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             }
             None => None,
         };
-        let app = http::router(service, limits.clone(), spool.as_ref().map(|s| s.status.clone()));
+        let replication = std::sync::Arc::new(crate::service::replication::ReplicationState::new(
+            args.replication.peer_token.clone(),
+        ));
+        let peers = super::replication::start_peers(&args.replication, &service, replication.clone())?;
+        let app =
+            http::router_with_replication(service, limits.clone(), spool.as_ref().map(|s| s.status.clone()), replication);
         http::serve(listener, app, &limits, shutdown_signal()).await?;
+        if let Some(p) = peers {
+            tokio::task::spawn_blocking(move || p.stop()).await?;
+        }
         tracing::info!("shutting down");
         anyhow::Ok(writer_thread)
     })?;
@@ -353,5 +365,7 @@ fn stats(db: &std::path::Path) -> Result<i32> {
     for h in reader.heads()? {
         println!("origin {}: {} entries, head {}", h.origin, h.seq, h.hash.to_hex());
     }
+    let heads = reader.heads()?;
+    println!("version vector: {}", crate::service::replication::format_vv(&crate::service::replication::vv_of(&heads)));
     Ok(0)
 }

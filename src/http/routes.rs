@@ -30,6 +30,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2.0/groups/{uuid}", get(get_group))
         .route("/api/v2.0/groups/{uuid}/results", get(group_results))
         .route("/api/verdict/v1/spool", get(spool_status))
+        .merge(super::replication::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -368,9 +368,14 @@ impl Writer {
 
     fn apply_result(&mut self, seq: i64, stamp: &Stamp, r: &ResultRecord) -> Result<Option<i64>, StoreError> {
         if let Some(existing) = self.result_id_by_uuid(&r.uuid)? {
-            // The same result reached this node twice (e.g. one idempotency key used on two
-            // nodes): the log keeps both entries, the index keeps the first.
-            return Ok(Some(existing));
+            // The same uuid reached this node twice (e.g. one idempotency key used on two
+            // nodes): the log keeps both entries; the index keeps the one accepted first by
+            // (ts, origin, origin_seq), so every node shows the same one whatever the order
+            // the entries arrived in.
+            if !self.earlier_than(stamp, existing)? {
+                return Ok(Some(existing));
+            }
+            self.unindex_result(existing)?;
         }
         let testcase_id = self.touch_testcase(stamp, &r.testcase)?;
         let mut group_ids = Vec::with_capacity(r.groups.len());
@@ -405,6 +410,49 @@ impl Writer {
             }
         }
         Ok(Some(id))
+    }
+
+    /// Whether `stamp` orders before the entry that holds result `id`.
+    fn earlier_than(&self, stamp: &Stamp, id: i64) -> Result<bool, StoreError> {
+        let (ts, origin, oseq): (i64, String, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT l.ts, o.node, l.origin_seq FROM log l JOIN origins o ON o.id = l.origin_id WHERE l.seq = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok((stamp.ts, stamp.origin, stamp.oseq) < (ts, origin.as_str(), oseq))
+    }
+
+    /// Removes result `id` from the derived tables (its log entry stays).
+    fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
+        let (enc, body): (i64, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?)))?;
+        let body = self.decoder.decode(&self.conn, id, enc, body)?;
+        let old: ResultRecord =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
+        for (key, values) in &old.data {
+            let key_id = self.intern_key(key)?;
+            for value in values {
+                let value_id = self.intern_value(value)?;
+                self.conn
+                    .prepare_cached(
+                        "DELETE FROM result_data WHERE key_id = ?1 AND value_id = ?2 AND submit_time = ?3 AND result_id = ?4",
+                    )?
+                    .execute(params![key_id, value_id, old.submit_time, id])?;
+            }
+        }
+        for g in &old.groups {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM result_groups WHERE group_id = (SELECT id FROM grp WHERE uuid = ?1) AND result_id = ?2",
+                )?
+                .execute(params![g.uuid, id])?;
+        }
+        self.conn.prepare_cached("DELETE FROM result_uuids WHERE uuid = ?1")?.execute([uuid_key(&old.uuid)])?;
+        self.conn.prepare_cached("DELETE FROM results WHERE id = ?1")?.execute([id])?;
+        Ok(())
     }
 
     fn result_id_by_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
