@@ -103,8 +103,12 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             args.replication.peer_token.clone(),
         ));
         let peers = super::replication::start_peers(&args.replication, &service, replication.clone())?;
-        let app =
-            http::router_with_replication(service, limits.clone(), spool.as_ref().map(|s| s.status.clone()), replication);
+        let app = http::router_with_replication(
+            service,
+            limits.clone(),
+            spool.as_ref().map(|s| s.status.clone()),
+            replication,
+        );
         http::serve(listener, app, &limits, shutdown_signal()).await?;
         if let Some(p) = peers {
             tokio::task::spawn_blocking(move || p.stop()).await?;

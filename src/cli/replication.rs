@@ -119,7 +119,9 @@ pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: sync from {} failed: {e}", args.url);
-            eprintln!("pages imported before the failure are kept (each was verified whole); nothing refused was stored");
+            eprintln!(
+                "pages imported before the failure are kept (each was verified whole); nothing refused was stored"
+            );
             return Ok(1);
         }
     };

@@ -88,7 +88,8 @@ impl IntoResponse for ApiError {
                     StatusCode::UNAUTHORIZED,
                     "This server requires the peer token (Authorization: Bearer <token>)",
                 );
-                resp.headers_mut().insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+                resp.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
                 resp
             }
         }

@@ -11,8 +11,8 @@ pub use request::prev_next;
 
 use crate::service::Service;
 use crate::service::ingest::SpoolStatus;
-use crate::service::replication::ReplicationState;
 use crate::service::render::to_wire;
+use crate::service::replication::ReplicationState;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};

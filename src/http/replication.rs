@@ -176,7 +176,8 @@ impl Drop for ChannelWriter {
 /// at those positions (positions it does not hold are left out); at most 1,000.
 async fn hashes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiError> {
     authorize(&s, &ctx)?;
-    let origin = param(&ctx, "origin").filter(|o| is_origin(o)).ok_or_else(|| bad("origin must be a node id".into()))?;
+    let origin =
+        param(&ctx, "origin").filter(|o| is_origin(o)).ok_or_else(|| bad("origin must be a node id".into()))?;
     let seqs: Vec<u64> = param(&ctx, "seqs")
         .unwrap_or("")
         .split(',')

@@ -141,7 +141,8 @@ fn audit_origin(
     l: u64,
     r: u64,
 ) -> Result<OriginAudit, PullError> {
-    let done = |verdict, note: Option<String>| OriginAudit { origin: origin.to_owned(), local: l, remote: r, verdict, note };
+    let done =
+        |verdict, note: Option<String>| OriginAudit { origin: origin.to_owned(), local: l, remote: r, verdict, note };
     let (known_lo, _) = remote.known(origin);
     let k = l.min(r);
     let by_length = || match l.cmp(&r) {

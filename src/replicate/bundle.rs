@@ -65,14 +65,19 @@ const PAGE: usize = 10_000;
 
 /// Verifies the bundle at `path` against this store, then imports it. `progress` gets
 /// the number of entries verified (first pass) and then imported (second pass).
-pub fn import_bundle(store: &Store, path: &Path, mut progress: impl FnMut(&str, u64)) -> Result<ImportSummary, PullError> {
+pub fn import_bundle(
+    store: &Store,
+    path: &Path,
+    mut progress: impl FnMut(&str, u64),
+) -> Result<ImportSummary, PullError> {
     let started = Instant::now();
     let reader = store.reader()?;
     let held = local_tips(&reader)?;
     // Pass 1: verify everything; nothing is written.
     let mut stream = open_stream_file(path)?;
     let node = stream.header().node.clone();
-    let mut at_held: BTreeMap<String, u64> = BTreeMap::new();
+    // Per origin: the last position both this store and the bundle hold, and our hash there.
+    let mut at_held: BTreeMap<String, (u64, Option<Hash>)> = BTreeMap::new();
     for (origin, p) in &stream.header().since {
         let theirs = p.hash().unwrap_or(Hash::GENESIS);
         let (ours_seq, _) = held.get(origin).copied().unwrap_or((0, Hash::GENESIS));
@@ -82,19 +87,20 @@ pub fn import_bundle(store: &Store, path: &Path, mut progress: impl FnMut(&str, 
         if reader.hash_at(origin, p.seq)? != Some(theirs) {
             return Err(ReplicationError::Diverged { origin: origin.clone(), seq: p.seq }.into());
         }
-        at_held.insert(origin.clone(), ours_seq);
+        let last = stream.header().heads.get(origin).map_or(ours_seq, |h| h.seq.min(ours_seq));
+        at_held.insert(origin.clone(), (last, reader.hash_at(origin, last)?));
     }
     let mut entries = 0u64;
     while let Some(e) = stream.next_entry()? {
         // Where the bundle overlaps what we hold, its chain must be ours.
-        if at_held.get(&e.origin) == Some(&e.origin_seq) {
-            let ours = held.get(&e.origin).map(|h| h.1);
-            if ours != Some(e.hash) {
-                return Err(ReplicationError::Diverged { origin: e.origin.clone(), seq: e.origin_seq }.into());
-            }
+        if let Some((seq, ours)) = at_held.get(&e.origin)
+            && *seq == e.origin_seq
+            && *ours != Some(e.hash)
+        {
+            return Err(ReplicationError::Diverged { origin: e.origin.clone(), seq: e.origin_seq }.into());
         }
         entries += 1;
-        if entries % PAGE as u64 == 0 {
+        if entries.is_multiple_of(PAGE as u64) {
             progress("verifying", entries);
         }
     }

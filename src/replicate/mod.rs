@@ -51,6 +51,9 @@ pub struct PeerClient {
     pub zstd: bool,
 }
 
+/// Per origin: a position and the chain hash there.
+pub type Tips = BTreeMap<String, (u64, Hash)>;
+
 /// A change stream being read from a peer.
 pub type RemoteStream = StreamReader<Box<dyn BufRead + Send>>;
 
@@ -64,7 +67,12 @@ impl PeerClient {
             .timeout_per_read(Some(Duration::from_secs(60)))
             .build()
             .into();
-        PeerClient { base: base.trim_end_matches('/').to_owned(), token: token.filter(|t| !t.is_empty()), agent, zstd: true }
+        PeerClient {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.filter(|t| !t.is_empty()),
+            agent,
+            zstd: true,
+        }
     }
 
     pub fn url(&self) -> &str {
@@ -111,7 +119,7 @@ impl PeerClient {
     }
 
     /// The peer's node id and chain heads (`GET /api/verdict/v1/replication`).
-    pub fn heads(&self) -> Result<(String, BTreeMap<String, (u64, Hash)>), PullError> {
+    pub fn heads(&self) -> Result<(String, Tips), PullError> {
         let mut resp = self.get("/api/verdict/v1/replication", false)?;
         let text = resp.body_mut().read_to_string().map_err(|e| self.peer_err(e))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| self.peer_err(e))?;
@@ -241,15 +249,10 @@ fn local_tips(reader: &Reader) -> Result<BTreeMap<String, (u64, Hash)>, StoreErr
 
 /// Checks a page header's `since` positions against what this store holds (or will, once
 /// the pages in flight are imported: `tips`).
-fn check_since(
-    header: &StreamHeader,
-    tips: &BTreeMap<String, (u64, Hash)>,
-    reader: &Reader,
-) -> Result<(), PullError> {
+fn check_since(header: &StreamHeader, tips: &BTreeMap<String, (u64, Hash)>, reader: &Reader) -> Result<(), PullError> {
     for (origin, p) in &header.since {
-        let theirs = p
-            .hash()
-            .ok_or_else(|| ReplicationError::Malformed(format!("header: hash of {origin} is not hex")))?;
+        let theirs =
+            p.hash().ok_or_else(|| ReplicationError::Malformed(format!("header: hash of {origin} is not hex")))?;
         let (held, tip_hash) = tips.get(origin).copied().unwrap_or((0, Hash::GENESIS));
         let ours = if p.seq == held {
             Some(tip_hash)
@@ -259,6 +262,17 @@ fn check_since(
             return Err(ReplicationError::Gap { origin: origin.clone(), start: p.seq, held }.into());
         };
         if ours.is_some_and(|h| h != theirs) {
+            return Err(ReplicationError::Diverged { origin: origin.clone(), seq: p.seq }.into());
+        }
+    }
+    // Where the peer holds no more of an origin than we do, its head must be on our chain
+    // (else we are ahead on a fork it will never send us entries of).
+    for (origin, p) in &header.heads {
+        let held = tips.get(origin).map_or(0, |t| t.0);
+        if p.seq <= held
+            && let Some(ours) = reader.hash_at(origin, p.seq)?
+            && Some(ours) != p.hash()
+        {
             return Err(ReplicationError::Diverged { origin: origin.clone(), seq: p.seq }.into());
         }
     }
@@ -325,11 +339,8 @@ pub fn pull(
                 let header = stream.header();
                 state.peer_node = header.node.clone();
                 state.received += page.len() as u64;
-                state.lag = header
-                    .heads
-                    .iter()
-                    .map(|(o, p)| p.seq.saturating_sub(tips.get(o).map_or(0, |t| t.0)))
-                    .sum();
+                state.lag =
+                    header.heads.iter().map(|(o, p)| p.seq.saturating_sub(tips.get(o).map_or(0, |t| t.0))).sum();
                 let sent = !page.is_empty();
                 if sent {
                     pages += 1;

@@ -310,19 +310,28 @@ impl<R: BufRead> StreamReader<R> {
     }
 
     fn parse_entry(&mut self) -> Result<Entry, ReplicationError> {
-        let w: WireEntry = serde_json::from_slice(&self.line).map_err(|e| {
-            ReplicationError::Malformed(format!("entry line {} does not parse: {e}", self.entries + 2))
-        })?;
+        let w: WireEntry = serde_json::from_slice(&self.line)
+            .map_err(|e| ReplicationError::Malformed(format!("entry line {} does not parse: {e}", self.entries + 2)))?;
         let tampered = |reason: String| ReplicationError::Tampered { origin: w.origin.to_string(), seq: w.seq, reason };
         let kind = Kind::parse(&w.kind).ok_or_else(|| tampered(format!("unknown kind {:?}", w.kind)))?;
         let hash = Hash::from_hex(&w.hash).ok_or_else(|| tampered("hash is not 64 hex characters".into()))?;
         let Some((tip_seq, tip_hash)) = self.tips.get(w.origin.as_ref()).copied() else {
-            return Err(ReplicationError::Malformed(format!("entry of origin {} not announced in the header", w.origin)));
+            return Err(ReplicationError::Malformed(format!(
+                "entry of origin {} not announced in the header",
+                w.origin
+            )));
         };
         if w.seq != tip_seq + 1 {
             return Err(tampered(format!("out of order: expected #{} after #{tip_seq}", tip_seq + 1)));
         }
-        let entry = Entry { origin: w.origin.into_owned(), origin_seq: w.seq, kind, ts: w.ts, body: w.body.get().to_owned(), hash };
+        let entry = Entry {
+            origin: w.origin.into_owned(),
+            origin_seq: w.seq,
+            kind,
+            ts: w.ts,
+            body: w.body.get().to_owned(),
+            hash,
+        };
         if !entry.follows(&tip_hash) {
             return Err(ReplicationError::Tampered {
                 origin: entry.origin,

@@ -10,4 +10,5 @@ mod api_writes;
 mod cli;
 mod python_client;
 mod replay;
+mod replication;
 mod tidy;
