@@ -22,7 +22,7 @@ pub struct PeerArgs {
     pub peer_token: Option<String>,
 
     /// Entries per replication page (one import transaction each).
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(long, default_value_t = 20_000, value_name = "N")]
     pub peer_page: u64,
 }
 
@@ -33,7 +33,7 @@ pub struct SyncArgs {
     #[arg(long, env = "VERDICT_PEER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub peer_token: Option<String>,
     /// Entries per page (one import transaction each).
-    #[arg(long, default_value_t = 10_000, value_name = "N")]
+    #[arg(long, default_value_t = 50_000, value_name = "N")]
     pub page: u64,
     /// Ask for every entry, not only the missing ones (held entries are checked and skipped).
     #[arg(long)]

@@ -109,9 +109,9 @@ pub fn import_bundle(
     let mut sink = Sink::Writer(Box::new(store.writer()?));
     let mut stream = open_stream_file(path)?;
     let mut counts = Counts::default();
-    let mut page: Vec<Entry> = Vec::with_capacity(PAGE);
+    let mut page: Vec<(Entry, Hash)> = Vec::with_capacity(PAGE);
     loop {
-        let next = stream.next_entry()?;
+        let next = stream.next_verified()?;
         let last = next.is_none();
         if let Some(e) = next {
             page.push(e);

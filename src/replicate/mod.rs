@@ -184,14 +184,15 @@ fn count(outcomes: &[ImportOutcome]) -> Counts {
 
 impl Sink {
     /// Imports one page in one transaction.
-    pub fn import(&mut self, page: Vec<Entry>) -> Result<Counts, PullError> {
+    pub fn import(&mut self, page: Vec<(Entry, Hash)>) -> Result<Counts, PullError> {
         match self {
             Sink::Queue(q) => {
-                let outcome = q.exclusive_blocking(move |w| w.import(&page)).map_err(|_| PullError::Stopped)?;
+                let outcome =
+                    q.exclusive_blocking(move |w| w.import_verified(&page)).map_err(|_| PullError::Stopped)?;
                 Ok(count(&outcome?))
             }
             Sink::Writer(w) => {
-                let outcome = w.import(&page)?;
+                let outcome = w.import_verified(&page)?;
                 w.tend_wal()?;
                 Ok(count(&outcome))
             }
@@ -215,7 +216,7 @@ pub struct PullOptions {
 
 impl Default for PullOptions {
     fn default() -> Self {
-        PullOptions { page: 10_000, full: false, follow: false, wait: 5 }
+        PullOptions { page: 20_000, full: false, follow: false, wait: 5 }
     }
 }
 
@@ -296,7 +297,7 @@ pub fn pull(
     let mut tips = local_tips(&reader)?;
     let mut state = Progress::default();
     let mut pages = 0u64;
-    let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<Vec<Entry>>(1);
+    let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<Vec<(Entry, Hash)>>(1);
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Counts>();
     std::thread::scope(|scope| {
         let applier = scope.spawn(move || -> Result<Counts, PullError> {
@@ -323,7 +324,7 @@ pub fn pull(
                 let mut stream = client.changes(&cursor, opts.page, wait)?;
                 check_since(stream.header(), &tips, &reader)?;
                 let mut page = Vec::new();
-                while let Some(e) = stream.next_entry()? {
+                while let Some(e) = stream.next_verified()? {
                     page.push(e);
                 }
                 let more = stream.end().is_some_and(|e| e.more);

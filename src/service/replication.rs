@@ -12,8 +12,10 @@
 //!
 //! `since` gives, for every origin the stream carries entries of, the position they follow
 //! and the producer's chain hash there, so a stream verifies on its own: every entry must
-//! chain from it (see `docs/replication.md`). `digest` is blake3 over every byte before the
-//! trailer line, so a truncated or altered stream is refused even where no hash covers it.
+//! chain from it (see `docs/replication.md`). `digest` is blake3 over the header line (with
+//! its newline) followed by every entry's 32-byte chain hash in stream order: with the
+//! chain hashes, which cover every field of an entry, it makes any change, reordering or
+//! truncation of the stream detectable, at 32 bytes of hashing per entry.
 
 use crate::log::{Entry, Hash, Kind};
 use crate::store::{OriginHead, Reader, StoreError};
@@ -131,7 +133,7 @@ pub struct StreamEnd {
     pub entries: u64,
     /// Whether the producer holds more (the stream stopped at its limit).
     pub more: bool,
-    /// blake3 (hex) of every byte before the trailer line.
+    /// blake3 (hex) of the header line and every entry's chain hash.
     pub digest: String,
 }
 
@@ -169,14 +171,9 @@ impl<W: Write> StreamWriter<W> {
         let mut w = StreamWriter { out, digest: blake3::Hasher::new(), entries: 0, line: Vec::with_capacity(4096) };
         let mut line = serde_json::to_vec(header).map_err(|e| ReplicationError::Malformed(e.to_string()))?;
         line.push(b'\n');
-        w.emit(&line)?;
+        w.digest.update(&line);
+        w.out.write_all(&line)?;
         Ok(w)
-    }
-
-    fn emit(&mut self, bytes: &[u8]) -> Result<(), ReplicationError> {
-        self.digest.update(bytes);
-        self.out.write_all(bytes)?;
-        Ok(())
     }
 
     /// Writes one entry line. The body is embedded verbatim: it is canonical JSON already,
@@ -193,10 +190,11 @@ impl<W: Write> StreamWriter<W> {
         line.extend_from_slice(b"\",\"body\":");
         line.extend_from_slice(e.body.as_bytes());
         line.extend_from_slice(b"}\n");
-        let out = self.emit(&line);
+        self.digest.update(&e.hash.0);
+        let out = self.out.write_all(&line);
         self.line = line;
         self.entries += 1;
-        out
+        Ok(out?)
     }
 
     /// Writes the trailer and returns the sink (to flush or finish it).
@@ -276,6 +274,12 @@ impl<R: BufRead> StreamReader<R> {
 
     /// The next verified entry, or `None` after a verified trailer.
     pub fn next_entry(&mut self) -> Result<Option<Entry>, ReplicationError> {
+        Ok(self.next_verified()?.map(|(e, _)| e))
+    }
+
+    /// The next verified entry with the predecessor hash it was verified to follow (see
+    /// `Writer::import_verified`), or `None` after a verified trailer.
+    pub fn next_verified(&mut self) -> Result<Option<(Entry, Hash)>, ReplicationError> {
         if self.end.is_some() {
             return Ok(None);
         }
@@ -302,19 +306,18 @@ impl<R: BufRead> StreamReader<R> {
             self.end = Some(t.end);
             return Ok(None);
         }
-        self.digest.update(&self.line);
-        self.digest.update(b"\n");
-        let entry = self.parse_entry()?;
+        let (entry, prev) = self.parse_entry()?;
+        self.digest.update(&entry.hash.0);
         self.entries += 1;
-        Ok(Some(entry))
+        Ok(Some((entry, prev)))
     }
 
-    fn parse_entry(&mut self) -> Result<Entry, ReplicationError> {
+    fn parse_entry(&mut self) -> Result<(Entry, Hash), ReplicationError> {
         let w: WireEntry = serde_json::from_slice(&self.line)
             .map_err(|e| ReplicationError::Malformed(format!("entry line {} does not parse: {e}", self.entries + 2)))?;
         let tampered = |reason: String| ReplicationError::Tampered { origin: w.origin.to_string(), seq: w.seq, reason };
         let kind = Kind::parse(&w.kind).ok_or_else(|| tampered(format!("unknown kind {:?}", w.kind)))?;
-        let hash = Hash::from_hex(&w.hash).ok_or_else(|| tampered("hash is not 64 hex characters".into()))?;
+        let hash = hex32(&w.hash).ok_or_else(|| tampered("hash is not 64 hex characters".into()))?;
         let Some((tip_seq, tip_hash)) = self.tips.get(w.origin.as_ref()).copied() else {
             return Err(ReplicationError::Malformed(format!(
                 "entry of origin {} not announced in the header",
@@ -342,13 +345,35 @@ impl<R: BufRead> StreamReader<R> {
         if let Some(tip) = self.tips.get_mut(&entry.origin) {
             *tip = (entry.origin_seq, entry.hash);
         }
-        Ok(entry)
+        Ok((entry, tip_hash))
     }
 
     /// Per origin, the last position verified so far.
     pub fn tips(&self) -> &BTreeMap<String, (u64, Hash)> {
         &self.tips
     }
+}
+
+/// Decodes 64 hex characters (faster than the general decoder, which shows in a profile
+/// at a million entries).
+fn hex32(s: &str) -> Option<Hash> {
+    fn nibble(c: u8) -> Option<u8> {
+        match c {
+            b'0'..=b'9' => Some(c - b'0'),
+            b'a'..=b'f' => Some(c - b'a' + 10),
+            b'A'..=b'F' => Some(c - b'A' + 10),
+            _ => None,
+        }
+    }
+    let b = s.as_bytes();
+    if b.len() != 64 {
+        return None;
+    }
+    let mut out = [0u8; 32];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = (nibble(b[2 * i])? << 4) | nibble(b[2 * i + 1])?;
+    }
+    Some(Hash(out))
 }
 
 fn read_line<R: BufRead>(input: &mut R, line: &mut Vec<u8>) -> Result<(), ReplicationError> {
