@@ -33,13 +33,14 @@ $BIN serve --db "$OUT/repl-src-$N.db" --listen 127.0.0.1:$PA >"$OUT/repl-a.log" 
 trap 'kill $A 2>/dev/null || true; kill ${B:-} 2>/dev/null || true' EXIT
 sleep 1
 
-for mode in zstd plain; do
+for run in "zstd 50000" "plain 50000" "zstd 10000" "plain 10000"; do
+  set -- $run; mode=$1; page=$2
   rm -f "$OUT"/repl-dst.db*
   flag=""; [ $mode = plain ] && flag="--no-compress"
   s0=$(cpu $A)
-  echo "== verdict sync, $N results behind, $mode"
+  echo "== verdict sync, $N results behind, $mode, pages of $page"
   /usr/bin/time -f "client: wall %e s, user %U s, sys %S s, max RSS %M KB" \
-    $BIN sync http://127.0.0.1:$PA --db "$OUT/repl-dst.db" $flag
+    $BIN sync http://127.0.0.1:$PA --db "$OUT/repl-dst.db" --page $page $flag
   s1=$(cpu $A)
   echo "server CPU: $(( (s1 - s0) * 1000 / tck )) ms"
 done

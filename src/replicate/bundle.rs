@@ -61,7 +61,7 @@ pub struct ImportSummary {
 }
 
 /// Entries per import transaction.
-const PAGE: usize = 10_000;
+const PAGE: usize = 50_000;
 
 /// Verifies the bundle at `path` against this store, then imports it. `progress` gets
 /// the number of entries verified (first pass) and then imported (second pass).
