@@ -516,3 +516,36 @@ fn kill_9_during_sync_leaves_no_gap_and_no_duplicate() {
         assert!(code == 0 && out.contains("0 new"), "{out}");
     }
 }
+
+#[test]
+fn one_uuid_from_two_origins_shows_the_same_result_whatever_the_arrival_order() {
+    use verdict::log::{Body, Entry, Hash, Kind};
+    use verdict::model::{Outcomes, ResultQuery};
+    const UUID: &str = "0190a000-0000-7000-8000-000000000001";
+    let body = |note: &str, time: i64| {
+        let v = json!({"data": {"item": [note]}, "groups": [{"uuid": note}], "note": note, "outcome": "PASSED",
+                       "submit_time": time, "testcase": {"name": "dup"}, "uuid": UUID});
+        Body::decode(Kind::Result, &v.to_string()).unwrap().encode()
+    };
+    // Origin b accepted it first (ts 100), origin a later (ts 200).
+    let a = Entry::seal(&Hash::GENESIS, "aaaa", 1, Kind::Result, 200, body("from-a", 1));
+    let b = Entry::seal(&Hash::GENESIS, "bbbb", 1, Kind::Result, 100, body("from-b", 2));
+    let dir = tempfile::tempdir().unwrap();
+    for (i, order) in [[&a, &b], [&b, &a]].iter().enumerate() {
+        let store = verdict::store::Store::open(&dir.path().join(format!("o{i}.db"))).unwrap();
+        let mut w = store.writer().unwrap();
+        for e in order {
+            w.import(&[(*e).clone()]).unwrap();
+        }
+        let r = store.reader().unwrap();
+        assert_eq!(r.result_by_uuid(UUID).unwrap().unwrap().record.note.as_deref(), Some("from-b"));
+        assert_eq!(r.stats().unwrap().results, 1);
+        let query = |q: &str| {
+            let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
+            r.results(&ResultQuery::parse(&pairs, &Outcomes::default_set(), 1000).unwrap()).unwrap().len()
+        };
+        assert_eq!((query("item=from-b"), query("item=from-a")), (1, 0));
+        assert_eq!((query("groups=from-b"), query("groups=from-a")), (1, 0));
+        assert_eq!(query(&format!("_uuid={UUID}")), 1);
+    }
+}
