@@ -313,8 +313,22 @@ impl<R: BufRead> StreamReader<R> {
     }
 
     fn parse_entry(&mut self) -> Result<(Entry, Hash), ReplicationError> {
-        let w: WireEntry = serde_json::from_slice(&self.line)
-            .map_err(|e| ReplicationError::Malformed(format!("entry line {} does not parse: {e}", self.entries + 2)))?;
+        let w = match fast_entry(&self.line) {
+            Some(w) => w,
+            None => {
+                let w: WireEntry = serde_json::from_slice(&self.line).map_err(|e| {
+                    ReplicationError::Malformed(format!("entry line {} does not parse: {e}", self.entries + 2))
+                })?;
+                Line {
+                    origin: w.origin,
+                    seq: w.seq,
+                    kind: w.kind,
+                    ts: w.ts,
+                    hash: w.hash,
+                    body: Cow::Borrowed(w.body.get()),
+                }
+            }
+        };
         let tampered = |reason: String| ReplicationError::Tampered { origin: w.origin.to_string(), seq: w.seq, reason };
         let kind = Kind::parse(&w.kind).ok_or_else(|| tampered(format!("unknown kind {:?}", w.kind)))?;
         let hash = hex32(&w.hash).ok_or_else(|| tampered("hash is not 64 hex characters".into()))?;
@@ -327,14 +341,8 @@ impl<R: BufRead> StreamReader<R> {
         if w.seq != tip_seq + 1 {
             return Err(tampered(format!("out of order: expected #{} after #{tip_seq}", tip_seq + 1)));
         }
-        let entry = Entry {
-            origin: w.origin.into_owned(),
-            origin_seq: w.seq,
-            kind,
-            ts: w.ts,
-            body: w.body.get().to_owned(),
-            hash,
-        };
+        let entry =
+            Entry { origin: w.origin.into_owned(), origin_seq: w.seq, kind, ts: w.ts, body: w.body.into_owned(), hash };
         if !entry.follows(&tip_hash) {
             return Err(ReplicationError::Tampered {
                 origin: entry.origin,
@@ -352,6 +360,50 @@ impl<R: BufRead> StreamReader<R> {
     pub fn tips(&self) -> &BTreeMap<String, (u64, Hash)> {
         &self.tips
     }
+}
+
+/// An entry line's fields.
+struct Line<'a> {
+    origin: Cow<'a, str>,
+    seq: u64,
+    kind: Cow<'a, str>,
+    ts: i64,
+    hash: Cow<'a, str>,
+    body: Cow<'a, str>,
+}
+
+/// Parses a line exactly as [`StreamWriter::entry`] writes it, without a JSON parser (a
+/// profile at a million entries shows it); `None` for anything else, which then goes
+/// through `serde_json`. The body is taken verbatim: the chain hash covers exactly its
+/// bytes, and the importer decodes it.
+fn fast_entry(line: &[u8]) -> Option<Line<'_>> {
+    let text = std::str::from_utf8(line).ok()?;
+    let rest = text.strip_prefix("{\"origin\":\"")?;
+    let (origin, rest) = rest.split_once('"')?;
+    if origin.contains('\\') {
+        return None;
+    }
+    let rest = rest.strip_prefix(",\"seq\":")?;
+    let (seq, rest) = rest.split_once(',')?;
+    let rest = rest.strip_prefix("\"kind\":\"")?;
+    let (kind, rest) = rest.split_once('"')?;
+    let rest = rest.strip_prefix(",\"ts\":")?;
+    let (ts, rest) = rest.split_once(',')?;
+    let rest = rest.strip_prefix("\"hash\":\"")?;
+    let (hash, rest) = rest.split_once('"')?;
+    let body = rest.strip_prefix(",\"body\":")?.strip_suffix('}')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(seq) || !digits(ts.strip_prefix('-').unwrap_or(ts)) || !body.starts_with('{') {
+        return None;
+    }
+    Some(Line {
+        origin: Cow::Borrowed(origin),
+        seq: seq.parse().ok()?,
+        kind: Cow::Borrowed(kind),
+        ts: ts.parse().ok()?,
+        hash: Cow::Borrowed(hash),
+        body: Cow::Borrowed(body),
+    })
 }
 
 /// Decodes 64 hex characters (faster than the general decoder, which shows in a profile
@@ -582,6 +634,28 @@ mod tests {
         let text = String::from_utf8(bytes).unwrap();
         let lines: Vec<&str> = text.lines().filter(|l| !l.contains(r#""seq":2,"#)).collect();
         assert!(read_all(format!("{}\n", lines.join("\n")).as_bytes()).is_err());
+    }
+
+    #[test]
+    fn fast_and_general_parsers_agree() {
+        let entries = chain("ab12", 2);
+        let bytes = stream(&entries, 0, &Hash::GENESIS);
+        let text = String::from_utf8(bytes).unwrap();
+        let line = text.lines().nth(1).unwrap();
+        let fast = fast_entry(line.as_bytes()).unwrap();
+        let slow: WireEntry = serde_json::from_str(line).unwrap();
+        assert_eq!((fast.origin.as_ref(), fast.seq, fast.kind.as_ref(), fast.ts), ("ab12", 1, "testcase", 1));
+        assert_eq!((fast.hash.as_ref(), fast.body.as_ref()), (slow.hash.as_ref(), slow.body.get()));
+        // Other spellings of the same entry take the general path and still verify.
+        let spaced = text.replacen("{\"origin\":", "{ \"origin\": ", 1);
+        assert!(fast_entry(spaced.lines().nth(1).unwrap().as_bytes()).is_none());
+        assert_eq!(read_all(spaced.as_bytes()).unwrap(), entries);
+        for bad in [
+            "{\"origin\":\"ab\",\"seq\":x,",
+            "{\"origin\":\"ab\",\"seq\":1,\"kind\":\"t\",\"ts\":1,\"hash\":\"h\",\"body\":[]}",
+        ] {
+            assert!(fast_entry(bad.as_bytes()).is_none());
+        }
     }
 
     #[test]
