@@ -30,6 +30,10 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(cmd) => super::gating::policy(cmd),
         Command::Decide(args) => super::gating::decide_cmd(&cli.db, args),
         Command::Stats => stats(&cli.db),
+        Command::Sync(args) => super::replication::sync(&cli.db, args),
+        Command::Export(args) => super::replication::export(&cli.db, args),
+        Command::Import(args) => super::replication::import(&cli.db, args),
+        Command::Audit(args) => super::replication::audit(&cli.db, args),
     }
 }
 
@@ -114,8 +118,20 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             let opts = AmqpOptions { url: url.clone(), exchange: args.amqp_exchange.clone(), public_url };
             crate::amqp::start(service.clone(), opts)?;
         }
-        let app = http::router(service, limits.clone(), spool.as_ref().map(|s| s.status.clone()));
+        let replication = std::sync::Arc::new(crate::service::replication::ReplicationState::new(
+            args.replication.peer_token.clone(),
+        ));
+        let peers = super::replication::start_peers(&args.replication, &service, replication.clone())?;
+        let app = http::router_with_replication(
+            service,
+            limits.clone(),
+            spool.as_ref().map(|s| s.status.clone()),
+            replication,
+        );
         http::serve(listener, app, &limits, shutdown_signal()).await?;
+        if let Some(p) = peers {
+            tokio::task::spawn_blocking(move || p.stop()).await?;
+        }
         tracing::info!("shutting down");
         anyhow::Ok(writer_thread)
     })?;
@@ -402,5 +418,7 @@ fn stats(db: &std::path::Path) -> Result<i32> {
     for h in reader.heads()? {
         println!("origin {}: {} entries, head {}", h.origin, h.seq, h.hash.to_hex());
     }
+    let heads = reader.heads()?;
+    println!("version vector: {}", crate::service::replication::format_vv(&crate::service::replication::vv_of(&heads)));
     Ok(0)
 }

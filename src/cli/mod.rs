@@ -3,12 +3,14 @@
 mod commands;
 mod gating;
 mod ingest;
+mod replication;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use commands::run;
+pub use replication::{AuditArgs, ExportArgs, ImportArgs, PeerArgs, SyncArgs};
 
 /// verdict: a ResultsDB-compatible test-results store in one binary and one file.
 #[derive(Debug, Parser)]
@@ -80,6 +82,24 @@ pub enum Command {
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]
     Stats,
+
+    /// Pull what this store lacks from a peer now (progress bar, then a summary).
+    #[command(after_help = "Example:\n  verdict sync http://lab2:5001 --db ./verdict.db")]
+    Sync(SyncArgs),
+
+    /// Write entries to a self-verifying bundle file for air-gapped transfer.
+    #[command(
+        after_help = "Example:\n  verdict export -o lab1.vbundle\n  verdict export --since \"$(ssh rig verdict stats | sed -n 's/^version vector: //p')\" -o rig.vbundle"
+    )]
+    Export(ExportArgs),
+
+    /// Verify a bundle completely, then import it (entries already held are skipped).
+    #[command(after_help = "Example:\n  verdict import lab1.vbundle")]
+    Import(ImportArgs),
+
+    /// Compare chains per origin with a peer or a bundle; exit 1 if any diverged.
+    #[command(after_help = "Example:\n  verdict audit --peer http://lab2:5001\n  verdict audit --bundle lab1.vbundle")]
+    Audit(AuditArgs),
 }
 
 /// Authentication methods of `serve --auth`.
@@ -177,6 +197,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub defaults: DefaultArgs,
+
+    #[command(flatten)]
+    pub replication: PeerArgs,
 
     /// Seconds a client may take to send its request body.
     #[arg(long, default_value_t = 60)]

@@ -22,6 +22,9 @@ pub enum ApiError {
     BodyTimeout,
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    /// A replication request without the peer token the server requires.
+    #[error("peer token missing or wrong")]
+    Unauthorized,
 }
 
 impl From<ModelError> for ApiError {
@@ -114,6 +117,15 @@ impl IntoResponse for ApiError {
             ),
             ApiError::BodyTimeout => message(StatusCode::REQUEST_TIMEOUT, "Request body not received in time"),
             ApiError::BodyRead(e) => message(StatusCode::BAD_REQUEST, &format!("Could not read the request body: {e}")),
+            ApiError::Unauthorized => {
+                let mut resp = message(
+                    StatusCode::UNAUTHORIZED,
+                    "This server requires the peer token (Authorization: Bearer <token>)",
+                );
+                resp.headers_mut()
+                    .insert(axum::http::header::WWW_AUTHENTICATE, axum::http::HeaderValue::from_static("Bearer"));
+                resp
+            }
         }
     }
 }

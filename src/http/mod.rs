@@ -4,6 +4,7 @@
 mod error;
 mod events;
 mod gating;
+mod replication;
 mod request;
 mod routes;
 
@@ -13,6 +14,7 @@ pub use request::prev_next;
 use crate::service::Service;
 use crate::service::ingest::SpoolStatus;
 use crate::service::render::to_wire;
+use crate::service::replication::ReplicationState;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -56,6 +58,8 @@ pub struct AppState {
     pub limits: Arc<Limits>,
     /// The spool's live status, when the server runs one.
     pub spool: Option<Arc<Mutex<SpoolStatus>>>,
+    /// Peer token and the pull loops' status (replication).
+    pub replication: Arc<ReplicationState>,
 }
 
 /// A JSON response in ResultsDB's wire format.
@@ -67,7 +71,17 @@ pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, v: &T) ->
 
 /// The application's routes.
 pub fn router(service: Service, limits: Limits, spool: Option<Arc<Mutex<SpoolStatus>>>) -> Router {
-    routes::router(AppState { service, limits: Arc::new(limits), spool })
+    router_with_replication(service, limits, spool, Arc::new(ReplicationState::default()))
+}
+
+/// The application's routes, with the replication endpoints using `replication`.
+pub fn router_with_replication(
+    service: Service,
+    limits: Limits,
+    spool: Option<Arc<Mutex<SpoolStatus>>>,
+    replication: Arc<ReplicationState>,
+) -> Router {
+    routes::router(AppState { service, limits: Arc::new(limits), spool, replication })
 }
 
 /// Serves `app` on `listener` until `shutdown` resolves: at most `max_connections`

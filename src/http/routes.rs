@@ -32,6 +32,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/verdict/v1/spool", get(spool_status))
         .route("/api/v2.0/events", get(super::events::events))
         .merge(super::gating::routes())
+        .merge(super::replication::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -106,10 +106,13 @@ pub struct ResultQuery {
     pub testcases_like: Vec<String>,
     pub distinct_on: Vec<String>,
     pub data: Vec<DataFilter>,
+    /// `_uuid=`: results with these global uuids (verdict extension; a reserved name, so
+    /// a data key `uuid` stays filterable as upstream).
+    pub uuids: Vec<String>,
 }
 
-const RESERVED: [&str; 9] =
-    ["page", "limit", "_sort", "since", "outcome", "groups", "testcases", "testcases:like", "_distinct_on"];
+const RESERVED: [&str; 10] =
+    ["page", "limit", "_sort", "since", "outcome", "groups", "testcases", "testcases:like", "_distinct_on", "_uuid"];
 
 impl ResultQuery {
     /// Parses the query pairs; every non-reserved parameter is a data filter (upstream).
@@ -144,6 +147,7 @@ impl ResultQuery {
             testcases_like: comma_list(pairs, "testcases:like"),
             distinct_on: comma_list(pairs, "_distinct_on"),
             data: data_filters(pairs),
+            uuids: comma_list(pairs, "_uuid"),
         })
     }
 
@@ -160,6 +164,7 @@ impl ResultQuery {
             || !self.testcases_like.is_empty()
             || !self.groups.is_empty()
             || self.data.iter().any(|f| !f.like)
+            || !self.uuids.is_empty()
     }
 
     /// `_distinct_on` needs at least one other filter (upstream refuses a full-table scan).
@@ -170,6 +175,7 @@ impl ResultQuery {
             || self.until.is_some()
             || !self.groups.is_empty()
             || !self.data.is_empty()
+            || !self.uuids.is_empty()
     }
 }
 

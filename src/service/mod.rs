@@ -10,6 +10,7 @@ pub mod ingest;
 mod pool;
 mod queue;
 pub mod render;
+pub mod replication;
 
 pub use pool::ReadPool;
 pub use queue::{MAX_BATCH, QueueError, WriteQueue};

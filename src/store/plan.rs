@@ -85,6 +85,8 @@ enum DataCond {
 pub(super) struct Resolved {
     testcases: Option<Vec<i64>>,
     groups: Option<Vec<i64>>,
+    /// Result ids of `_uuid` (global identities resolved to this node's ids).
+    ids: Option<Vec<i64>>,
     data: Vec<DataCond>,
     outcomes: Vec<String>,
     since: Option<i64>,
@@ -120,6 +122,8 @@ pub(super) enum Driver {
     Data(usize),
     /// The group membership postings; few rows.
     Groups,
+    /// Result ids named by `_uuid`; at most as many rows as uuids.
+    Ids,
 }
 
 impl Driver {
@@ -172,6 +176,17 @@ pub(super) fn resolve(conn: &Connection, q: &ResultQuery, with_outcome: bool) ->
         r.empty |= found.is_empty();
         r.groups = Some(found);
     }
+    if !q.uuids.is_empty() {
+        let mut found = Vec::with_capacity(q.uuids.len());
+        let mut stmt = conn.prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1")?;
+        for u in &q.uuids {
+            if let Some(id) = stmt.query_row([super::uuid_key(u)], |r| r.get::<_, i64>(0)).optional()? {
+                found.push(id);
+            }
+        }
+        r.empty |= found.is_empty();
+        r.ids = Some(found);
+    }
     for f in &q.data {
         let key: Option<i64> = conn
             .prepare_cached("SELECT id FROM data_keys WHERE key = ?1")?
@@ -201,6 +216,7 @@ fn estimate(conn: &Connection, r: &Resolved, driver: Driver, cap: i64) -> rusqli
     let mut sql = Sql::default();
     let inner = match driver {
         Driver::Time => return Ok(cap),
+        Driver::Ids => return Ok(r.ids.as_ref().map_or(cap, |ids| ids.len() as i64)),
         Driver::Testcase => match &r.testcases {
             Some(t) => {
                 format!("SELECT 1 FROM results INDEXED BY results_testcase_time WHERE testcase_id {}", sql.in_ints(t))
@@ -232,6 +248,10 @@ fn estimate(conn: &Connection, r: &Resolved, driver: Driver, cap: i64) -> rusqli
 /// otherwise, for a paged list (`paged`), a single-valued data filter, whose postings come
 /// in time order so a page needs no sort; otherwise the time index.
 pub(super) fn choose_driver(conn: &Connection, r: &Resolved, paged: bool) -> rusqlite::Result<Driver> {
+    if r.ids.is_some() {
+        // A handful of named results: nothing is cheaper.
+        return Ok(Driver::Ids);
+    }
     let mut candidates = Vec::new();
     if r.testcases.is_some() {
         candidates.push(Driver::Testcase);
@@ -328,6 +348,9 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Op
         conds.push(format!("{} = +{}", src.testcase, sql.param(t)));
     } else if let Some(t) = &r.testcases {
         conds.push(format!("{} {}", src.testcase, sql.in_ints(t)));
+    }
+    if let Some(ids) = &r.ids {
+        conds.push(format!("{} {}", src.id, sql.in_ints(ids)));
     }
     if let Some(g) = &r.groups {
         let list = sql.in_ints(g);

@@ -413,6 +413,62 @@ impl Reader {
         Ok(out)
     }
 
+    /// Up to `limit` entries of `origin` after its position `after`, in origin-sequence
+    /// order (replication: what a peer holding `after` of this origin lacks).
+    pub fn origin_entries(&self, origin: &str, after: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT l.seq, l.origin_seq, l.kind, l.ts, l.enc, l.body, l.hash FROM log l INDEXED BY log_origin
+             WHERE l.origin_id = (SELECT id FROM origins WHERE node = ?1) AND l.origin_seq > ?2
+             ORDER BY l.origin_seq LIMIT ?3",
+        )?;
+        let mut rows = stmt.query(params![origin, i64::try_from(after).unwrap_or(i64::MAX), limit as i64])?;
+        let mut out = Vec::with_capacity(limit.min(4096));
+        while let Some(row) = rows.next()? {
+            let seq: i64 = row.get(0)?;
+            let corrupt = |reason: &str| StoreError::Corrupt { seq, reason: reason.to_owned() };
+            let kind: String = row.get(2)?;
+            let hash: Vec<u8> = row.get(6)?;
+            let body = self.decoder.decode(&self.conn, seq, row.get(4)?, stored_bytes(row, 5)?)?;
+            out.push(Entry {
+                origin: origin.to_owned(),
+                origin_seq: row.get::<_, i64>(1)? as u64,
+                kind: Kind::parse(&kind).ok_or_else(|| corrupt(&format!("unknown kind {kind:?}")))?,
+                ts: row.get(3)?,
+                body,
+                hash: Hash::from_slice(&hash).ok_or_else(|| corrupt("hash is not 32 bytes"))?,
+            });
+        }
+        Ok(out)
+    }
+
+    /// The chain hash of `origin` at position `origin_seq` (the genesis hash at 0), if held.
+    pub fn hash_at(&self, origin: &str, origin_seq: u64) -> Result<Option<Hash>, StoreError> {
+        if origin_seq == 0 {
+            return Ok(Some(Hash::GENESIS));
+        }
+        let hash: Option<Vec<u8>> = self
+            .conn
+            .prepare_cached(
+                "SELECT l.hash FROM log l INDEXED BY log_origin
+                 WHERE l.origin_id = (SELECT id FROM origins WHERE node = ?1) AND l.origin_seq = ?2",
+            )?
+            .query_row(params![origin, i64::try_from(origin_seq).unwrap_or(i64::MAX)], |r| r.get(0))
+            .optional()?;
+        match hash {
+            Some(h) => Ok(Some(Hash::from_slice(&h).ok_or(StoreError::Corrupt {
+                seq: 0,
+                reason: format!("hash of {origin}#{origin_seq} is not 32 bytes"),
+            })?)),
+            None => Ok(None),
+        }
+    }
+
+    /// The newest local log position (0 for an empty log): changes when anything is
+    /// appended, locally or by import.
+    pub fn last_seq(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?)
+    }
+
     /// Each origin's chain head as recorded (the version vector).
     pub fn heads(&self) -> Result<Vec<OriginHead>, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT node, head_seq, head_hash FROM origins ORDER BY node")?;

@@ -206,7 +206,15 @@ impl Writer {
     /// An entry already held with the same hash is skipped; a gap, a broken chain or a
     /// different hash for a held position is refused and nothing of the batch is kept.
     pub fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|e| w.import_one(e)).collect())
+        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None)).collect())
+    }
+
+    /// Like [`Writer::import`] for entries already verified to chain: each comes with the
+    /// predecessor hash its own hash was checked against (a change-stream reader does
+    /// that), so only that predecessor is compared with this store's chain head instead of
+    /// hashing the entry again.
+    pub fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| entries.iter().map(|(e, prev)| w.import_one(e, Some(prev))).collect())
     }
 
     /// Runs `f` in one write transaction, committed (durably) only if `f` succeeds; on any
@@ -352,7 +360,7 @@ impl Writer {
         self.apply(seq, &stamp, body)
     }
 
-    fn import_one(&mut self, entry: &Entry) -> Result<ImportOutcome, StoreError> {
+    fn import_one(&mut self, entry: &Entry, verified_prev: Option<&Hash>) -> Result<ImportOutcome, StoreError> {
         let refuse =
             |reason: String| StoreError::Refused { origin: entry.origin.clone(), origin_seq: entry.origin_seq, reason };
         let origin_id = self.origin_id(&entry.origin)?;
@@ -379,7 +387,11 @@ impl Writer {
         if entry.origin_seq != head.seq + 1 {
             return Err(refuse(format!("gap: this store's chain for that origin ends at {}", head.seq)));
         }
-        if !entry.follows(&head.hash) {
+        let follows = match verified_prev {
+            Some(prev) => *prev == head.hash,
+            None => entry.follows(&head.hash),
+        };
+        if !follows {
             return Err(refuse(
                 "hash does not match the entry and the previous entry of its origin (tampered or corrupt)".into(),
             ));
@@ -487,9 +499,20 @@ impl Writer {
             .prepare_cached("INSERT OR IGNORE INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
             .execute(params![uuid_key(&r.uuid), id])?;
         if fresh == 0 {
-            // The same result reached this node twice (e.g. one idempotency key used on two
-            // nodes): the log keeps both entries, the index keeps the first.
-            return self.result_id_by_uuid(&r.uuid);
+            // The same uuid reached this node twice (e.g. one idempotency key used on two
+            // nodes): the log keeps both entries; the index keeps the one accepted first by
+            // (ts, origin, origin_seq), so every node shows the same one whatever the order
+            // the entries arrived in.
+            let existing = self
+                .result_id_by_uuid(&r.uuid)?
+                .ok_or_else(|| StoreError::Corrupt { seq, reason: "the uuid index lost a result".into() })?;
+            if !self.earlier_than(stamp, existing)? {
+                return Ok(Some(existing));
+            }
+            self.unindex_result(existing)?;
+            self.conn
+                .prepare_cached("INSERT INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
+                .execute(params![uuid_key(&r.uuid), id])?;
         }
         let testcase_id = self.touch_testcase(stamp, &r.testcase)?;
         let mut group_ids = Vec::with_capacity(r.groups.len());
@@ -537,6 +560,49 @@ impl Writer {
             }
             self.conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(args))?;
         }
+        Ok(())
+    }
+
+    /// Whether `stamp` orders before the entry that holds result `id`.
+    fn earlier_than(&self, stamp: &Stamp, id: i64) -> Result<bool, StoreError> {
+        let (ts, origin, oseq): (i64, String, i64) = self
+            .conn
+            .prepare_cached(
+                "SELECT l.ts, o.node, l.origin_seq FROM log l JOIN origins o ON o.id = l.origin_id WHERE l.seq = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        Ok((stamp.ts, stamp.origin, stamp.oseq) < (ts, origin.as_str(), oseq))
+    }
+
+    /// Removes result `id` from the derived tables (its log entry stays).
+    fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
+        let (enc, body): (i64, Vec<u8>) = self
+            .conn
+            .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?)))?;
+        let body = self.decoder.decode(&self.conn, id, enc, body)?;
+        let old: ResultRecord =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
+        for (key, values) in &old.data {
+            let key_id = self.intern_key(key)?;
+            for value in values {
+                let value_id = self.intern_value(value)?;
+                self.conn
+                    .prepare_cached(
+                        "DELETE FROM result_data WHERE key_id = ?1 AND value_id = ?2 AND submit_time = ?3 AND result_id = ?4",
+                    )?
+                    .execute(params![key_id, value_id, old.submit_time, id])?;
+            }
+        }
+        for g in &old.groups {
+            self.conn
+                .prepare_cached(
+                    "DELETE FROM result_groups WHERE group_id = (SELECT id FROM grp WHERE uuid = ?1) AND result_id = ?2",
+                )?
+                .execute(params![g.uuid, id])?;
+        }
+        self.conn.prepare_cached("DELETE FROM result_uuids WHERE uuid = ?1")?.execute([uuid_key(&old.uuid)])?;
+        self.conn.prepare_cached("DELETE FROM results WHERE id = ?1")?.execute([id])?;
         Ok(())
     }
 

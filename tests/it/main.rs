@@ -14,5 +14,6 @@ mod events;
 mod gating;
 mod python_client;
 mod replay;
+mod replication;
 mod spool;
 mod tidy;

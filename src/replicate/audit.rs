@@ -1,0 +1,194 @@
+//! `verdict audit`: compares this store's chains with a peer's (or a bundle's) per origin —
+//! version vectors and chain hashes — and locates the first differing position of a
+//! diverged chain by narrowing down on hashes (a chain hash commits to everything before
+//! it, so chains agree up to some position and differ from the next one on).
+
+use super::{PeerClient, PullError, local_tips, open_stream_file};
+use crate::log::Hash;
+use crate::store::{Reader, Store};
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+
+/// How this store stands against the other side for one origin.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Verdict {
+    InSync,
+    /// This store lacks this many entries the other side has.
+    Behind(u64),
+    /// The other side lacks this many entries this store has.
+    Ahead(u64),
+    /// The chains differ from this position on.
+    Diverged(u64),
+}
+
+#[derive(Debug, Clone)]
+pub struct OriginAudit {
+    pub origin: String,
+    /// Highest position held here and there.
+    pub local: u64,
+    pub remote: u64,
+    pub verdict: Verdict,
+    pub note: Option<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct AuditReport {
+    /// The other side's node id.
+    pub remote_node: String,
+    pub origins: Vec<OriginAudit>,
+}
+
+impl AuditReport {
+    pub fn diverged(&self) -> usize {
+        self.origins.iter().filter(|o| matches!(o.verdict, Verdict::Diverged(_))).count()
+    }
+}
+
+/// Hashes of the other side.
+trait Remote {
+    /// Positions whose hashes it can give for `origin` (inclusive).
+    fn known(&self, origin: &str) -> (u64, u64);
+    fn hashes(&mut self, origin: &str, seqs: &[u64]) -> Result<BTreeMap<u64, Hash>, PullError>;
+}
+
+struct Peer<'a> {
+    client: &'a PeerClient,
+    heads: BTreeMap<String, (u64, Hash)>,
+}
+
+impl Remote for Peer<'_> {
+    fn known(&self, origin: &str) -> (u64, u64) {
+        (0, self.heads.get(origin).map_or(0, |h| h.0))
+    }
+    fn hashes(&mut self, origin: &str, seqs: &[u64]) -> Result<BTreeMap<u64, Hash>, PullError> {
+        let mut out: BTreeMap<u64, Hash> = BTreeMap::new();
+        if seqs.contains(&0) {
+            out.insert(0, Hash::GENESIS);
+        }
+        let asked: Vec<u64> = seqs.iter().copied().filter(|s| *s > 0).collect();
+        if !asked.is_empty() {
+            out.extend(self.client.hashes(origin, &asked)?);
+        }
+        Ok(out)
+    }
+}
+
+/// A bundle's hashes: every position it carries plus the one it starts after.
+struct Bundle {
+    ranges: BTreeMap<String, (u64, u64)>,
+    hashes: BTreeMap<String, BTreeMap<u64, Hash>>,
+}
+
+impl Remote for Bundle {
+    fn known(&self, origin: &str) -> (u64, u64) {
+        self.ranges.get(origin).copied().unwrap_or((0, 0))
+    }
+    fn hashes(&mut self, origin: &str, seqs: &[u64]) -> Result<BTreeMap<u64, Hash>, PullError> {
+        let all = self.hashes.get(origin);
+        Ok(seqs.iter().filter_map(|s| all.and_then(|m| m.get(s)).map(|h| (*s, *h))).collect())
+    }
+}
+
+/// Audits this store against the peer at `client`.
+pub fn audit_peer(store: &Store, client: &PeerClient) -> Result<AuditReport, PullError> {
+    let (node, heads) = client.heads()?;
+    let remote_heads: BTreeMap<String, u64> = heads.iter().map(|(o, h)| (o.clone(), h.0)).collect();
+    let mut peer = Peer { client, heads };
+    audit(store, node, &remote_heads, &mut peer)
+}
+
+/// Audits this store against a bundle file (verified completely first).
+pub fn audit_bundle(store: &Store, path: &Path) -> Result<AuditReport, PullError> {
+    let mut stream = open_stream_file(path)?;
+    let mut b = Bundle { ranges: BTreeMap::new(), hashes: BTreeMap::new() };
+    for (origin, p) in &stream.header().since {
+        b.ranges.insert(origin.clone(), (p.seq, p.seq));
+        b.hashes.entry(origin.clone()).or_default().insert(p.seq, p.hash().unwrap_or(Hash::GENESIS));
+    }
+    while let Some(e) = stream.next_entry()? {
+        if let Some(r) = b.ranges.get_mut(&e.origin) {
+            r.1 = e.origin_seq;
+        }
+        b.hashes.entry(e.origin.clone()).or_default().insert(e.origin_seq, e.hash);
+    }
+    let node = stream.header().node.clone();
+    let remote_heads: BTreeMap<String, u64> = b.ranges.iter().map(|(o, r)| (o.clone(), r.1)).collect();
+    audit(store, node, &remote_heads, &mut b)
+}
+
+fn audit(
+    store: &Store,
+    remote_node: String,
+    remote_heads: &BTreeMap<String, u64>,
+    remote: &mut dyn Remote,
+) -> Result<AuditReport, PullError> {
+    let reader = store.reader()?;
+    let local = local_tips(&reader)?;
+    let origins: BTreeSet<&String> = local.keys().chain(remote_heads.keys()).collect();
+    let mut out = Vec::new();
+    for origin in origins {
+        let l = local.get(origin).map_or(0, |h| h.0);
+        let r = remote_heads.get(origin).copied().unwrap_or(0);
+        out.push(audit_origin(&reader, remote, origin, l, r)?);
+    }
+    Ok(AuditReport { remote_node, origins: out })
+}
+
+fn audit_origin(
+    reader: &Reader,
+    remote: &mut dyn Remote,
+    origin: &str,
+    l: u64,
+    r: u64,
+) -> Result<OriginAudit, PullError> {
+    let done =
+        |verdict, note: Option<String>| OriginAudit { origin: origin.to_owned(), local: l, remote: r, verdict, note };
+    let (known_lo, _) = remote.known(origin);
+    let k = l.min(r);
+    let by_length = || match l.cmp(&r) {
+        std::cmp::Ordering::Equal => Verdict::InSync,
+        std::cmp::Ordering::Less => Verdict::Behind(r - l),
+        std::cmp::Ordering::Greater => Verdict::Ahead(l - r),
+    };
+    if k < known_lo {
+        // A bundle that starts past what this store holds: nothing to compare.
+        return Ok(done(
+            by_length(),
+            Some(format!("the bundle starts after #{known_lo}; this store lacks #{}..#{known_lo}", l + 1)),
+        ));
+    }
+    let agree = |remote: &mut dyn Remote, s: u64| -> Result<bool, PullError> {
+        let theirs = remote.hashes(origin, &[s])?.get(&s).copied();
+        Ok(theirs.is_some() && theirs == reader.hash_at(origin, s)?)
+    };
+    if agree(remote, k)? {
+        return Ok(done(by_length(), None));
+    }
+    if !agree(remote, known_lo)? {
+        return Ok(done(
+            Verdict::Diverged(known_lo),
+            Some(format!("already different at #{known_lo}, the first position the bundle covers")),
+        ));
+    }
+    // Chains agree at lo and differ at hi: narrow down with up to 32 probes per round.
+    let (mut lo, mut hi) = (known_lo, k);
+    while hi - lo > 1 {
+        let step = ((hi - lo) / 33).max(1);
+        let probes: Vec<u64> = (1..=32).map(|i| lo + i * step).filter(|p| *p < hi).collect();
+        let theirs = remote.hashes(origin, &probes)?;
+        let mut moved = false;
+        for p in probes {
+            if theirs.get(&p).copied().is_some() && theirs.get(&p).copied() == reader.hash_at(origin, p)? {
+                lo = p;
+                moved = true;
+            } else {
+                hi = p;
+                break;
+            }
+        }
+        if !moved && hi - lo > 1 && step == 1 {
+            break;
+        }
+    }
+    Ok(done(Verdict::Diverged(hi), None))
+}

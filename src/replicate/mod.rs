@@ -1,0 +1,498 @@
+//! Peer replication: pulling change streams from peers (continuously for `serve --peer`,
+//! once for `verdict sync`), air-gap bundles (`export`/`import`) and the chain `audit`.
+//!
+//! A pull asks a peer for what this store lacks (`since` = our version vector), verifies
+//! every page completely (header positions against our chains, every chain link, count
+//! and digest) and only then hands it to the writer, which imports the page in one
+//! transaction (its own chain checks again; entries already held are skipped). Fetching
+//! page n+1 overlaps importing page n. Nothing refused is ever merged.
+
+mod audit;
+mod bundle;
+
+pub use audit::{AuditReport, OriginAudit, Verdict, audit_bundle, audit_peer};
+pub use bundle::{ExportSummary, export, import_bundle};
+
+use crate::log::{Entry, Hash};
+use crate::service::WriteQueue;
+use crate::service::replication::{ReplicationError, ReplicationState, StreamHeader, StreamReader, VersionVector};
+use crate::store::{ImportOutcome, Reader, Store, StoreError, Writer};
+use std::collections::BTreeMap;
+use std::io::{BufRead, BufReader, Read};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+/// Errors of a pull, an import or an audit.
+#[derive(Debug, thiserror::Error)]
+pub enum PullError {
+    #[error(transparent)]
+    Refused(#[from] ReplicationError),
+    #[error("peer {url}: {reason}")]
+    Peer { url: String, reason: String },
+    #[error("peer {url} refused the peer token (401): set --peer-token / VERDICT_PEER_TOKEN to the token it expects")]
+    Unauthorized { url: String },
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error("the writer has stopped")]
+    Stopped,
+    #[error("{0}")]
+    Bundle(String),
+    #[error("I/O error: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+/// An HTTP client for one peer.
+pub struct PeerClient {
+    base: String,
+    token: Option<String>,
+    agent: ureq::Agent,
+    /// Ask for zstd-compressed change streams.
+    pub zstd: bool,
+}
+
+/// Per origin: a position and the chain hash there.
+pub type Tips = BTreeMap<String, (u64, Hash)>;
+
+/// A change stream being read from a peer.
+pub type RemoteStream = StreamReader<Box<dyn BufRead + Send>>;
+
+impl PeerClient {
+    /// `base` is the peer's URL root (`http://host:port`).
+    pub fn new(base: &str, token: Option<String>) -> PeerClient {
+        let agent: ureq::Agent = ureq::Agent::config_builder()
+            .http_status_as_error(false)
+            .timeout_connect(Some(Duration::from_secs(5)))
+            .timeout_recv_response(Some(Duration::from_secs(60)))
+            .timeout_per_read(Some(Duration::from_secs(60)))
+            .build()
+            .into();
+        PeerClient {
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.filter(|t| !t.is_empty()),
+            agent,
+            zstd: true,
+        }
+    }
+
+    pub fn url(&self) -> &str {
+        &self.base
+    }
+
+    fn peer_err(&self, reason: impl std::fmt::Display) -> PullError {
+        PullError::Peer { url: self.base.clone(), reason: reason.to_string() }
+    }
+
+    fn get(&self, path_and_query: &str, zstd: bool) -> Result<ureq::http::Response<ureq::Body>, PullError> {
+        let mut req = self.agent.get(format!("{}{path_and_query}", self.base));
+        if let Some(t) = &self.token {
+            req = req.header("Authorization", format!("Bearer {t}"));
+        }
+        req = req.header("Accept-Encoding", if zstd { "zstd" } else { "identity" });
+        let resp = req.call().map_err(|e| self.peer_err(e))?;
+        match resp.status().as_u16() {
+            200 => Ok(resp),
+            401 => Err(PullError::Unauthorized { url: self.base.clone() }),
+            s => {
+                let mut resp = resp;
+                let text = resp.body_mut().read_to_string().unwrap_or_default();
+                Err(self.peer_err(format!("answered {s}: {}", text.trim())))
+            }
+        }
+    }
+
+    /// Opens the change stream of what a holder of `since` lacks.
+    pub fn changes(&self, since: &VersionVector, limit: u64, wait: u64) -> Result<RemoteStream, PullError> {
+        let q = format!(
+            "/api/verdict/v1/changes?since={}&limit={limit}&wait={wait}",
+            crate::service::replication::format_vv(since)
+        );
+        let resp = self.get(&q, self.zstd)?;
+        let compressed = resp.headers().get("content-encoding").and_then(|v| v.to_str().ok()) == Some("zstd");
+        let body = resp.into_body().into_reader();
+        let input: Box<dyn BufRead + Send> = if compressed {
+            Box::new(BufReader::with_capacity(256 * 1024, zstd::stream::Decoder::new(body)?))
+        } else {
+            Box::new(BufReader::with_capacity(256 * 1024, body))
+        };
+        Ok(StreamReader::open(input)?)
+    }
+
+    /// The peer's node id and chain heads (`GET /api/verdict/v1/replication`).
+    pub fn heads(&self) -> Result<(String, Tips), PullError> {
+        let mut resp = self.get("/api/verdict/v1/replication", false)?;
+        let text = resp.body_mut().read_to_string().map_err(|e| self.peer_err(e))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| self.peer_err(e))?;
+        let node = v["node"].as_str().unwrap_or_default().to_owned();
+        let mut heads = BTreeMap::new();
+        if let Some(m) = v["heads"].as_object() {
+            for (origin, p) in m {
+                let seq = p["seq"].as_u64().ok_or_else(|| self.peer_err("status: a head has no seq"))?;
+                let hash = p["hash"]
+                    .as_str()
+                    .and_then(Hash::from_hex)
+                    .ok_or_else(|| self.peer_err("status: a head hash is not hex"))?;
+                heads.insert(origin.clone(), (seq, hash));
+            }
+        }
+        Ok((node, heads))
+    }
+
+    /// The peer's chain hashes of `origin` at `seqs` (held positions only).
+    pub fn hashes(&self, origin: &str, seqs: &[u64]) -> Result<BTreeMap<u64, Hash>, PullError> {
+        let list: Vec<String> = seqs.iter().map(u64::to_string).collect();
+        let mut resp = self.get(&format!("/api/verdict/v1/hashes?origin={origin}&seqs={}", list.join(",")), false)?;
+        let text = resp.body_mut().read_to_string().map_err(|e| self.peer_err(e))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| self.peer_err(e))?;
+        let mut out = BTreeMap::new();
+        if let Some(m) = v["hashes"].as_object() {
+            for (seq, h) in m {
+                let seq: u64 = seq.parse().map_err(|_| self.peer_err("hashes: a position is not a number"))?;
+                let h = h.as_str().and_then(Hash::from_hex).ok_or_else(|| self.peer_err("hashes: not hex"))?;
+                out.insert(seq, h);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Where verified pages are imported: the server's write queue (imports serialise with
+/// local writes on the one writer thread) or a writer of its own (CLI commands).
+pub enum Sink {
+    Queue(WriteQueue),
+    Writer(Box<Writer>),
+}
+
+/// Entries imported and entries skipped as already held.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Counts {
+    pub applied: u64,
+    pub skipped: u64,
+}
+
+impl Counts {
+    fn add(&mut self, other: Counts) {
+        self.applied += other.applied;
+        self.skipped += other.skipped;
+    }
+}
+
+fn count(outcomes: &[ImportOutcome]) -> Counts {
+    let applied = outcomes.iter().filter(|o| **o == ImportOutcome::Applied).count() as u64;
+    Counts { applied, skipped: outcomes.len() as u64 - applied }
+}
+
+impl Sink {
+    /// Imports one page in one transaction.
+    pub fn import(&mut self, page: Vec<(Entry, Hash)>) -> Result<Counts, PullError> {
+        match self {
+            Sink::Queue(q) => {
+                let outcome =
+                    q.exclusive_blocking(move |w| w.import_verified(&page)).map_err(|_| PullError::Stopped)?;
+                Ok(count(&outcome?))
+            }
+            Sink::Writer(w) => {
+                let outcome = w.import_verified(&page)?;
+                w.tend_wal()?;
+                Ok(count(&outcome))
+            }
+        }
+    }
+}
+
+/// How a pull runs.
+#[derive(Debug, Clone)]
+pub struct PullOptions {
+    /// Entries per page (one transaction each).
+    pub page: u64,
+    /// Ask for everything, not just what is missing (held entries are then skipped):
+    /// a duplicate-suppression check and a repair tool.
+    pub full: bool,
+    /// Keep following the peer (long-polls of `wait` seconds) instead of stopping once
+    /// caught up; ends only on an error or when `stop` is set.
+    pub follow: bool,
+    pub wait: u64,
+}
+
+impl Default for PullOptions {
+    fn default() -> Self {
+        PullOptions { page: 20_000, full: false, follow: false, wait: 5 }
+    }
+}
+
+/// Progress after each verified page.
+#[derive(Debug, Clone, Default)]
+pub struct Progress {
+    /// The peer's node id.
+    pub peer_node: String,
+    /// Entries received and verified so far.
+    pub received: u64,
+    /// Entries the peer held beyond what this store held or had received, at the last page.
+    pub lag: u64,
+    /// Imported so far (pages applied).
+    pub counts: Counts,
+}
+
+/// What a completed one-shot pull did.
+#[derive(Debug, Clone, Default)]
+pub struct PullSummary {
+    pub peer_node: String,
+    pub received: u64,
+    pub counts: Counts,
+    pub pages: u64,
+    pub elapsed: Duration,
+}
+
+/// Our version vector with head hashes.
+fn local_tips(reader: &Reader) -> Result<BTreeMap<String, (u64, Hash)>, StoreError> {
+    Ok(reader.heads()?.into_iter().filter(|h| h.seq > 0).map(|h| (h.origin, (h.seq, h.hash))).collect())
+}
+
+/// Checks a page header's `since` positions against what this store holds (or will, once
+/// the pages in flight are imported: `tips`).
+fn check_since(header: &StreamHeader, tips: &BTreeMap<String, (u64, Hash)>, reader: &Reader) -> Result<(), PullError> {
+    for (origin, p) in &header.since {
+        let theirs =
+            p.hash().ok_or_else(|| ReplicationError::Malformed(format!("header: hash of {origin} is not hex")))?;
+        let (held, tip_hash) = tips.get(origin).copied().unwrap_or((0, Hash::GENESIS));
+        let ours = if p.seq == held {
+            Some(tip_hash)
+        } else if p.seq < held {
+            reader.hash_at(origin, p.seq)?
+        } else {
+            return Err(ReplicationError::Gap { origin: origin.clone(), start: p.seq, held }.into());
+        };
+        if ours.is_some_and(|h| h != theirs) {
+            return Err(ReplicationError::Diverged { origin: origin.clone(), seq: p.seq }.into());
+        }
+    }
+    // Where the peer holds no more of an origin than we do, its head must be on our chain
+    // (else we are ahead on a fork it will never send us entries of).
+    for (origin, p) in &header.heads {
+        let held = tips.get(origin).map_or(0, |t| t.0);
+        if p.seq <= held
+            && let Some(ours) = reader.hash_at(origin, p.seq)?
+            && Some(ours) != p.hash()
+        {
+            return Err(ReplicationError::Diverged { origin: origin.clone(), seq: p.seq }.into());
+        }
+    }
+    Ok(())
+}
+
+/// Pulls from `client` into `sink` until caught up (or, with `follow`, until `stop`).
+/// Each page is verified completely before it is imported; importing page n overlaps
+/// fetching page n+1. On an error, pages already imported stay (each was verified and
+/// committed whole); nothing of a refused page is kept.
+pub fn pull(
+    client: &PeerClient,
+    store: &Store,
+    sink: Sink,
+    opts: &PullOptions,
+    stop: &AtomicBool,
+    mut progress: impl FnMut(&Progress),
+) -> Result<PullSummary, PullError> {
+    let started = Instant::now();
+    let reader = store.reader()?;
+    let mut tips = local_tips(&reader)?;
+    let mut state = Progress::default();
+    let mut pages = 0u64;
+    let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<Vec<(Entry, Hash)>>(1);
+    let (done_tx, done_rx) = std::sync::mpsc::channel::<Counts>();
+    std::thread::scope(|scope| {
+        let applier = scope.spawn(move || -> Result<Counts, PullError> {
+            let mut sink = sink;
+            let mut total = Counts::default();
+            for page in page_rx {
+                let c = sink.import(page)?;
+                total.add(c);
+                let _ = done_tx.send(c);
+            }
+            Ok(total)
+        });
+        let fetched = (|| -> Result<(), PullError> {
+            let mut caught_up = false;
+            // What to ask for next: our version vector (or nothing held, for `full`),
+            // advanced by every verified page.
+            let mut cursor: VersionVector =
+                if opts.full { VersionVector::new() } else { tips.iter().map(|(o, (s, _))| (o.clone(), *s)).collect() };
+            loop {
+                if stop.load(Ordering::Relaxed) {
+                    return Ok(());
+                }
+                let wait = if opts.follow && caught_up { opts.wait } else { 0 };
+                let mut stream = client.changes(&cursor, opts.page, wait)?;
+                check_since(stream.header(), &tips, &reader)?;
+                let mut page = Vec::new();
+                while let Some(e) = stream.next_verified()? {
+                    page.push(e);
+                }
+                let more = stream.end().is_some_and(|e| e.more);
+                // The page verified: advance the cursor and our expectation to its tips.
+                for (origin, tip) in stream.tips() {
+                    let c = cursor.entry(origin.clone()).or_insert(0);
+                    *c = (*c).max(tip.0);
+                    let held = tips.get(origin).map_or(0, |t| t.0);
+                    if tip.0 > held {
+                        tips.insert(origin.clone(), *tip);
+                    }
+                }
+                let header = stream.header();
+                state.peer_node = header.node.clone();
+                state.received += page.len() as u64;
+                state.lag =
+                    header.heads.iter().map(|(o, p)| p.seq.saturating_sub(tips.get(o).map_or(0, |t| t.0))).sum();
+                let sent = !page.is_empty();
+                if sent {
+                    pages += 1;
+                    page_tx.send(page).map_err(|_| PullError::Stopped)?;
+                }
+                if sent && !more {
+                    // Caught up: report once the last page is imported (no more to overlap).
+                    state.counts.add(done_rx.recv().map_err(|_| PullError::Stopped)?);
+                }
+                while let Ok(c) = done_rx.try_recv() {
+                    state.counts.add(c);
+                }
+                progress(&state);
+                caught_up = !more;
+                if caught_up && !opts.follow {
+                    return Ok(());
+                }
+            }
+        })();
+        drop(page_tx);
+        let applied = applier.join().map_err(|_| PullError::Stopped)?;
+        // An import error explains a failed send better than the send error.
+        let total = match (fetched, applied) {
+            (_, Err(e)) => return Err(e),
+            (Err(e), Ok(_)) => return Err(e),
+            (Ok(()), Ok(total)) => total,
+        };
+        state.counts = total;
+        progress(&state);
+        Ok(PullSummary {
+            peer_node: state.peer_node.clone(),
+            received: state.received,
+            counts: total,
+            pages,
+            elapsed: started.elapsed(),
+        })
+    })
+}
+
+/// `serve --peer`: one thread per peer pulls continuously, with exponential backoff
+/// while the peer is unreachable or refused, resuming from the store's version vector.
+pub struct Peers {
+    stop: Arc<AtomicBool>,
+    threads: Vec<std::thread::JoinHandle<()>>,
+}
+
+/// Backoff bounds between failed pulls.
+const BACKOFF_MIN: Duration = Duration::from_millis(200);
+const BACKOFF_MAX: Duration = Duration::from_secs(30);
+
+impl Peers {
+    pub fn start(
+        urls: &[String],
+        token: Option<String>,
+        store: Store,
+        queue: WriteQueue,
+        state: Arc<ReplicationState>,
+        opts: PullOptions,
+    ) -> Result<Peers, PullError> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut threads = Vec::new();
+        for url in urls {
+            let index = state.add_peer(url);
+            let client = PeerClient::new(url, token.clone());
+            let (store, queue, state, stop, opts) =
+                (store.clone(), queue.clone(), state.clone(), stop.clone(), opts.clone());
+            let t = std::thread::Builder::new()
+                .name(format!("verdict-peer-{index}"))
+                .spawn(move || follow(&client, &store, &queue, &state, index, &opts, &stop))?;
+            threads.push(t);
+        }
+        Ok(Peers { stop, threads })
+    }
+
+    /// Stops the pull loops and waits for them (at most one long-poll).
+    pub fn stop(self) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+    }
+}
+
+fn now_iso() -> String {
+    crate::model::Timestamp::now().to_iso()
+}
+
+fn follow(
+    client: &PeerClient,
+    store: &Store,
+    queue: &WriteQueue,
+    state: &ReplicationState,
+    index: usize,
+    opts: &PullOptions,
+    stop: &AtomicBool,
+) {
+    let opts = PullOptions { follow: true, ..opts.clone() };
+    let mut backoff = BACKOFF_MIN;
+    while !stop.load(Ordering::Relaxed) {
+        let mut applied_before = Counts::default();
+        let outcome = pull(client, store, Sink::Queue(queue.clone()), &opts, stop, |p| {
+            let delta = Counts {
+                applied: p.counts.applied - applied_before.applied.min(p.counts.applied),
+                skipped: p.counts.skipped - applied_before.skipped.min(p.counts.skipped),
+            };
+            applied_before = p.counts;
+            let now = now_iso();
+            state.update(index, |s| {
+                s.node = Some(p.peer_node.clone());
+                s.state = if p.lag == 0 { "in sync".into() } else { "catching up".into() };
+                s.last_contact = Some(now.clone());
+                s.last_success = Some(now);
+                s.lag = Some(p.lag);
+                s.applied += delta.applied;
+                s.skipped += delta.skipped;
+            });
+            backoff = BACKOFF_MIN;
+        });
+        let Err(e) = outcome else { continue };
+        let loud = matches!(e, PullError::Refused(_));
+        if loud {
+            tracing::error!(peer = client.url(), error = %e, "replication refused entries from a peer; nothing of them was merged");
+        } else {
+            tracing::warn!(peer = client.url(), error = %e, retry_in = ?backoff, "pull from peer failed");
+        }
+        let now = now_iso();
+        state.update(index, |s| {
+            s.state = "error".into();
+            s.last_error = Some(e.to_string());
+            s.last_error_at = Some(now.clone());
+            if !matches!(e, PullError::Peer { .. }) {
+                s.last_contact = Some(now);
+            }
+        });
+        // Sleep in slices so a shutdown is not held up.
+        let until = Instant::now() + backoff;
+        while Instant::now() < until && !stop.load(Ordering::Relaxed) {
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        backoff = (backoff * 2).min(BACKOFF_MAX);
+    }
+}
+
+/// Reads a bundle or stream file, decompressing zstd if it starts with its magic number.
+pub(crate) fn open_stream_file(path: &std::path::Path) -> Result<StreamReader<Box<dyn BufRead>>, PullError> {
+    let mut f = BufReader::with_capacity(256 * 1024, std::fs::File::open(path)?);
+    let magic = f.fill_buf()?.get(..4).map(<[u8]>::to_vec).unwrap_or_default();
+    let input: Box<dyn BufRead> = if magic == [0x28, 0xb5, 0x2f, 0xfd] {
+        Box::new(BufReader::with_capacity(256 * 1024, zstd::stream::Decoder::with_buffer(f)?))
+    } else {
+        Box::new(f.take(u64::MAX))
+    };
+    Ok(StreamReader::open(input)?)
+}
