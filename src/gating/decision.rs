@@ -7,7 +7,7 @@ use super::policy::{PassingTestCaseRule, Policy, PolicyKind, RemoteRule, Rule};
 use super::request::DecisionRequest;
 use super::subject::Subject;
 use super::{DecisionError, Gate};
-use crate::model::{DataFilter, ResultView, Timestamp, WaiverView};
+use crate::model::{DataFilter, ResultView, Timestamp, WaiverView, cartesian};
 use serde_json::{Map, Value, json};
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -192,24 +192,14 @@ fn query_matches(query: &[DataFilter], r: &ResultView) -> bool {
 
 /// Every combination of the distinct keys' values (a missing key is its own group).
 fn combinations(r: &ResultView) -> Vec<Vec<Option<&str>>> {
-    let mut combos: Vec<Vec<Option<&str>>> = vec![Vec::new()];
-    for key in DISTINCT_ON {
-        let values: Vec<Option<&str>> = match r.record.data.get(key) {
+    let lists: Vec<Vec<Option<&str>>> = DISTINCT_ON
+        .iter()
+        .map(|key| match r.record.data.get(*key) {
             Some(vs) if !vs.is_empty() => vs.iter().map(|v| Some(v.as_str())).collect(),
             _ => vec![None],
-        };
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push(*v);
-                    c
-                })
-            })
-            .collect();
-    }
-    combos
+        })
+        .collect();
+    cartesian(&lists)
 }
 
 /// What Greenwave gets from ResultsDB for a subject: per query of the subject type, the

@@ -161,6 +161,25 @@ pub struct GroupView {
     pub results_count: i64,
 }
 
+/// Every way to pick one item from each list, in order (`[[a, b], [c]]` → `[[a, c], [b, c]]`).
+/// Grouping results by several multi-valued data keys (`_distinct_on`) needs it.
+pub fn cartesian<T: Clone>(lists: &[Vec<T>]) -> Vec<Vec<T>> {
+    let mut combos: Vec<Vec<T>> = vec![Vec::new()];
+    for values in lists {
+        combos = combos
+            .into_iter()
+            .flat_map(|c| {
+                values.iter().map(move |v| {
+                    let mut c = c.clone();
+                    c.push(v.clone());
+                    c
+                })
+            })
+            .collect();
+    }
+    combos
+}
+
 /// A fresh random UUID in the hyphenated form (groups created without one).
 pub fn new_uuid() -> String {
     uuid::Uuid::new_v4().hyphenated().to_string()

@@ -329,14 +329,7 @@ impl Worker {
             }
             return Ok(());
         }
-        let target = free_name(&self.opts.dir.join(DONE).join(&c.rel));
-        move_file(&c.path, &target)?;
-        if let Some(s) = &c.sidecar {
-            let mut st = target.into_os_string();
-            st.push(SIDECAR_SUFFIX);
-            move_file(s, Path::new(&st))?;
-        }
-        Ok(())
+        move_with_sidecar(c, &free_name(&self.opts.dir.join(DONE).join(&c.rel)))
     }
 
     /// Moves a refused file (and sidecar) to `failed/` with `NAME.error` beside it.
@@ -351,14 +344,20 @@ impl Worker {
         let mut error_path = target.clone().into_os_string();
         error_path.push(".error");
         std::fs::write(&error_path, format!("{note:#}\n"))?;
-        move_file(&c.path, &target)?;
-        if let Some(s) = &c.sidecar {
-            let mut st = target.into_os_string();
-            st.push(SIDECAR_SUFFIX);
-            move_file(s, Path::new(&st))?;
-        }
-        Ok(())
+        move_with_sidecar(c, &target)
     }
+}
+
+/// Moves a candidate to `target` and its sidecar beside it. The file goes first: its hash
+/// covers the sidecar, so a crash in between re-finds it as already ingested.
+fn move_with_sidecar(c: &Candidate, target: &Path) -> std::io::Result<()> {
+    move_file(&c.path, target)?;
+    if let Some(s) = &c.sidecar {
+        let mut st = target.as_os_str().to_owned();
+        st.push(SIDECAR_SUFFIX);
+        move_file(s, Path::new(&st))?;
+    }
+    Ok(())
 }
 
 /// `path`, or `path.N` for the first N that does not exist yet (archives never overwrite).

@@ -21,6 +21,15 @@ pub struct WaiverKeys {
     pub usernames: Vec<String>,
 }
 
+/// Whether a file with this content hash has been ingested (reader and writer).
+pub(super) fn is_ingested(conn: &Connection, blake3: &str) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM ingests WHERE blake3 = ?1")?
+        .query_row([blake3], |_| Ok(()))
+        .optional()?
+        .is_some())
+}
+
 /// One origin's chain head: the version-vector entry for that origin.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OriginHead {
@@ -314,12 +323,7 @@ impl Reader {
 
     /// Whether a file with this content hash has been ingested.
     pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM ingests WHERE blake3 = ?1")?
-            .query_row([blake3], |_| Ok(()))
-            .optional()?
-            .is_some())
+        is_ingested(&self.conn, blake3)
     }
 
     pub fn testcase(&self, name: &str) -> Result<Option<TestcaseView>, StoreError> {
@@ -593,24 +597,13 @@ impl Loader<'_> {
 
 /// Every combination of the distinct keys' value ids on a result (`None` for a missing key).
 fn combinations(facets: &[(i64, i64)], keys: &[Option<i64>]) -> Vec<Vec<Option<i64>>> {
-    let mut combos: Vec<Vec<Option<i64>>> = vec![Vec::new()];
-    for key in keys {
-        let mut values: Vec<Option<i64>> =
-            facets.iter().filter(|(k, _)| Some(*k) == *key).map(|(_, v)| Some(*v)).collect();
-        values.dedup();
-        if values.is_empty() {
-            values.push(None);
-        }
-        combos = combos
-            .into_iter()
-            .flat_map(|c| {
-                values.iter().map(move |v| {
-                    let mut c = c.clone();
-                    c.push(*v);
-                    c
-                })
-            })
-            .collect();
-    }
-    combos
+    let lists: Vec<Vec<Option<i64>>> = keys
+        .iter()
+        .map(|key| {
+            let values: Vec<Option<i64>> =
+                facets.iter().filter(|(k, _)| Some(*k) == *key).map(|(_, v)| Some(*v)).collect();
+            if values.is_empty() { vec![None] } else { values }
+        })
+        .collect();
+    crate::model::cartesian(&lists)
 }

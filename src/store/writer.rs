@@ -194,12 +194,7 @@ impl Writer {
 
     /// Whether a file with this content hash has been ingested.
     pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT 1 FROM ingests WHERE blake3 = ?1")?
-            .query_row([blake3], |_| Ok(()))
-            .optional()?
-            .is_some())
+        super::reader::is_ingested(&self.conn, blake3)
     }
 
     /// Imports entries of other origins (replication, bundles, replay) in one transaction.
