@@ -549,3 +549,47 @@ fn one_uuid_from_two_origins_shows_the_same_result_whatever_the_arrival_order() 
         assert_eq!(query(&format!("_uuid={UUID}")), 1);
     }
 }
+
+/// Waivers are log entries too: they replicate, and the peer's decisions use them.
+#[test]
+fn waivers_replicate_and_gate_on_the_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(2);
+    let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/policies/gating");
+    let extra = ["--auth", "dummy", "--policies", policies.to_str().unwrap()];
+    let a = Node::start(&dir.path().join("a.db"), ports[0], &[ports[1]], &extra);
+    let b = Node::start(&dir.path().join("b.db"), ports[1], &[ports[0]], &extra);
+    let nvr = "repl-1.0-1.fc40";
+    for (tc, outcome, scenario) in
+        [("dist.rpmdeplint", "FAILED", None), ("compose.install", "PASSED", Some("x86_64.uefi"))]
+    {
+        let mut data = serde_json::json!({"item": nvr, "type": "koji_build"});
+        if let Some(s) = scenario {
+            data["scenario"] = serde_json::json!(s);
+        }
+        a.post("/api/v2.0/results", &serde_json::json!({"testcase": tc, "outcome": outcome, "data": data}), &[]);
+    }
+    use base64::Engine;
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:x"));
+    let w = b.post(
+        "/api/v1.0/waivers/",
+        &serde_json::json!({"subject_type": "koji_build", "subject_identifier": nvr, "testcase": "dist.rpmdeplint",
+            "product_version": "fedora-40", "waived": true, "comment": "flaky"}),
+        &[("Authorization", &auth)],
+    );
+    assert_eq!(w["username"], "alice");
+    converge(&[&a, &b], 3);
+    let (_, listed) = a.get(&format!("/api/v1.0/waivers/?subject_identifier={nvr}"));
+    assert_eq!(listed["data"][0]["comment"], "flaky", "{listed}");
+    let decision = serde_json::json!({"subject_type": "koji_build", "subject_identifier": nvr,
+        "decision_context": "bodhi_update_push_stable", "product_version": "fedora-40"});
+    for node in [&a, &b] {
+        let mut r = agent()
+            .post(format!("{}/api/v1.0/decision", node.url()))
+            .header("Content-Type", "application/json")
+            .send(decision.to_string())
+            .unwrap();
+        let d: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        assert_eq!(d["policies_satisfied"], true, "{d}");
+    }
+}
