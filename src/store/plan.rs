@@ -105,6 +105,15 @@ impl Resolved {
         }
     }
 
+    /// Whether a result with these facets passes every exact data filter (what
+    /// [`select_faceted`] leaves out of its SQL).
+    pub fn facets_match(&self, facets: &[(i64, i64)]) -> bool {
+        self.data.iter().all(|d| match d {
+            DataCond::Ids { key, values } => facets.iter().any(|(k, v)| k == key && values.contains(v)),
+            DataCond::Glob { .. } => true,
+        })
+    }
+
     /// The same filter restricted to one exact submit time.
     pub fn at_time(&self, time: i64) -> Resolved {
         Resolved { since: Some(time), until: Some(time), ..self.clone() }
@@ -314,6 +323,18 @@ const POSTINGS: Source = Source { id: "p.result_id", time: "p.submit_time", test
 /// comes straight off one index range without touching `results` (joined only for
 /// `outcome`).
 pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Option<i64>) -> Sql {
+    select_rows(r, driver, page, only_testcase, false)
+}
+
+/// Like [`select`] over every row, newest first, plus each row's packed facets (a
+/// fourth column), for reads that group rows by data values (`/results/latest`). Exact
+/// data filters are left to [`Resolved::facets_match`]: the facets are read anyway, so a
+/// postings probe per row and filter would only repeat them.
+pub(super) fn select_faceted(r: &Resolved, driver: Driver) -> Sql {
+    select_rows(r, driver, Page { ascending: false, window: None }, None, true)
+}
+
+fn select_rows(r: &Resolved, driver: Driver, page: Page, only_testcase: Option<i64>, faceted: bool) -> Sql {
     let mut sql = Sql::default();
     let mut conds: Vec<String> = Vec::new();
     let data_driver = match driver {
@@ -324,10 +345,10 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Op
         Some(i) => {
             let Some(DataCond::Ids { key, values }) = r.data.get(i) else {
                 // Only id-resolved filters are ever chosen as drivers.
-                return select(r, Driver::Time, page, only_testcase);
+                return select_rows(r, Driver::Time, page, only_testcase, faceted);
             };
             conds.push(format!("p.key_id = +{} AND p.value_id {}", sql.param(*key), sql.in_ints(values)));
-            let from = if r.outcomes.is_empty() {
+            let from = if r.outcomes.is_empty() && !faceted {
                 "result_data p".to_owned()
             } else {
                 "result_data p JOIN results r ON r.id = p.result_id".to_owned()
@@ -361,7 +382,7 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Op
         });
     }
     for (i, d) in r.data.iter().enumerate() {
-        if data_driver != Some(i) {
+        if data_driver != Some(i) && !(faceted && matches!(d, DataCond::Ids { .. })) {
             conds.push(data_cond(&mut sql, d, &src));
         }
     }
@@ -376,7 +397,8 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page, only_testcase: Op
     }
     let dir = if page.ascending { "ASC" } else { "DESC" };
     let select = if distinct { "SELECT DISTINCT" } else { "SELECT" };
-    let mut text = format!("{select} {}, {}, {} FROM {from}", src.id, src.testcase, src.time);
+    let facets = if faceted { ", r.facets" } else { "" };
+    let mut text = format!("{select} {}, {}, {}{facets} FROM {from}", src.id, src.testcase, src.time);
     if !conds.is_empty() {
         text.push_str(" WHERE ");
         text.push_str(&conds.join(" AND "));
@@ -419,6 +441,15 @@ pub(super) fn testcase_scope(conn: &Connection, r: &Resolved) -> rusqlite::Resul
         Some(t) => Ok(t.clone()),
         None => ids(conn, &Sql { text: "SELECT id FROM testcase ORDER BY id".into(), params: Vec::new() }),
     }
+}
+
+/// Rows of `select_faceted`: (id, testcase_id, submit_time) with the unpacked facets.
+pub(super) fn faceted_rows(conn: &Connection, sql: &Sql) -> rusqlite::Result<Vec<((i64, i64, i64), Vec<(i64, i64)>)>> {
+    let mut stmt = conn.prepare_cached(&sql.text)?;
+    let rows = stmt.query_map(sql.params(), |r| {
+        Ok(((r.get(0)?, r.get(1)?, r.get(2)?), super::facets::decode(r.get_ref(3)?.as_blob()?)))
+    })?;
+    rows.collect()
 }
 
 /// Rows of `select`: (id, testcase_id, submit_time).

@@ -164,7 +164,8 @@ impl Reader {
         let all = Page { ascending: false, window: None };
         let mut loader = self.loader();
         let mut picked: Vec<Row> = if !q.distinct_on.is_empty() {
-            let rows = plan::rows(&self.conn, &plan::select(&r, driver, all, None))?;
+            let rows = plan::faceted_rows(&self.conn, &plan::select_faceted(&r, driver))?;
+            let rows = rows.into_iter().filter(|(_, facets)| r.facets_match(facets));
             newest_per_distinct(&self.conn, rows, &q.distinct_on)?
         } else if driver.is_small() {
             newest_per_testcase(plan::rows(&self.conn, &plan::select(&r, driver, all, None))?)
@@ -516,7 +517,11 @@ fn newest_per_testcase(rows: Vec<Row>) -> Vec<Row> {
 /// group and a result with several values for a key belongs to several groups (and is
 /// listed once per group, as upstream's `DISTINCT ON` join does). Values come from each
 /// result's packed facets, not its body. `rows` are newest first.
-fn newest_per_distinct(conn: &Connection, rows: Vec<Row>, keys: &[String]) -> Result<Vec<Row>, StoreError> {
+fn newest_per_distinct(
+    conn: &Connection,
+    rows: impl Iterator<Item = (Row, Vec<(i64, i64)>)>,
+    keys: &[String],
+) -> Result<Vec<Row>, StoreError> {
     let mut key_ids = Vec::with_capacity(keys.len());
     for k in keys {
         key_ids.push(
@@ -527,9 +532,7 @@ fn newest_per_distinct(conn: &Connection, rows: Vec<Row>, keys: &[String]) -> Re
     }
     let mut seen: HashSet<(i64, Vec<Option<i64>>)> = HashSet::new();
     let mut out = Vec::new();
-    let mut stmt = conn.prepare_cached("SELECT facets FROM results WHERE id = ?1")?;
-    for row in rows {
-        let facets = super::facets::decode(&stmt.query_row([row.0], |r| r.get::<_, Vec<u8>>(0))?);
+    for (row, facets) in rows {
         for combo in combinations(&facets, &key_ids) {
             if seen.insert((row.1, combo)) {
                 out.push(row);

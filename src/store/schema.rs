@@ -131,7 +131,11 @@ CREATE TABLE IF NOT EXISTS waivers(
     proxied_by TEXT,
     expires_at INTEGER
 );
-CREATE INDEX IF NOT EXISTS waivers_subject ON waivers(subject_identifier, subject_type, testcase);
+-- Covering: a decision reads all of a subject's waivers, scattered through the table by
+-- id, so every column is in the index (half the cost of a subject's waivers, measured).
+DROP INDEX IF EXISTS waivers_subject;
+CREATE INDEX IF NOT EXISTS waivers_by_subject ON waivers(subject_identifier, subject_type, testcase, scenario,
+    product_version, username, id, uuid, timestamp, waived, comment, proxied_by, expires_at);
 CREATE INDEX IF NOT EXISTS waivers_testcase ON waivers(testcase);
 
 CREATE TABLE IF NOT EXISTS result_groups(

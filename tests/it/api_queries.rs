@@ -113,6 +113,12 @@ fn latest_distinct_on_really_deduplicates() {
     assert_eq!(ids("?type=koji_build&_distinct_on=scenario"), vec![6, 4, 2]);
     assert_eq!(ids("?item=foo-1.0-1.fc30&_distinct_on=scenario"), vec![3, 2, 1]);
     assert_eq!(ids("?item=foo-1.0-1.fc30&_distinct_on=scenario,arch"), vec![3, 2, 1]);
+    // Further exact filters next to the driving one (checked against packed facets).
+    assert_eq!(ids("?item=foo-1.0-1.fc30&type=koji_build&_distinct_on=scenario"), vec![3, 2, 1]);
+    assert_eq!(ids("?item=foo-1.0-1.fc30&arch=aarch64,ppc64le&_distinct_on=scenario"), vec![2]);
+    assert_eq!(ids("?type=koji_build&arch=x86_64&testcases=dist.rpmlint&_distinct_on=scenario"), vec![6]);
+    assert_eq!(ids("?item=foo-1.0-1.fc30&type=bodhi_update&_distinct_on=scenario"), Vec::<i64>::new());
+    assert_eq!(ids("?item=foo-1.0-1.fc30&arch:like=aarch*&_distinct_on=scenario"), vec![2]);
     // A missing key is its own group.
     assert_eq!(ids("?testcases=dist.rpmlint&_distinct_on=nokey"), vec![6]);
     // Several results for the same group: only the newest.
