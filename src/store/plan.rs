@@ -443,8 +443,11 @@ pub(super) fn testcase_scope(conn: &Connection, r: &Resolved) -> rusqlite::Resul
     }
 }
 
-/// Rows of `select_faceted`: (id, testcase_id, submit_time) with the unpacked facets.
-pub(super) fn faceted_rows(conn: &Connection, sql: &Sql) -> rusqlite::Result<Vec<((i64, i64, i64), Vec<(i64, i64)>)>> {
+/// A row of `select_faceted`: (id, testcase_id, submit_time) with the unpacked facets.
+pub(super) type FacetedRow = ((i64, i64, i64), Vec<(i64, i64)>);
+
+/// Rows of `select_faceted`.
+pub(super) fn faceted_rows(conn: &Connection, sql: &Sql) -> rusqlite::Result<Vec<FacetedRow>> {
     let mut stmt = conn.prepare_cached(&sql.text)?;
     let rows = stmt.query_map(sql.params(), |r| {
         Ok(((r.get(0)?, r.get(1)?, r.get(2)?), super::facets::decode(r.get_ref(3)?.as_blob()?)))

@@ -519,7 +519,7 @@ fn newest_per_testcase(rows: Vec<Row>) -> Vec<Row> {
 /// result's packed facets, not its body. `rows` are newest first.
 fn newest_per_distinct(
     conn: &Connection,
-    rows: impl Iterator<Item = (Row, Vec<(i64, i64)>)>,
+    rows: impl Iterator<Item = plan::FacetedRow>,
     keys: &[String],
 ) -> Result<Vec<Row>, StoreError> {
     let mut key_ids = Vec::with_capacity(keys.len());
