@@ -7,9 +7,9 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 OUT=bench-out
 W=benches/workload
-BIN=target/release/verdict
+BIN_SET=${BIN:-}; BIN=${BIN:-target/release/verdict}  # BIN=path: measure that binary, no build (A/B runs)
 PORT=5197
-cargo build --release --quiet
+[ -n "${BIN_SET:-}" ] || cargo build --release --quiet
 [ -s "$OUT/store.db" ] || { echo "run benches/load.sh first (it builds bench-out/store.db)"; exit 1; }
 rm -f "$OUT"/gate.db*; cp "$OUT/store.db" "$OUT/gate.db"; for x in wal shm; do [ -f "$OUT/store.db-$x" ] && cp "$OUT/store.db-$x" "$OUT/gate.db-$x"; done
 serve() { $BIN serve --db "$OUT/gate.db" --listen 127.0.0.1:$PORT --auth dummy --policies $W/policies "$@" >"$OUT/gate.log" 2>&1 & SERVER=$!; sleep 1; }

@@ -13,8 +13,8 @@ N=${1:-1000000}
 OUT=bench-out
 W=benches/workload
 mkdir -p "$OUT"
-cargo build --release --quiet
-BIN=target/release/verdict
+BIN_SET=${BIN:-}; BIN=${BIN:-target/release/verdict}  # BIN=path: measure that binary, no build (A/B runs)
+[ -n "${BIN_SET:-}" ] || cargo build --release --quiet
 PORT=5199
 
 echo "== machine"; nproc; grep -m1 "model name" /proc/cpuinfo || true; free -g | head -2

@@ -13,9 +13,9 @@ cd "$(dirname "$0")/.."
 FILES=${1:-10000}
 CASES=${2:-1000000}
 OUT=bench-out/spool
-BIN=target/release/verdict
+BIN_SET=${BIN:-}; BIN=${BIN:-target/release/verdict}  # BIN=path: measure that binary, no build (A/B runs)
 PORT=5198
-cargo build --release --quiet
+[ -n "${BIN_SET:-}" ] || cargo build --release --quiet
 rm -rf "$OUT"; mkdir -p "$OUT/stage" "$OUT/spool"
 
 echo "== $FILES small files (20 testcases each), dropped at once"

@@ -3,7 +3,19 @@
 use clap::Parser;
 use std::process::ExitCode;
 
+/// Every request decodes and renders JSON: a quarter of a decision's CPU was glibc
+/// malloc/free (measured in BENCHMARKS.md), which mimalloc roughly halves.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
+    // mimalloc backs its arenas with transparent huge pages where the kernel allows it:
+    // +10 MB of peak RSS on a 1M-testcase ingest for no measurable speed (BENCHMARKS.md).
+    // SAFETY: prctl with these arguments only sets a flag on this process.
+    #[cfg(target_os = "linux")]
+    unsafe {
+        libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
+    }
     let cli = verdict::cli::Cli::parse();
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
