@@ -190,9 +190,9 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 500)]
     pub spool_settle_ms: u64,
 
-    /// Spool files ingested concurrently (they share commits, so more workers mean fewer
-    /// fsyncs per file).
-    #[arg(long, default_value_t = 32)]
+    /// Threads reading and parsing spool files. Each keeps up to 64 files (16 MiB) queued
+    /// for commit, so many files share one commit and its fsync.
+    #[arg(long, default_value_t = 4)]
     pub spool_workers: usize,
 
     #[command(flatten)]

@@ -7,7 +7,7 @@
 //! The transaction also records the file's content hash; a file whose hash is recorded
 //! is never ingested again.
 
-use super::{QueueError, WriteQueue};
+use super::{PendingWrite, QueueError, WriteQueue};
 use crate::formats::{self, Aggregate, Format, FormatError, ParseOptions, json_data_values};
 use crate::log::Body;
 use crate::model::{GroupInput, IngestRecord, Outcomes, ResultInput, ResultRecord, Timestamp, check_data_keys};
@@ -134,6 +134,33 @@ pub enum Ingested {
 
 /// Ingests one file through the write queue. Blocking: call from a plain thread.
 pub fn ingest_file(queue: &WriteQueue, file: &FileRef, cfg: &IngestConfig) -> Result<Ingested, IngestError> {
+    start_ingest(queue, file, cfg)?.wait()
+}
+
+/// A file handed to the writer: a small file's results are queued (committed with other
+/// writes), a large file's are already stored in their own transaction.
+pub enum StartedIngest {
+    Queued { write: PendingWrite, results: usize, format: Format },
+    Finished(Ingested),
+}
+
+impl StartedIngest {
+    /// Waits until the file's results are durably committed.
+    pub fn wait(self) -> Result<Ingested, IngestError> {
+        match self {
+            StartedIngest::Finished(done) => Ok(done),
+            StartedIngest::Queued { write, results, format } => match write.wait()?.first() {
+                Some(Written::Ingest { created: false }) => Ok(Ingested::AlreadyIngested),
+                _ => Ok(Ingested::Stored { results, format: format.name().to_owned() }),
+            },
+        }
+    }
+}
+
+/// Reads and parses one file and queues its results without waiting for the commit (see
+/// [`StartedIngest::wait`]); a large file is streamed and stored before this returns.
+/// Blocking: call from a plain thread.
+pub fn start_ingest(queue: &WriteQueue, file: &FileRef, cfg: &IngestConfig) -> Result<StartedIngest, IngestError> {
     let sidecar_bytes = match file.sidecar {
         Some(p) => {
             Some(std::fs::read(p).map_err(|e| IngestError::new(format!("cannot read sidecar {}: {e}", p.display())))?)
@@ -155,15 +182,12 @@ pub fn ingest_file(queue: &WriteQueue, file: &FileRef, cfg: &IngestConfig) -> Re
         let format = ctx.format(&bytes)?;
         let bodies = prepare(&ctx, format, &bytes[..], cfg)?;
         let results = bodies.len() - 1;
-        return match queue.write_blocking(bodies)?.first() {
-            Some(Written::Ingest { created: false }) => Ok(Ingested::AlreadyIngested),
-            _ => Ok(Ingested::Stored { results, format: format.name().to_owned() }),
-        };
+        return Ok(StartedIngest::Queued { write: queue.submit_blocking(bodies)?, results, format });
     }
     let ctx = ctx.hashed_file(file.path)?;
     let path = file.path.to_owned();
     let cfg = cfg.clone();
-    queue.exclusive_blocking(move |w| stream(w, &ctx, &path, &cfg))?
+    queue.exclusive_blocking(move |w| stream(w, &ctx, &path, &cfg))?.map(StartedIngest::Finished)
 }
 
 /// Everything needed to turn one file's records into log bodies.

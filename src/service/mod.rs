@@ -13,7 +13,7 @@ pub mod render;
 pub mod replication;
 
 pub use pool::ReadPool;
-pub use queue::{MAX_BATCH, QueueError, WriteQueue};
+pub use queue::{MAX_BATCH, PendingWrite, QueueError, WriteQueue};
 
 use crate::log::Body;
 use crate::model::{

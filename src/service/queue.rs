@@ -37,6 +37,16 @@ pub struct WriteQueue {
     committed: watch::Receiver<i64>,
 }
 
+/// A queued write not yet known to be committed (see [`WriteQueue::submit_blocking`]).
+pub struct PendingWrite(oneshot::Receiver<Result<Vec<Written>, StoreError>>);
+
+impl PendingWrite {
+    /// Waits until the write is durably committed (or refused). For plain threads.
+    pub fn wait(self) -> Result<Vec<Written>, QueueError> {
+        Ok(self.0.blocking_recv().map_err(|_| QueueError::Stopped)??)
+    }
+}
+
 /// Most writes committed in one transaction: bounds latency of a batch and memory.
 pub const MAX_BATCH: usize = 2048;
 
@@ -67,9 +77,15 @@ impl WriteQueue {
     /// Like [`WriteQueue::write`], for plain threads (never call it from async code), and
     /// without the written records: only an ingest's `created` flag comes back.
     pub fn write_blocking(&self, bodies: Vec<Body>) -> Result<Vec<Written>, QueueError> {
+        self.submit_blocking(bodies)?.wait()
+    }
+
+    /// Queues `bodies` without waiting for the commit, so one thread can have many writes
+    /// in flight (they share commits); [`PendingWrite::wait`] says when it is durable.
+    pub fn submit_blocking(&self, bodies: Vec<Body>) -> Result<PendingWrite, QueueError> {
         let (reply, answer) = oneshot::channel();
         self.tx.blocking_send(Job::Write { bodies, answers: false, reply }).map_err(|_| QueueError::Stopped)?;
-        Ok(answer.blocking_recv().map_err(|_| QueueError::Stopped)??)
+        Ok(PendingWrite(answer))
     }
 
     /// Runs `f` on the writer thread with the writer to itself, between batches; for plain

@@ -170,6 +170,7 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA cache_size = -49152;
          PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = 0;
+         PRAGMA journal_size_limit = 67108864;
 ",
     )?;
     rusqlite::vtab::array::load_module(&conn)?;
