@@ -7,7 +7,7 @@
 //! "job") are never split across transactions, so a job is all or nothing.
 
 use crate::log::Body;
-use crate::store::{StoreError, Writer, Written};
+use crate::store::{Prepared, SharedDict, StoreError, Writer, Written};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot, watch};
 
@@ -15,7 +15,7 @@ use tokio::sync::{mpsc, oneshot, watch};
 enum Job {
     /// Writes committed together with other queued jobs.
     /// `answers`: whether the caller wants the written records back (see `Writer::write_jobs`).
-    Write { bodies: Vec<Body>, answers: bool, reply: oneshot::Sender<Result<Vec<Written>, StoreError>> },
+    Write { bodies: Vec<Prepared>, answers: bool, reply: oneshot::Sender<Result<Vec<Written>, StoreError>> },
     /// Runs alone with the writer (e.g. streaming a large file in its own transaction).
     Exclusive(Box<dyn FnOnce(&mut Writer) + Send>),
 }
@@ -35,6 +35,8 @@ pub enum QueueError {
 pub struct WriteQueue {
     tx: mpsc::Sender<Job>,
     committed: watch::Receiver<i64>,
+    /// Callers encode and compress their bodies on their own threads with it.
+    dict: SharedDict,
 }
 
 /// A queued write not yet known to be committed (see [`WriteQueue::submit_blocking`]).
@@ -56,9 +58,10 @@ impl WriteQueue {
     pub fn start(writer: Writer, capacity: usize) -> std::io::Result<(WriteQueue, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (notify, committed) = watch::channel(writer.last_seq().unwrap_or(0));
+        let dict = writer.shared_dict();
         let handle =
             std::thread::Builder::new().name("verdict-writer".into()).spawn(move || run(writer, rx, notify))?;
-        Ok((WriteQueue { tx, committed }, handle))
+        Ok((WriteQueue { tx, committed, dict }, handle))
     }
 
     /// The newest committed log position, updated right after each commit (event streams
@@ -69,6 +72,7 @@ impl WriteQueue {
 
     /// Queues `bodies` and waits until they are durably committed.
     pub async fn write(&self, bodies: Vec<Body>) -> Result<Vec<Written>, QueueError> {
+        let bodies = self.prepare(bodies);
         let (reply, answer) = oneshot::channel();
         self.tx.send(Job::Write { bodies, answers: true, reply }).await.map_err(|_| QueueError::Stopped)?;
         Ok(answer.await.map_err(|_| QueueError::Stopped)??)
@@ -83,9 +87,15 @@ impl WriteQueue {
     /// Queues `bodies` without waiting for the commit, so one thread can have many writes
     /// in flight (they share commits); [`PendingWrite::wait`] says when it is durable.
     pub fn submit_blocking(&self, bodies: Vec<Body>) -> Result<PendingWrite, QueueError> {
+        let bodies = self.prepare(bodies);
         let (reply, answer) = oneshot::channel();
         self.tx.blocking_send(Job::Write { bodies, answers: false, reply }).map_err(|_| QueueError::Stopped)?;
         Ok(PendingWrite(answer))
+    }
+
+    /// Encodes and compresses bodies on the caller's thread, sparing the writer thread.
+    pub fn prepare(&self, bodies: Vec<Body>) -> Vec<Prepared> {
+        bodies.into_iter().map(|b| Prepared::new(b, &self.dict)).collect()
     }
 
     /// Runs `f` on the writer thread with the writer to itself, between batches; for plain
@@ -149,14 +159,14 @@ type Reply = oneshot::Sender<Result<Vec<Written>, StoreError>>;
 
 /// Commits all jobs in one transaction. If that fails and there were several, each is
 /// retried alone so one bad request cannot fail its neighbours.
-fn commit(writer: &mut Writer, batch: Vec<(Vec<Body>, bool, Reply)>) {
+fn commit(writer: &mut Writer, batch: Vec<(Vec<Prepared>, bool, Reply)>) {
     let mut jobs = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     for (bodies, answers, reply) in batch {
         jobs.push((bodies, answers));
         replies.push(reply);
     }
-    let slices: Vec<(&[Body], bool)> = jobs.iter().map(|(b, a)| (b.as_slice(), *a)).collect();
+    let slices: Vec<(&[Prepared], bool)> = jobs.iter().map(|(b, a)| (b.as_slice(), *a)).collect();
     match writer.write_jobs(&slices) {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {

@@ -7,9 +7,12 @@
 //! `dicts`. A store starts plain and trains its dictionary once it holds enough bodies.
 
 use super::StoreError;
+use crate::log::Body;
 use rusqlite::{Connection, OptionalExtension};
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
 
 /// Plain bodies needed before a dictionary is trained.
 pub(super) const TRAIN_AT: i64 = 2000;
@@ -20,9 +23,86 @@ const DICT_SIZE: usize = 16 * 1024;
 /// Compression level: level 1 is within 5% of level 3's ratio on bodies, and faster.
 const LEVEL: i32 = 1;
 
+/// The writer's current dictionary, shared so that other threads can encode and compress
+/// bodies before they reach the single writer (which then only checks the generation).
+#[derive(Clone, Default)]
+pub struct SharedDict(Arc<RwLock<Option<DictRef>>>);
+
+#[derive(Clone)]
+struct DictRef {
+    id: i64,
+    /// Unique within the process: a dictionary id can come back after a rollback, a
+    /// generation never does, so bytes compressed with a dropped dictionary are never kept.
+    generation: u64,
+    dict: Arc<Vec<u8>>,
+}
+
+/// Source of dictionary generations.
+static GENERATION: AtomicU64 = AtomicU64::new(1);
+
+thread_local! {
+    /// This thread's compressor for the shared dictionary of one generation.
+    static LOCAL: RefCell<Option<(u64, zstd::bulk::Compressor<'static>)>> = const { RefCell::new(None) };
+}
+
+/// A body compressed off the writer thread.
+pub struct Compressed {
+    generation: u64,
+    enc: i64,
+    bytes: Vec<u8>,
+}
+
+impl SharedDict {
+    fn publish(&self, current: Option<DictRef>) {
+        if let Ok(mut slot) = self.0.write() {
+            *slot = current;
+        }
+    }
+
+    /// Compresses `json` with the store's current dictionary; `None` while the store has
+    /// none (or on any codec trouble: the writer then encodes it itself).
+    fn compress(&self, json: &str) -> Option<Compressed> {
+        let d = self.0.read().ok()?.clone()?;
+        LOCAL.with(|local| {
+            let mut local = local.borrow_mut();
+            if local.as_ref().is_none_or(|(g, _)| *g != d.generation) {
+                *local = Some((d.generation, compressor(&d.dict).ok()?));
+            }
+            let (_, c) = local.as_mut()?;
+            let bytes = c.compress(json.as_bytes()).ok()?;
+            Some(Compressed { generation: d.generation, enc: d.id, bytes })
+        })
+    }
+}
+
+/// A body made ready for the writer on the caller's thread: its canonical JSON and, once
+/// the store has a dictionary, its stored bytes. JSON and zstd were an eighth of the
+/// writer thread's time, and the writer is what bounds write throughput.
+pub struct Prepared {
+    pub body: Body,
+    pub(super) json: String,
+    pub(super) compressed: Option<Compressed>,
+}
+
+impl Prepared {
+    pub fn new(body: Body, dict: &SharedDict) -> Prepared {
+        let json = body.encode();
+        let compressed = dict.compress(&json);
+        Prepared { body, json, compressed }
+    }
+
+    /// Without precomputed bytes (the writer compresses).
+    pub fn plain(body: Body) -> Prepared {
+        let json = body.encode();
+        Prepared { body, json, compressed: None }
+    }
+}
+
 /// The writer's encoder: the newest dictionary, if any.
 pub(super) struct Encoder {
     current: Option<(i64, zstd::bulk::Compressor<'static>)>,
+    generation: u64,
+    shared: SharedDict,
     /// Plain bodies appended since the last training attempt (or since opening).
     plain_since_check: i64,
     /// Plain bodies required before the next attempt (doubles after a failed one).
@@ -32,14 +112,60 @@ pub(super) struct Encoder {
 impl Encoder {
     /// Loads the newest dictionary of the store.
     pub fn load(conn: &Connection) -> Result<Encoder, StoreError> {
+        let mut e = Encoder {
+            current: None,
+            generation: 0,
+            shared: SharedDict::default(),
+            plain_since_check: TRAIN_AT,
+            next_attempt_at: TRAIN_AT,
+        };
+        e.reload(conn)?;
+        Ok(e)
+    }
+
+    /// (Re)reads the newest dictionary and publishes it to other threads.
+    fn reload(&mut self, conn: &Connection) -> Result<(), StoreError> {
         let newest: Option<(i64, Vec<u8>)> = conn
             .query_row("SELECT id, dict FROM dicts ORDER BY id DESC LIMIT 1", [], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let current = match newest {
-            Some((id, dict)) => Some((id, compressor(&dict)?)),
-            None => None,
-        };
-        Ok(Encoder { current, plain_since_check: TRAIN_AT, next_attempt_at: TRAIN_AT })
+        match newest {
+            Some((id, dict)) => self.install(id, dict)?,
+            None => {
+                self.current = None;
+                self.generation = 0;
+                self.shared.publish(None);
+            }
+        }
+        self.plain_since_check = TRAIN_AT;
+        self.next_attempt_at = TRAIN_AT;
+        Ok(())
+    }
+
+    fn install(&mut self, id: i64, dict: Vec<u8>) -> Result<(), StoreError> {
+        self.current = Some((id, compressor(&dict)?));
+        self.generation = GENERATION.fetch_add(1, Ordering::Relaxed);
+        self.shared.publish(Some(DictRef { id, generation: self.generation, dict: Arc::new(dict) }));
+        Ok(())
+    }
+
+    /// The handle other threads compress with.
+    pub fn shared(&self) -> SharedDict {
+        self.shared.clone()
+    }
+
+    /// The stored form of a prepared body: its precomputed bytes if they were made with
+    /// the current dictionary, else encoded here.
+    pub fn encode_prepared<'a>(
+        &mut self,
+        json: &str,
+        pre: Option<&'a Compressed>,
+    ) -> Result<(i64, std::borrow::Cow<'a, [u8]>), StoreError> {
+        match pre {
+            Some(c) if self.current.is_some() && c.generation == self.generation => {
+                Ok((c.enc, c.bytes.as_slice().into()))
+            }
+            _ => self.encode(json).map(|(enc, bytes)| (enc, bytes.into())),
+        }
     }
 
     /// Encodes a body for storage: `(enc, bytes)`.
@@ -73,7 +199,7 @@ impl Encoder {
         match zstd::dict::from_samples(&samples, DICT_SIZE) {
             Ok(dict) => {
                 conn.execute("INSERT INTO dicts(dict) VALUES(?1)", [&dict])?;
-                self.current = Some((conn.last_insert_rowid(), compressor(&dict)?));
+                self.install(conn.last_insert_rowid(), dict)?;
             }
             Err(e) => {
                 // Too little variety to train on: stay plain, try again with more data.
@@ -86,8 +212,7 @@ impl Encoder {
 
     /// Drops a dictionary created in a transaction that was rolled back.
     pub fn forget_uncommitted(&mut self, conn: &Connection) -> Result<(), StoreError> {
-        *self = Encoder::load(conn)?;
-        Ok(())
+        self.reload(conn)
     }
 }
 

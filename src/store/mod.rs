@@ -11,6 +11,7 @@ mod reader;
 mod schema;
 mod writer;
 
+pub use codec::{Prepared, SharedDict};
 pub use reader::{OriginHead, Reader, Stats, WaiverKeys};
 pub use writer::{ImportOutcome, Writer, Written};
 

@@ -3,7 +3,7 @@
 //! Local writes and imported entries (replication, replay) go through the same
 //! [`Writer::apply`], so a store rebuilt from its log is identical to the live one.
 
-use super::codec::{Decoder, Encoder, stored_bytes};
+use super::codec::{Compressed, Decoder, Encoder, Prepared, SharedDict, stored_bytes};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, uuid_key};
 use crate::log::{Body, Entry, Hash, Kind};
@@ -157,34 +157,40 @@ impl Writer {
     /// Applies local writes (results, testcase and group writes) in one durable transaction.
     /// Either all are committed and answered, or none is.
     pub fn write_local(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
-        self.transaction(|w| w.write_job(bodies, true))
+        let prepared: Vec<Prepared> = bodies.iter().map(|b| Prepared::plain(b.clone())).collect();
+        self.transaction(|w| w.write_job(&prepared, true))
+    }
+
+    /// The dictionary handle callers prepare bodies with (see [`Prepared`]).
+    pub fn shared_dict(&self) -> SharedDict {
+        self.encoder.shared()
     }
 
     /// Several callers' writes ("jobs") in one durable transaction (group commit).
     /// A job's flag says whether its caller wants the written records back (an HTTP answer)
     /// or only whether it was stored (the spool): building answers costs a read each.
-    pub fn write_jobs(&mut self, jobs: &[(&[Body], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
+    pub fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
         self.transaction(|w| jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect())
     }
 
     /// Inside a transaction: one caller's writes. A job that starts with the ingest of a
     /// file already recorded is skipped whole: that file's results are already stored.
-    pub fn write_job(&mut self, bodies: &[Body], answers: bool) -> Result<Vec<Written>, StoreError> {
-        if let Some(Body::Ingest(i)) = bodies.first()
+    pub fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError> {
+        if let Some(Body::Ingest(i)) = bodies.first().map(|p| &p.body)
             && self.is_ingested(&i.blake3)?
         {
             return Ok(vec![Written::Ingest { created: false }]);
         }
-        let created: Vec<bool> = bodies.iter().map(|b| self.append(b)).collect::<Result<_, _>>()?;
+        let created: Vec<bool> = bodies.iter().map(|p| self.append_prepared(p)).collect::<Result<_, _>>()?;
         if !answers {
-            return Ok(match bodies.first() {
+            return Ok(match bodies.first().map(|p| &p.body) {
                 Some(Body::Ingest(_)) => vec![Written::Ingest { created: true }],
                 _ => Vec::new(),
             });
         }
         // The answers show testcases' and groups' current fields: apply deferred updates.
         self.flush_lww()?;
-        bodies.iter().zip(created).map(|(b, c)| self.written(b, c)).collect()
+        bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
     }
 
     /// The newest log position.
@@ -256,12 +262,21 @@ impl Writer {
     /// Returns false when it changed nothing (a result uuid already stored, an existing
     /// testcase named without changes).
     pub fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
+        self.append_with(body, None)
+    }
+
+    /// [`Writer::append`] for a body encoded (and maybe compressed) by the caller.
+    pub fn append_prepared(&mut self, p: &Prepared) -> Result<bool, StoreError> {
+        self.append_with(&p.body, Some((&p.json, p.compressed.as_ref())))
+    }
+
+    fn append_with(&mut self, body: &Body, pre: Option<(&str, Option<&Compressed>)>) -> Result<bool, StoreError> {
         match body {
             Body::Result(r) if self.result_id_by_uuid(&r.uuid)?.is_some() => Ok(false),
             Body::Testcase(t) if t.ref_url.is_none() && self.testcase_id(&t.name)?.is_some() => Ok(false),
             Body::Ingest(i) if self.is_ingested(&i.blake3)? => Ok(false),
             _ => {
-                self.append_local(body)?;
+                self.append_local(body, pre)?;
                 Ok(true)
             }
         }
@@ -343,7 +358,11 @@ impl Writer {
     }
 
     /// Seals `body` onto this node's chain, stores the entry and applies it.
-    fn append_local(&mut self, body: &Body) -> Result<Option<i64>, StoreError> {
+    fn append_local(
+        &mut self,
+        body: &Body,
+        pre: Option<(&str, Option<&Compressed>)>,
+    ) -> Result<Option<i64>, StoreError> {
         let node = self.node.clone();
         let origin_id = self.origin_id(&node)?;
         let head =
@@ -351,8 +370,9 @@ impl Writer {
         // Timestamps never go backwards within an origin, even if the clock does, so a
         // local overwrite always wins last-writer-wins against this node's earlier writes.
         let ts = Timestamp::now().0.max(head.ts);
-        let entry = Entry::seal(&head.hash, &node, head.seq + 1, body.kind(), ts, body.encode());
-        let seq = self.insert_entry(origin_id, &entry)?;
+        let json = pre.map(|(json, _)| json.to_owned()).unwrap_or_else(|| body.encode());
+        let entry = Entry::seal(&head.hash, &node, head.seq + 1, body.kind(), ts, json);
+        let seq = self.insert_entry(origin_id, &entry, pre.and_then(|(_, c)| c))?;
         let stamp = Stamp { ts, origin: &node, oseq: entry.origin_seq as i64 };
         self.apply(seq, &stamp, body)
     }
@@ -394,7 +414,7 @@ impl Writer {
             ));
         }
         let body = Body::decode(entry.kind, &entry.body).map_err(|e| refuse(e.to_string()))?;
-        let seq = self.insert_entry(origin_id, entry)?;
+        let seq = self.insert_entry(origin_id, entry, None)?;
         let stamp = Stamp { ts: entry.ts, origin: &entry.origin, oseq: entry.origin_seq as i64 };
         self.apply(seq, &stamp, &body)?;
         Ok(ImportOutcome::Applied)
@@ -413,8 +433,8 @@ impl Writer {
         Ok(Some(HeldEntry { hash, kind, body: self.decoder.decode(&self.conn, seq, enc, body)?, ts }))
     }
 
-    fn insert_entry(&mut self, origin_id: i64, e: &Entry) -> Result<i64, StoreError> {
-        let (enc, stored) = self.encoder.encode(&e.body)?;
+    fn insert_entry(&mut self, origin_id: i64, e: &Entry, pre: Option<&Compressed>) -> Result<i64, StoreError> {
+        let (enc, stored) = self.encoder.encode_prepared(&e.body, pre)?;
         self.conn
             .prepare_cached(
                 "INSERT INTO log(origin_id, origin_seq, kind, ts, enc, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -648,7 +668,8 @@ impl Writer {
             self.cache_testcase(name, id);
             return Ok(id);
         }
-        self.testcase_id(name)?.ok_or_else(|| StoreError::Corrupt { seq: 0, reason: format!("testcase {name} vanished") })
+        self.testcase_id(name)?
+            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: format!("testcase {name} vanished") })
     }
 
     /// Creates the group if missing and applies present fields last-writer-wins.
