@@ -631,45 +631,25 @@ impl Writer {
             .optional()?)
     }
 
+    /// A testcase's id if it exists (without creating it).
     fn testcase_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
         if let Some(id) = self.testcases.get(name) {
             return Ok(Some(*id));
         }
-        let id: Option<i64> = self
-            .conn
-            .prepare_cached("SELECT id FROM testcase WHERE name = ?1")?
-            .query_row([name], |r| r.get(0))
-            .optional()?;
+        let id = lookup(&self.conn, "testcase", "name", name)?;
         if let Some(id) = id {
-            self.cache_testcase(name, id);
+            remember(&mut self.testcases, name, id);
         }
         Ok(id)
     }
 
     /// Creates the testcase if missing and applies its `ref_url` last-writer-wins.
     fn touch_testcase(&mut self, stamp: &Stamp, t: &TestcaseRecord) -> Result<i64, StoreError> {
-        let id = match self.testcases.get(&t.name) {
-            Some(id) => *id,
-            None => self.create_testcase(&t.name)?,
-        };
+        let id = intern(&self.conn, &mut self.testcases, "testcase", "name", &t.name)?;
         if let Some(ref_url) = &t.ref_url {
             self.defer(LwwField::TestcaseRefUrl, id, ref_url, stamp);
         }
         Ok(id)
-    }
-
-    /// The id of an uncached testcase, creating it if missing. Inserting first costs one
-    /// index search for a new name instead of two (a 1M-testcase JUnit report names only
-    /// new testcases); a known name the cache has dropped costs one more.
-    fn create_testcase(&mut self, name: &str) -> Result<i64, StoreError> {
-        let inserted = self.conn.prepare_cached("INSERT OR IGNORE INTO testcase(name) VALUES(?1)")?.execute([name])?;
-        if inserted == 1 {
-            let id = self.conn.last_insert_rowid();
-            self.cache_testcase(name, id);
-            return Ok(id);
-        }
-        self.testcase_id(name)?
-            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: format!("testcase {name} vanished") })
     }
 
     /// Creates the group if missing and applies present fields last-writer-wins.
@@ -726,21 +706,11 @@ impl Writer {
         Ok(())
     }
 
-    fn cache_testcase(&mut self, name: &str, id: i64) {
-        if self.testcases.len() >= VALUE_CACHE_MAX {
-            self.testcases.clear();
-        }
-        self.testcases.insert(name.to_owned(), id);
-    }
-
     fn intern_key(&mut self, key: &str) -> Result<i64, StoreError> {
         intern(&self.conn, &mut self.keys, "data_keys", "key", key)
     }
 
     fn intern_value(&mut self, value: &str) -> Result<i64, StoreError> {
-        if self.values.len() >= VALUE_CACHE_MAX {
-            self.values.clear();
-        }
         intern(&self.conn, &mut self.values, "data_values", "value", value)
     }
 
@@ -755,7 +725,10 @@ impl Writer {
     }
 }
 
-/// Looks up (or inserts) `text` in an interning table, through a cache.
+/// The id of `text` in an interning table (`testcase`, `data_keys`, `data_values`),
+/// created if missing, through a cache. Inserting first costs one index search for a new
+/// text instead of two (unique values such as build ids, a JUnit report's testcases); a
+/// known text the cache has dropped costs one more.
 fn intern(
     conn: &Connection,
     cache: &mut HashMap<String, i64>,
@@ -766,17 +739,30 @@ fn intern(
     if let Some(id) = cache.get(text) {
         return Ok(*id);
     }
-    let found: Option<i64> = conn
+    let inserted =
+        conn.prepare_cached(&format!("INSERT OR IGNORE INTO {table}({column}) VALUES(?1)"))?.execute([text])?;
+    let id = if inserted == 1 {
+        conn.last_insert_rowid()
+    } else {
+        lookup(conn, table, column, text)?
+            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: format!("{table} {text:?} vanished") })?
+    };
+    remember(cache, text, id);
+    Ok(id)
+}
+
+fn lookup(conn: &Connection, table: &str, column: &str, text: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
         .prepare_cached(&format!("SELECT id FROM {table} WHERE {column} = ?1"))?
         .query_row([text], |r| r.get(0))
-        .optional()?;
-    let id = match found {
-        Some(id) => id,
-        None => {
-            conn.prepare_cached(&format!("INSERT INTO {table}({column}) VALUES(?1)"))?.execute([text])?;
-            conn.last_insert_rowid()
-        }
-    };
+        .optional()?)
+}
+
+/// Caches an interned id; the caches are capped so a stream of unique texts cannot grow
+/// memory forever.
+fn remember(cache: &mut HashMap<String, i64>, text: &str, id: i64) {
+    if cache.len() >= VALUE_CACHE_MAX {
+        cache.clear();
+    }
     cache.insert(text.to_owned(), id);
-    Ok(id)
 }
