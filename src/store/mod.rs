@@ -97,7 +97,7 @@ impl Store {
     /// The writer. Only one should exist per process; SQLite serialises writers across
     /// processes, and the writer re-reads chain heads inside each transaction.
     pub fn writer(&self) -> Result<Writer, StoreError> {
-        Writer::new(open_rw(&self.path)?, self.node_id.clone(), wal_path(&self.path))
+        Writer::new(open_rw(&self.path)?, self.node_id.clone())
     }
 
     /// Copies committed WAL frames into the database file without blocking anyone
@@ -139,13 +139,6 @@ impl Checkpointer {
     }
 }
 
-/// The WAL file of a store file.
-fn wal_path(db: &Path) -> PathBuf {
-    let mut wal = db.as_os_str().to_owned();
-    wal.push("-wal");
-    PathBuf::from(wal)
-}
-
 fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open_with_flags(
         path,
@@ -171,7 +164,6 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA cache_size = -49152;
          PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = 0;
-         PRAGMA journal_size_limit = 67108864;
 ",
     )?;
     rusqlite::vtab::array::load_module(&conn)?;
