@@ -89,6 +89,8 @@ pub struct Writer {
     /// Frames in the WAL after the last commit (SQLite's WAL hook reports it).
     wal_frames: Arc<AtomicI64>,
     page_size: i64,
+    /// WAL bytes past which [`Writer::tend_wal`] restarts it.
+    wal_limit: i64,
     /// Last-writer-wins updates of this transaction, applied once at its end: a batch
     /// naming one testcase a thousand times updates its row once.
     lww: HashMap<(LwwField, i64), Pending>,
@@ -152,6 +154,7 @@ impl Writer {
         Ok(Writer {
             wal_frames,
             page_size,
+            wal_limit: WAL_RESTART_BYTES,
             encoder: Encoder::load(&conn)?,
             lww: HashMap::new(),
             decoder: Decoder::default(),
@@ -265,10 +268,15 @@ impl Writer {
     /// leaves the file as long as it was, so the size kept every later commit restarting
     /// (5–15 ms of fsyncs each), and truncating the file instead cost ~60 ms a time.
     pub fn tend_wal(&mut self) -> Result<(), StoreError> {
-        if self.wal_frames.load(Ordering::Relaxed) * self.page_size > WAL_RESTART_BYTES {
+        if self.wal_frames.load(Ordering::Relaxed) * self.page_size > self.wal_limit {
             self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
         }
         Ok(())
+    }
+
+    /// Sets the WAL size past which [`Writer::tend_wal`] restarts it (default 256 MiB).
+    pub fn set_wal_limit(&mut self, bytes: i64) {
+        self.wal_limit = bytes;
     }
 
     /// Inside [`Writer::transaction`]: appends one local write without building its view.

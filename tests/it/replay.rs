@@ -246,3 +246,31 @@ fn compressed_bodies_verify_and_replay() {
     assert_eq!(code, 1);
     assert!(out.contains("BROKEN at log entry 2500"), "{out}");
 }
+
+/// Past its limit the WAL is restarted (written again from its start), so the file stops
+/// growing under a steady load; without restarts it grows with every transaction.
+#[test]
+fn the_wal_is_reused_once_past_its_limit() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("s.db");
+    let store = Store::open(&path).unwrap();
+    let mut w = store.writer().unwrap();
+    let limit = 256 * 1024;
+    w.set_wal_limit(limit);
+    let outcomes = Outcomes::default_set();
+    let mut sizes = Vec::new();
+    for _ in 0..40 {
+        let ops: Vec<Body> = (0..50)
+            .map(|i| {
+                let op = Op::Result { tc: i % 9, tc_ref: None, outcome: 0, item: i, arch: 0, time: i, groups: vec![] };
+                body(&op, &outcomes)
+            })
+            .collect();
+        w.write_local(&ops).unwrap();
+        w.tend_wal().unwrap();
+        sizes.push(std::fs::metadata(dir.path().join("s.db-wal")).unwrap().len());
+    }
+    let max = *sizes.iter().max().unwrap();
+    assert!(max < 4 * limit as u64, "the WAL kept growing: {sizes:?}");
+    assert_eq!(store.reader().unwrap().stats().unwrap().log_entries, 2000);
+}
