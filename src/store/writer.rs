@@ -12,7 +12,7 @@ use crate::model::{
     WaiverRecord, WaiverView,
 };
 use rusqlite::{Connection, OptionalExtension, params};
-use std::collections::HashMap;
+use foldhash::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
@@ -156,16 +156,16 @@ impl Writer {
             page_size,
             wal_limit: WAL_RESTART_BYTES,
             encoder: Encoder::load(&conn)?,
-            lww: HashMap::new(),
+            lww: HashMap::default(),
             decoder: Decoder::default(),
             conn,
             node,
-            origins: HashMap::new(),
-            heads: HashMap::new(),
-            testcases: HashMap::new(),
-            groups: HashMap::new(),
-            keys: HashMap::new(),
-            values: HashMap::new(),
+            origins: HashMap::default(),
+            heads: HashMap::default(),
+            testcases: HashMap::default(),
+            groups: HashMap::default(),
+            keys: HashMap::default(),
+            values: HashMap::default(),
         })
     }
 
@@ -588,15 +588,11 @@ impl Writer {
         testcase: i64,
     ) -> Result<(), StoreError> {
         for chunk in postings.chunks(POSTINGS_PER_STATEMENT) {
-            let rows = vec!["(?, ?, ?, ?, ?)"; chunk.len()].join(", ");
-            let sql = format!(
-                "INSERT OR IGNORE INTO result_data(key_id, value_id, submit_time, result_id, testcase_id) VALUES {rows}"
-            );
             let mut args: Vec<i64> = Vec::with_capacity(chunk.len() * 5);
             for (k, v) in chunk {
                 args.extend([*k, *v, time, id, testcase]);
             }
-            self.conn.prepare_cached(&sql)?.execute(rusqlite::params_from_iter(args))?;
+            self.conn.prepare_cached(postings_sql(chunk.len()))?.execute(rusqlite::params_from_iter(args))?;
         }
         Ok(())
     }
@@ -744,6 +740,23 @@ impl Writer {
     pub fn count_entries(&self, kind: Kind) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("SELECT count(*) FROM log WHERE kind = ?1", [kind.as_str()], |r| r.get(0))?)
     }
+}
+
+/// The INSERT of `rows` postings (1..=POSTINGS_PER_STATEMENT), built once: formatting it
+/// per result showed up in profiles.
+fn postings_sql(rows: usize) -> &'static str {
+    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    let all = SQL.get_or_init(|| {
+        (0..=POSTINGS_PER_STATEMENT)
+            .map(|n| {
+                let values = vec!["(?, ?, ?, ?, ?)"; n].join(", ");
+                format!(
+                    "INSERT OR IGNORE INTO result_data(key_id, value_id, submit_time, result_id, testcase_id) VALUES {values}"
+                )
+            })
+            .collect()
+    });
+    all.get(rows).map_or("", String::as_str)
 }
 
 /// The id of `text` in an interning table (`testcase`, `data_keys`, `data_values`),
