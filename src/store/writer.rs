@@ -11,8 +11,8 @@ use crate::model::{
     GroupRecord, GroupView, IngestRecord, ResultRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp,
     WaiverRecord, WaiverView,
 };
-use rusqlite::{Connection, OptionalExtension, params};
 use foldhash::HashMap;
+use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
