@@ -167,6 +167,12 @@ impl Clock {
     }
 }
 
+/// WaiverDB's `{"data": [...]}` body for the waivers a filter kept.
+fn waivers_data(waivers: Vec<&crate::model::WaiverView>) -> Vec<u8> {
+    let data: Vec<_> = waivers.into_iter().map(|w| w.to_json()).collect();
+    render::to_wire_py(&render::DataOnly { data })
+}
+
 /// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
 /// Stops when dropped.
 struct CheckpointThread {
@@ -435,8 +441,7 @@ impl Service {
         let req = FilterRequest::parse(body)?;
         self.read(move |r| {
             let all = gating::waivers_for_filters(r, &req)?;
-            let data: Vec<_> = filter_waivers(&all, &req).into_iter().map(|w| w.to_json()).collect();
-            Ok(render::to_wire_py(&render::DataOnly { data }))
+            Ok(waivers_data(filter_waivers(&all, &req)))
         })
         .await
     }
@@ -446,8 +451,7 @@ impl Service {
         let req = BySubjectsRequest::parse(body)?;
         self.read(move |r| {
             let all = gating::waivers_for_subjects(r, &req)?;
-            let data: Vec<_> = waivers_by_subjects(&all, &req).into_iter().map(|w| w.to_json()).collect();
-            Ok(render::to_wire_py(&render::DataOnly { data }))
+            Ok(waivers_data(waivers_by_subjects(&all, &req)))
         })
         .await
     }

@@ -94,7 +94,7 @@ impl WriteQueue {
     }
 
     /// Encodes and compresses bodies on the caller's thread, sparing the writer thread.
-    pub fn prepare(&self, bodies: Vec<Body>) -> Vec<Prepared> {
+    fn prepare(&self, bodies: Vec<Body>) -> Vec<Prepared> {
         bodies.into_iter().map(|b| Prepared::new(b, &self.dict)).collect()
     }
 

@@ -59,8 +59,7 @@ impl Drop for Spool {
 
 const DONE: &str = "done";
 
-/// Files one worker keeps waiting for their commit, and their most bytes (a large file
-/// is stored before the worker moves on, so it counts only while it is being stored).
+/// Files one worker keeps waiting for their commit, and their most bytes.
 const PIPELINE: usize = 64;
 const PIPELINE_BYTES: u64 = 16 << 20;
 
@@ -283,19 +282,17 @@ impl Worker {
     /// touches, so more files per commit means fewer page writes and fsyncs per file.
     fn run(self) {
         let mut waiting: VecDeque<(Candidate, Result<StartedIngest, IngestError>)> = VecDeque::new();
-        let mut held = 0u64;
         loop {
+            let held: u64 = waiting.iter().map(|(c, _)| c.len).sum();
             let full = waiting.len() >= PIPELINE || held >= PIPELINE_BYTES;
             let next = if full { Next::Nothing } else { self.next(waiting.is_empty()) };
             match next {
                 Next::File(c) => {
                     let started = start_ingest(&self.queue, &self.file_ref(&c), &self.opts.ingest);
-                    held += c.len;
                     waiting.push_back((c, started));
                 }
                 Next::Nothing => {
                     if let Some((c, started)) = waiting.pop_front() {
-                        held = held.saturating_sub(c.len);
                         self.finish(&c, started.and_then(StartedIngest::wait));
                     }
                 }

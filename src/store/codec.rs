@@ -161,9 +161,8 @@ impl Encoder {
         pre: Option<&'a Compressed>,
     ) -> Result<(i64, std::borrow::Cow<'a, [u8]>), StoreError> {
         match pre {
-            Some(c) if self.current.is_some() && c.generation == self.generation => {
-                Ok((c.enc, c.bytes.as_slice().into()))
-            }
+            // Generations start at 1; a store without a dictionary is at generation 0.
+            Some(c) if c.generation == self.generation => Ok((c.enc, c.bytes.as_slice().into())),
             _ => self.encode(json).map(|(enc, bytes)| (enc, bytes.into())),
         }
     }

@@ -653,7 +653,7 @@ impl Writer {
         if let Some(id) = self.testcases.get(name) {
             return Ok(Some(*id));
         }
-        let id = lookup(&self.conn, "testcase", "name", name)?;
+        let id = lookup(&self.conn, &TESTCASES, name)?;
         if let Some(id) = id {
             remember(&mut self.testcases, name, id);
         }
@@ -662,7 +662,7 @@ impl Writer {
 
     /// Creates the testcase if missing and applies its `ref_url` last-writer-wins.
     fn touch_testcase(&mut self, stamp: &Stamp, t: &TestcaseRecord) -> Result<i64, StoreError> {
-        let id = intern(&self.conn, &mut self.testcases, "testcase", "name", &t.name)?;
+        let id = intern(&self.conn, &mut self.testcases, &TESTCASES, &t.name)?;
         if let Some(ref_url) = &t.ref_url {
             self.defer(LwwField::TestcaseRefUrl, id, ref_url, stamp);
         }
@@ -724,11 +724,11 @@ impl Writer {
     }
 
     fn intern_key(&mut self, key: &str) -> Result<i64, StoreError> {
-        intern(&self.conn, &mut self.keys, "data_keys", "key", key)
+        intern(&self.conn, &mut self.keys, &DATA_KEYS, key)
     }
 
     fn intern_value(&mut self, value: &str) -> Result<i64, StoreError> {
-        intern(&self.conn, &mut self.values, "data_values", "value", value)
+        intern(&self.conn, &mut self.values, &DATA_VALUES, value)
     }
 
     /// The node id local writes are sealed with.
@@ -763,34 +763,47 @@ fn postings_sql(rows: usize) -> &'static str {
 /// created if missing, through a cache. Inserting first costs one index search for a new
 /// text instead of two (unique values such as build ids, a JUnit report's testcases); a
 /// known text the cache has dropped costs one more.
-fn intern(
-    conn: &Connection,
-    cache: &mut HashMap<String, i64>,
-    table: &str,
-    column: &str,
-    text: &str,
-) -> Result<i64, StoreError> {
+fn intern(conn: &Connection, cache: &mut HashMap<String, i64>, t: &InternTable, text: &str) -> Result<i64, StoreError> {
     if let Some(id) = cache.get(text) {
         return Ok(*id);
     }
-    let inserted =
-        conn.prepare_cached(&format!("INSERT OR IGNORE INTO {table}({column}) VALUES(?1)"))?.execute([text])?;
+    let inserted = conn.prepare_cached(t.insert)?.execute([text])?;
     let id = if inserted == 1 {
         conn.last_insert_rowid()
     } else {
-        lookup(conn, table, column, text)?
-            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: format!("{table} {text:?} vanished") })?
+        lookup(conn, t, text)?
+            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: format!("{} {text:?} vanished", t.name) })?
     };
     remember(cache, text, id);
     Ok(id)
 }
 
-fn lookup(conn: &Connection, table: &str, column: &str, text: &str) -> Result<Option<i64>, StoreError> {
-    Ok(conn
-        .prepare_cached(&format!("SELECT id FROM {table} WHERE {column} = ?1"))?
-        .query_row([text], |r| r.get(0))
-        .optional()?)
+fn lookup(conn: &Connection, t: &InternTable, text: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn.prepare_cached(t.select)?.query_row([text], |r| r.get(0)).optional()?)
 }
+
+/// An interning table's statements (fixed strings: no formatting per lookup).
+struct InternTable {
+    name: &'static str,
+    insert: &'static str,
+    select: &'static str,
+}
+
+const TESTCASES: InternTable = InternTable {
+    name: "testcase",
+    insert: "INSERT OR IGNORE INTO testcase(name) VALUES(?1)",
+    select: "SELECT id FROM testcase WHERE name = ?1",
+};
+const DATA_KEYS: InternTable = InternTable {
+    name: "data key",
+    insert: "INSERT OR IGNORE INTO data_keys(key) VALUES(?1)",
+    select: "SELECT id FROM data_keys WHERE key = ?1",
+};
+const DATA_VALUES: InternTable = InternTable {
+    name: "data value",
+    insert: "INSERT OR IGNORE INTO data_values(value) VALUES(?1)",
+    select: "SELECT id FROM data_values WHERE value = ?1",
+};
 
 /// Caches an interned id; the caches are capped so a stream of unique texts cannot grow
 /// memory forever.
