@@ -213,6 +213,21 @@ pub fn audit(db: &Path, args: AuditArgs) -> Result<i32> {
         let note = o.note.as_deref().map(|n| format!("; {n}")).unwrap_or_default();
         println!("origin {}: {what} (here #{}, {other} #{}){note}", o.origin, o.local, o.remote);
     }
+    if report.conflicts > 0 {
+        let examples: Vec<String> = report
+            .conflict_examples
+            .iter()
+            .map(|(uuid, ids)| {
+                let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
+                format!("{uuid} (results {})", ids.join(", "))
+            })
+            .collect();
+        println!(
+            "CONFLICTS: {} uuid(s) carry different results from different origins; both are kept and listed: {}",
+            report.conflicts,
+            examples.join("; ")
+        );
+    }
     let diverged = report.diverged();
     println!(
         "{} origin(s): {in_sync} in sync, {behind} behind, {ahead} ahead, {diverged} diverged",

@@ -37,6 +37,7 @@ fn res(id: i64, testcase: &str, outcome: &str, secs: i64, data: &[(&str, &str)])
             note: None,
             outcome: outcome.into(),
             ref_url: None,
+            request: None,
             submit_time: T0 + secs * 1_000_000,
             testcase: TestcaseRecord { name: testcase.into(), ref_url: None },
             uuid: format!("00000000-0000-0000-0000-{id:012}"),

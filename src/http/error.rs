@@ -22,6 +22,9 @@ pub enum ApiError {
     BodyTimeout,
     #[error("could not read the request body: {0}")]
     BodyRead(String),
+    /// A JSON endpoint received another content type (415, as upstream's `get_json()`).
+    #[error("the request body must be JSON (Content-Type: application/json)")]
+    UnsupportedMediaType,
     /// A replication request without the peer token the server requires.
     #[error("peer token missing or wrong")]
     Unauthorized,
@@ -104,6 +107,8 @@ impl IntoResponse for ApiError {
                 r.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static("Basic realm=\"verdict\""));
                 r
             }
+            ApiError::Service(ServiceError::Conflict(msg)) => message(StatusCode::CONFLICT, &msg),
+            ApiError::Service(ServiceError::KeyReused(msg)) => message(StatusCode::UNPROCESSABLE_ENTITY, &msg),
             ApiError::Service(ServiceError::Forbidden(msg)) => {
                 message(StatusCode::FORBIDDEN, &format!("403 Forbidden: {msg}"))
             }
@@ -114,6 +119,10 @@ impl IntoResponse for ApiError {
             ApiError::TooLarge(limit) => message(
                 StatusCode::PAYLOAD_TOO_LARGE,
                 &format!("Request body is larger than the limit of {limit} bytes"),
+            ),
+            ApiError::UnsupportedMediaType => message(
+                StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                "Unsupported Media Type: the request body must be JSON, sent with Content-Type: application/json",
             ),
             ApiError::BodyTimeout => message(StatusCode::REQUEST_TIMEOUT, "Request body not received in time"),
             ApiError::BodyRead(e) => message(StatusCode::BAD_REQUEST, &format!("Could not read the request body: {e}")),

@@ -41,12 +41,7 @@ fn py_body(status: StatusCode, bytes: Vec<u8>) -> Response {
 async fn decision(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
     // Greenwave reads the body with `request.get_json()`: no JSON content type, or no JSON
     // at all, is "No JSON payload in request" (415).
-    let is_json = ctx
-        .headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.split(';').next().is_some_and(|m| m.trim().ends_with("json")));
-    let value = if is_json { read_json(body, s.limits.max_body, s.limits.body_timeout).await.ok() } else { None };
+    let value = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await.ok();
     let d = s.service.decide(value, ctx.urls.clone()).await?;
     Ok(json_response(StatusCode::OK, &d))
 }
@@ -78,7 +73,7 @@ async fn about(State(s): State<AppState>) -> Response {
 }
 
 async fn create_waivers(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
-    let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+    let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     let (waivers, is_list) = s.service.create_waivers(&body, &ctx.credentials()).await?;
     let bytes = if is_list {
         to_wire_py(&waivers.iter().map(|w| w.to_json()).collect::<Vec<_>>())
@@ -101,12 +96,12 @@ async fn list_waivers(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     Ok(py_body(StatusCode::OK, s.service.list_waivers(ctx.pairs, base).await?))
 }
 
-async fn filtered(State(s): State<AppState>, body: Body) -> ApiResult {
-    let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+async fn filtered(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
+    let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     Ok(py_body(StatusCode::OK, s.service.filtered_waivers(&body).await?))
 }
 
-async fn by_subjects(State(s): State<AppState>, body: Body) -> ApiResult {
-    let body: Value = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+async fn by_subjects(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
+    let body: Value = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     Ok(py_body(StatusCode::OK, s.service.waivers_by_subjects(&body).await?))
 }

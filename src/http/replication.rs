@@ -208,7 +208,7 @@ async fn hashes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiErro
 /// `GET /api/verdict/v1/replication`: node id, version vector (with head hashes) and the
 /// status of every peer this server pulls from.
 async fn status(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let heads = s.service.read_now(|r| Ok(r.heads()?))?;
+    let (heads, conflicts) = s.service.read_now(|r| Ok((r.heads()?, r.conflict_count()?)))?;
     let head_map: BTreeMap<String, serde_json::Value> = heads
         .iter()
         .filter(|h| h.seq > 0)
@@ -220,6 +220,8 @@ async fn status(State(s): State<AppState>) -> Result<Response, ApiError> {
         "heads": head_map,
         "peers": s.replication.peers(),
         "token_required": s.replication.token.is_some(),
+        // uuids under which two origins stored different results (both are kept and listed).
+        "conflicts": conflicts,
     });
     Ok(json_response(StatusCode::OK, &body))
 }

@@ -61,8 +61,27 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     }
 }
 
+/// Whether the request declares a JSON body (`application/json` or `application/*+json`),
+/// as werkzeug's `is_json`: upstream's `get_json()` refuses anything else with 415.
+pub fn is_json(headers: &HeaderMap) -> bool {
+    let Some(ct) = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()) else { return false };
+    let mime = ct.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    mime == "application/json" || (mime.starts_with("application/") && mime.ends_with("+json"))
+}
+
+/// Reads a JSON request body: refused with 415 unless the request declares JSON (upstream
+/// does the same; it also keeps browsers' cross-site "simple" POSTs — form and text/plain
+/// bodies, which need no CORS preflight — from writing), then read within `limit` bytes and
+/// `timeout` and parsed.
+pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize, timeout: Duration) -> Result<Value, ApiError> {
+    if !is_json(headers) {
+        return Err(ApiError::UnsupportedMediaType);
+    }
+    read_json_body(body, limit, timeout).await
+}
+
 /// Reads the whole body within `limit` bytes and `timeout`, then parses it as JSON.
-pub async fn read_json(body: Body, limit: usize, timeout: Duration) -> Result<Value, ApiError> {
+async fn read_json_body(body: Body, limit: usize, timeout: Duration) -> Result<Value, ApiError> {
     let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
         Err(_) => return Err(ApiError::BodyTimeout),
         Ok(Err(e)) => {

@@ -97,7 +97,7 @@ async fn get_result(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>)
 }
 
 async fn create_result(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
-    let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+    let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     let key = ctx.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
     let (view, created) = s.service.submit_result(&body, key, &ctx.credentials()).await?;
     let mut resp = json_response(StatusCode::CREATED, &result_json(&view, &ctx.urls));
@@ -126,7 +126,7 @@ async fn get_testcase_path(State(s): State<AppState>, ctx: Ctx, Path(name): Path
 }
 
 async fn create_testcase(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
-    let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+    let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     let t = s.service.create_testcase(&body, &ctx.credentials()).await?;
     Ok(json_response(StatusCode::CREATED, &testcase_json(&t.name, t.ref_url.as_deref(), &ctx.urls)))
 }
@@ -149,7 +149,7 @@ async fn group_results(State(s): State<AppState>, ctx: Ctx, Path(uuid): Path<Str
 }
 
 async fn create_group(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
-    let body = read_json(body, s.limits.max_body, s.limits.body_timeout).await?;
+    let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     let g = s.service.create_group(&body, &ctx.credentials()).await?;
     Ok(json_response(StatusCode::CREATED, &group_json(&g, &ctx.urls)))
 }

@@ -106,11 +106,40 @@ pub struct ResultRecord {
     pub outcome: String,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub ref_url: Option<String>,
+    /// blake3 (hex) of the request that chose this result's uuid (a client `uuid` or an
+    /// `Idempotency-Key`): a retry must carry the same request, anything else is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request: Option<String>,
     /// Microseconds since the epoch, naive UTC.
     pub submit_time: i64,
     pub testcase: TestcaseRecord,
     /// The result's global identity: the same on every node that holds it.
     pub uuid: String,
+}
+
+impl ResultRecord {
+    /// Whether two records under one uuid say the same thing: every field but the submit
+    /// time (a file ingested on two nodes, or a retry, is stamped twice) and the request
+    /// hash. An equivalence, so which of several equal records a node shows does not depend
+    /// on the order they arrived in.
+    pub fn same_content(&self, other: &ResultRecord) -> bool {
+        self.uuid == other.uuid
+            && self.testcase.name == other.testcase.name
+            && self.outcome == other.outcome
+            && self.note == other.note
+            && self.ref_url == other.ref_url
+            && self.data == other.data
+            && self.groups.iter().map(|g| &g.uuid).eq(other.groups.iter().map(|g| &g.uuid))
+    }
+
+    /// Whether `other` is a retry of the request that stored `self`: the same request hash
+    /// when both have one, else the same content.
+    pub fn same_request(&self, other: &ResultRecord) -> bool {
+        match (&self.request, &other.request) {
+            (Some(a), Some(b)) => a == b && self.uuid == other.uuid,
+            _ => self.same_content(other),
+        }
+    }
 }
 
 /// A result file ingested from a spool or by `verdict ingest`: recorded in the same
@@ -190,10 +219,12 @@ pub fn new_result_uuid() -> String {
     uuid::Uuid::now_v7().hyphenated().to_string()
 }
 
-/// The result uuid an `Idempotency-Key` stands for: the same key always maps to the same
-/// uuid, so a retried POST finds the result its first attempt stored.
-pub fn uuid_for_idempotency_key(key: &str) -> String {
-    let digest = blake3::hash(format!("verdict idempotency key\0{key}").as_bytes());
+/// The result uuid an `Idempotency-Key` stands for when `scope` (the identity that sent it:
+/// a user name, or "anonymous") sends it: the same key from the same sender always maps to
+/// the same uuid, so a retried POST finds the result its first attempt stored, while the
+/// same key from another sender names another result.
+pub fn uuid_for_idempotency_key(scope: &str, key: &str) -> String {
+    let digest = blake3::hash(format!("verdict idempotency key\0{}\0{scope}\0{key}", scope.len()).as_bytes());
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest.as_bytes()[..16]);
     uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()
@@ -208,6 +239,13 @@ pub fn uuid_for_file_result(file_key: &str, index: u64) -> String {
     bytes[..8].copy_from_slice(&digest.as_bytes()[..8]);
     bytes[8..].copy_from_slice(&index.to_be_bytes());
     uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()
+}
+
+/// The request hash a result records (see [`ResultRecord::request`]): blake3 of the request
+/// body's canonical JSON (keys sorted, compact), so a byte-different but equal body is the
+/// same request.
+pub fn request_hash(body: &serde_json::Value) -> String {
+    blake3::hash(body.to_string().as_bytes()).to_hex().to_string()
 }
 
 /// Canonical form of a client-supplied result uuid, or `None` if it is not a UUID.

@@ -70,12 +70,13 @@ fn int_param(pairs: &[(String, String)], name: &str, default: i64, errs: &mut Ve
     }
 }
 
-/// Comma-list parameter: every occurrence split on `,`, items trimmed, empty items dropped.
+/// Comma-list parameter: its first occurrence split on `,`, items trimmed, empty items
+/// dropped. Upstream reads reserved parameters with `args.get`, so a repeat
+/// (`?outcome=A&outcome=B`) is ignored; only data filters merge repeats.
 fn comma_list(pairs: &[(String, String)], name: &str) -> Vec<String> {
-    pairs
-        .iter()
-        .filter(|(k, _)| k == name)
-        .flat_map(|(_, v)| v.split(','))
+    first(pairs, name)
+        .into_iter()
+        .flat_map(|v| v.split(','))
         .map(str::trim)
         .filter(|s| !s.is_empty())
         .map(str::to_owned)
@@ -235,11 +236,11 @@ pub struct TestcaseQuery {
 impl TestcaseQuery {
     pub fn parse(pairs: &[(String, String)], max_limit: i64) -> Result<Self, ModelError> {
         let list = ListParams::parse(pairs, max_limit)?;
-        let names = comma_list(&first_only(pairs, "name"), "name");
+        let names = comma_list(pairs, "name");
         let name_like = if first(pairs, "name").is_some_and(|s| !s.is_empty()) {
             Vec::new()
         } else {
-            comma_list(&first_only(pairs, "name:like"), "name:like")
+            comma_list(pairs, "name:like")
         };
         Ok(TestcaseQuery { list, names, name_like })
     }
@@ -276,11 +277,6 @@ impl GroupQuery {
             .unwrap_or_default();
         Ok(GroupQuery { list, uuids, descriptions, description_like })
     }
-}
-
-/// Upstream reads these single-valued parameters with `args.get` (first occurrence only).
-fn first_only(pairs: &[(String, String)], name: &str) -> Vec<(String, String)> {
-    first(pairs, name).map(|v| vec![(name.to_owned(), v.to_owned())]).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -332,5 +328,18 @@ mod tests {
         let kinds: Vec<&str> = e.iter().map(|e| e.kind).collect();
         assert_eq!(kinds, vec!["int_parsing", "value_error", "value_error"]);
         assert!(ResultQuery::parse(&pairs("limit=1001"), &Outcomes::default_set(), 1000).is_err());
+    }
+
+    #[test]
+    fn repeated_reserved_parameters_use_the_first_occurrence() {
+        let q = ResultQuery::parse(
+            &pairs("testcases=a&testcases=b&outcome=passed&outcome=nope&item=x&item=y"),
+            &Outcomes::default_set(),
+            1000,
+        )
+        .unwrap();
+        assert_eq!(q.testcases, vec!["a"]);
+        assert_eq!(q.outcomes, vec!["PASSED"]);
+        assert_eq!(q.data[0].values, vec!["x", "y"]);
     }
 }

@@ -1434,6 +1434,7 @@ mod tests {
             note: None,
             outcome: "FAILED".into(),
             ref_url: None,
+            request: None,
             submit_time: 0,
             testcase: TestcaseRecord { name: "tc".into(), ref_url: None },
             uuid: "u".into(),

@@ -36,6 +36,10 @@ pub struct AuditReport {
     /// The other side's node id.
     pub remote_node: String,
     pub origins: Vec<OriginAudit>,
+    /// uuids under which this store holds different results from different origins (both
+    /// kept and listed), how many in all and the first few with their result ids.
+    pub conflicts: i64,
+    pub conflict_examples: Vec<(String, Vec<i64>)>,
 }
 
 impl AuditReport {
@@ -131,7 +135,9 @@ fn audit(
         let r = remote_heads.get(origin).copied().unwrap_or(0);
         out.push(audit_origin(&reader, remote, origin, l, r)?);
     }
-    Ok(AuditReport { remote_node, origins: out })
+    let conflicts = reader.conflict_count()?;
+    let conflict_examples = reader.conflicts(5)?;
+    Ok(AuditReport { remote_node, origins: out, conflicts, conflict_examples })
 }
 
 fn audit_origin(

@@ -20,8 +20,8 @@ use crate::model::{
     BySubjectsRequest, FilterRequest, GroupInput, GroupQuery, GroupRecord, GroupView, ModelError, Outcomes,
     ResultInput, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp,
     WaiverListQuery, WaiverTarget, WaiverView, filter_waivers, list_waivers, new_result_uuid, new_uuid,
-    parse_create_group, parse_create_result, parse_create_testcase, parse_create_waivers, uuid_for_idempotency_key,
-    waivers_by_subjects,
+    parse_create_group, parse_create_result, parse_create_testcase, parse_create_waivers, request_hash,
+    uuid_for_idempotency_key, waivers_by_subjects,
 };
 use crate::store::{Reader, Store, StoreError, Written};
 use serde_json::Value;
@@ -54,6 +54,12 @@ pub enum ServiceError {
     /// A known caller without the right (403).
     #[error("{0}")]
     Forbidden(String),
+    /// The client-chosen uuid belongs to a different result (409).
+    #[error("{0}")]
+    Conflict(String),
+    /// An idempotency key reused with a different request (422).
+    #[error("{0}")]
+    KeyReused(String),
 }
 
 impl From<auth::AuthError> for ServiceError {
@@ -97,20 +103,66 @@ impl Default for Config {
     }
 }
 
+/// What ties a POST to the result it stores when the client names it (a `uuid` in the body
+/// or an `Idempotency-Key`): a retry finds that result, any other request is refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Binding {
+    /// The idempotency key, and the uuid it stands for from this sender.
+    key: Option<(String, String)>,
+    /// Hash of the request body (see [`crate::model::request_hash`]).
+    request: String,
+}
+
+impl Binding {
+    /// The binding of a POST: `None` when the server picks the uuid (nothing to retry by).
+    /// `scope` is the sender (a user name, or "anonymous"): keys are per sender.
+    pub fn of(body: &Value, input: &ResultInput, key: Option<&str>, scope: &str) -> Option<Binding> {
+        let key = key.map(|k| (k.to_owned(), uuid_for_idempotency_key(scope, k)));
+        if input.uuid.is_none() && key.is_none() {
+            return None;
+        }
+        // The uuid in its canonical form: an upper-case retry is the same request.
+        let mut body = body.clone();
+        if let (Some(obj), Some(uuid)) = (body.as_object_mut(), &input.uuid) {
+            obj.insert("uuid".into(), Value::String(uuid.clone()));
+        }
+        Some(Binding { key, request: request_hash(&body) })
+    }
+}
+
 /// Turns a validated result into its log record: uuid (client's, from the idempotency
 /// key, or a fresh time-ordered one), group uuids and submit time resolved now, so that
 /// replaying the log reproduces exactly the same result.
-pub fn resolve_result(input: ResultInput, idempotency_key: Option<&str>, now: Timestamp) -> ResultRecord {
-    let uuid = input.uuid.or_else(|| idempotency_key.map(uuid_for_idempotency_key)).unwrap_or_else(new_result_uuid);
+pub fn resolve_result(input: ResultInput, binding: Option<&Binding>, now: Timestamp) -> ResultRecord {
+    let key_uuid = binding.and_then(|b| b.key.as_ref()).map(|(_, u)| u.clone());
     ResultRecord {
         data: input.data,
         groups: input.groups.into_iter().map(resolve_group).collect(),
         note: input.note,
         outcome: input.outcome,
         ref_url: input.ref_url,
+        request: binding.map(|b| b.request.clone()),
         submit_time: input.submit_time.unwrap_or(now).0,
         testcase: input.testcase,
-        uuid,
+        uuid: input.uuid.or(key_uuid).unwrap_or_else(new_result_uuid),
+    }
+}
+
+/// A POST whose uuid was already taken: a retry of the same request is answered with the
+/// stored result; a different request is refused — 422 naming the idempotency key (the
+/// convention of payment APIs), or 409 for a client-chosen uuid.
+fn check_retry(stored: &ResultRecord, sent: &ResultRecord, binding: Option<&Binding>) -> Result<(), ServiceError> {
+    if stored.same_request(sent) {
+        return Ok(());
+    }
+    match binding.and_then(|b| b.key.as_ref()) {
+        Some((key, key_uuid)) if *key_uuid == sent.uuid => Err(ServiceError::KeyReused(format!(
+            "Idempotency-Key {key:?} was already used for a different request; send a new key for a new result"
+        ))),
+        _ => Err(ServiceError::Conflict(format!(
+            "uuid {} already belongs to a different result; choose another uuid",
+            sent.uuid
+        ))),
     }
 }
 
@@ -293,9 +345,17 @@ impl Service {
         let who = auth.authenticate(creds)?;
         let input = parse_create_result(body, &self.inner.config.outcomes)?;
         auth.may_submit(who.as_ref(), &input.testcase.name)?;
-        let record = resolve_result(input, idempotency_key, Timestamp::now());
+        let scope = who.as_ref().map_or("anonymous", |w| w.name.as_str());
+        let binding = Binding::of(body, &input, idempotency_key, scope);
+        let record = resolve_result(input, binding.as_ref(), Timestamp::now());
+        let sent = record.clone();
         match self.write(vec![Body::Result(record)]).await?.pop() {
-            Some(Written::Result { view, created }) => Ok((view, created)),
+            Some(Written::Result { view, created }) => {
+                if !created {
+                    check_retry(&view.record, &sent, binding.as_ref())?;
+                }
+                Ok((view, created))
+            }
             _ => Err(ServiceError::Unavailable("writer returned no result".into())),
         }
     }

@@ -48,7 +48,12 @@ impl Store {
         let conn = open_rw(path)?;
         conn.execute_batch(schema::SCHEMA)?;
         let node_id = ensure_meta(&conn)?;
-        Ok(Store { path: path.to_owned(), node_id })
+        let store = Store { path: path.to_owned(), node_id };
+        if schema_version(&conn)? == "1" {
+            tracing::info!(path = %path.display(), "upgrading the store to schema version {}", schema::SCHEMA_VERSION);
+            store.writer()?.upgrade_from_1()?;
+        }
+        Ok(store)
     }
 
     /// Creates a new store at `path` that will carry the given node id (used by `replay`,
@@ -171,12 +176,17 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     Ok(conn)
 }
 
+fn schema_version(conn: &Connection) -> Result<String, StoreError> {
+    Ok(conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))?)
+}
+
 /// Reads or creates the node id and schema version.
 fn ensure_meta(conn: &Connection) -> Result<String, StoreError> {
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('node_id', ?1)", [crate::log::new_node_id()])?;
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)", [schema::SCHEMA_VERSION])?;
-    let version: String = conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))?;
-    if version != schema::SCHEMA_VERSION {
+    let version = schema_version(conn)?;
+    // Version 1 is upgraded by `Store::open` (see `schema::UPGRADE_FROM_1`).
+    if version != schema::SCHEMA_VERSION && version != "1" {
         return Err(StoreError::Open {
             path: PathBuf::from(conn.path().unwrap_or_default()),
             reason: format!("schema version {version} is not supported (this build reads {})", schema::SCHEMA_VERSION),

@@ -131,7 +131,7 @@ pub(super) enum Driver {
     Data(usize),
     /// The group membership postings; few rows.
     Groups,
-    /// Result ids named by `_uuid`; at most as many rows as uuids.
+    /// Result ids named by `_uuid` (a conflicting uuid names each of its results).
     Ids,
 }
 
@@ -189,8 +189,9 @@ pub(super) fn resolve(conn: &Connection, q: &ResultQuery, with_outcome: bool) ->
         let mut found = Vec::with_capacity(q.uuids.len());
         let mut stmt = conn.prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1")?;
         for u in &q.uuids {
-            if let Some(id) = stmt.query_row([super::uuid_key(u)], |r| r.get::<_, i64>(0)).optional()? {
-                found.push(id);
+            // Several rows only when two origins stored different results under one uuid.
+            for id in stmt.query_map([super::uuid_key(u)], |r| r.get::<_, i64>(0))? {
+                found.push(id?);
             }
         }
         r.empty |= found.is_empty();

@@ -60,19 +60,44 @@ pub struct Reader {
 
 /// Loads the API view of result `id` (body from the log, live testcase `ref_url`).
 pub(super) fn view_by_id(conn: &Connection, decoder: &Decoder, id: i64) -> Result<Option<ResultView>, StoreError> {
-    let row: Option<(i64, i64, Vec<u8>, Option<String>)> = conn
+    let row: Option<(i64, Vec<u8>, Option<String>)> = conn
         .prepare_cached(
-            "SELECT l.seq, l.enc, l.body, t.ref_url FROM results r JOIN log l ON l.seq = r.id
+            "SELECT l.enc, l.body, t.ref_url FROM results r JOIN log l ON l.seq = r.id
              JOIN testcase t ON t.id = r.testcase_id WHERE r.id = +?1",
         )?
-        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, stored_bytes(r, 2)?, r.get(3)?)))
+        .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?, r.get(2)?)))
         .optional()?;
-    let Some((seq, enc, body, testcase_ref_url)) = row else {
-        return Ok(None);
-    };
+    match row {
+        Some((enc, body, testcase_ref_url)) => {
+            let record = decode_result(conn, decoder, id, enc, body)?;
+            Ok(Some(ResultView { id, record, testcase_ref_url }))
+        }
+        None => hidden_result(conn, decoder, id),
+    }
+}
+
+fn decode_result(
+    conn: &Connection,
+    decoder: &Decoder,
+    seq: i64,
+    enc: i64,
+    body: Vec<u8>,
+) -> Result<ResultRecord, StoreError> {
     let body = decoder.decode(conn, seq, enc, body)?;
-    let record: ResultRecord =
-        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq, reason: e.to_string() })?;
+    serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq, reason: e.to_string() })
+}
+
+/// A result entry the indexes do not list because another origin stored the same result
+/// under its uuid first (see `Writer::apply_result`): still readable by its id, so an id a
+/// node once answered with never stops working.
+fn hidden_result(conn: &Connection, decoder: &Decoder, id: i64) -> Result<Option<ResultView>, StoreError> {
+    let row: Option<(i64, Vec<u8>)> = conn
+        .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1 AND kind = 'result'")?
+        .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?)))
+        .optional()?;
+    let Some((enc, body)) = row else { return Ok(None) };
+    let record = decode_result(conn, decoder, id, enc, body)?;
+    let testcase_ref_url = testcase_by_name(conn, &record.testcase.name)?.and_then(|t| t.ref_url);
     Ok(Some(ResultView { id, record, testcase_ref_url }))
 }
 
@@ -132,6 +157,38 @@ impl Reader {
             Some(id) => view_by_id(&self.conn, &self.decoder, id),
             None => Ok(None),
         }
+    }
+
+    /// How many uuids carry different results from different origins.
+    pub fn conflict_count(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT count(*) FROM uuid_conflicts", [], |r| r.get(0))?)
+    }
+
+    /// Up to `limit` conflicting uuids, each with the ids of its results.
+    pub fn conflicts(&self, limit: i64) -> Result<Vec<(String, Vec<i64>)>, StoreError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT c.uuid, u.result_id FROM (SELECT uuid FROM uuid_conflicts LIMIT ?1) c
+             JOIN result_uuids u ON u.uuid = c.uuid ORDER BY c.uuid, u.result_id",
+        )?;
+        let mut rows = stmt.query([limit])?;
+        let mut out: Vec<(Vec<u8>, Vec<i64>)> = Vec::new();
+        while let Some(row) = rows.next()? {
+            let key: Vec<u8> = row.get(0)?;
+            let id: i64 = row.get(1)?;
+            match out.last_mut() {
+                Some((k, ids)) if *k == key => ids.push(id),
+                _ => out.push((key, vec![id])),
+            }
+        }
+        let mut named = Vec::with_capacity(out.len());
+        for (_, ids) in out {
+            let uuid = match ids.first() {
+                Some(id) => self.result(*id)?.map(|v| v.record.uuid).unwrap_or_default(),
+                None => String::new(),
+            };
+            named.push((uuid, ids));
+        }
+        Ok(named)
     }
 
     /// A loader for rows the indexes returned (known results).

@@ -1,7 +1,7 @@
 //! The store's SQL schema: the log (source of truth) and the derived index tables.
 
 /// Bumped when the layout changes; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: &str = "1";
+pub const SCHEMA_VERSION: &str = "2";
 
 /// Creates every table, index and trigger (idempotent).
 ///
@@ -86,9 +86,15 @@ CREATE TABLE IF NOT EXISTS results(
 CREATE INDEX IF NOT EXISTS results_time ON results(submit_time);
 CREATE INDEX IF NOT EXISTS results_testcase_time ON results(testcase_id, submit_time);
 
+-- A uuid names one result, except when two origins stored different results under it:
+-- then both are listed (and the uuid is in `uuid_conflicts`).
 CREATE TABLE IF NOT EXISTS result_uuids(
-    uuid BLOB PRIMARY KEY,
-    result_id INTEGER NOT NULL
+    uuid BLOB NOT NULL,
+    result_id INTEGER NOT NULL,
+    PRIMARY KEY(uuid, result_id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uuid_conflicts(
+    uuid BLOB PRIMARY KEY
 ) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS data_keys(
@@ -143,4 +149,19 @@ CREATE TABLE IF NOT EXISTS result_groups(
     result_id INTEGER NOT NULL,
     PRIMARY KEY(group_id, result_id)
 ) WITHOUT ROWID;
+"#;
+
+/// Upgrades a version-1 store (run in the writer's transaction, see `Writer::upgrade`):
+/// `result_uuids` held one result per uuid, so of two different results that two origins
+/// stored under one uuid only the earlier was listed. The table gets the two-column key;
+/// the hidden results are then applied again by the writer (see `Writer::upgrade`).
+pub const UPGRADE_FROM_1: &str = r#"
+CREATE TABLE result_uuids_v2(
+    uuid BLOB NOT NULL,
+    result_id INTEGER NOT NULL,
+    PRIMARY KEY(uuid, result_id)
+) WITHOUT ROWID;
+INSERT INTO result_uuids_v2(uuid, result_id) SELECT uuid, result_id FROM result_uuids;
+DROP TABLE result_uuids;
+ALTER TABLE result_uuids_v2 RENAME TO result_uuids;
 "#;

@@ -347,10 +347,19 @@ impl Writer {
     fn written(&self, body: &Body, created: bool) -> Result<Written, StoreError> {
         match body {
             Body::Result(r) => {
-                let id = self
-                    .result_id_by_uuid(&r.uuid)?
-                    .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "result not stored".into() })?;
-                Ok(Written::Result { view: self.view(id)?, created })
+                let ids = self.result_ids_by_uuid(&r.uuid)?;
+                let first =
+                    *ids.first().ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "result not stored".into() })?;
+                // After a conflict a uuid holds several results: answer with the one this
+                // request stored (or would have), so a retry is recognised.
+                let mut view = self.view(first)?;
+                for id in ids.iter().skip(1) {
+                    if view.record.same_request(r) {
+                        break;
+                    }
+                    view = self.view(*id)?;
+                }
+                Ok(Written::Result { view, created })
             }
             Body::Testcase(t) => {
                 let view = testcase_by_name(&self.conn, &t.name)?;
@@ -532,26 +541,30 @@ impl Writer {
     fn apply_result(&mut self, seq: i64, stamp: &Stamp, r: &ResultRecord) -> Result<Option<i64>, StoreError> {
         // A result's id is its log position: ids stay increasing and rendering needs one row.
         let id = seq;
-        let fresh = self
-            .conn
-            .prepare_cached("INSERT OR IGNORE INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
-            .execute(params![uuid_key(&r.uuid), id])?;
-        if fresh == 0 {
-            // The same uuid reached this node twice (e.g. one idempotency key used on two
-            // nodes): the log keeps both entries; the index keeps the one accepted first by
-            // (ts, origin, origin_seq), so every node shows the same one whatever the order
-            // the entries arrived in.
-            let existing = self
-                .result_id_by_uuid(&r.uuid)?
-                .ok_or_else(|| StoreError::Corrupt { seq, reason: "the uuid index lost a result".into() })?;
-            if !self.earlier_than(stamp, existing)? {
-                return Ok(Some(existing));
+        let uuid = uuid_key(&r.uuid);
+        let holders = self.result_ids_by_uuid(&r.uuid)?;
+        if !holders.is_empty() {
+            match self.holder_with_same_content(&holders, r)? {
+                // The same result reached this node twice (a file ingested on two nodes, a
+                // retry sent to two nodes): the log keeps both entries, the indexes the one
+                // accepted first by (ts, origin, origin_seq), so every node lists the same
+                // one whatever the order the entries arrived in. The other stays readable
+                // by its id.
+                Some(existing) if !self.earlier_than(stamp, existing)? => return Ok(Some(existing)),
+                Some(existing) => self.unindex_result(existing)?,
+                // Different results under one uuid (two origins chose the same one): both
+                // stay visible — hiding either would hide an acknowledged result — and the
+                // uuid is recorded as a conflict for operators.
+                None => {
+                    self.conn
+                        .prepare_cached("INSERT OR IGNORE INTO uuid_conflicts(uuid) VALUES(?1)")?
+                        .execute([&uuid])?;
+                }
             }
-            self.unindex_result(existing)?;
-            self.conn
-                .prepare_cached("INSERT INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
-                .execute(params![uuid_key(&r.uuid), id])?;
         }
+        self.conn
+            .prepare_cached("INSERT INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
+            .execute(params![uuid, id])?;
         let testcase_id = self.touch_testcase(stamp, &r.testcase)?;
         let mut group_ids = Vec::with_capacity(r.groups.len());
         for g in &r.groups {
@@ -608,15 +621,29 @@ impl Writer {
         Ok((stamp.ts, stamp.origin, stamp.oseq) < (ts, origin.as_str(), oseq))
     }
 
-    /// Removes result `id` from the derived tables (its log entry stays).
-    fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
+    /// The record in the log entry of result `id`.
+    fn logged_result(&self, id: i64) -> Result<ResultRecord, StoreError> {
         let (enc, body): (i64, Vec<u8>) = self
             .conn
             .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?)))?;
         let body = self.decoder.decode(&self.conn, id, enc, body)?;
-        let old: ResultRecord =
-            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
+        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })
+    }
+
+    /// Which of the results `ids` (one uuid) says the same as `r`, if any.
+    fn holder_with_same_content(&self, ids: &[i64], r: &ResultRecord) -> Result<Option<i64>, StoreError> {
+        for id in ids {
+            if self.logged_result(*id)?.same_content(r) {
+                return Ok(Some(*id));
+            }
+        }
+        Ok(None)
+    }
+
+    /// Removes result `id` from the derived tables (its log entry stays).
+    fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
+        let old = self.logged_result(id)?;
         for (key, values) in &old.data {
             let key_id = self.intern_key(key)?;
             for value in values {
@@ -635,7 +662,9 @@ impl Writer {
                 )?
                 .execute(params![g.uuid, id])?;
         }
-        self.conn.prepare_cached("DELETE FROM result_uuids WHERE uuid = ?1")?.execute([uuid_key(&old.uuid)])?;
+        self.conn
+            .prepare_cached("DELETE FROM result_uuids WHERE uuid = ?1 AND result_id = ?2")?
+            .execute(params![uuid_key(&old.uuid), id])?;
         self.conn.prepare_cached("DELETE FROM results WHERE id = ?1")?.execute([id])?;
         Ok(())
     }
@@ -643,9 +672,16 @@ impl Writer {
     fn result_id_by_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn
-            .prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1")?
+            .prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1 LIMIT 1")?
             .query_row([uuid_key(uuid)], |r| r.get(0))
             .optional()?)
+    }
+
+    /// Every visible result with this uuid (more than one only after a conflict).
+    fn result_ids_by_uuid(&self, uuid: &str) -> Result<Vec<i64>, StoreError> {
+        let mut stmt = self.conn.prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1")?;
+        let ids = stmt.query_map([uuid_key(uuid)], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        Ok(ids)
     }
 
     /// A testcase's id if it exists (without creating it).
@@ -729,6 +765,31 @@ impl Writer {
 
     fn intern_value(&mut self, value: &str) -> Result<i64, StoreError> {
         intern(&self.conn, &mut self.values, &DATA_VALUES, value)
+    }
+
+    /// Upgrades a version-1 store in one transaction: the two-column uuid index, then every
+    /// result the old one-result-per-uuid index hid is applied again (a different result
+    /// under a taken uuid becomes visible and a recorded conflict; an equal one stays hidden).
+    pub fn upgrade_from_1(&mut self) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            w.conn.execute_batch(super::schema::UPGRADE_FROM_1)?;
+            let hidden: Vec<(i64, i64, String, i64)> = w
+                .conn
+                .prepare(
+                    "SELECT l.seq, l.ts, o.node, l.origin_seq FROM log l JOIN origins o ON o.id = l.origin_id
+                     WHERE l.kind = 'result' AND NOT EXISTS (SELECT 1 FROM results r WHERE r.id = l.seq)
+                     ORDER BY l.seq",
+                )?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                .collect::<Result<_, _>>()?;
+            for (seq, ts, origin, oseq) in hidden {
+                let record = w.logged_result(seq)?;
+                w.apply_result(seq, &Stamp { ts, origin: &origin, oseq }, &record)?;
+            }
+            w.conn
+                .execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [super::schema::SCHEMA_VERSION])?;
+            Ok(())
+        })
     }
 
     /// The node id local writes are sealed with.

@@ -191,6 +191,7 @@ fn concurrent_posts_are_all_stored_once() {
                     .map(|i| {
                         let mut r = agent
                             .post(&format!("{base}/api/v2.0/results"))
+                            .header("Content-Type", "application/json")
                             .send(json!({"testcase": format!("t{}", i % 3), "outcome": "PASSED", "data": {"item": format!("i{t}")}}).to_string())
                             .unwrap();
                         assert_eq!(r.status().as_u16(), 201);

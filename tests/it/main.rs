@@ -4,6 +4,7 @@
 
 mod support;
 
+mod acknowledged;
 mod amqp;
 mod api_errors;
 mod api_queries;

@@ -170,10 +170,11 @@ fn three_nodes_converge_under_concurrent_writes() {
                         node.post("/api/v2.0/groups", &json!({"uuid": "g1", "description": format!("g-{k}-{i}")}), &[]);
                     }
                 }
-                // The same idempotency key on every node: one result everywhere, the same one.
+                // The same request with the same idempotency key on every node (a client
+                // retrying elsewhere): one result everywhere, the same one.
                 node.post(
                     "/api/v2.0/results",
-                    &json!({"testcase": "dup", "outcome": "PASSED", "note": format!("from node {k}")}),
+                    &json!({"testcase": "dup", "outcome": "PASSED"}),
                     &[("Idempotency-Key", "job-1")],
                 );
             });
@@ -518,7 +519,7 @@ fn kill_9_during_sync_leaves_no_gap_and_no_duplicate() {
 }
 
 #[test]
-fn one_uuid_from_two_origins_shows_the_same_result_whatever_the_arrival_order() {
+fn one_uuid_from_two_origins_keeps_both_different_results_visible() {
     use verdict::log::{Body, Entry, Hash, Kind};
     use verdict::model::{Outcomes, ResultQuery};
     const UUID: &str = "0190a000-0000-7000-8000-000000000001";
@@ -527,7 +528,8 @@ fn one_uuid_from_two_origins_shows_the_same_result_whatever_the_arrival_order() 
                        "submit_time": time, "testcase": {"name": "dup"}, "uuid": UUID});
         Body::decode(Kind::Result, &v.to_string()).unwrap().encode()
     };
-    // Origin b accepted it first (ts 100), origin a later (ts 200).
+    // Origin b sealed it with an earlier timestamp (a hostile peer could pick any), origin
+    // a later: neither may hide the other.
     let a = Entry::seal(&Hash::GENESIS, "aaaa", 1, Kind::Result, 200, body("from-a", 1));
     let b = Entry::seal(&Hash::GENESIS, "bbbb", 1, Kind::Result, 100, body("from-b", 2));
     let dir = tempfile::tempdir().unwrap();
@@ -538,15 +540,87 @@ fn one_uuid_from_two_origins_shows_the_same_result_whatever_the_arrival_order() 
             w.import(&[(*e).clone()]).unwrap();
         }
         let r = store.reader().unwrap();
-        assert_eq!(r.result_by_uuid(UUID).unwrap().unwrap().record.note.as_deref(), Some("from-b"));
-        assert_eq!(r.stats().unwrap().results, 1);
+        assert_eq!(r.stats().unwrap().results, 2);
         let query = |q: &str| {
             let pairs: Vec<(String, String)> = form_urlencoded::parse(q.as_bytes()).into_owned().collect();
             r.results(&ResultQuery::parse(&pairs, &Outcomes::default_set(), 1000).unwrap()).unwrap().len()
         };
-        assert_eq!((query("item=from-b"), query("item=from-a")), (1, 0));
-        assert_eq!((query("groups=from-b"), query("groups=from-a")), (1, 0));
-        assert_eq!(query(&format!("_uuid={UUID}")), 1);
+        assert_eq!((query("item=from-b"), query("item=from-a")), (1, 1));
+        assert_eq!((query("groups=from-b"), query("groups=from-a")), (1, 1));
+        assert_eq!(query(&format!("_uuid={UUID}")), 2, "a query by uuid returns both");
+        assert_eq!(r.conflict_count().unwrap(), 1);
+        let conflicts = r.conflicts(10).unwrap();
+        assert_eq!(conflicts.len(), 1);
+        assert_eq!(conflicts[0].0, UUID);
+        assert_eq!(conflicts[0].1.len(), 2, "both result ids are reachable");
+        for id in &conflicts[0].1 {
+            assert!(r.result(*id).unwrap().is_some());
+        }
+    }
+}
+
+/// A store written by schema version 1 (one result per uuid: the later of two different
+/// results was hidden) is upgraded on open: the hidden result is listed again.
+#[test]
+fn upgrading_a_version_1_store_lists_results_it_hid() {
+    use verdict::log::{Body, Entry, Hash, Kind};
+    const UUID: &str = "0190a000-0000-7000-8000-000000000003";
+    let body = |note: &str| {
+        let v = json!({"outcome": "PASSED", "note": note, "submit_time": 1, "testcase": {"name": "dup"}, "uuid": UUID});
+        Body::decode(Kind::Result, &v.to_string()).unwrap().encode()
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("v1.db");
+    {
+        let store = verdict::store::Store::open(&path).unwrap();
+        let mut w = store.writer().unwrap();
+        w.import(&[Entry::seal(&Hash::GENESIS, "bbbb", 1, Kind::Result, 100, body("first"))]).unwrap();
+        w.import(&[Entry::seal(&Hash::GENESIS, "aaaa", 1, Kind::Result, 200, body("second"))]).unwrap();
+    }
+    // Make it look as version 1 left it: the uuid names only the first; the second is
+    // in the log but in no index.
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DROP TABLE result_uuids; DELETE FROM uuid_conflicts;
+         CREATE TABLE result_uuids(uuid BLOB PRIMARY KEY, result_id INTEGER NOT NULL) WITHOUT ROWID;
+         INSERT INTO result_uuids SELECT uuid, 1 FROM (SELECT x'0190a000000070008000000000000003' AS uuid);
+         DELETE FROM results WHERE id = 2;
+         UPDATE meta SET value = '1' WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+    let store = verdict::store::Store::open(&path).unwrap();
+    let r = store.reader().unwrap();
+    assert_eq!(r.stats().unwrap().results, 2);
+    assert_eq!(r.conflict_count().unwrap(), 1);
+    assert_eq!(r.conflicts(5).unwrap()[0].1, vec![1, 2]);
+}
+
+#[test]
+fn one_uuid_from_two_origins_with_the_same_result_is_listed_once() {
+    use verdict::log::{Body, Entry, Hash, Kind};
+    const UUID: &str = "0190a000-0000-7000-8000-000000000002";
+    // The same file ingested on two nodes: equal but for the submit time.
+    let body = |time: i64| {
+        let v = json!({"data": {"item": ["x"]}, "outcome": "PASSED", "submit_time": time,
+                       "testcase": {"name": "dup"}, "uuid": UUID});
+        Body::decode(Kind::Result, &v.to_string()).unwrap().encode()
+    };
+    let a = Entry::seal(&Hash::GENESIS, "aaaa", 1, Kind::Result, 200, body(1));
+    let b = Entry::seal(&Hash::GENESIS, "bbbb", 1, Kind::Result, 100, body(2));
+    let dir = tempfile::tempdir().unwrap();
+    for (i, order) in [[&a, &b], [&b, &a]].iter().enumerate() {
+        let store = verdict::store::Store::open(&dir.path().join(format!("s{i}.db"))).unwrap();
+        let mut w = store.writer().unwrap();
+        for e in order {
+            w.import(&[(*e).clone()]).unwrap();
+        }
+        let r = store.reader().unwrap();
+        assert_eq!(r.stats().unwrap().results, 1, "listed once");
+        assert_eq!(r.conflict_count().unwrap(), 0);
+        // Whichever arrived, both ids still answer (an id once given out keeps working).
+        assert!(r.result(1).unwrap().is_some() && r.result(2).unwrap().is_some());
+        assert_eq!(r.result_by_uuid(UUID).unwrap().unwrap().record.submit_time, 2, "the earlier-sealed one is listed");
     }
 }
 

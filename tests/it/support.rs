@@ -124,6 +124,15 @@ impl TestServer {
         into_resp(req.send(body))
     }
 
+    /// POSTs `body` with the given Content-Type (or none at all).
+    pub fn post_raw_typed(&self, path: &str, body: &str, content_type: Option<&str>) -> Resp {
+        let mut req = agent().post(&self.url(path));
+        if let Some(ct) = content_type {
+            req = req.header("Content-Type", ct);
+        }
+        into_resp(req.send(body))
+    }
+
     pub fn post(&self, path: &str, body: &Value) -> Resp {
         self.post_raw(path, &body.to_string(), &[])
     }
