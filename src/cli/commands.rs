@@ -393,6 +393,10 @@ fn replay(db: &std::path::Path, args: ReplayArgs) -> Result<i32> {
         applied += entries.len() as u64;
         bar.set_position(applied);
     }
+    let times = reader.commit_times()?;
+    if !times.is_empty() {
+        writer.set_commit_times(&times)?;
+    }
     bar.finish_and_clear();
     println!(
         "replayed {applied} of {total} log entries into {} in {:.2}s",

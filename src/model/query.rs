@@ -110,6 +110,9 @@ pub struct ResultQuery {
     /// `_uuid=`: results with these global uuids (verdict extension; a reserved name, so
     /// a data key `uuid` stays filterable as upstream).
     pub uuids: Vec<String>,
+    /// Only results stored here at or before this log position (internal: decisions
+    /// `when` something was decided; never parsed from a request).
+    pub max_id: Option<i64>,
 }
 
 const RESERVED: [&str; 10] =
@@ -149,6 +152,7 @@ impl ResultQuery {
             distinct_on: comma_list(pairs, "_distinct_on"),
             data: data_filters(pairs),
             uuids: comma_list(pairs, "_uuid"),
+            max_id: None,
         })
     }
 

@@ -30,20 +30,19 @@ pub fn decide(
     now: Timestamp,
 ) -> Result<Value, ServiceError> {
     let req = gate.plan(body)?;
+    // `when`: judge exactly what was stored here by then — filtered before the latest
+    // result is picked, so a result that arrived later cannot hide an earlier one.
+    let stored_by = req.when.map(|w| r.stored_by(w.0)).transpose()?;
     let mut fetched: Vec<(Vec<ResultView>, Vec<WaiverView>)> = Vec::with_capacity(req.subjects.len());
     for plan in &req.subjects {
         let fetch = plan.result_fetch(&req);
         let mut results = Vec::new();
         if fetch.testcases.as_ref().is_none_or(|t| !t.is_empty()) {
             for filters in &fetch.queries {
-                results.extend(r.latest(&latest_query(filters, fetch.testcases.as_deref(), fetch.until))?);
+                let mut q = latest_query(filters, fetch.testcases.as_deref(), fetch.until);
+                q.max_id = stored_by;
+                results.extend(r.latest(&q)?);
             }
-        }
-        if let Some(when) = req.when {
-            // Exactly what was known then: also drop results accepted after `when`.
-            let ids: Vec<i64> = results.iter().map(|v| v.id).collect();
-            let accepted = r.accepted_at(&ids)?;
-            results.retain(|v| accepted.get(&v.id).is_some_and(|ts| *ts <= when.0));
         }
         let wf = plan.waiver_fetch();
         let waivers = r.waivers_matching(&[WaiverKeys {

@@ -91,6 +91,8 @@ pub(super) struct Resolved {
     outcomes: Vec<String>,
     since: Option<i64>,
     until: Option<i64>,
+    /// Only results at or before this log position.
+    max_id: Option<i64>,
     pub empty: bool,
 }
 
@@ -167,6 +169,7 @@ pub(super) fn resolve(conn: &Connection, q: &ResultQuery, with_outcome: bool) ->
         outcomes: if with_outcome { q.outcomes.clone() } else { Vec::new() },
         since: q.since.map(|t| t.0),
         until: q.until.map(|t| t.0),
+        max_id: q.max_id,
         ..Resolved::default()
     };
     if !q.testcases.is_empty() || !q.testcases_like.is_empty() {
@@ -395,6 +398,9 @@ fn select_rows(r: &Resolved, driver: Driver, page: Page, only_testcase: Option<i
     }
     if let Some(u) = r.until {
         conds.push(format!("{} <= {}", src.time, sql.param(u)));
+    }
+    if let Some(m) = r.max_id {
+        conds.push(format!("{} <= {}", src.id, sql.param(m)));
     }
     let dir = if page.ascending { "ASC" } else { "DESC" };
     let select = if distinct { "SELECT DISTINCT" } else { "SELECT" };

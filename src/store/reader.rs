@@ -369,14 +369,30 @@ impl Reader {
             .query_row([id], waiver_row)?)
     }
 
-    /// The acceptance time (log `ts`) of the entry at each of these positions.
-    pub fn accepted_at(&self, seqs: &[i64]) -> Result<HashMap<i64, i64>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT ts FROM log WHERE seq = ?1")?;
-        let mut out = HashMap::with_capacity(seqs.len());
-        for seq in seqs {
-            out.insert(*seq, stmt.query_row([seq], |r| r.get(0))?);
+    /// Every recorded commit time `(seq, at)` (see [`Reader::stored_by`]); none for a store
+    /// of schema version 1, which kept none.
+    pub fn commit_times(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        let exists: bool = self.conn.query_row(
+            "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'commit_times'",
+            [],
+            |r| r.get(0),
+        )?;
+        if !exists {
+            return Ok(Vec::new());
         }
-        Ok(out)
+        let mut stmt = self.conn.prepare("SELECT seq, at FROM commit_times ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?.collect::<Result<_, _>>()?;
+        Ok(rows)
+    }
+
+    /// The newest log position this store had committed at or before `at` (0: none) —
+    /// what it knew then, replicated entries counted from their arrival here.
+    pub fn stored_by(&self, at: i64) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row(
+            "SELECT coalesce(max(seq), 0) FROM commit_times INDEXED BY commit_times_at WHERE at <= ?1",
+            [at],
+            |r| r.get(0),
+        )?)
     }
 
     /// Whether a file with this content hash has been ingested.

@@ -93,6 +93,14 @@ CREATE TABLE IF NOT EXISTS result_uuids(
     result_id INTEGER NOT NULL,
     PRIMARY KEY(uuid, result_id)
 ) WITHOUT ROWID;
+-- When each transaction committed here (its last log position): what this node had
+-- stored by an instant, for decisions `when` (replicated entries count from their arrival).
+-- Local knowledge, not derived from the log (`replay` copies it).
+CREATE TABLE IF NOT EXISTS commit_times(
+    seq INTEGER PRIMARY KEY,
+    at INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS commit_times_at ON commit_times(at);
 CREATE TABLE IF NOT EXISTS uuid_conflicts(
     uuid BLOB PRIMARY KEY
 ) WITHOUT ROWID;
@@ -164,4 +172,8 @@ CREATE TABLE result_uuids_v2(
 INSERT INTO result_uuids_v2(uuid, result_id) SELECT uuid, result_id FROM result_uuids;
 DROP TABLE result_uuids;
 ALTER TABLE result_uuids_v2 RENAME TO result_uuids;
+-- Version 1 recorded no commit times: approximate each entry's arrival by the newest
+-- timestamp of the entries up to it (local writes are stamped on arrival), per second.
+INSERT OR REPLACE INTO commit_times(seq, at)
+    SELECT max(seq), max(at) FROM (SELECT seq, max(ts) OVER (ORDER BY seq) AS at FROM log) GROUP BY at / 1000000;
 "#;

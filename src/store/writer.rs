@@ -94,6 +94,8 @@ pub struct Writer {
     /// Last-writer-wins updates of this transaction, applied once at its end: a batch
     /// naming one testcase a thousand times updates its row once.
     lww: HashMap<(LwwField, i64), Pending>,
+    /// The newest log position this transaction wrote, recorded in `commit_times`.
+    wrote_up_to: Option<i64>,
 }
 
 /// A last-writer-wins field.
@@ -157,6 +159,7 @@ impl Writer {
             wal_limit: WAL_RESTART_BYTES,
             encoder: Encoder::load(&conn)?,
             lww: HashMap::default(),
+            wrote_up_to: None,
             decoder: Decoder::default(),
             conn,
             node,
@@ -237,9 +240,11 @@ impl Writer {
     /// error everything `f` wrote is rolled back. Bulk loads use this with [`Writer::append`].
     pub fn transaction<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
         self.conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from)?;
+        self.wrote_up_to = None;
         let outcome = self.load_heads().map_err(E::from).and_then(|()| f(self)).and_then(|v| {
             self.flush_lww()?;
             self.flush_heads()?;
+            self.record_commit_time()?;
             self.conn.execute_batch("COMMIT").map_err(StoreError::from)?;
             Ok(v)
         });
@@ -257,6 +262,33 @@ impl Writer {
             }
         }
         outcome
+    }
+
+    /// Records when the entries this transaction wrote were stored (never earlier than a
+    /// previous commit, even if the clock steps back): decisions `when` read it.
+    fn record_commit_time(&mut self) -> Result<(), StoreError> {
+        if let Some(seq) = self.wrote_up_to.take() {
+            self.conn
+                .prepare_cached(
+                    "INSERT OR REPLACE INTO commit_times(seq, at)
+                     VALUES(?1, max(?2, coalesce((SELECT max(at) FROM commit_times), ?2)))",
+                )?
+                .execute(params![seq, Timestamp::now().0])?;
+        }
+        Ok(())
+    }
+
+    /// Replaces the recorded commit times (`replay` carries the source store's over: the
+    /// rebuilt store holds the same entries at the same positions, stored when they were).
+    pub fn set_commit_times(&mut self, times: &[(i64, i64)]) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            w.conn.execute("DELETE FROM commit_times", [])?;
+            let mut stmt = w.conn.prepare_cached("INSERT INTO commit_times(seq, at) VALUES(?1, ?2)")?;
+            for (seq, at) in times {
+                stmt.execute([seq, at])?;
+            }
+            Ok(())
+        })
     }
 
     /// Between transactions: keeps the WAL bounded. Under a steady write load a passive
@@ -471,6 +503,7 @@ impl Writer {
             )?
             .execute(params![origin_id, e.origin_seq as i64, e.kind.as_str(), e.ts, enc, stored, &e.hash.0[..]])?;
         let seq = self.conn.last_insert_rowid();
+        self.wrote_up_to = Some(seq);
         self.heads.insert(origin_id, Head { seq: e.origin_seq, hash: e.hash, ts: e.ts, dirty: true });
         // Cheap unless a dictionary is due: then it trains on the plain bodies so far.
         self.encoder.maybe_train(&self.conn)?;

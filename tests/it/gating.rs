@@ -274,3 +274,84 @@ fn waiver_events_reach_the_stream() {
     assert_eq!(seen[1], "event: waiver.new", "{seen:?}");
     assert!(seen[2].contains("\"subject_identifier\":\"q-1-1\""), "{seen:?}");
 }
+
+/// A `submit_time` (milliseconds, as the API takes them) at or before instant `t` (µs).
+fn iso_micros(t: i64) -> i64 {
+    t / 1000
+}
+
+fn when_now() -> (String, i64) {
+    std::thread::sleep(Duration::from_millis(5));
+    let now = verdict::model::Timestamp::now();
+    std::thread::sleep(Duration::from_millis(5));
+    let iso = now.to_iso();
+    (if iso.contains('.') { iso } else { format!("{iso}.000000") }, now.0)
+}
+
+fn post_at(s: &TestServer, nvr: &str, testcase: &str, outcome: &str, submit_time: i64, scenario: Option<&str>) {
+    let mut data = json!({"item": nvr, "type": "koji_build"});
+    if let Some(sc) = scenario {
+        data["scenario"] = json!(sc);
+    }
+    s.result(json!({"testcase": testcase, "outcome": outcome, "submit_time": submit_time, "data": data}));
+}
+
+/// `when` judges the latest result among those stored by then: a result stored later
+/// with an earlier `submit_time` must not hide the one that was there (HTTP and CLI).
+#[test]
+fn when_decisions_ignore_results_stored_later_even_with_earlier_submit_times() {
+    let s = gated(&[]);
+    let nvr = "late-1.0-1.fc40";
+    post_at(&s, nvr, "compose.install", "PASSED", iso_micros(1_000_000), Some("x86_64.uefi"));
+    let first = verdict::model::Timestamp::now().0;
+    post_at(&s, nvr, "dist.rpmdeplint", "PASSED", iso_micros(first), None);
+    let (when, when_us) = when_now();
+    // Stored after WHEN, stamped before it.
+    post_at(&s, nvr, "dist.rpmdeplint", "FAILED", iso_micros(when_us - 1), None);
+    let now = decide(&s, nvr, json!({}));
+    assert_eq!(unsatisfied(&now.json), [("test-result-failed".into(), "dist.rpmdeplint".into())]);
+    let then = decide(&s, nvr, json!({"when": when}));
+    assert_eq!(then.json["policies_satisfied"], true, "{}", then.text);
+    let dir = policies().join("gating");
+    let (code, out, err) = run_cli(
+        &[
+            "decide",
+            "--db",
+            s.db.to_str().unwrap(),
+            "--policies",
+            dir.to_str().unwrap(),
+            "--subject-type",
+            "koji_build",
+            "--subject",
+            nvr,
+            "--context",
+            "bodhi_update_push_stable",
+            "--product-version",
+            "fedora-40",
+            "--when",
+            &when,
+        ],
+        None,
+    );
+    assert_eq!(code, 0, "satisfied at WHEN: {out}{err}");
+}
+
+/// The same for a result that arrives by replication after `when`, sealed by its origin
+/// before it.
+#[test]
+fn when_decisions_ignore_results_replicated_later() {
+    let origin = TestServer::start();
+    let s = gated(&[]);
+    let nvr = "repl-late-1.0-1.fc40";
+    let (_, stamp_us) = when_now();
+    post_at(&origin, nvr, "dist.rpmdeplint", "FAILED", iso_micros(stamp_us), None);
+    post_at(&s, nvr, "compose.install", "PASSED", iso_micros(stamp_us - 2), Some("x86_64.uefi"));
+    post_at(&s, nvr, "dist.rpmdeplint", "PASSED", iso_micros(stamp_us - 1), None);
+    let (when, _) = when_now();
+    let (code, out, err) = run_cli(&["sync", &origin.base, "--db", s.db.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let now = decide(&s, nvr, json!({}));
+    assert_eq!(unsatisfied(&now.json), [("test-result-failed".into(), "dist.rpmdeplint".into())], "{}", now.text);
+    let then = decide(&s, nvr, json!({"when": when}));
+    assert_eq!(then.json["policies_satisfied"], true, "{}", then.text);
+}
