@@ -162,11 +162,12 @@ fn token(args: &TokenArgs) -> Result<i32> {
         args.testcases.split(',').map(str::trim).filter(|s| !s.is_empty()).map(|s| format!("{s:?}")).collect();
     eprintln!("token for {} (shown once; give it to the user): {token}", args.user);
     println!(
-        "[[user]]\nname = {:?}\ntoken_blake3 = \"{}\"\ntestcases = [{}]\nwaive = {}",
+        "[[user]]\nname = {:?}\ntoken_blake3 = \"{}\"\ntestcases = [{}]\nwaive = {}\ngroups = {}",
         args.user,
         hash_token(&token),
         testcases.join(", "),
-        args.waive
+        args.waive,
+        args.groups
     );
     Ok(0)
 }

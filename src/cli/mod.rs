@@ -304,9 +304,12 @@ pub struct TokenArgs {
     /// Testcase patterns the user may submit results for (comma list).
     #[arg(long, default_value = "")]
     pub testcases: String,
-    /// Whether the user may create waivers.
+    /// Whether the user may create waivers (for the testcases of --testcases).
     #[arg(long)]
     pub waive: bool,
+    /// Whether the user may change the description or ref_url of existing groups.
+    #[arg(long)]
+    pub groups: bool,
 }
 
 #[derive(Debug, Subcommand)]

@@ -28,9 +28,13 @@ pub struct TokenUser {
     /// Testcase name patterns (`*`, `?`, `[...]`) the user may submit results for.
     #[serde(default)]
     pub testcases: Vec<String>,
-    /// Whether the user may create waivers.
+    /// Whether the user may create waivers (for the testcases their patterns allow).
     #[serde(default)]
     pub waive: bool,
+    /// Whether the user may change the description or ref_url of groups that already exist
+    /// (anyone may create a group, and repeat a group's metadata unchanged).
+    #[serde(default)]
+    pub groups: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -186,6 +190,33 @@ impl Auth {
         }
     }
 
+    /// May `who` waive `testcase`? In `tokens` mode a waiver needs the same testcase
+    /// patterns as a result: the waive right alone does not reach other teams' tests.
+    pub fn may_waive_testcase(&self, who: Option<&Identity>, testcase: &str) -> Result<(), AuthError> {
+        let AuthMode::Tokens(_) = self.mode else { return Ok(()) };
+        let Some(who) = who else { return Err(AuthError::Unauthorized("Authentication required".into())) };
+        if who.user.as_ref().is_some_and(|u| u.testcases.iter().any(|p| glob_match(p, testcase))) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(format!("User {} is not authorized to waive the test case {testcase}", who.name)))
+        }
+    }
+
+    /// May `who` change the metadata of an existing group? Only in `tokens` mode is there a
+    /// rule: the user needs the `groups` right.
+    pub fn may_edit_group(&self, who: Option<&Identity>, group: &str, field: &str) -> Result<(), AuthError> {
+        let AuthMode::Tokens(_) = self.mode else { return Ok(()) };
+        let Some(who) = who else { return Err(AuthError::Unauthorized("a token is required to write".into())) };
+        if who.user.as_ref().is_some_and(|u| u.groups) {
+            Ok(())
+        } else {
+            Err(AuthError::Forbidden(format!(
+                "User {} may not change the {field} of the existing group {group} (it needs the groups right in the tokens file)",
+                who.name
+            )))
+        }
+    }
+
     /// May `who` create waivers, and as whom? Returns (username, proxied_by).
     pub fn may_waive(
         &self,
@@ -330,8 +361,15 @@ mod tests {
             token_blake3: hash_token("ta"),
             testcases: vec!["dist.*".into()],
             waive: true,
+            groups: false,
         };
-        let bob = TokenUser { name: "bob".into(), token_blake3: hash_token("tb"), testcases: vec![], waive: false };
+        let bob = TokenUser {
+            name: "bob".into(),
+            token_blake3: hash_token("tb"),
+            testcases: vec![],
+            waive: false,
+            groups: true,
+        };
         let auth = Auth { mode: AuthMode::Tokens(vec![alice, bob]), superusers: vec!["alice".into()] };
         let a = auth.authenticate(&Credentials::Bearer("ta".into())).unwrap();
         let b = auth.authenticate(&Credentials::Basic { user: "x".into(), password: "tb".into() }).unwrap();
@@ -341,5 +379,11 @@ mod tests {
         assert!(matches!(auth.may_submit(None, "dist.rpmlint"), Err(AuthError::Unauthorized(_))));
         assert_eq!(auth.may_waive(a.as_ref(), Some("carol")).unwrap(), ("carol".into(), Some("alice".into())));
         assert!(matches!(auth.may_waive(b.as_ref(), None), Err(AuthError::Forbidden(_))));
+        assert!(auth.may_waive_testcase(a.as_ref(), "dist.rpmlint").is_ok());
+        assert!(matches!(auth.may_waive_testcase(a.as_ref(), "fedora-ci.x"), Err(AuthError::Forbidden(_))));
+        assert!(matches!(auth.may_edit_group(a.as_ref(), "g", "description"), Err(AuthError::Forbidden(_))));
+        assert!(auth.may_edit_group(b.as_ref(), "g", "description").is_ok());
+        let open = Auth::default();
+        assert!(open.may_edit_group(None, "g", "description").is_ok() && open.may_waive_testcase(None, "x").is_ok());
     }
 }

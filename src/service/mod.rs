@@ -345,6 +345,8 @@ impl Service {
         let who = auth.authenticate(creds)?;
         let input = parse_create_result(body, &self.inner.config.outcomes)?;
         auth.may_submit(who.as_ref(), &input.testcase.name)?;
+        let edits = input.groups.iter().filter_map(|g| Some((g.uuid.as_deref()?, &g.description, &g.ref_url)));
+        self.check_group_edits(who.as_ref(), edits)?;
         let scope = who.as_ref().map_or("anonymous", |w| w.name.as_str());
         let binding = Binding::of(body, &input, idempotency_key, scope);
         let record = resolve_result(input, binding.as_ref(), Timestamp::now());
@@ -382,10 +384,42 @@ impl Service {
         }
         let (uuid, mut record) = parse_create_group(body)?;
         record.uuid = uuid.unwrap_or_else(new_uuid);
+        self.check_group_edits(
+            who.as_ref(),
+            [(record.uuid.as_str(), &record.description, &record.ref_url)].into_iter(),
+        )?;
         match self.write(vec![Body::Group(record)]).await?.pop() {
             Some(Written::Group(v)) => Ok(v),
             _ => Err(ServiceError::Unavailable("writer returned no group".into())),
         }
+    }
+
+    /// Refuses a write that would change the description or ref_url of a group that exists
+    /// unless the caller may (`tokens` mode: the groups right). Creating a group, or
+    /// repeating its metadata unchanged (as every result of a job does), needs no right.
+    fn check_group_edits<'a>(
+        &self,
+        who: Option<&auth::Identity>,
+        groups: impl Iterator<Item = (&'a str, &'a Option<Option<String>>, &'a Option<Option<String>>)>,
+    ) -> Result<(), ServiceError> {
+        let auth = &self.inner.config.auth;
+        if !matches!(auth.mode, auth::AuthMode::Tokens(_)) {
+            return Ok(());
+        }
+        for (uuid, description, ref_url) in groups {
+            if description.is_none() && ref_url.is_none() {
+                continue;
+            }
+            let owned = uuid.to_owned();
+            let Some(current) = self.read_now(move |r| Ok(r.group(&owned)?))? else { continue };
+            if description.as_ref().is_some_and(|d| *d != current.description) {
+                auth.may_edit_group(who, uuid, "description")?;
+            }
+            if ref_url.as_ref().is_some_and(|u| *u != current.ref_url) {
+                auth.may_edit_group(who, uuid, "ref_url")?;
+            }
+        }
+        Ok(())
     }
 
     pub async fn result(&self, id: &str) -> Result<ResultView, ServiceError> {
@@ -466,7 +500,9 @@ impl Service {
                 }
                 WaiverTarget::Subject { .. } => item,
             };
-            bodies.push(Body::Waiver(item.into_record(&caller, is_superuser, now, new_result_uuid())?));
+            let record = item.into_record(&caller, is_superuser, now, new_result_uuid())?;
+            auth.may_waive_testcase(who.as_ref(), &record.testcase)?;
+            bodies.push(Body::Waiver(record));
         }
         let written = self.write(bodies).await?;
         let waivers = written

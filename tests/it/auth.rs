@@ -131,3 +131,75 @@ fn tokens_mode_refuses_a_bad_tokens_file_at_start() {
     assert_eq!(code, 1);
     assert!(err.contains("token_blake3 must be 64 hex digits"), "{err}");
 }
+
+/// Writes a tokens file: alice (dist.*, waive), bob (osci.*, groups right); returns tokens.
+fn rights_file(dir: &Path) -> (String, String) {
+    let mut toml = String::new();
+    let mut tokens = Vec::new();
+    for args in [
+        vec!["token", "--user", "alice", "--testcases", "dist.*", "--waive"],
+        vec!["token", "--user", "bob", "--testcases", "osci.*", "--groups"],
+    ] {
+        let (code, out, err) = run_cli(&args, None);
+        assert_eq!(code, 0);
+        toml.push_str(&out);
+        tokens.push(err.trim().rsplit(' ').next().unwrap().to_owned());
+    }
+    std::fs::write(dir.join("tokens.toml"), toml).unwrap();
+    (tokens[0].clone(), tokens[1].clone())
+}
+
+#[test]
+fn changing_an_existing_groups_metadata_needs_the_groups_right() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, bob) = rights_file(dir.path());
+    let tokens = dir.path().join("tokens.toml");
+    let s = TestServer::start_with(&["--auth", "tokens", "--tokens", tokens.to_str().unwrap()]);
+    let auth = |t: &str| format!("Bearer {t}");
+    let post = |path: &str, body: serde_json::Value, token: &str| {
+        s.post_raw(path, &body.to_string(), &[("Authorization", &auth(token))])
+    };
+    // bob creates a group; alice may reference it and repeat its metadata unchanged...
+    let r = post("/api/v2.0/groups", json!({"uuid": "g1", "description": "bob's run"}), &bob);
+    assert_eq!(r.status, 201, "{}", r.text);
+    let same =
+        json!({"testcase": "dist.a", "outcome": "PASSED", "groups": [{"uuid": "g1", "description": "bob's run"}]});
+    assert_eq!(post("/api/v2.0/results", same, &alice).status, 201);
+    // ...but not overwrite it, neither directly nor through a result's groups.
+    let r = post("/api/v2.0/groups", json!({"uuid": "g1", "description": "alice was here"}), &alice);
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.json["message"].as_str().unwrap().contains("groups right"), "{}", r.text);
+    let via_result =
+        json!({"testcase": "dist.b", "outcome": "PASSED", "groups": [{"uuid": "g1", "ref_url": "http://evil"}]});
+    assert_eq!(post("/api/v2.0/results", via_result, &alice).status, 403);
+    let g = s.get("/api/v2.0/groups/g1");
+    assert_eq!((g.json["description"].as_str(), g.json["ref_url"].as_str()), (Some("bob's run"), None));
+    assert_eq!(g.json["results_count"], 1, "the refused result was not stored");
+    // A new group is anyone's to describe; the groups right may change any.
+    assert_eq!(post("/api/v2.0/groups", json!({"uuid": "g2", "description": "alice's"}), &alice).status, 201);
+    assert_eq!(post("/api/v2.0/groups", json!({"uuid": "g2", "description": "renamed"}), &bob).status, 201);
+    assert_eq!(s.get("/api/v2.0/groups/g2").json["description"], "renamed");
+}
+
+#[test]
+fn the_waive_right_respects_the_users_testcase_patterns() {
+    let dir = tempfile::tempdir().unwrap();
+    let (alice, _) = rights_file(dir.path());
+    let tokens = dir.path().join("tokens.toml");
+    let s = TestServer::start_with(&["--auth", "tokens", "--tokens", tokens.to_str().unwrap()]);
+    let waiver = |testcase: &str| {
+        json!({"subject_type": "koji_build", "subject_identifier": "foo-1.0-1.fc40", "testcase": testcase,
+               "product_version": "fedora-40", "waived": true, "comment": "c"})
+    };
+    let post = |body: serde_json::Value| {
+        s.post_raw("/api/v1.0/waivers/", &body.to_string(), &[("Authorization", &format!("Bearer {alice}"))])
+    };
+    assert_eq!(post(waiver("dist.rpmdeplint")).status, 201);
+    let r = post(waiver("osci.gating"));
+    assert_eq!(r.status, 403, "{}", r.text);
+    assert!(r.json["message"].as_str().unwrap().contains("osci.gating"), "{}", r.text);
+    // All or nothing: a list with one forbidden waiver stores none.
+    let r = post(json!([waiver("dist.x"), waiver("osci.y")]));
+    assert_eq!(r.status, 403);
+    assert_eq!(s.get("/api/v1.0/waivers/").json["data"].as_array().unwrap().len(), 1);
+}
