@@ -2,6 +2,9 @@
 
 use clap::Parser;
 use std::process::ExitCode;
+use tracing_subscriber::Layer;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 /// Every request decodes and renders JSON: a quarter of a decision's CPU was glibc
 /// malloc/free (measured in BENCHMARKS.md), which mimalloc roughly halves.
@@ -17,12 +20,16 @@ fn main() -> ExitCode {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
     let cli = verdict::cli::Cli::parse();
-    tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    // At trace level the HTTP client dumps every request's bytes, Authorization headers
+    // (peer tokens, URL passwords) included: never log those, whatever VERDICT_LOG says.
+    let no_dumps = tracing_subscriber::filter::filter_fn(|m| {
+        !(*m.level() == tracing::Level::TRACE && m.target().starts_with("ureq_proto"))
+    });
+    tracing_subscriber::registry()
+        .with(filter)
+        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(no_dumps))
         .init();
     match verdict::cli::run(cli) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),

@@ -8,6 +8,7 @@
 //! the outcome changed (`result.changed`, `result.repeated`, `result.first`).
 
 use crate::service::events::{Event, EventFilter, events_after};
+use crate::service::redact;
 use crate::service::render::{Urls, result_json, to_wire};
 use crate::service::{Service, ServiceError};
 use amqprs::BasicProperties;
@@ -45,7 +46,8 @@ pub enum AmqpError {
 
 /// Starts the publisher task; it runs until the server stops.
 pub fn start(service: Service, opts: AmqpOptions) -> Result<tokio::task::JoinHandle<()>, AmqpError> {
-    let mut args = OpenConnectionArguments::try_from(opts.url.as_str()).map_err(|e| AmqpError::Url(e.to_string()))?;
+    let mut args = OpenConnectionArguments::try_from(opts.url.as_str())
+        .map_err(|e| AmqpError::Url(redact::scrub(&format!("{} ({e})", redact::url(&opts.url)), &opts.url)))?;
     // The AMQP URI spec percent-encodes the vhost (`/%2f` is "/"); the client takes it raw.
     if let Some(vhost) = vhost(&opts.url) {
         args.virtual_host(&vhost);
@@ -68,7 +70,9 @@ async fn run(service: Service, opts: AmqpOptions, args: OpenConnectionArguments)
         match publish_from(&service, &opts, &args, &mut after).await {
             Ok(()) => return,
             Err(e) => {
-                tracing::warn!(error = %e, retry_in = ?backoff, "AMQP publisher");
+                // The broker's messages are not ours to trust with the URL's password.
+                let error = redact::scrub(&e.to_string(), &opts.url);
+                tracing::warn!(broker = redact::url(&opts.url), %error, retry_in = ?backoff, "AMQP publisher");
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(30));
             }
@@ -86,7 +90,7 @@ async fn publish_from(
 ) -> Result<(), AmqpError> {
     let conn = Connection::open(args).await?;
     let channel = conn.open_channel(None).await?;
-    tracing::info!(exchange = %opts.exchange, "AMQP publisher connected");
+    tracing::info!(broker = redact::url(&opts.url), exchange = %opts.exchange, "AMQP publisher connected");
     let urls = Urls::new(opts.public_url.clone());
     let mut committed = service.committed();
     loop {

@@ -20,7 +20,7 @@ use std::time::{Duration, Instant};
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
-        Command::Serve(args) => serve(&cli.db, args),
+        Command::Serve(args) => serve(&cli.db, *args),
         Command::Submit(args) => submit(&cli.db, args),
         Command::Query(args) => query(&cli.db, args),
         Command::Verify => verify(&cli.db),
@@ -79,6 +79,8 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         body_timeout: Duration::from_secs(args.body_timeout),
         max_body: args.max_body,
     };
+    // Secrets are read before anything starts, so a bad file stops start-up.
+    let peer_token = args.replication.client.token()?;
     let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if args.workers > 0 {
@@ -118,10 +120,8 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             let opts = AmqpOptions { url: url.clone(), exchange: args.amqp_exchange.clone(), public_url };
             crate::amqp::start(service.clone(), opts)?;
         }
-        let replication = std::sync::Arc::new(crate::service::replication::ReplicationState::new(
-            args.replication.peer_token.clone(),
-        ));
-        let peers = super::replication::start_peers(&args.replication, &service, replication.clone())?;
+        let replication = std::sync::Arc::new(crate::service::replication::ReplicationState::new(peer_token.clone()));
+        let peers = super::replication::start_peers(&args.replication, peer_token, &service, replication.clone())?;
         let app = http::router_with_replication(
             service,
             limits.clone(),

@@ -10,7 +10,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 pub use commands::run;
-pub use replication::{AuditArgs, ExportArgs, ImportArgs, PeerArgs, SyncArgs};
+pub use replication::{AuditArgs, ExportArgs, ImportArgs, PeerArgs, PeerClientArgs, SyncArgs};
 
 /// verdict: a ResultsDB-compatible test-results store in one binary and one file.
 #[derive(Debug, Parser)]
@@ -30,7 +30,7 @@ pub enum Command {
     #[command(
         after_help = "Example:\n  verdict serve --listen 127.0.0.1:5001 --db ./verdict.db\n  curl http://127.0.0.1:5001/api/v2.0/results"
     )]
-    Serve(ServeArgs),
+    Serve(Box<ServeArgs>),
 
     /// Store results from a JSON object, array or JSON Lines file (or - for stdin), no server
     /// needed. All or nothing: one invalid record stores nothing.
@@ -161,8 +161,9 @@ pub struct ServeArgs {
     pub superusers: Vec<String>,
 
     /// Publish new results to this AMQP 0-9-1 broker (`amqp://user:pass@host:5672/%2f`),
-    /// topic `resultsdb.result.new`. Off by default.
-    #[arg(long, env = "VERDICT_AMQP", value_name = "URL")]
+    /// topic `resultsdb.result.new`. Off by default. A command line shows in `ps`: give a
+    /// URL with a password in the environment variable.
+    #[arg(long, env = "VERDICT_AMQP", value_name = "URL", hide_env_values = true)]
     pub amqp: Option<String>,
 
     /// The exchange messages are published to.

@@ -1,13 +1,78 @@
 //! Replication commands: `sync`, `export`, `import`, `audit`, and `serve --peer` wiring.
 
 use super::commands::progress;
-use crate::replicate::{self, PeerClient, PullOptions, Sink, Verdict};
+use crate::replicate::{
+    self, DEFAULT_MAX_PAGE_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, PeerClient, PeerLimits,
+    PullOptions, Sink, Verdict,
+};
+use crate::service::redact;
 use crate::service::replication::{VersionVector, parse_vv};
 use crate::store::Store;
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::AtomicBool;
+use std::time::Duration;
+
+/// The shared peer token and the bounds on what a peer may cost (`serve`, `sync`, `audit`).
+#[derive(Debug, Args)]
+pub struct PeerClientArgs {
+    /// Shared peer token: required from peers pulling from this server, and sent when
+    /// pulling from peers. A command line shows in `ps`: prefer the environment variable
+    /// or --peer-token-file.
+    #[arg(long, env = "VERDICT_PEER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub peer_token: Option<String>,
+
+    /// Read the peer token from FILE (its content, surrounding whitespace ignored).
+    #[arg(long, env = "VERDICT_PEER_TOKEN_FILE", value_name = "FILE")]
+    pub peer_token_file: Option<PathBuf>,
+
+    /// Seconds a peer may stay silent (connecting, before answering, between reads) before
+    /// the request fails; a long poll's wait is added.
+    #[arg(long, default_value_t = DEFAULT_TIMEOUT_SECS, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub peer_timeout: u64,
+
+    /// Seconds one request to a peer may take in all, its page included; a long poll's wait
+    /// is added.
+    #[arg(long, default_value_t = DEFAULT_REQUEST_TIMEOUT_SECS, value_name = "SECS",
+          value_parser = clap::value_parser!(u64).range(1..))]
+    pub peer_request_timeout: u64,
+
+    /// Largest replication page in bytes (after decompression): asked of the peer, and a
+    /// page past it is refused while it is read. Must exceed the largest entry.
+    #[arg(long, default_value_t = DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES",
+          value_parser = clap::value_parser!(u64).range(4096..))]
+    pub peer_max_page_bytes: u64,
+}
+
+impl PeerClientArgs {
+    /// The peer token from `--peer-token`/`VERDICT_PEER_TOKEN` or from `--peer-token-file`.
+    pub fn token(&self) -> Result<Option<String>> {
+        let Some(path) = &self.peer_token_file else { return Ok(self.peer_token.clone()) };
+        if self.peer_token.is_some() {
+            bail!("give the peer token once: --peer-token (VERDICT_PEER_TOKEN) or --peer-token-file, not both");
+        }
+        let text =
+            std::fs::read_to_string(path).with_context(|| format!("reading the peer token file {}", path.display()))?;
+        let token = text.trim();
+        if token.is_empty() {
+            bail!("the peer token file {} is empty: write the token into it", path.display());
+        }
+        if token.contains(char::is_whitespace) {
+            bail!("the peer token file {} must hold the token alone (it contains whitespace)", path.display());
+        }
+        Ok(Some(token.to_owned()))
+    }
+
+    pub fn limits(&self) -> PeerLimits {
+        PeerLimits {
+            timeout: Duration::from_secs(self.peer_timeout),
+            request_timeout: Duration::from_secs(self.peer_request_timeout),
+            max_page_bytes: self.peer_max_page_bytes,
+        }
+    }
+}
 
 /// `serve` options for pulling from peers.
 #[derive(Debug, Args)]
@@ -16,10 +81,8 @@ pub struct PeerArgs {
     #[arg(long = "peer", value_name = "URL")]
     pub peers: Vec<String>,
 
-    /// Shared peer token: required from peers pulling from this server, and sent when
-    /// pulling from peers.
-    #[arg(long, env = "VERDICT_PEER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
-    pub peer_token: Option<String>,
+    #[command(flatten)]
+    pub client: PeerClientArgs,
 
     /// Entries per replication page (one import transaction each).
     #[arg(long, default_value_t = 20_000, value_name = "N")]
@@ -30,8 +93,8 @@ pub struct PeerArgs {
 pub struct SyncArgs {
     /// The peer's URL root, e.g. http://lab2:5001.
     pub url: String,
-    #[arg(long, env = "VERDICT_PEER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
-    pub peer_token: Option<String>,
+    #[command(flatten)]
+    pub client: PeerClientArgs,
     /// Entries per page (one import transaction each).
     #[arg(long, default_value_t = 50_000, value_name = "N")]
     pub page: u64,
@@ -68,13 +131,14 @@ pub struct AuditArgs {
     /// Compare with a bundle file.
     #[arg(long, value_name = "FILE")]
     pub bundle: Option<PathBuf>,
-    #[arg(long, env = "VERDICT_PEER_TOKEN", value_name = "TOKEN", hide_env_values = true)]
-    pub peer_token: Option<String>,
+    #[command(flatten)]
+    pub client: PeerClientArgs,
 }
 
-/// Starts the pull loops of `serve --peer`.
+/// Starts the pull loops of `serve --peer`, with the peer token already read.
 pub(super) fn start_peers(
     args: &PeerArgs,
+    token: Option<String>,
     service: &crate::service::Service,
     state: std::sync::Arc<crate::service::replication::ReplicationState>,
 ) -> Result<Option<replicate::Peers>> {
@@ -84,19 +148,22 @@ pub(super) fn start_peers(
     let opts = PullOptions { page: args.peer_page.max(1), ..PullOptions::default() };
     let peers = replicate::Peers::start(
         &args.peers,
-        args.peer_token.clone(),
+        token,
+        args.client.limits(),
         service.store().clone(),
         service.queue(),
         state,
         opts,
     )?;
-    tracing::info!(peers = ?args.peers, "pulling from peers");
+    let shown: Vec<String> = args.peers.iter().map(|u| redact::url(u)).collect();
+    tracing::info!(peers = ?shown, "pulling from peers");
     Ok(Some(peers))
 }
 
 pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
+    let token = args.client.token()?;
     let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
-    let mut client = PeerClient::new(&args.url, args.peer_token.clone());
+    let mut client = PeerClient::new(&args.url, token, args.client.limits());
     client.zstd = !args.no_compress;
     let opts = PullOptions { page: args.page.max(1), full: args.full, ..PullOptions::default() };
     let bar = progress(None, "pulling");
@@ -118,7 +185,7 @@ pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
     let s = match summary {
         Ok(s) => s,
         Err(e) => {
-            eprintln!("error: sync from {} failed: {e}", args.url);
+            eprintln!("error: sync from {} failed: {e}", client.url());
             eprintln!(
                 "pages imported before the failure are kept (each was verified whole); nothing refused was stored"
             );
@@ -129,7 +196,7 @@ pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
     println!(
         "pulled {} entries from {} ({}) in {secs:.2}s ({:.0}/s): {} new, {} already held; in sync with the peer",
         s.received,
-        args.url,
+        client.url(),
         if s.peer_node.is_empty() { "?" } else { &s.peer_node },
         s.received as f64 / secs.max(1e-9),
         s.counts.applied,
@@ -186,7 +253,7 @@ pub fn audit(db: &Path, args: AuditArgs) -> Result<i32> {
     let store = Store::open_existing(db)?;
     let (report, other) = match (&args.peer, &args.bundle) {
         (Some(url), _) => {
-            let client = PeerClient::new(url, args.peer_token.clone());
+            let client = PeerClient::new(url, args.client.token()?, args.client.limits());
             (replicate::audit_peer(&store, &client)?, "peer")
         }
         (None, Some(file)) => (replicate::audit_bundle(&store, file)?, "bundle"),

@@ -66,14 +66,16 @@ fn has_news(s: &AppState, since: &VersionVector) -> Result<bool, ApiError> {
     Ok(heads.iter().any(|h| h.seq > since.get(&h.origin).copied().unwrap_or(0)))
 }
 
-/// `GET /api/verdict/v1/changes?since=ORIGIN:SEQ,…&limit=N&wait=S`: the change stream of
-/// what the caller lacks (JSON Lines; zstd with `Accept-Encoding: zstd`). With `wait`, a
-/// caller that lacks nothing is answered when something arrives or after S seconds.
+/// `GET /api/verdict/v1/changes?since=ORIGIN:SEQ,…&limit=N&wait=S&max_bytes=B`: the change
+/// stream of what the caller lacks (JSON Lines; zstd with `Accept-Encoding: zstd`), at most
+/// N entries and B bytes before compression (at least one entry). With `wait`, a caller
+/// that lacks nothing is answered when something arrives or after S seconds.
 async fn changes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiError> {
     authorize(&s, &ctx)?;
     let since = parse_vv(param(&ctx, "since").unwrap_or("")).map_err(|e| bad(e.to_string()))?;
     let limit = number(&ctx, "limit", DEFAULT_LIMIT, MAX_LIMIT)?.max(1);
     let wait = number(&ctx, "wait", 0, MAX_WAIT)?;
+    let max_bytes = number(&ctx, "max_bytes", u64::MAX, u64::MAX)?;
     let zstd = ctx
         .headers
         .get(header::ACCEPT_ENCODING)
@@ -93,10 +95,10 @@ async fn changes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiErr
                 let sink = ChannelWriter { tx: Some(tx), buf: Vec::with_capacity(CHUNK_BYTES), handle };
                 let finished = if zstd {
                     let enc = zstd::stream::Encoder::new(sink, 1).map_err(unavailable)?;
-                    let (enc, _) = produce(r, &node, &since, limit, enc).map_err(unavailable)?;
+                    let (enc, _) = produce(r, &node, &since, limit, max_bytes, enc).map_err(unavailable)?;
                     enc.finish().map_err(unavailable)?
                 } else {
-                    produce(r, &node, &since, limit, sink).map_err(unavailable)?.0
+                    produce(r, &node, &since, limit, max_bytes, sink).map_err(unavailable)?.0
                 };
                 finished.close().map_err(unavailable)
             })

@@ -33,7 +33,7 @@ pub fn export(store: &Store, since: &VersionVector, path: &Path) -> Result<Expor
         let mut enc = zstd::stream::Encoder::new(BufWriter::with_capacity(1 << 20, file), 3)?;
         enc.include_checksum(true)?;
         let origins = reader.heads()?.iter().filter(|h| h.seq > since.get(&h.origin).copied().unwrap_or(0)).count();
-        let (enc, end) = produce(&reader, store.node_id(), since, u64::MAX, enc)?;
+        let (enc, end) = produce(&reader, store.node_id(), since, u64::MAX, u64::MAX, enc)?;
         let mut out = enc.finish()?;
         out.flush()?;
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;

@@ -9,9 +9,13 @@
 
 mod audit;
 mod bundle;
+mod client;
 
 pub use audit::{AuditReport, OriginAudit, Verdict, audit_bundle, audit_peer};
 pub use bundle::{ExportSummary, export, import_bundle};
+pub use client::{
+    DEFAULT_MAX_PAGE_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, PeerClient, PeerLimits, RemoteStream,
+};
 
 use crate::log::{Entry, Hash};
 use crate::service::WriteQueue;
@@ -28,8 +32,12 @@ use std::time::{Duration, Instant};
 pub enum PullError {
     #[error(transparent)]
     Refused(#[from] ReplicationError),
+    /// The peer could not be reached, timed out or answered an error.
     #[error("peer {url}: {reason}")]
     Peer { url: String, reason: String },
+    /// The peer broke a bound of the protocol (more entries or bytes than asked for).
+    #[error("peer {url} {reason}")]
+    Misbehaved { url: String, reason: String },
     #[error("peer {url} refused the peer token (401): set --peer-token / VERDICT_PEER_TOKEN to the token it expects")]
     Unauthorized { url: String },
     #[error(transparent)]
@@ -42,119 +50,8 @@ pub enum PullError {
     Io(#[from] std::io::Error),
 }
 
-/// An HTTP client for one peer.
-pub struct PeerClient {
-    base: String,
-    token: Option<String>,
-    agent: ureq::Agent,
-    /// Ask for zstd-compressed change streams.
-    pub zstd: bool,
-}
-
 /// Per origin: a position and the chain hash there.
 pub type Tips = BTreeMap<String, (u64, Hash)>;
-
-/// A change stream being read from a peer.
-pub type RemoteStream = StreamReader<Box<dyn BufRead + Send>>;
-
-impl PeerClient {
-    /// `base` is the peer's URL root (`http://host:port`).
-    pub fn new(base: &str, token: Option<String>) -> PeerClient {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
-            .http_status_as_error(false)
-            .timeout_connect(Some(Duration::from_secs(5)))
-            .timeout_recv_response(Some(Duration::from_secs(60)))
-            .timeout_per_read(Some(Duration::from_secs(60)))
-            .build()
-            .into();
-        PeerClient {
-            base: base.trim_end_matches('/').to_owned(),
-            token: token.filter(|t| !t.is_empty()),
-            agent,
-            zstd: true,
-        }
-    }
-
-    pub fn url(&self) -> &str {
-        &self.base
-    }
-
-    fn peer_err(&self, reason: impl std::fmt::Display) -> PullError {
-        PullError::Peer { url: self.base.clone(), reason: reason.to_string() }
-    }
-
-    fn get(&self, path_and_query: &str, zstd: bool) -> Result<ureq::http::Response<ureq::Body>, PullError> {
-        let mut req = self.agent.get(format!("{}{path_and_query}", self.base));
-        if let Some(t) = &self.token {
-            req = req.header("Authorization", format!("Bearer {t}"));
-        }
-        req = req.header("Accept-Encoding", if zstd { "zstd" } else { "identity" });
-        let resp = req.call().map_err(|e| self.peer_err(e))?;
-        match resp.status().as_u16() {
-            200 => Ok(resp),
-            401 => Err(PullError::Unauthorized { url: self.base.clone() }),
-            s => {
-                let mut resp = resp;
-                let text = resp.body_mut().read_to_string().unwrap_or_default();
-                Err(self.peer_err(format!("answered {s}: {}", text.trim())))
-            }
-        }
-    }
-
-    /// Opens the change stream of what a holder of `since` lacks.
-    pub fn changes(&self, since: &VersionVector, limit: u64, wait: u64) -> Result<RemoteStream, PullError> {
-        let q = format!(
-            "/api/verdict/v1/changes?since={}&limit={limit}&wait={wait}",
-            crate::service::replication::format_vv(since)
-        );
-        let resp = self.get(&q, self.zstd)?;
-        let compressed = resp.headers().get("content-encoding").and_then(|v| v.to_str().ok()) == Some("zstd");
-        let body = resp.into_body().into_reader();
-        let input: Box<dyn BufRead + Send> = if compressed {
-            Box::new(BufReader::with_capacity(256 * 1024, zstd::stream::Decoder::new(body)?))
-        } else {
-            Box::new(BufReader::with_capacity(256 * 1024, body))
-        };
-        Ok(StreamReader::open(input)?)
-    }
-
-    /// The peer's node id and chain heads (`GET /api/verdict/v1/replication`).
-    pub fn heads(&self) -> Result<(String, Tips), PullError> {
-        let mut resp = self.get("/api/verdict/v1/replication", false)?;
-        let text = resp.body_mut().read_to_string().map_err(|e| self.peer_err(e))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| self.peer_err(e))?;
-        let node = v["node"].as_str().unwrap_or_default().to_owned();
-        let mut heads = BTreeMap::new();
-        if let Some(m) = v["heads"].as_object() {
-            for (origin, p) in m {
-                let seq = p["seq"].as_u64().ok_or_else(|| self.peer_err("status: a head has no seq"))?;
-                let hash = p["hash"]
-                    .as_str()
-                    .and_then(Hash::from_hex)
-                    .ok_or_else(|| self.peer_err("status: a head hash is not hex"))?;
-                heads.insert(origin.clone(), (seq, hash));
-            }
-        }
-        Ok((node, heads))
-    }
-
-    /// The peer's chain hashes of `origin` at `seqs` (held positions only).
-    pub fn hashes(&self, origin: &str, seqs: &[u64]) -> Result<BTreeMap<u64, Hash>, PullError> {
-        let list: Vec<String> = seqs.iter().map(u64::to_string).collect();
-        let mut resp = self.get(&format!("/api/verdict/v1/hashes?origin={origin}&seqs={}", list.join(",")), false)?;
-        let text = resp.body_mut().read_to_string().map_err(|e| self.peer_err(e))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| self.peer_err(e))?;
-        let mut out = BTreeMap::new();
-        if let Some(m) = v["hashes"].as_object() {
-            for (seq, h) in m {
-                let seq: u64 = seq.parse().map_err(|_| self.peer_err("hashes: a position is not a number"))?;
-                let h = h.as_str().and_then(Hash::from_hex).ok_or_else(|| self.peer_err("hashes: not hex"))?;
-                out.insert(seq, h);
-            }
-        }
-        Ok(out)
-    }
-}
 
 /// Where verified pages are imported: the server's write queue (imports serialise with
 /// local writes on the one writer thread) or a writer of its own (CLI commands).
@@ -323,8 +220,16 @@ pub fn pull(
                 let wait = if opts.follow && caught_up { opts.wait } else { 0 };
                 let mut stream = client.changes(&cursor, opts.page, wait)?;
                 check_since(stream.header(), &tips, &reader)?;
+                // The page is bounded while it is read: in bytes by the stream's reader, in
+                // entries here; a peer that sends more than asked is refused at once.
                 let mut page = Vec::new();
-                while let Some(e) = stream.next_verified()? {
+                while let Some(e) = stream.next_verified().map_err(|e| client.stream_err(e))? {
+                    if page.len() as u64 >= opts.page {
+                        return Err(client.misbehaved(format!(
+                            "sent more than the {} entries asked for (limit={}); refused the page, nothing of it was stored",
+                            opts.page, opts.page
+                        )));
+                    }
                     page.push(e);
                 }
                 let more = stream.end().is_some_and(|e| e.more);
@@ -396,6 +301,7 @@ impl Peers {
     pub fn start(
         urls: &[String],
         token: Option<String>,
+        limits: PeerLimits,
         store: Store,
         queue: WriteQueue,
         state: Arc<ReplicationState>,
@@ -404,8 +310,8 @@ impl Peers {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for url in urls {
-            let index = state.add_peer(url);
-            let client = PeerClient::new(url, token.clone());
+            let client = PeerClient::new(url, token.clone(), limits);
+            let index = state.add_peer(client.url());
             let (store, queue, state, stop, opts) =
                 (store.clone(), queue.clone(), state.clone(), stop.clone(), opts.clone());
             let t = std::thread::Builder::new()
@@ -461,7 +367,7 @@ fn follow(
             backoff = BACKOFF_MIN;
         });
         let Err(e) = outcome else { continue };
-        let loud = matches!(e, PullError::Refused(_));
+        let loud = matches!(e, PullError::Refused(_) | PullError::Misbehaved { .. });
         if loud {
             tracing::error!(peer = client.url(), error = %e, "replication refused entries from a peer; nothing of them was merged");
         } else {

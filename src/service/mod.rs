@@ -9,6 +9,7 @@ pub mod gating;
 pub mod ingest;
 mod pool;
 mod queue;
+pub mod redact;
 pub mod render;
 pub mod replication;
 

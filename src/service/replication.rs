@@ -162,23 +162,37 @@ pub struct StreamWriter<W: Write> {
     out: W,
     digest: blake3::Hasher,
     entries: u64,
+    /// Bytes written so far (header and entry lines).
+    bytes: u64,
     line: Vec<u8>,
 }
+
+/// Room kept for the trailer line when a stream is bounded in bytes (it takes ~130).
+const TRAILER_ROOM: u64 = 256;
 
 impl<W: Write> StreamWriter<W> {
     /// Writes the header line.
     pub fn start(out: W, header: &StreamHeader) -> Result<StreamWriter<W>, ReplicationError> {
-        let mut w = StreamWriter { out, digest: blake3::Hasher::new(), entries: 0, line: Vec::with_capacity(4096) };
+        let mut w =
+            StreamWriter { out, digest: blake3::Hasher::new(), entries: 0, bytes: 0, line: Vec::with_capacity(4096) };
         let mut line = serde_json::to_vec(header).map_err(|e| ReplicationError::Malformed(e.to_string()))?;
         line.push(b'\n');
         w.digest.update(&line);
         w.out.write_all(&line)?;
+        w.bytes = line.len() as u64;
         Ok(w)
     }
 
     /// Writes one entry line. The body is embedded verbatim: it is canonical JSON already,
     /// and the chain hash covers exactly those bytes.
     pub fn entry(&mut self, e: &Entry) -> Result<(), ReplicationError> {
+        self.entry_within(e, u64::MAX).map(|_| ())
+    }
+
+    /// Writes one entry line unless the stream would then pass `max_bytes` with its
+    /// trailer; the first entry is always written, so a bounded stream still makes
+    /// progress. Returns whether the entry was written.
+    pub fn entry_within(&mut self, e: &Entry, max_bytes: u64) -> Result<bool, ReplicationError> {
         let mut line = std::mem::take(&mut self.line);
         line.clear();
         line.extend_from_slice(b"{\"origin\":");
@@ -190,11 +204,18 @@ impl<W: Write> StreamWriter<W> {
         line.extend_from_slice(b"\",\"body\":");
         line.extend_from_slice(e.body.as_bytes());
         line.extend_from_slice(b"}\n");
+        let len = line.len() as u64;
+        if self.entries > 0 && self.bytes.saturating_add(len).saturating_add(TRAILER_ROOM) > max_bytes {
+            self.line = line;
+            return Ok(false);
+        }
         self.digest.update(&e.hash.0);
         let out = self.out.write_all(&line);
         self.line = line;
         self.entries += 1;
-        Ok(out?)
+        self.bytes += len;
+        out?;
+        Ok(true)
     }
 
     /// Writes the trailer and returns the sink (to flush or finish it).
@@ -445,13 +466,15 @@ fn read_line<R: BufRead>(input: &mut R, line: &mut Vec<u8>) -> Result<(), Replic
 /// Entries read from the store per query while producing a stream.
 const CHUNK: usize = 2000;
 
-/// Writes the change stream of what a holder of `since` lacks, up to `limit` entries,
-/// origin by origin (each in origin-sequence order), from one read snapshot.
+/// Writes the change stream of what a holder of `since` lacks, up to `limit` entries and
+/// (but for a first entry larger than that) `max_bytes` bytes, origin by origin (each in
+/// origin-sequence order), from one read snapshot.
 pub fn produce<W: Write>(
     reader: &Reader,
     node: &str,
     since: &VersionVector,
     limit: u64,
+    max_bytes: u64,
     out: W,
 ) -> Result<(W, StreamEnd), ReplicationError> {
     let heads = reader.heads()?;
@@ -490,7 +513,10 @@ pub fn produce<W: Write>(
             let Some(last) = chunk.last() else { break };
             after = last.origin_seq;
             for e in &chunk {
-                w.entry(e)?;
+                if !w.entry_within(e, max_bytes)? {
+                    more = true;
+                    break 'origins;
+                }
             }
         }
     }

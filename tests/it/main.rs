@@ -13,6 +13,7 @@ mod auth;
 mod cli;
 mod events;
 mod gating;
+mod hostile_peer;
 mod python_client;
 mod replay;
 mod replication;
