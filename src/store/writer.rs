@@ -436,7 +436,8 @@ impl Writer {
         let entry = Entry::seal(&head.hash, &node, head.seq + 1, body.kind(), ts, json);
         let seq = self.insert_entry(origin_id, &entry, pre.and_then(|(_, c)| c))?;
         let stamp = Stamp { ts, origin: &node, oseq: entry.origin_seq as i64 };
-        self.apply(seq, &stamp, body)
+        // `append_with` found no result under this uuid: no holder to compare with.
+        self.apply(seq, &stamp, body, true)
     }
 
     fn import_one(&mut self, entry: &Entry, verified_prev: Option<&Hash>) -> Result<ImportOutcome, StoreError> {
@@ -478,7 +479,7 @@ impl Writer {
         let body = Body::decode(entry.kind, &entry.body).map_err(|e| refuse(e.to_string()))?;
         let seq = self.insert_entry(origin_id, entry, None)?;
         let stamp = Stamp { ts: entry.ts, origin: &entry.origin, oseq: entry.origin_seq as i64 };
-        self.apply(seq, &stamp, &body)?;
+        self.apply(seq, &stamp, &body, false)?;
         Ok(ImportOutcome::Applied)
     }
 
@@ -511,9 +512,10 @@ impl Writer {
     }
 
     /// Applies one entry's body to the derived tables; returns the result id for results.
-    fn apply(&mut self, seq: i64, stamp: &Stamp, body: &Body) -> Result<Option<i64>, StoreError> {
+    /// `uuid_is_new`: the caller knows no result holds a result body's uuid yet.
+    fn apply(&mut self, seq: i64, stamp: &Stamp, body: &Body, uuid_is_new: bool) -> Result<Option<i64>, StoreError> {
         match body {
-            Body::Result(r) => self.apply_result(seq, stamp, r),
+            Body::Result(r) => self.apply_result(seq, stamp, r, uuid_is_new),
             Body::Testcase(t) => {
                 self.touch_testcase(stamp, t)?;
                 Ok(None)
@@ -571,11 +573,17 @@ impl Writer {
         Ok(())
     }
 
-    fn apply_result(&mut self, seq: i64, stamp: &Stamp, r: &ResultRecord) -> Result<Option<i64>, StoreError> {
+    fn apply_result(
+        &mut self,
+        seq: i64,
+        stamp: &Stamp,
+        r: &ResultRecord,
+        uuid_is_new: bool,
+    ) -> Result<Option<i64>, StoreError> {
         // A result's id is its log position: ids stay increasing and rendering needs one row.
         let id = seq;
         let uuid = uuid_key(&r.uuid);
-        let holders = self.result_ids_by_uuid(&r.uuid)?;
+        let holders = if uuid_is_new { Vec::new() } else { self.result_ids_by_uuid(&r.uuid)? };
         if !holders.is_empty() {
             match self.holder_with_same_content(&holders, r)? {
                 // The same result reached this node twice (a file ingested on two nodes, a
@@ -817,7 +825,7 @@ impl Writer {
                 .collect::<Result<_, _>>()?;
             for (seq, ts, origin, oseq) in hidden {
                 let record = w.logged_result(seq)?;
-                w.apply_result(seq, &Stamp { ts, origin: &origin, oseq }, &record)?;
+                w.apply_result(seq, &Stamp { ts, origin: &origin, oseq }, &record, false)?;
             }
             w.conn
                 .execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [super::schema::SCHEMA_VERSION])?;
