@@ -6,7 +6,7 @@
 //! that has been idle longest (no request in flight); only when none is idle is it
 //! refused (over the address cap) or kept waiting (over the global cap).
 
-use hyper::body::{Body, Frame, SizeHint};
+use hyper::body::{Body, Bytes, Frame, SizeHint};
 use std::collections::HashMap;
 use std::io;
 use std::net::IpAddr;
@@ -211,17 +211,56 @@ impl Drop for InFlight {
     }
 }
 
-/// A response body that keeps its request in flight (and, for large bodies, its share
-/// of the response memory budget) until hyper has written it or the connection died.
+/// A response body that keeps its request in flight until hyper has taken all of it
+/// (or the connection died).
 pub struct Guarded<B> {
     inner: B,
     _in_flight: InFlight,
-    _memory: Option<OwnedSemaphorePermit>,
 }
 
 impl<B> Guarded<B> {
-    pub fn new(inner: B, in_flight: InFlight, memory: Option<OwnedSemaphorePermit>) -> Self {
-        Guarded { inner, _in_flight: in_flight, _memory: memory }
+    pub fn new(inner: B, in_flight: InFlight) -> Self {
+        Guarded { inner, _in_flight: in_flight }
+    }
+}
+
+/// Size of the pieces a large body is handed to hyper in.
+const CHUNK: usize = 64 << 10;
+
+/// A large response body with its share of the response memory budget. hyper queues a
+/// body's frames until its write buffer is full (`max_buf_size`); handing it copied
+/// pieces means the queue never references, and so never pins, the whole body once the
+/// body (and its permit) is gone.
+pub struct Chunked {
+    data: Bytes,
+    _memory: OwnedSemaphorePermit,
+}
+
+impl Chunked {
+    pub fn new(data: Bytes, memory: OwnedSemaphorePermit) -> Self {
+        Chunked { data, _memory: memory }
+    }
+}
+
+impl Body for Chunked {
+    type Data = Bytes;
+    type Error = std::convert::Infallible;
+
+    fn poll_frame(mut self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Option<Result<Frame<Bytes>, Self::Error>>> {
+        if self.data.is_empty() {
+            return Poll::Ready(None);
+        }
+        let n = self.data.len().min(CHUNK);
+        let piece = self.data.split_to(n);
+        Poll::Ready(Some(Ok(Frame::data(Bytes::copy_from_slice(&piece)))))
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.data.is_empty()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        SizeHint::with_exact(self.data.len() as u64)
     }
 }
 

@@ -6,8 +6,9 @@
 //! connection under pressure needs a per-connection trigger anyway, so each connection
 //! task waits on its own, and shutdown pulls them all.
 
-use super::conn::{Admission, ConnGuard, Guarded, InFlight, Registry, Watched};
+use super::conn::{Admission, Chunked, ConnGuard, Guarded, InFlight, Registry, Watched};
 use super::{ApiError, Limits};
+use crate::service::ServiceError;
 use axum::Router;
 use axum::response::{IntoResponse, Response};
 use hyper::body::Body as _;
@@ -21,8 +22,13 @@ use tokio::task::JoinSet;
 use tower::Service as _;
 
 /// Response bodies up to this size are not counted against the response memory budget:
-/// the connection caps already bound them (1024 × 1 MiB).
-const LARGE_BODY: u64 = 1 << 20;
+/// the connection caps already bound them (1024 × 256 KiB).
+const LARGE_BODY: u64 = 256 << 10;
+
+/// hyper's per-connection read and write buffer (its default is ~400 KiB): what a
+/// connection may hold of a large response besides the budgeted body, and the largest
+/// request head.
+const CONN_BUFFER: usize = 64 << 10;
 
 /// Tells the server, and the event streams it serves, that it is shutting down.
 #[derive(Clone)]
@@ -137,12 +143,13 @@ async fn serve_connection(stream: TcpStream, cfg: Arc<ConnConfig>, guard: ConnGu
             let cfg = cfg.clone();
             async move {
                 let resp = app.call(req.map(axum::body::Body::new)).await?;
-                Ok::<_, Infallible>(reserve_memory(resp, &cfg, in_flight))
+                let resp = reserve_memory(resp, &cfg).await;
+                Ok::<_, Infallible>(resp.map(|b| Guarded::new(b, in_flight)))
             }
         })
     };
     let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(cfg.header_timeout).keep_alive(true);
+    builder.timer(TokioTimer::new()).header_read_timeout(cfg.header_timeout).keep_alive(true).max_buf_size(CONN_BUFFER);
     let conn = builder.serve_connection(io, service);
     let mut conn = std::pin::pin!(conn);
     let mut closing = false;
@@ -174,21 +181,23 @@ async fn serve_connection(stream: TcpStream, cfg: Arc<ConnConfig>, guard: ConnGu
     drop(guard);
 }
 
-/// Large response bodies take their size from the response memory budget until written;
-/// when it is spent the request gets 503 instead, so clients that do not read cannot
-/// make the server hold more than the budget.
-fn reserve_memory(resp: Response, cfg: &ConnConfig, in_flight: InFlight) -> hyper::Response<Guarded<axum::body::Body>> {
+/// Large response bodies take their size from the response memory budget until hyper
+/// has taken them; when it is spent the request gets 503 instead, so clients that do not
+/// read cannot make the server hold more than the budget.
+async fn reserve_memory(resp: Response, cfg: &ConnConfig) -> Response {
     let size = resp.body().size_hint().exact().unwrap_or(0);
     if size <= LARGE_BODY {
-        return resp.map(|b| Guarded::new(b, in_flight, None));
+        return resp;
     }
     // A body larger than the whole budget takes all of it.
     let kib = u32::try_from(size.div_ceil(1024)).unwrap_or(u32::MAX).min(cfg.memory_kib);
-    match cfg.memory.clone().try_acquire_many_owned(kib) {
-        Ok(permit) => resp.map(|b| Guarded::new(b, in_flight, Some(permit))),
-        Err(_) => {
-            drop(resp);
-            ApiError::Busy.into_response().map(|b| Guarded::new(b, in_flight, None))
-        }
+    let Ok(permit) = cfg.memory.clone().try_acquire_many_owned(kib) else {
+        return ApiError::Busy.into_response();
+    };
+    let (parts, body) = resp.into_parts();
+    // Rendered bodies are complete already: collecting takes the bytes without waiting.
+    match http_body_util::BodyExt::collect(body).await {
+        Ok(collected) => Response::from_parts(parts, axum::body::Body::new(Chunked::new(collected.to_bytes(), permit))),
+        Err(e) => ApiError::Service(ServiceError::Unavailable(format!("response body failed: {e}"))).into_response(),
     }
 }

@@ -15,5 +15,6 @@ mod gating;
 mod python_client;
 mod replay;
 mod replication;
+mod server_limits;
 mod spool;
 mod tidy;
