@@ -25,9 +25,8 @@ use tower::Service as _;
 /// the connection caps already bound them (1024 × 256 KiB).
 const LARGE_BODY: u64 = 256 << 10;
 
-/// hyper's per-connection read and write buffer (its default is ~400 KiB): what a
-/// connection may hold of a large response besides the budgeted body, and the largest
-/// request head.
+/// hyper's per-connection buffer size (its default is ~400 KiB): bounds what a
+/// connection's write queue holds of a large response besides the budgeted body.
 const CONN_BUFFER: usize = 64 << 10;
 
 /// Tells the server, and the event streams it serves, that it is shutting down.
