@@ -253,6 +253,7 @@ fn a_full_server_sheds_idle_connections_for_working_clients() {
     let net = Net::new();
     let mut kept_alive = net.connect("127.0.0.1", s.addr(), None);
     assert_eq!(get(&mut kept_alive, "/api/v2.0/healthcheck").0, 200);
+    std::thread::sleep(Duration::from_millis(50)); // idle longer than any socket opened next
     let silent: Vec<TcpStream> = (0..64).map(|_| net.connect("127.0.0.1", s.addr(), None)).collect();
     for _ in 0..10 {
         let mut c = net.connect("127.0.0.2", s.addr(), None);
@@ -274,6 +275,16 @@ fn a_connection_that_sends_nothing_is_closed_after_the_idle_timeout() {
     assert!(closed_by_server(&mut idle), "an idle keep-alive connection is closed too");
 }
 
+/// Sends a POST head expecting a body of `len` bytes and waits until the handler asks for
+/// the body (`100 Continue`): from then on the request is in flight.
+fn start_post(net: &Net, s: &TestServer, len: usize) -> TcpStream {
+    let mut post = net.connect("127.0.0.1", s.addr(), None);
+    write!(post, "POST /api/v2.0/results HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n").unwrap();
+    write!(post, "Expect: 100-continue\r\nContent-Length: {len}\r\n\r\n").unwrap();
+    assert_eq!(read_response(&mut post).0, 100);
+    post
+}
+
 #[test]
 fn sigterm_ends_event_streams_finishes_requests_and_exits_zero() {
     let mut s = TestServer::start();
@@ -285,14 +296,12 @@ fn sigterm_ends_event_streams_finishes_requests_and_exits_zero() {
     assert_eq!(&head, b"HTTP/1.1 200");
     let mut idle = net.connect("127.0.0.1", s.addr(), None);
     assert_eq!(get(&mut idle, "/api/v2.0/healthcheck").0, 200);
-    // A POST in flight: its head and half its body arrived before the signal.
+    // A POST in flight: the handler waits for its body (it asked for it: 100 Continue)
+    // and half of it arrived before the signal.
     let body = json!({"testcase": "in.flight", "outcome": "PASSED"}).to_string();
     let (first, rest) = body.as_bytes().split_at(body.len() / 2);
-    let mut post = net.connect("127.0.0.1", s.addr(), None);
-    write!(post, "POST /api/v2.0/results HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n").unwrap();
-    write!(post, "Content-Length: {}\r\n\r\n", body.len()).unwrap();
+    let mut post = start_post(&net, &s, body.len());
     post.write_all(first).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
 
     s.signal(libc::SIGTERM);
     assert!(closed_by_server(&mut events), "the event stream ends");
@@ -313,8 +322,8 @@ fn a_second_signal_exits_at_once() {
     let mut s = TestServer::start_with(&["--shutdown-timeout", "600", "--body-timeout", "600"]);
     let net = Net::new();
     // A request that stays in flight: its body never arrives.
-    let mut post = net.connect("127.0.0.1", s.addr(), None);
-    write!(post, "POST /api/v2.0/results HTTP/1.1\r\nHost: t\r\nContent-Length: 100\r\n\r\n{{").unwrap();
+    let mut post = start_post(&net, &s, 100);
+    post.write_all(b"{").unwrap();
     let mut idle = net.connect("127.0.0.1", s.addr(), None);
     assert_eq!(get(&mut idle, "/api/v2.0/healthcheck").0, 200);
     s.signal(libc::SIGTERM);
