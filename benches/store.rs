@@ -29,7 +29,8 @@ fn body(i: usize, time: i64, outcomes: &Outcomes) -> Body {
         "note": format!("automated run {i} on {arch}"),
         "data": {"item": item, "type": "koji_build", "arch": arch, "scenario": format!("fedora.{arch}.default"), "build_id": (1_000_000 + i / 3).to_string()},
     });
-    let input = parse_create_result(&v, outcomes).unwrap_or_else(|e| panic!("{e}"));
+    let input =
+        parse_create_result(&v, outcomes, &verdict::model::InputLimits::default()).unwrap_or_else(|e| panic!("{e}"));
     Body::Result(resolve_result(input, None, Timestamp(time)))
 }
 

@@ -72,15 +72,22 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         max_limit: args.max_limit,
         auth: auth(&args)?,
         gate: std::sync::Arc::new(gate),
+        input_limits: args.input_limits.limits(),
     };
     let limits = Limits {
         max_connections: args.max_connections,
+        max_connections_per_ip: args.max_connections_per_ip,
+        idle_timeout: Duration::from_secs(args.idle_timeout),
         header_timeout: Duration::from_secs(args.header_timeout),
         body_timeout: Duration::from_secs(args.body_timeout),
+        write_timeout: Duration::from_secs(args.write_timeout),
+        max_response_memory: args.max_response_memory,
+        shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         max_body: args.max_body,
     };
     // Secrets are read before anything starts, so a bad file stops start-up.
     let peer_token = args.replication.client.token()?;
+    raise_fd_limit();
     let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if args.workers > 0 {
@@ -108,37 +115,81 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
                     settle: Duration::from_millis(args.spool_settle_ms),
                     tick: Duration::from_millis(250),
                     workers: args.spool_workers,
-                    ingest: super::ingest::ingest_config(&args.defaults, service.config().outcomes.clone())?,
+                    ingest: super::ingest::ingest_config(
+                        &args.defaults,
+                        service.config().outcomes.clone(),
+                        service.config().input_limits.clone(),
+                    )?,
                 };
                 tracing::info!(dir = %dir.display(), "spool started");
                 Some(Spool::start(opts, service.queue())?)
             }
             None => None,
         };
-        if let Some(url) = &args.amqp {
-            let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
-            let opts = AmqpOptions { url: url.clone(), exchange: args.amqp_exchange.clone(), public_url };
-            crate::amqp::start(service.clone(), opts)?;
-        }
+        let amqp = match &args.amqp {
+            Some(url) => {
+                let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+                let opts = AmqpOptions { url: url.clone(), exchange: args.amqp_exchange.clone(), public_url };
+                Some(crate::amqp::start(service.clone(), opts)?)
+            }
+            None => None,
+        };
         let replication = std::sync::Arc::new(crate::service::replication::ReplicationState::new(peer_token.clone()));
         let peers = super::replication::start_peers(&args.replication, peer_token, &service, replication.clone())?;
+        let shutdown = http::Shutdown::default();
         let app = http::router_with_replication(
             service,
             limits.clone(),
             spool.as_ref().map(|s| s.status.clone()),
             replication,
+            shutdown.clone(),
         );
-        http::serve(listener, app, &limits, shutdown_signal()).await?;
+        tokio::spawn(on_signals(shutdown.clone()));
+        http::serve(listener, app, &limits, shutdown).await?;
         if let Some(p) = peers {
             tokio::task::spawn_blocking(move || p.stop()).await?;
         }
-        tracing::info!("shutting down");
+        if let Some(task) = amqp {
+            // The publisher holds a Service handle; the writer stops only once all are gone.
+            task.abort();
+            let _ = task.await;
+        }
         anyhow::Ok(writer_thread)
     })?;
     // Every Service handle is gone: the writer commits what was queued, then stops.
     let _ = writer_thread.join();
-    runtime.shutdown_timeout(Duration::from_secs(5));
+    runtime.shutdown_timeout(Duration::from_secs(1));
+    tracing::info!("stopped");
     Ok(0)
+}
+
+/// The first SIGTERM or SIGINT starts a graceful shutdown; a second one exits at once.
+async fn on_signals(shutdown: http::Shutdown) {
+    shutdown_signal().await;
+    tracing::info!("shutting down: closing event streams, finishing requests (a second signal exits at once)");
+    shutdown.begin();
+    shutdown_signal().await;
+    tracing::warn!("second signal: exiting without waiting");
+    // Nothing acknowledged is lost: every answered write was committed with fsync.
+    std::process::exit(130);
+}
+
+/// Raises the soft limit on open files to the hard limit: each connection is a file
+/// descriptor, and a soft limit of 1024 (a common default) is below the connection cap.
+fn raise_fd_limit() {
+    #[cfg(unix)]
+    {
+        let mut lim = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+        // SAFETY: getrlimit/setrlimit only read or write the struct passed by pointer.
+        unsafe {
+            if libc::getrlimit(libc::RLIMIT_NOFILE, &mut lim) == 0 && lim.rlim_cur < lim.rlim_max {
+                lim.rlim_cur = lim.rlim_max;
+                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                    tracing::debug!("could not raise the open-file limit");
+                }
+            }
+        }
+    }
 }
 
 /// The authentication configured by `serve`'s flags.
@@ -212,6 +263,7 @@ enum SubmitFailure {
 
 fn submit(db: &std::path::Path, args: SubmitArgs) -> Result<i32> {
     let outcomes = outcomes(&args.outcomes)?;
+    let limits = args.input_limits.limits();
     let (reader, len): (Box<dyn BufRead>, Option<u64>) = if args.file == "-" {
         (Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())), None)
     } else {
@@ -232,7 +284,7 @@ fn submit(db: &std::path::Path, args: SubmitArgs) -> Result<i32> {
     // One transaction for the whole input: an invalid record anywhere stores nothing.
     let outcome = writer.transaction(|w| {
         for_each_record(reader, |_, value: Value| -> Result<(), SubmitError> {
-            let input = parse_create_result(&value, &outcomes)?;
+            let input = parse_create_result(&value, &outcomes, &limits)?;
             last = Timestamp(Timestamp::now().0.max(last.0 + 1));
             if w.append(&Body::Result(resolve_result(input, None, last)))? {
                 stored += 1;

@@ -2,7 +2,7 @@
 
 use super::commands::{outcomes, progress};
 use super::{DefaultArgs, IngestArgs};
-use crate::model::Outcomes;
+use crate::model::{InputLimits, Outcomes};
 use crate::service::WriteQueue;
 use crate::service::ingest::{Defaults, DirContext, FileRef, IngestConfig, Ingested, ingest_file};
 use crate::store::Store;
@@ -10,7 +10,7 @@ use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
 /// The ingest settings from the default flags.
-pub(super) fn ingest_config(d: &DefaultArgs, outcomes: Outcomes) -> Result<IngestConfig> {
+pub(super) fn ingest_config(d: &DefaultArgs, outcomes: Outcomes, limits: InputLimits) -> Result<IngestConfig> {
     let mut data = std::collections::BTreeMap::new();
     if let Some(arch) = &d.arch {
         data.insert("arch".to_owned(), vec![arch.clone()]);
@@ -24,6 +24,7 @@ pub(super) fn ingest_config(d: &DefaultArgs, outcomes: Outcomes) -> Result<Inges
         outcomes,
         defaults: Defaults { item: d.item.clone(), item_type: d.item_type.clone(), data },
         require_item: d.require_item,
+        limits,
     })
 }
 
@@ -64,7 +65,7 @@ fn sidecar_of(path: &Path) -> Option<PathBuf> {
 }
 
 pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
-    let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?)?;
+    let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?, args.input_limits.limits())?;
     let files = collect(&args.paths)?;
     let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
     let (queue, writer) = WriteQueue::start(store.writer()?, 64)?;

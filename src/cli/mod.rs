@@ -117,6 +117,54 @@ pub struct OutcomeArgs {
     pub outcomes: String,
 }
 
+/// Size caps of a result (README, "Limits"); the same for `serve`, `submit` and `ingest`.
+#[derive(Debug, Args)]
+pub struct InputLimitArgs {
+    /// Most values one data key may hold.
+    #[arg(long, default_value_t = 256, value_name = "N")]
+    pub max_values_per_key: usize,
+    /// Most data values one result may hold, all keys together.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_values: usize,
+    /// Most bytes (UTF-8) of one result's data keys and values together.
+    #[arg(long, default_value_t = 128 * 1024, value_name = "BYTES")]
+    pub max_data_bytes: usize,
+    /// Longest data key, in characters.
+    #[arg(long, default_value_t = 256, value_name = "CHARS")]
+    pub max_key_chars: usize,
+    /// Longest data value, in characters.
+    #[arg(long, default_value_t = 8192, value_name = "CHARS")]
+    pub max_value_chars: usize,
+    /// Longest testcase name, in characters.
+    #[arg(long, default_value_t = 1024, value_name = "CHARS")]
+    pub max_name_chars: usize,
+    /// Longest note or group description, in characters.
+    #[arg(long, default_value_t = 8192, value_name = "CHARS")]
+    pub max_note_chars: usize,
+    /// Longest `ref_url` (of a result, testcase or group), in characters.
+    #[arg(long, default_value_t = 8192, value_name = "CHARS")]
+    pub max_url_chars: usize,
+    /// Most groups one result may name.
+    #[arg(long, default_value_t = 64, value_name = "N")]
+    pub max_groups: usize,
+}
+
+impl InputLimitArgs {
+    pub fn limits(&self) -> crate::model::InputLimits {
+        crate::model::InputLimits {
+            values_per_key: self.max_values_per_key,
+            values: self.max_values,
+            data_bytes: self.max_data_bytes,
+            key_chars: self.max_key_chars,
+            value_chars: self.max_value_chars,
+            name_chars: self.max_name_chars,
+            note_chars: self.max_note_chars,
+            url_chars: self.max_url_chars,
+            groups: self.max_groups,
+        }
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
@@ -126,6 +174,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub outcomes: OutcomeArgs,
 
+    #[command(flatten)]
+    pub input_limits: InputLimitArgs,
+
     /// Largest `limit` a list request may ask for (upstream has no maximum).
     #[arg(long, default_value_t = 1000)]
     pub max_limit: i64,
@@ -134,13 +185,40 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 16 * 1024 * 1024)]
     pub max_body: usize,
 
-    /// Most concurrent connections; more wait in the listen backlog.
+    /// Most open connections. At the cap a new connection closes the longest-idle one;
+    /// when every connection is busy it waits in the listen backlog.
     #[arg(long, default_value_t = 1024)]
     pub max_connections: usize,
 
-    /// Seconds a client may take to send its request head (and idle between requests).
+    /// Most open connections from one client address (0: no per-address cap). Over it a
+    /// new connection closes that address's longest-idle one, or is closed itself. Behind
+    /// a reverse proxy every client has the proxy's address: raise it or use 0.
+    #[arg(long, default_value_t = 256)]
+    pub max_connections_per_ip: usize,
+
+    /// Seconds a connection may sit with no request in flight and no traffic (a new one
+    /// that sends nothing, a keep-alive one between requests) before it is closed.
+    #[arg(long, default_value_t = 5)]
+    pub idle_timeout: u64,
+
+    /// Seconds a client may take to send a whole request head once the server waits for it.
     #[arg(long, default_value_t = 30)]
     pub header_timeout: u64,
+
+    /// Seconds a response may wait for the client to read any of it; then the connection
+    /// is closed.
+    #[arg(long, default_value_t = 30)]
+    pub write_timeout: u64,
+
+    /// Bytes of large (over 1 MiB) response bodies waiting to be sent, all connections
+    /// together; a request whose large response does not fit gets 503 (Retry-After: 1).
+    #[arg(long, default_value_t = 256 << 20, value_name = "BYTES")]
+    pub max_response_memory: usize,
+
+    /// Seconds a shutdown (SIGTERM, Ctrl-C) waits for in-flight requests; a second signal
+    /// exits at once.
+    #[arg(long, default_value_t = 5)]
+    pub shutdown_timeout: u64,
 
     /// Async worker threads (0: one per CPU core). Anchored reads (an exact item, testcase
     /// or group filter) run on them directly; scans go to a separate blocking pool.
@@ -239,6 +317,9 @@ pub struct IngestArgs {
 
     #[command(flatten)]
     pub outcomes: OutcomeArgs,
+
+    #[command(flatten)]
+    pub input_limits: InputLimitArgs,
 }
 
 #[derive(Debug, Args)]
@@ -248,6 +329,9 @@ pub struct SubmitArgs {
 
     #[command(flatten)]
     pub outcomes: OutcomeArgs,
+
+    #[command(flatten)]
+    pub input_limits: InputLimitArgs,
 }
 
 #[derive(Debug, Args)]

@@ -7,7 +7,7 @@ use super::error::{ErrorKind, FormatError, Location};
 use super::options::ParseOptions;
 use super::record::{Data, ParseSummary, Sink, json_data_values};
 use super::text::{LineCounter, read_line, skip_utf8_bom};
-use crate::model::{ModelError, ResultInput, parse_create_result};
+use crate::model::{InputLimits, ModelError, ResultInput, parse_create_result};
 use serde::Deserialize;
 use serde::de::{DeserializeSeed, Deserializer, SeqAccess, Visitor};
 use serde_json::{Map, Value};
@@ -283,7 +283,9 @@ pub fn to_result(index: usize, mut value: Value, opts: &ParseOptions) -> Result<
         Some(Value::Object(map)) => convert_data(&map).map_err(invalid)?,
         Some(other) => return Err(invalid(format!("`data` must be an object, not {}", json_kind(&other)))),
     };
-    let mut r = parse_create_result(&value, &opts.outcomes).map_err(|e| invalid(describe(&e)))?;
+    // The caps are checked by the ingest once notes and values are cut and context merged.
+    let mut r =
+        parse_create_result(&value, &opts.outcomes, &InputLimits::unlimited()).map_err(|e| invalid(describe(&e)))?;
     r.data = data;
     if !opts.testcase_prefix.is_empty() {
         r.testcase.name = format!("{}{}", opts.testcase_prefix, r.testcase.name);

@@ -28,6 +28,9 @@ pub enum ApiError {
     /// A replication request without the peer token the server requires.
     #[error("peer token missing or wrong")]
     Unauthorized,
+    /// The response memory budget is spent by large responses clients have not read yet.
+    #[error("too many large responses waiting to be read")]
+    Busy,
 }
 
 impl From<ModelError> for ApiError {
@@ -126,6 +129,14 @@ impl IntoResponse for ApiError {
             ),
             ApiError::BodyTimeout => message(StatusCode::REQUEST_TIMEOUT, "Request body not received in time"),
             ApiError::BodyRead(e) => message(StatusCode::BAD_REQUEST, &format!("Could not read the request body: {e}")),
+            ApiError::Busy => {
+                let mut resp = message(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "Too many large responses are waiting to be read; retry shortly or ask for a smaller page",
+                );
+                resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+                resp
+            }
             ApiError::Unauthorized => {
                 let mut resp = message(
                     StatusCode::UNAUTHORIZED,

@@ -8,7 +8,7 @@ use crate::service::render::{Urls, result_json, to_wire};
 use crate::service::{Service, ServiceError};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
-use futures_util::Stream;
+use futures_util::{Stream, StreamExt};
 use std::collections::VecDeque;
 use std::convert::Infallible;
 use std::time::Duration;
@@ -63,7 +63,10 @@ pub async fn events(State(s): State<AppState>, ctx: Ctx) -> Sse<impl Stream<Item
         buffer: VecDeque::new(),
         committed,
     };
-    Sse::new(futures_util::stream::unfold(cursor, next)).keep_alive(KeepAlive::default())
+    // The stream ends when the server shuts down, so the connection can close gracefully.
+    let shutdown = s.shutdown.clone();
+    let stream = futures_util::stream::unfold(cursor, next).take_until(async move { shutdown.begun().await });
+    Sse::new(stream).keep_alive(KeepAlive::default())
 }
 
 /// The next event, waiting for new commits when the log has nothing more.

@@ -1,15 +1,19 @@
-//! The HTTP adapter: ResultsDB API v2.0 on axum, served with a header-read timeout and a
-//! connection cap (axum has neither by default).
+//! The HTTP adapter: ResultsDB API v2.0 on axum, served by our own loop (`server`) with
+//! per-address and global connection caps, idle, header and write timeouts, a response
+//! memory budget and graceful shutdown (axum's `serve` has none of these).
 
+mod conn;
 mod error;
 mod events;
 mod gating;
 mod replication;
 mod request;
 mod routes;
+mod server;
 
 pub use error::ApiError;
 pub use request::prev_next;
+pub use server::{Shutdown, serve};
 
 use crate::service::Service;
 use crate::service::ingest::SpoolStatus;
@@ -18,24 +22,32 @@ use crate::service::replication::ReplicationState;
 use axum::Router;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
-use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
-use tower::Service as _;
 
 /// Limits of the HTTP server.
 #[derive(Debug, Clone)]
 pub struct Limits {
-    /// Concurrent connections accepted; further clients wait in the listen backlog.
+    /// Open connections; at the cap a new one sheds the longest-idle connection, or
+    /// waits in the listen backlog when every connection is busy.
     pub max_connections: usize,
-    /// Time allowed to send the request head (also closes idle keep-alive connections).
+    /// Open connections from one client address (0: only the global cap); over it a
+    /// new one sheds that address's longest-idle connection, or is closed.
+    pub max_connections_per_ip: usize,
+    /// A connection with no request in flight and no traffic for this long is closed
+    /// (a new one that sends nothing, a keep-alive one between requests).
+    pub idle_timeout: Duration,
+    /// Time allowed to send a whole request head, from when the server waits for it.
     pub header_timeout: Duration,
     /// Time allowed to send the request body.
     pub body_timeout: Duration,
+    /// A response the client reads nothing of for this long closes the connection.
+    pub write_timeout: Duration,
+    /// Bytes of large (over 1 MiB) response bodies waiting to be sent; beyond it such
+    /// requests get 503.
+    pub max_response_memory: usize,
+    /// How long shutdown waits for in-flight requests before dropping their connections.
+    pub shutdown_timeout: Duration,
     /// Largest request body accepted.
     pub max_body: usize,
 }
@@ -44,8 +56,13 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             max_connections: 1024,
+            max_connections_per_ip: 256,
+            idle_timeout: Duration::from_secs(5),
             header_timeout: Duration::from_secs(30),
             body_timeout: Duration::from_secs(60),
+            write_timeout: Duration::from_secs(30),
+            max_response_memory: 256 << 20,
+            shutdown_timeout: Duration::from_secs(5),
             max_body: 16 * 1024 * 1024,
         }
     }
@@ -60,6 +77,8 @@ pub struct AppState {
     pub spool: Option<Arc<Mutex<SpoolStatus>>>,
     /// Peer token and the pull loops' status (replication).
     pub replication: Arc<ReplicationState>,
+    /// Event streams end when the server shuts down.
+    pub shutdown: Shutdown,
 }
 
 /// A JSON response in ResultsDB's wire format.
@@ -71,69 +90,17 @@ pub fn json_response<T: serde::Serialize + ?Sized>(status: StatusCode, v: &T) ->
 
 /// The application's routes.
 pub fn router(service: Service, limits: Limits, spool: Option<Arc<Mutex<SpoolStatus>>>) -> Router {
-    router_with_replication(service, limits, spool, Arc::new(ReplicationState::default()))
+    router_with_replication(service, limits, spool, Arc::new(ReplicationState::default()), Shutdown::default())
 }
 
-/// The application's routes, with the replication endpoints using `replication`.
+/// The application's routes, with the replication endpoints using `replication`; event
+/// streams end when `shutdown` begins.
 pub fn router_with_replication(
     service: Service,
     limits: Limits,
     spool: Option<Arc<Mutex<SpoolStatus>>>,
     replication: Arc<ReplicationState>,
+    shutdown: Shutdown,
 ) -> Router {
-    routes::router(AppState { service, limits: Arc::new(limits), spool, replication })
-}
-
-/// Serves `app` on `listener` until `shutdown` resolves: at most `max_connections`
-/// connections at once, each closed if it does not send its request head within
-/// `header_timeout`. Returns after in-flight connections finish (or 10 s pass).
-pub async fn serve(
-    listener: TcpListener,
-    app: Router,
-    limits: &Limits,
-    shutdown: impl Future<Output = ()>,
-) -> std::io::Result<()> {
-    let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
-    let mut shutdown = std::pin::pin!(shutdown);
-    loop {
-        let permit = tokio::select! {
-            p = permits.clone().acquire_owned() => match p { Ok(p) => p, Err(_) => break },
-            () = &mut shutdown => break,
-        };
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(a) => a,
-                Err(e) => {
-                    // Out of file descriptors and similar: back off instead of spinning.
-                    tracing::warn!(error = %e, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let app = app.clone();
-        let header_timeout = limits.header_timeout;
-        tokio::spawn(async move {
-            let _permit = permit;
-            serve_connection(stream, peer, app, header_timeout).await;
-        });
-    }
-    // Let in-flight requests finish: wait until every connection permit is back.
-    let all = u32::try_from(limits.max_connections.max(1)).unwrap_or(u32::MAX);
-    let _ = tokio::time::timeout(Duration::from_secs(10), permits.acquire_many(all)).await;
-    Ok(())
-}
-
-async fn serve_connection(stream: tokio::net::TcpStream, peer: SocketAddr, app: Router, header_timeout: Duration) {
-    let service = hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
-        let mut app = app.clone();
-        async move { app.call(req.map(axum::body::Body::new)).await }
-    });
-    let mut builder = hyper::server::conn::http1::Builder::new();
-    builder.timer(TokioTimer::new()).header_read_timeout(header_timeout).keep_alive(true);
-    if let Err(e) = builder.serve_connection(TokioIo::new(stream), service).await {
-        tracing::debug!(%peer, error = %e, "connection ended with an error");
-    }
+    routes::router(AppState { service, limits: Arc::new(limits), spool, replication, shutdown })
 }

@@ -1,6 +1,7 @@
 //! Validation of write bodies (`POST /results`, `/testcases`, `/groups`) as ResultsDB does it.
 
 use super::error::{FieldError, Loc, ModelError};
+use super::limits::{InputLimits, check_result, list_too_long};
 use super::pystr::py_str;
 use super::time::{Timestamp, parse_submit_time};
 use super::{GroupRecord, Outcomes, TestcaseRecord, canonical_uuid};
@@ -90,8 +91,9 @@ fn falsy(v: &Value) -> bool {
     }
 }
 
-/// Validates a `POST /api/v2.0/results` body against the allowed outcomes.
-pub fn parse_create_result(body: &Value, outcomes: &Outcomes) -> Result<ResultInput, ModelError> {
+/// Validates a `POST /api/v2.0/results` body against the allowed outcomes and the size
+/// caps (`limits`).
+pub fn parse_create_result(body: &Value, outcomes: &Outcomes, limits: &InputLimits) -> Result<ResultInput, ModelError> {
     let Value::Object(obj) = body else {
         return Err(model_type("CreateResultParams", body));
     };
@@ -101,14 +103,10 @@ pub fn parse_create_result(body: &Value, outcomes: &Outcomes) -> Result<ResultIn
     let groups = parse_groups(obj, &mut errs);
     let note = opt_str(obj, "note", &[], &mut errs);
     let ref_url = opt_str(obj, "ref_url", &[], &mut errs);
-    let data = parse_data(obj, &mut errs);
+    let data = parse_data(obj, limits, &mut errs);
     let submit_time = parse_submit_time_field(obj, &mut errs);
     let uuid = parse_uuid_field(obj, &mut errs);
-    let data = errs.finish(data)?;
-    if let Some(data) = &data {
-        check_data_keys(data.keys())?;
-    }
-    Ok(ResultInput {
+    let input = ResultInput {
         uuid,
         testcase: testcase.unwrap_or(TestcaseRecord { name: String::new(), ref_url: None }),
         outcome: outcome.unwrap_or_default(),
@@ -117,7 +115,13 @@ pub fn parse_create_result(body: &Value, outcomes: &Outcomes) -> Result<ResultIn
         groups,
         data: data.unwrap_or_default(),
         submit_time,
-    })
+    };
+    for e in check_result(&input, limits) {
+        errs.push(e);
+    }
+    let input = errs.finish(input)?;
+    check_data_keys(input.data.keys())?;
+    Ok(input)
 }
 
 /// ResultsDB refuses data keys with `:` (they would clash with the `key:like` filter syntax).
@@ -235,8 +239,13 @@ fn parse_groups(obj: &Map<String, Value>, errs: &mut Errors) -> Vec<GroupInput> 
 }
 
 /// ResultsDB's data conversion: string → one value, list → one value per element, any
-/// other value → its Python `str()`. An empty list stores nothing.
-fn parse_data(obj: &Map<String, Value>, errs: &mut Errors) -> Option<BTreeMap<String, Vec<String>>> {
+/// other value → its Python `str()`. An empty list stores nothing. A list over the
+/// per-key cap is refused before it is converted (it may hold millions of items).
+fn parse_data(
+    obj: &Map<String, Value>,
+    limits: &InputLimits,
+    errs: &mut Errors,
+) -> Option<BTreeMap<String, Vec<String>>> {
     let map = match obj.get("data") {
         None | Some(Value::Null) => return None,
         Some(Value::Object(m)) => m,
@@ -245,7 +254,27 @@ fn parse_data(obj: &Map<String, Value>, errs: &mut Errors) -> Option<BTreeMap<St
             return None;
         }
     };
-    Some(convert_data(map))
+    let oversized = |v: &Value| matches!(v, Value::Array(items) if items.len() > limits.values_per_key);
+    if !map.values().any(oversized) {
+        return Some(convert_data(map));
+    }
+    let mut kept = Map::new();
+    for (k, v) in map {
+        match v {
+            Value::Array(items) if oversized(v) => {
+                // An over-long key is reported by the key check; do not echo it in `loc`.
+                let mut loc = vec![Loc::from("data")];
+                if k.chars().count() <= limits.key_chars {
+                    loc.push(Loc::from(k.as_str()));
+                }
+                errs.push(list_too_long(loc, limits.values_per_key, items.len()));
+            }
+            _ => {
+                kept.insert(k.clone(), v.clone());
+            }
+        }
+    }
+    Some(convert_data(&kept))
 }
 
 /// Converts a JSON data object to ResultsDB's key → values multimap.
@@ -311,8 +340,18 @@ fn parse_uuid_field(obj: &Map<String, Value>, errs: &mut Errors) -> Option<Strin
     }
 }
 
-/// Validates a `POST /api/v2.0/testcases` body.
-pub fn parse_create_testcase(body: &Value) -> Result<TestcaseInput, ModelError> {
+/// Pushes `string_too_long` when `s` has more than `max` characters.
+fn cap(errs: &mut Errors, field: &str, s: Option<&str>, max: usize) {
+    if let Some(s) = s
+        && s.len() > max
+        && s.chars().count() > max
+    {
+        errs.push(super::limits::string_too_long(vec![field.into()], max, s));
+    }
+}
+
+/// Validates a `POST /api/v2.0/testcases` body (name and URL within `limits`).
+pub fn parse_create_testcase(body: &Value, limits: &InputLimits) -> Result<TestcaseInput, ModelError> {
     let Value::Object(obj) = body else {
         return Err(model_type("CreateTestcaseParams", body));
     };
@@ -338,12 +377,14 @@ pub fn parse_create_testcase(body: &Value) -> Result<TestcaseInput, ModelError> 
         }
     };
     let ref_url = opt_str(obj, "ref_url", &[], &mut errs);
+    cap(&mut errs, "name", Some(&name), limits.name_chars);
+    cap(&mut errs, "ref_url", ref_url.as_deref(), limits.url_chars);
     errs.finish(TestcaseInput { name, ref_url })
 }
 
 /// Validates a `POST /api/v2.0/groups` body. Upstream overwrites `description`/`ref_url`
 /// only when they are non-empty, so empty strings become "absent" here.
-pub fn parse_create_group(body: &Value) -> Result<(Option<String>, GroupRecord), ModelError> {
+pub fn parse_create_group(body: &Value, limits: &InputLimits) -> Result<(Option<String>, GroupRecord), ModelError> {
     let Value::Object(obj) = body else {
         return Err(model_type("CreateGroupParams", body));
     };
@@ -361,6 +402,8 @@ pub fn parse_create_group(body: &Value) -> Result<(Option<String>, GroupRecord),
     }
     let description = opt_str(obj, "description", &[], &mut errs).filter(|s| !s.is_empty()).map(Some);
     let ref_url = opt_str(obj, "ref_url", &[], &mut errs).filter(|s| !s.is_empty()).map(Some);
+    cap(&mut errs, "description", description.as_ref().and_then(|d| d.as_deref()), limits.note_chars);
+    cap(&mut errs, "ref_url", ref_url.as_ref().and_then(|u| u.as_deref()), limits.url_chars);
     errs.finish((uuid, GroupRecord { description, ref_url, uuid: String::new() }))
 }
 
@@ -378,7 +421,7 @@ mod tests {
         let body = json!({"testcase": {"name": "dist.rpmlint", "ref_url": null}, "outcome": " passed ",
             "data": {"arch": ["x86_64", "noarch"], "item": "koschei", "n": 1.0, "b": true, "e": []},
             "groups": ["g1", {"description": "d"}], "_auth": null, "submit_time": 1661324097123u64});
-        let r = parse_create_result(&body, &outcomes()).unwrap();
+        let r = parse_create_result(&body, &outcomes(), &InputLimits::default()).unwrap();
         assert_eq!(r.outcome, "PASSED");
         assert_eq!(r.testcase.ref_url, Some(None));
         assert_eq!(r.data["arch"], vec!["x86_64", "noarch"]);
@@ -393,7 +436,9 @@ mod tests {
     #[test]
     fn reports_every_bad_field() {
         let body = json!({"testcase": "", "outcome": "MEH", "submit_time": "now", "note": 5});
-        let Err(ModelError::Validation(errs)) = parse_create_result(&body, &outcomes()) else { panic!() };
+        let Err(ModelError::Validation(errs)) = parse_create_result(&body, &outcomes(), &InputLimits::default()) else {
+            panic!()
+        };
         let got: Vec<(String, &str)> = errs.iter().map(|e| (e.path(), e.kind)).collect();
         assert_eq!(
             got,
@@ -412,14 +457,43 @@ mod tests {
     fn colon_keys_are_refused() {
         let body = json!({"testcase": "t", "outcome": "PASSED", "data": {"a:b": 1, "ok": 2}});
         assert_eq!(
-            parse_create_result(&body, &outcomes()),
+            parse_create_result(&body, &outcomes(), &InputLimits::default()),
             Err(ModelError::BadRequest("Colon not allowed in key name: ['a:b']".into()))
         );
     }
 
     #[test]
+    fn a_million_values_are_refused_before_conversion() {
+        let arch: Vec<Value> = (0..1_000_000).map(|i| Value::String(i.to_string())).collect();
+        let body = json!({"testcase": "t", "outcome": "PASSED", "data": {"arch": arch, "item": "x"}});
+        let Err(ModelError::Validation(errs)) = parse_create_result(&body, &outcomes(), &InputLimits::default()) else {
+            panic!()
+        };
+        assert_eq!(errs.len(), 1);
+        assert_eq!(errs[0].path(), "data.arch");
+        assert_eq!(errs[0].kind, "too_long");
+        assert_eq!(errs[0].msg, "List should have at most 256 items after validation, not 1000000");
+    }
+
+    #[test]
+    fn testcase_and_group_bodies_have_caps_too() {
+        let limits = InputLimits { name_chars: 4, note_chars: 3, ..InputLimits::default() };
+        let Err(ModelError::Validation(errs)) = parse_create_testcase(&json!({"name": "abcde"}), &limits) else {
+            panic!()
+        };
+        assert_eq!((errs[0].path(), errs[0].kind), ("name".to_owned(), "string_too_long"));
+        let Err(ModelError::Validation(errs)) = parse_create_group(&json!({"description": "abcd"}), &limits) else {
+            panic!()
+        };
+        assert_eq!(errs[0].path(), "description");
+    }
+
+    #[test]
     fn non_object_body() {
-        let Err(ModelError::Validation(errs)) = parse_create_result(&json!(0), &outcomes()) else { panic!() };
+        let Err(ModelError::Validation(errs)) = parse_create_result(&json!(0), &outcomes(), &InputLimits::default())
+        else {
+            panic!()
+        };
         assert_eq!(errs[0].kind, "model_type");
         assert!(errs[0].loc.is_empty());
     }

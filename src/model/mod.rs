@@ -6,6 +6,7 @@
 
 mod error;
 mod input;
+mod limits;
 pub mod pystr;
 mod query;
 pub mod time;
@@ -16,6 +17,7 @@ pub use input::{
     GroupInput, ResultInput, TestcaseInput, check_data_keys, convert_data, parse_create_group, parse_create_result,
     parse_create_testcase,
 };
+pub use limits::{InputLimits, check_data, check_result};
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
 pub use time::Timestamp;
 pub use waiver::{

@@ -10,7 +10,10 @@
 use super::{PendingWrite, QueueError, WriteQueue};
 use crate::formats::{self, Aggregate, Format, FormatError, ParseOptions, json_data_values};
 use crate::log::Body;
-use crate::model::{GroupInput, IngestRecord, Outcomes, ResultInput, ResultRecord, Timestamp, check_data_keys};
+use crate::model::{
+    GroupInput, IngestRecord, InputLimits, ModelError, Outcomes, ResultInput, ResultRecord, Timestamp, check_data_keys,
+    check_result,
+};
 use crate::store::{StoreError, Writer, Written};
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -40,6 +43,8 @@ pub struct IngestConfig {
     pub defaults: Defaults,
     /// Refuse files whose results end up without `data.item`.
     pub require_item: bool,
+    /// Size caps every result must fit in once its context is merged.
+    pub limits: InputLimits,
 }
 
 /// A sidecar `<file>.meta.json`: context for the results of one file. All keys optional.
@@ -312,6 +317,11 @@ impl Context {
             r.data.entry(k.clone()).or_insert_with(|| v.clone());
         }
         check_data_keys(r.data.keys()).map_err(|e| at_record(IngestError::new(e.to_string())))?;
+        let over = check_result(&r, &cfg.limits);
+        if !over.is_empty() {
+            let e = ModelError::Validation(over);
+            return Err(at_record(IngestError::new(format!("record {index}: {e}"))));
+        }
         if cfg.require_item && !r.data.contains_key("item") {
             return Err(at_record(IngestError::new(format!(
                 "record {index}: no item (the record, sidecar, directory and defaults name none)"

@@ -18,9 +18,9 @@ pub use queue::{MAX_BATCH, PendingWrite, QueueError, WriteQueue};
 
 use crate::log::Body;
 use crate::model::{
-    BySubjectsRequest, FilterRequest, GroupInput, GroupQuery, GroupRecord, GroupView, ModelError, Outcomes,
-    ResultInput, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp,
-    WaiverListQuery, WaiverTarget, WaiverView, filter_waivers, list_waivers, new_result_uuid, new_uuid,
+    BySubjectsRequest, FilterRequest, GroupInput, GroupQuery, GroupRecord, GroupView, InputLimits, ModelError,
+    Outcomes, ResultInput, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView,
+    Timestamp, WaiverListQuery, WaiverTarget, WaiverView, filter_waivers, list_waivers, new_result_uuid, new_uuid,
     parse_create_group, parse_create_result, parse_create_testcase, parse_create_waivers, request_hash,
     uuid_for_idempotency_key, waivers_by_subjects,
 };
@@ -91,6 +91,8 @@ pub struct Config {
     pub auth: auth::Auth,
     /// Gating policies (`--policies DIR`).
     pub gate: Arc<crate::gating::Gate>,
+    /// Size caps of written results, testcases and groups.
+    pub input_limits: InputLimits,
 }
 
 impl Default for Config {
@@ -100,6 +102,7 @@ impl Default for Config {
             max_limit: 1000,
             auth: auth::Auth::default(),
             gate: Arc::new(crate::gating::Gate::default()),
+            input_limits: InputLimits::default(),
         }
     }
 }
@@ -344,7 +347,7 @@ impl Service {
     ) -> Result<(ResultView, bool), ServiceError> {
         let auth = &self.inner.config.auth;
         let who = auth.authenticate(creds)?;
-        let input = parse_create_result(body, &self.inner.config.outcomes)?;
+        let input = parse_create_result(body, &self.inner.config.outcomes, &self.inner.config.input_limits)?;
         auth.may_submit(who.as_ref(), &input.testcase.name)?;
         let edits = input.groups.iter().filter_map(|g| Some((g.uuid.as_deref()?, &g.description, &g.ref_url)));
         self.check_group_edits(who.as_ref(), edits)?;
@@ -367,7 +370,7 @@ impl Service {
     pub async fn create_testcase(&self, body: &Value, creds: &auth::Credentials) -> Result<TestcaseView, ServiceError> {
         let auth = &self.inner.config.auth;
         let who = auth.authenticate(creds)?;
-        let input = parse_create_testcase(body)?;
+        let input = parse_create_testcase(body, &self.inner.config.input_limits)?;
         auth.may_submit(who.as_ref(), &input.name)?;
         let record = TestcaseRecord { name: input.name, ref_url: input.ref_url.map(Some) };
         match self.write(vec![Body::Testcase(record)]).await?.pop() {
@@ -383,7 +386,7 @@ impl Service {
         if matches!(auth.mode, auth::AuthMode::Tokens(_)) && who.is_none() {
             return Err(ServiceError::Unauthorized("a token is required to write".into()));
         }
-        let (uuid, mut record) = parse_create_group(body)?;
+        let (uuid, mut record) = parse_create_group(body, &self.inner.config.input_limits)?;
         record.uuid = uuid.unwrap_or_else(new_uuid);
         self.check_group_edits(
             who.as_ref(),

@@ -17,5 +17,6 @@ mod hostile_peer;
 mod python_client;
 mod replay;
 mod replication;
+mod server_limits;
 mod spool;
 mod tidy;

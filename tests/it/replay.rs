@@ -106,7 +106,7 @@ fn body(op: &Op, outcomes: &Outcomes) -> Body {
                 "groups": groups.iter().map(|g| format!("g{g}")).collect::<Vec<_>>(),
                 "data": {"item": format!("i{item}"), "arch": (["x86_64", "s390x"][*arch as usize]), "type": "koji_build"},
             });
-            let input = parse_create_result(&v, outcomes).unwrap();
+            let input = parse_create_result(&v, outcomes, &verdict::model::InputLimits::default()).unwrap();
             Body::Result(resolve_result(input, None, Timestamp::now()))
         }
         Op::Testcase { tc, ref_url } => {
