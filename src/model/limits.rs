@@ -65,6 +65,33 @@ impl InputLimits {
     }
 }
 
+/// Fields of a waiver over the caps (its `comment` as a note; the names as a testcase
+/// name), as `validation_error` items under `loc` (the waiver's place in the request).
+pub fn check_waiver(w: &super::WaiverRecord, limits: &InputLimits, loc: &[Loc]) -> Vec<FieldError> {
+    let at = |field: &str| {
+        let mut l = loc.to_vec();
+        l.push(Loc::from(field));
+        l
+    };
+    let mut errs = Vec::new();
+    let names = [
+        ("subject_type", Some(&w.subject_type)),
+        ("subject_identifier", Some(&w.subject_identifier)),
+        ("testcase", Some(&w.testcase)),
+        ("product_version", Some(&w.product_version)),
+        ("scenario", w.scenario.as_ref()),
+    ];
+    for (field, value) in names {
+        if let Some(v) = value.filter(|v| v.chars().count() > limits.name_chars) {
+            errs.push(string_too_long(at(field), limits.name_chars, v));
+        }
+    }
+    if w.comment.chars().count() > limits.note_chars {
+        errs.push(string_too_long(at("comment"), limits.note_chars, &w.comment));
+    }
+    errs
+}
+
 /// At most this many characters of an over-long input are echoed back in an error, so
 /// refusing a huge value never answers with a huge body.
 const ECHO_CHARS: usize = 64;

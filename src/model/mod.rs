@@ -17,7 +17,7 @@ pub use input::{
     GroupInput, ResultInput, TestcaseInput, check_data_keys, convert_data, parse_create_group, parse_create_result,
     parse_create_testcase,
 };
-pub use limits::{InputLimits, check_data, check_result};
+pub use limits::{InputLimits, check_data, check_result, check_waiver};
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
 pub use time::Timestamp;
 pub use waiver::{

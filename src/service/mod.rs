@@ -20,8 +20,8 @@ use crate::log::Body;
 use crate::model::{
     BySubjectsRequest, FilterRequest, GroupInput, GroupQuery, GroupRecord, GroupView, InputLimits, ModelError,
     Outcomes, ResultInput, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView,
-    Timestamp, WaiverListQuery, WaiverTarget, WaiverView, filter_waivers, list_waivers, new_result_uuid, new_uuid,
-    parse_create_group, parse_create_result, parse_create_testcase, parse_create_waivers, request_hash,
+    Timestamp, WaiverListQuery, WaiverTarget, WaiverView, check_waiver, filter_waivers, list_waivers, new_result_uuid,
+    new_uuid, parse_create_group, parse_create_result, parse_create_testcase, parse_create_waivers, request_hash,
     uuid_for_idempotency_key, waivers_by_subjects,
 };
 use crate::store::{Reader, Store, StoreError, Written};
@@ -496,7 +496,8 @@ impl Service {
         let now = self.inner.clock.next();
         let parsed = parse_create_waivers(body, now)?;
         let mut bodies = Vec::with_capacity(parsed.items.len());
-        for item in parsed.items {
+        let mut too_long = Vec::new();
+        for (i, item) in parsed.items.into_iter().enumerate() {
             let item = match item.target {
                 WaiverTarget::ResultId(id) => {
                     let found = self.read_now(move |r| Ok(r.result(id)?))?;
@@ -506,7 +507,12 @@ impl Service {
             };
             let record = item.into_record(&caller, is_superuser, now, new_result_uuid())?;
             auth.may_waive_testcase(who.as_ref(), &record.testcase)?;
+            let at = if parsed.is_list { vec![crate::model::Loc::from(i)] } else { Vec::new() };
+            too_long.extend(check_waiver(&record, &self.inner.config.input_limits, &at));
             bodies.push(Body::Waiver(record));
+        }
+        if !too_long.is_empty() {
+            return Err(crate::model::WaiverError::Validation(too_long).into());
         }
         let written = self.write(bodies).await?;
         let waivers = written

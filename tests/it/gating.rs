@@ -355,3 +355,21 @@ fn when_decisions_ignore_results_replicated_later() {
     let then = decide(&s, nvr, json!({"when": when}));
     assert_eq!(then.json["policies_satisfied"], true, "{}", then.text);
 }
+
+/// Waivers have the same size caps as results: a comment like a note, names like a
+/// testcase name; a list with one over the cap stores nothing.
+#[test]
+fn waivers_over_a_size_cap_are_refused_naming_the_field() {
+    let s = gated(&["--max-note-chars", "100"]);
+    let mut long = waiver("foo-1.0-1.fc40", "dist.rpmdeplint", true);
+    long["comment"] = json!("x".repeat(101));
+    let r = waive(&s, "alice", long.clone());
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json["validation_error"][0]["loc"], json!(["comment"]), "{}", r.text);
+    assert!(r.json["validation_error"][0]["msg"].as_str().unwrap().contains("100"));
+    let ok = waiver("foo-1.0-1.fc40", "dist.rpmdeplint", true);
+    let r = waive(&s, "alice", json!([ok, long]));
+    assert_eq!(r.status, 400, "{}", r.text);
+    assert_eq!(r.json["validation_error"][0]["loc"], json!([1, "comment"]));
+    assert_eq!(s.get("/api/v1.0/waivers/").json["data"].as_array().unwrap().len(), 0);
+}
