@@ -4,6 +4,7 @@
 //! [`Writer::apply`], so a store rebuilt from its log is identical to the live one.
 
 use super::codec::{Compressed, Decoder, Encoder, Prepared, SharedDict, stored_bytes};
+use super::disk::{DiskState, WriterDisk};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, uuid_key};
 use crate::log::{Body, Entry, Hash, Kind};
@@ -94,6 +95,8 @@ pub struct Writer {
     /// Last-writer-wins updates of this transaction, applied once at its end: a batch
     /// naming one testcase a thousand times updates its row once.
     lww: HashMap<(LwwField, i64), Pending>,
+    /// Whether the disk is full (writes then fail fast).
+    disk: WriterDisk,
 }
 
 /// A last-writer-wins field.
@@ -143,7 +146,7 @@ impl Pending {
 const WAL_RESTART_BYTES: i64 = 256 * 1024 * 1024;
 
 impl Writer {
-    pub(super) fn new(mut conn: Connection, node: String) -> Result<Writer, StoreError> {
+    pub(super) fn new(mut conn: Connection, node: String, disk: Arc<DiskState>) -> Result<Writer, StoreError> {
         let wal_frames = Arc::new(AtomicI64::new(0));
         let frames = wal_frames.clone();
         conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
@@ -166,6 +169,7 @@ impl Writer {
             groups: HashMap::default(),
             keys: HashMap::default(),
             values: HashMap::default(),
+            disk: WriterDisk::new(disk),
         })
     }
 
@@ -186,6 +190,7 @@ impl Writer {
     /// or only whether it was stored (the spool): building answers costs a read each.
     pub fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
         self.transaction(|w| jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect())
+            .map_err(|e| self.disk.locate(e))
     }
 
     /// Inside a transaction: one caller's writes. A job that starts with the ingest of a
@@ -222,7 +227,7 @@ impl Writer {
     /// An entry already held with the same hash is skipped; a gap, a broken chain or a
     /// different hash for a held position is refused and nothing of the batch is kept.
     pub fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None)).collect())
+        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None)).collect()).map_err(|e| self.disk.locate(e))
     }
 
     /// Like [`Writer::import`] for entries already verified to chain: each comes with the
@@ -231,17 +236,22 @@ impl Writer {
     /// hashing the entry again.
     pub fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
         self.transaction(|w| entries.iter().map(|(e, prev)| w.import_one(e, Some(prev))).collect())
+            .map_err(|e| self.disk.locate(e))
     }
 
     /// Runs `f` in one write transaction, committed (durably) only if `f` succeeds; on any
     /// error everything `f` wrote is rolled back. Bulk loads use this with [`Writer::append`].
+    /// While the disk is full it fails at once with [`StoreError::DiskFull`].
     pub fn transaction<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from)?;
+        if !self.disk.may_write(&self.conn) {
+            return Err(self.disk.error().into());
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.disk.locate(e.into()))?;
+        let mut full = false;
         let outcome = self.load_heads().map_err(E::from).and_then(|()| f(self)).and_then(|v| {
-            self.flush_lww()?;
-            self.flush_heads()?;
-            self.conn.execute_batch("COMMIT").map_err(StoreError::from)?;
-            Ok(v)
+            let committed = self.commit().map_err(|e| self.disk.locate(e));
+            full = committed.as_ref().is_err_and(StoreError::is_disk_full);
+            committed.map(|()| v).map_err(E::from)
         });
         if outcome.is_err() {
             // Ids cached during the failed transaction no longer exist.
@@ -255,8 +265,15 @@ impl Writer {
             if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {
                 tracing::error!(error = %e, "cannot reload the body dictionary after a rollback");
             }
+            self.disk.after_failure(&self.conn, full);
         }
         outcome
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.flush_lww()?;
+        self.flush_heads()?;
+        Ok(self.conn.execute_batch("COMMIT")?)
     }
 
     /// Between transactions: keeps the WAL bounded. Under a steady write load a passive
@@ -283,12 +300,12 @@ impl Writer {
     /// Returns false when it changed nothing (a result uuid already stored, an existing
     /// testcase named without changes).
     pub fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
-        self.append_with(body, None)
+        self.append_with(body, None).map_err(|e| self.disk.locate(e))
     }
 
     /// [`Writer::append`] for a body encoded (and maybe compressed) by the caller.
     pub fn append_prepared(&mut self, p: &Prepared) -> Result<bool, StoreError> {
-        self.append_with(&p.body, Some((&p.json, p.compressed.as_ref())))
+        self.append_with(&p.body, Some((&p.json, p.compressed.as_ref()))).map_err(|e| self.disk.locate(e))
     }
 
     fn append_with(&mut self, body: &Body, pre: Option<(&str, Option<&Compressed>)>) -> Result<bool, StoreError> {
