@@ -123,15 +123,80 @@ impl DiskState {
 /// again at most this often (the server's checkpoint thread looks every 200 ms).
 const WRITER_RETRY: Duration = Duration::from_secs(1);
 
-/// The writer's side of the disk state: when it last tried to recover.
+/// The smallest WAL restart limit, however full the disk: below it restarts would
+/// come every few commits.
+const MIN_WAL_LIMIT: i64 = 1 << 20;
+
+/// The writer's side of the disk state: when it last tried to recover, and the WAL size
+/// it keeps to.
 pub(super) struct WriterDisk {
     state: Arc<DiskState>,
     last_recovery: Option<Instant>,
+    /// WAL fill (bytes of frames since the last restart) past which it is restarted, the
+    /// most that can be, the fill at which free space is looked at again, and the last
+    /// fill seen.
+    wal_limit: i64,
+    wal_max: i64,
+    wal_look_at: i64,
+    wal_fill: i64,
 }
 
 impl WriterDisk {
-    pub(super) fn new(state: Arc<DiskState>) -> WriterDisk {
-        WriterDisk { state, last_recovery: None }
+    pub(super) fn new(state: Arc<DiskState>, wal_max: i64) -> WriterDisk {
+        let mut d = WriterDisk { state, last_recovery: None, wal_limit: wal_max, wal_max, wal_look_at: 0, wal_fill: 0 };
+        d.wal_restarted();
+        d
+    }
+
+    /// Whether the WAL, filled to `fill` bytes, is due for a restart. Its limit is
+    /// `wal_max`, but on a small disk at most a quarter of the space the WAL could take
+    /// (its file plus the free space): a restarted WAL is written again from its start but
+    /// its file never shrinks, and between restarts every commit appends whole pages
+    /// (~16 KB a result), so with a fixed 256 MiB limit the WAL alone filled a 64 MiB disk
+    /// holding a few MiB of data. Free space is looked at after each restart and each
+    /// time the fill grows by an eighth of the limit (something else may fill the disk)
+    /// or starts again from the WAL's beginning (a checkpoint restarted it): one
+    /// `statvfs` per several MiB of WAL (per 128 KiB at the smallest limit) or per
+    /// background checkpoint, never per commit.
+    pub(super) fn wal_due(&mut self, fill: i64) -> bool {
+        if fill < self.wal_fill {
+            self.wal_look_at = fill;
+        }
+        self.wal_fill = fill;
+        if fill >= self.wal_look_at && fill <= self.wal_limit {
+            self.wal_limit = self.look_at_space();
+            self.wal_look_at = fill + self.wal_limit / 8;
+        }
+        fill > self.wal_limit
+    }
+
+    /// After a restart: the WAL is written from its start again.
+    pub(super) fn wal_restarted(&mut self) {
+        self.wal_limit = self.look_at_space();
+        self.wal_look_at = self.wal_limit / 8;
+        self.wal_fill = 0;
+    }
+
+    /// Sets the largest WAL restart limit (default 256 MiB).
+    pub(super) fn set_wal_max(&mut self, bytes: i64) {
+        self.wal_max = bytes;
+        self.wal_restarted();
+    }
+
+    /// The WAL limit for the space there is now. With less than [`RESUME_FREE`] left the
+    /// store is marked full before SQLite runs out: the last MiB stays free for the
+    /// checkpoint that copies the WAL into the database file, so the WAL can always be
+    /// given back, and a refused write has not half-written anything.
+    fn look_at_space(&self) -> i64 {
+        let Some(free) = free_bytes(&self.state.path) else { return self.wal_max };
+        if free < RESUME_FREE {
+            self.state.set_full();
+        }
+        let mut wal = self.state.path.clone().into_os_string();
+        wal.push("-wal");
+        let wal = std::fs::metadata(&wal).map_or(0, |m| m.len());
+        let room = i64::try_from(free.saturating_add(wal) / 4).unwrap_or(i64::MAX);
+        self.wal_max.min(room.max(MIN_WAL_LIMIT))
     }
 
     /// Whether to try a write: yes unless the disk is full; then at most every

@@ -90,12 +90,10 @@ pub struct Writer {
     /// Frames in the WAL after the last commit (SQLite's WAL hook reports it).
     wal_frames: Arc<AtomicI64>,
     page_size: i64,
-    /// WAL bytes past which [`Writer::tend_wal`] restarts it.
-    wal_limit: i64,
     /// Last-writer-wins updates of this transaction, applied once at its end: a batch
     /// naming one testcase a thousand times updates its row once.
     lww: HashMap<(LwwField, i64), Pending>,
-    /// Whether the disk is full (writes then fail fast).
+    /// Whether the disk is full (writes then fail fast), and the WAL size to keep to.
     disk: WriterDisk,
 }
 
@@ -157,7 +155,6 @@ impl Writer {
         Ok(Writer {
             wal_frames,
             page_size,
-            wal_limit: WAL_RESTART_BYTES,
             encoder: Encoder::load(&conn)?,
             lww: HashMap::default(),
             decoder: Decoder::default(),
@@ -169,7 +166,7 @@ impl Writer {
             groups: HashMap::default(),
             keys: HashMap::default(),
             values: HashMap::default(),
-            disk: WriterDisk::new(disk),
+            disk: WriterDisk::new(disk, WAL_RESTART_BYTES),
         })
     }
 
@@ -284,16 +281,20 @@ impl Writer {
     /// what SQLite's WAL hook reported for the last commit, not the file's size: a restart
     /// leaves the file as long as it was, so the size kept every later commit restarting
     /// (5–15 ms of fsyncs each), and truncating the file instead cost ~60 ms a time.
+    /// On a small disk the limit is lower (see `WriterDisk::wal_due`).
     pub fn tend_wal(&mut self) -> Result<(), StoreError> {
-        if self.wal_frames.load(Ordering::Relaxed) * self.page_size > self.wal_limit {
-            self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+        if self.disk.wal_due(self.wal_frames.load(Ordering::Relaxed) * self.page_size) {
+            let restart = self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            restart.map_err(|e| self.disk.locate(e.into()))?;
+            self.disk.wal_restarted();
         }
         Ok(())
     }
 
-    /// Sets the WAL size past which [`Writer::tend_wal`] restarts it (default 256 MiB).
+    /// Sets the WAL size past which [`Writer::tend_wal`] restarts it (default 256 MiB;
+    /// less on a small disk).
     pub fn set_wal_limit(&mut self, bytes: i64) {
-        self.wal_limit = bytes;
+        self.disk.set_wal_max(bytes);
     }
 
     /// Inside [`Writer::transaction`]: appends one local write without building its view.
