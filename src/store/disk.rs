@@ -1,13 +1,15 @@
-//! A full disk: recognising it in SQLite's errors, remembering it, and giving WAL space back.
+//! A full disk: recognising it in SQLite's errors, remembering it, giving WAL space back,
+//! and keeping the WAL from filling a small disk.
 //!
 //! When the disk holding the store fills up, a commit fails with `SQLITE_FULL`, and the
 //! WAL keeps the space it grew into: its committed frames cannot be checkpointed because
 //! the database file cannot grow, and each new commit attempt extends the WAL file again
-//! into any space freed meanwhile. So once a write fails for space, the store is marked
-//! full: writes are refused at once (no SQL, no I/O) until a `TRUNCATE` checkpoint has
-//! copied the WAL into the database file and cut the WAL to zero bytes, and the file system
-//! has at least [`RESUME_FREE`] bytes available again. Nothing here runs on a commit that
-//! succeeds: free space is only looked at after a failure, while full, and at open.
+//! into any space freed meanwhile. So once a write fails for space (or less than
+//! [`RESUME_FREE`] is left), the store is marked full: writes are refused at once (no SQL,
+//! no I/O) until a `TRUNCATE` checkpoint has copied the WAL into the database file and cut
+//! the WAL to zero bytes, and the file system has at least [`RESUME_FREE`] bytes available
+//! again. Free space (`statvfs`, as `df`'s "Avail") is looked at at open, after a failure,
+//! while full, and as the WAL grows (see [`WriterDisk::wal_due`]) — never per commit.
 
 use super::StoreError;
 use rusqlite::{Connection, ErrorCode};
