@@ -3,7 +3,7 @@
 use super::json_response;
 use crate::gating::DecisionError;
 use crate::model::{FieldError, Loc, ModelError, WaiverError};
-use crate::service::ServiceError;
+use crate::service::{ServiceError, log_limit};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
@@ -87,12 +87,20 @@ impl IntoResponse for ApiError {
                 message(StatusCode::BAD_REQUEST, &msg)
             }
             ApiError::Service(ServiceError::NotFound(msg)) => message(StatusCode::NOT_FOUND, &msg),
+            // Not logged per request: the writer logs it, rate-limited.
+            ApiError::Service(ServiceError::Store(e)) if e.is_disk_full() => {
+                message(StatusCode::INSUFFICIENT_STORAGE, &format!("Insufficient storage: {e}"))
+            }
             ApiError::Service(ServiceError::Store(e)) => {
-                tracing::error!(error = %e, "store error");
+                if let Some(r) = log_limit::allow("store error") {
+                    tracing::error!(error = %e, "store error{r}");
+                }
                 message(StatusCode::INTERNAL_SERVER_ERROR, "Internal Server Error")
             }
             ApiError::Service(ServiceError::Unavailable(reason)) => {
-                tracing::error!(%reason, "service unavailable");
+                if let Some(r) = log_limit::allow("service unavailable") {
+                    tracing::error!(%reason, "service unavailable{r}");
+                }
                 message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
             }
             ApiError::Service(ServiceError::Waiver(e)) => waiver_error(e),

@@ -5,7 +5,7 @@ use super::request::{Ctx, prev_next, read_json};
 use super::{AppState, json_response};
 use crate::model::{GroupQuery, ResultQuery, TestcaseQuery};
 use crate::service::render::{DataOnly, Envelope, Urls, group_json, result_json, testcase_json};
-use crate::service::{Page, Service};
+use crate::service::{Health, Page, Service};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Path, State};
@@ -65,11 +65,19 @@ async fn landing(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     Ok(json_response(StatusCode::MULTIPLE_CHOICES, &body))
 }
 
+/// Upstream's answers (200 OK, 503 when the database does not answer), plus 503 with its
+/// own message while the disk is full: reads are still served then, but every submitted
+/// result would be lost, and a monitor that only looks at the status must see that.
 async fn healthcheck(State(s): State<AppState>) -> Response {
-    if s.service.healthy().await {
-        json_response(StatusCode::OK, &json!({"message": "Health check OK"}))
-    } else {
-        json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"message": "Unable to communicate with database"}))
+    match s.service.health().await {
+        Health::Ok => json_response(StatusCode::OK, &json!({"message": "Health check OK"})),
+        Health::Unreachable => {
+            json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"message": "Unable to communicate with database"}))
+        }
+        Health::Unwritable(why) => json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            &json!({"message": format!("Unable to write to database: {why}")}),
+        ),
     }
 }
 

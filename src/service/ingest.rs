@@ -93,11 +93,20 @@ pub struct IngestError {
     pub record: Option<usize>,
     /// The store or writer failed (the file itself may be fine; retry later).
     pub transient: bool,
+    /// Transient because the disk holding the store is full (retry once space is freed).
+    pub disk_full: bool,
 }
 
 impl IngestError {
     fn new(message: impl Into<String>) -> Self {
-        IngestError { message: message.into(), format: None, line: None, record: None, transient: false }
+        IngestError {
+            message: message.into(),
+            format: None,
+            line: None,
+            record: None,
+            transient: false,
+            disk_full: false,
+        }
     }
 
     fn transient(message: impl Into<String>) -> Self {
@@ -118,13 +127,16 @@ impl From<FormatError> for IngestError {
 
 impl From<StoreError> for IngestError {
     fn from(e: StoreError) -> Self {
-        IngestError::transient(e.to_string())
+        IngestError { disk_full: e.is_disk_full(), ..IngestError::transient(e.to_string()) }
     }
 }
 
 impl From<QueueError> for IngestError {
     fn from(e: QueueError) -> Self {
-        IngestError::transient(e.to_string())
+        match e {
+            QueueError::Store(e) => e.into(),
+            e => IngestError::transient(e.to_string()),
+        }
     }
 }
 

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod events;
 pub mod gating;
 pub mod ingest;
+pub mod log_limit;
 mod pool;
 mod queue;
 pub mod redact;
@@ -80,6 +81,16 @@ impl From<QueueError> for ServiceError {
             QueueError::Store(s) => ServiceError::Store(s),
         }
     }
+}
+
+/// What the healthcheck reports.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Health {
+    Ok,
+    /// The database does not answer.
+    Unreachable,
+    /// Reads work but writes are refused (the disk is full); says why.
+    Unwritable(String),
 }
 
 /// Settings the use cases need.
@@ -230,7 +241,9 @@ fn waivers_data(waivers: Vec<&crate::model::WaiverView>) -> Vec<u8> {
 }
 
 /// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
-/// Stops when dropped.
+/// While the disk is full it instead tries to give the WAL's space back and to make the
+/// store writable again (so the healthcheck turns healthy once space is freed, even with
+/// no write coming in). Stops when dropped.
 struct CheckpointThread {
     stop: Arc<std::sync::atomic::AtomicBool>,
 }
@@ -244,15 +257,35 @@ impl CheckpointThread {
         std::thread::Builder::new()
             .name("verdict-checkpoint".into())
             .spawn(move || {
+                let mut was_full = false;
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(Self::INTERVAL);
-                    if let Err(e) = cp.run() {
-                        tracing::warn!(error = %e, "WAL checkpoint failed");
-                    }
+                    was_full = Self::tick(&cp, was_full);
                 }
             })
             .map_err(|e| ServiceError::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
         Ok(CheckpointThread { stop })
+    }
+}
+
+impl CheckpointThread {
+    /// One round; returns whether the disk is full now. Logs when that changes.
+    fn tick(cp: &crate::store::Checkpointer, was_full: bool) -> bool {
+        let full = cp.disk().is_full() && !cp.recover();
+        if full && !was_full {
+            if let Some(r) = log_limit::allow("disk full") {
+                tracing::error!("{}{r}", cp.disk().error());
+            }
+        } else if !full && was_full {
+            tracing::info!(db = %cp.disk().path().display(), "disk space is back: writes are accepted again");
+        }
+        if !full
+            && let Err(e) = cp.run()
+            && let Some(r) = log_limit::allow("WAL checkpoint failed")
+        {
+            tracing::warn!(error = %e, "WAL checkpoint failed{r}");
+        }
+        full
     }
 }
 
@@ -571,8 +604,12 @@ impl Service {
         if anchored { self.read_now(f) } else { self.read(f).await }
     }
 
-    /// Whether the database answers a trivial query.
-    pub async fn healthy(&self) -> bool {
-        self.read_now(|r| Ok(r.healthy())).unwrap_or(false)
+    /// Whether the database answers a trivial query and accepts writes.
+    pub async fn health(&self) -> Health {
+        if !self.read_now(|r| Ok(r.healthy())).unwrap_or(false) {
+            return Health::Unreachable;
+        }
+        let disk = self.inner.store.disk();
+        if disk.is_full() { Health::Unwritable(disk.error().to_string()) } else { Health::Ok }
     }
 }

@@ -6,6 +6,7 @@
 //! commits it as one transaction, then replies to every caller. A caller's writes (a
 //! "job") are never split across transactions, so a job is all or nothing.
 
+use super::log_limit;
 use crate::log::Body;
 use crate::store::{Prepared, SharedDict, StoreError, Writer, Written};
 use std::thread::JoinHandle;
@@ -149,8 +150,10 @@ fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i6
         if let Ok(seq) = writer.last_seq() {
             notify.send_if_modified(|last| std::mem::replace(last, seq) != seq);
         }
-        if let Err(e) = writer.tend_wal() {
-            tracing::warn!(error = %e, "WAL restart failed");
+        if let Err(e) = writer.tend_wal()
+            && let Some(r) = log_limit::allow("WAL restart failed")
+        {
+            tracing::warn!(error = %e, "WAL restart failed{r}");
         }
     }
 }
@@ -173,13 +176,25 @@ fn commit(writer: &mut Writer, batch: Vec<(Vec<Prepared>, bool, Reply)>) {
                 let _ = reply.send(Ok(answer));
             }
         }
+        // Every job would fail the same way: answer them all at once (HTTP 507).
+        Err(StoreError::DiskFull { path }) => {
+            if let Some(r) = log_limit::allow("disk full") {
+                let e = StoreError::DiskFull { path: path.clone() };
+                tracing::error!(refused_writes = replies.len(), "{e}{r}");
+            }
+            for reply in replies {
+                let _ = reply.send(Err(StoreError::DiskFull { path: path.clone() }));
+            }
+        }
         Err(e) if replies.len() == 1 => {
             if let Some(reply) = replies.pop() {
                 let _ = reply.send(Err(e));
             }
         }
         Err(e) => {
-            tracing::warn!(error = %e, jobs = replies.len(), "group commit failed; retrying requests one by one");
+            if let Some(r) = log_limit::allow("group commit failed") {
+                tracing::warn!(error = %e, jobs = replies.len(), "group commit failed; retrying requests one by one{r}");
+            }
             for (reply, (bodies, answers)) in replies.into_iter().zip(&jobs) {
                 let _ = reply.send(writer.transaction(|w| w.write_job(bodies, *answers)));
             }

@@ -12,10 +12,10 @@
 
 use crate::formats::is_ignored_name;
 use crate::model::Timestamp;
-use crate::service::WriteQueue;
 use crate::service::ingest::{
     DirContext, FileRef, IngestConfig, IngestError, Ingested, SpoolError, SpoolStatus, StartedIngest, start_ingest,
 };
+use crate::service::{WriteQueue, log_limit};
 use std::collections::{HashMap, HashSet, VecDeque};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -63,6 +63,9 @@ const DONE: &str = "done";
 const PIPELINE: usize = 64;
 const PIPELINE_BYTES: u64 = 16 << 20;
 
+/// How long a worker reads no new files after one failed because the disk is full.
+const DISK_FULL_PAUSE: Duration = Duration::from_secs(1);
+
 /// Shortest time between two scans.
 const MIN_GAP: Duration = Duration::from_millis(100);
 const FAILED: &str = "failed";
@@ -88,6 +91,7 @@ impl Spool {
                 status: status.clone(),
                 in_flight: in_flight.clone(),
                 rx: work_rx.clone(),
+                paused_until: std::cell::Cell::new(None),
             };
             spawn(&format!("verdict-spool-{i}"), move || worker.run())?;
         }
@@ -265,6 +269,8 @@ struct Worker {
     status: Arc<Mutex<SpoolStatus>>,
     in_flight: Arc<Mutex<HashSet<PathBuf>>>,
     rx: Arc<Mutex<mpsc::Receiver<Candidate>>>,
+    /// After a disk-full failure: read no more files until then.
+    paused_until: std::cell::Cell<Option<Instant>>,
 }
 
 /// What a worker found when it asked for the next file.
@@ -285,7 +291,8 @@ impl Worker {
         loop {
             let held: u64 = waiting.iter().map(|(c, _)| c.len).sum();
             let full = waiting.len() >= PIPELINE || held >= PIPELINE_BYTES;
-            let next = if full { Next::Nothing } else { self.next(waiting.is_empty()) };
+            let paused = self.paused_until.get().and_then(|t| t.checked_duration_since(Instant::now()));
+            let next = if full || paused.is_some() { Next::Nothing } else { self.next(waiting.is_empty()) };
             match next {
                 Next::File(c) => {
                     let started = start_ingest(&self.queue, &self.file_ref(&c), &self.opts.ingest);
@@ -294,6 +301,8 @@ impl Worker {
                 Next::Nothing => {
                     if let Some((c, started)) = waiting.pop_front() {
                         self.finish(&c, started.and_then(StartedIngest::wait));
+                    } else if let Some(rest) = paused {
+                        std::thread::sleep(rest);
                     }
                 }
                 Next::Closed => {
@@ -356,9 +365,14 @@ impl Worker {
                 });
             }
             // The store or writer failed: the file stays and is retried on a later scan.
+            Err(e) if e.disk_full => self.disk_full(&c.rel, &e.message),
             Err(e) if e.transient => self.note_error(&c.rel, &e.message),
             Err(e) => {
                 if let Err(io) = self.quarantine(c, &e) {
+                    if io.kind() == std::io::ErrorKind::StorageFull {
+                        let why = format!("refused ({}); it stays until space is freed for failed/: {io}", e.message);
+                        return self.disk_full(&c.rel, &why);
+                    }
                     self.note_error(
                         &c.rel,
                         &format!("refused ({}), and could not move it to failed/: {io}", e.message),
@@ -379,8 +393,22 @@ impl Worker {
 
     fn note_error(&self, file: &str, message: &str) {
         tracing::warn!(%file, %message, "spool");
+        self.set_last_error(file, message);
+    }
+
+    fn set_last_error(&self, file: &str, message: &str) {
         let err = SpoolError { file: file.to_owned(), message: message.to_owned(), at: Timestamp::now().to_iso() };
         self.update(|s| s.last_error = Some(err));
+    }
+
+    /// A file left in place because the disk is full: every file would say the same, so
+    /// the log gets one line per window, and this worker pauses before reading more.
+    fn disk_full(&self, file: &str, message: &str) {
+        if let Some(r) = log_limit::allow("spool: disk full") {
+            tracing::warn!(%file, "spool: {message}; files stay in the spool{r}");
+        }
+        self.set_last_error(file, message);
+        self.paused_until.set(Some(Instant::now() + DISK_FULL_PAUSE));
     }
 
     /// Moves (or deletes) an ingested file and its sidecar. The file goes first: its

@@ -5,6 +5,7 @@
 //! replaceable.
 
 mod codec;
+mod disk;
 mod facets;
 mod plan;
 mod reader;
@@ -12,24 +13,45 @@ mod schema;
 mod writer;
 
 pub use codec::{Prepared, SharedDict};
+pub use disk::{DiskState, RESUME_FREE, free_bytes};
 pub use reader::{OriginHead, Reader, Stats, WaiverKeys};
 pub use writer::{ImportOutcome, Writer, Written};
 
 use rusqlite::{Connection, OpenFlags, OptionalExtension};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// Errors of the storage layer.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Sqlite(#[from] rusqlite::Error),
+    Sqlite(rusqlite::Error),
+    /// A write found no space on the disk holding the store (`SQLITE_FULL`, or an I/O
+    /// error while the file system is out of space). `path`: the store, where known.
+    #[error("{}", disk::message(path.as_deref()))]
+    DiskFull { path: Option<PathBuf> },
     #[error("cannot open store {path}: {reason}")]
     Open { path: PathBuf, reason: String },
     #[error("log entry {seq} is unreadable: {reason}")]
     Corrupt { seq: i64, reason: String },
     #[error("entry {origin}#{origin_seq} refused: {reason}")]
     Refused { origin: String, origin_seq: u64, reason: String },
+}
+
+impl From<rusqlite::Error> for StoreError {
+    /// Classifies SQLite's errors: a full disk is its own variant (HTTP 507, a spool file
+    /// kept for a retry), everything else stays a database error.
+    fn from(e: rusqlite::Error) -> Self {
+        if disk::is_full_error(&e) { StoreError::DiskFull { path: None } } else { StoreError::Sqlite(e) }
+    }
+}
+
+impl StoreError {
+    /// Whether this is the disk being full (writes are refused until space is freed).
+    pub fn is_disk_full(&self) -> bool {
+        matches!(self, StoreError::DiskFull { .. })
+    }
 }
 
 /// How long a connection waits for another process's write lock before failing.
@@ -40,6 +62,7 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct Store {
     path: PathBuf,
     node_id: String,
+    disk: Arc<DiskState>,
 }
 
 impl Store {
@@ -48,7 +71,7 @@ impl Store {
         let conn = open_rw(path)?;
         conn.execute_batch(schema::SCHEMA)?;
         let node_id = ensure_meta(&conn)?;
-        let store = Store { path: path.to_owned(), node_id };
+        let store = Store::new(path, node_id);
         if schema_version(&conn)? == "1" {
             tracing::info!(path = %path.display(), "upgrading the store to schema version {}", schema::SCHEMA_VERSION);
             store.writer()?.upgrade_from_1()?;
@@ -68,7 +91,7 @@ impl Store {
         }
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('node_id', ?1)", [node_id])?;
         let node_id = ensure_meta(&conn)?;
-        Ok(Store { path: path.to_owned(), node_id })
+        Ok(Store::new(path, node_id))
     }
 
     /// Opens an existing store without creating anything (for read-only commands).
@@ -87,11 +110,20 @@ impl Store {
             path: path.to_owned(),
             reason: "not a verdict store (no node id)".into(),
         })?;
-        Ok(Store { path: path.to_owned(), node_id })
+        Ok(Store::new(path, node_id))
+    }
+
+    fn new(path: &Path, node_id: String) -> Store {
+        Store { path: path.to_owned(), node_id, disk: Arc::new(DiskState::new(path)) }
     }
 
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Whether the disk holding the store is full (writes are then refused).
+    pub fn disk(&self) -> &DiskState {
+        &self.disk
     }
 
     /// This store's node id (32 hex chars), made at creation.
@@ -102,14 +134,14 @@ impl Store {
     /// The writer. Only one should exist per process; SQLite serialises writers across
     /// processes, and the writer re-reads chain heads inside each transaction.
     pub fn writer(&self) -> Result<Writer, StoreError> {
-        Writer::new(open_rw(&self.path)?, self.node_id.clone())
+        Writer::new(open_rw(&self.path)?, self.node_id.clone(), self.disk.clone())
     }
 
     /// Copies committed WAL frames into the database file without blocking anyone
     /// (`PASSIVE`). Writers never checkpoint themselves, so a commit's latency never includes
     /// one; the server calls this from its own thread, `submit` once at the end.
     pub fn checkpointer(&self) -> Result<Checkpointer, StoreError> {
-        Ok(Checkpointer { conn: open_rw(&self.path)? })
+        Ok(Checkpointer { conn: open_rw(&self.path)?, disk: self.disk.clone() })
     }
 
     /// A read-only connection for queries.
@@ -133,14 +165,24 @@ impl Store {
 /// A connection that only checkpoints the WAL (see [`Store::checkpointer`]).
 pub struct Checkpointer {
     conn: Connection,
+    disk: Arc<DiskState>,
 }
 
 impl Checkpointer {
     /// A passive checkpoint: copies committed frames back into the database file without
     /// waiting for anyone. The writer restarts the WAL itself (see `Writer::tend_wal`).
     pub fn run(&self) -> Result<(), StoreError> {
-        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(()))?;
-        Ok(())
+        self.conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |_| Ok(())).map_err(|e| self.disk.locate(e.into()))
+    }
+
+    /// While the disk is full: tries to give the WAL's space back and to mark the store
+    /// writable again (see `DiskState::recover`). Returns whether it is writable.
+    pub fn recover(&self) -> bool {
+        self.disk.recover(&self.conn, Duration::from_secs(1))
+    }
+
+    pub fn disk(&self) -> &DiskState {
+        &self.disk
     }
 }
 

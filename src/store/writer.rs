@@ -4,6 +4,7 @@
 //! [`Writer::apply`], so a store rebuilt from its log is identical to the live one.
 
 use super::codec::{Compressed, Decoder, Encoder, Prepared, SharedDict, stored_bytes};
+use super::disk::{DiskState, WriterDisk};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, uuid_key};
 use crate::log::{Body, Entry, Hash, Kind};
@@ -89,13 +90,13 @@ pub struct Writer {
     /// Frames in the WAL after the last commit (SQLite's WAL hook reports it).
     wal_frames: Arc<AtomicI64>,
     page_size: i64,
-    /// WAL bytes past which [`Writer::tend_wal`] restarts it.
-    wal_limit: i64,
     /// Last-writer-wins updates of this transaction, applied once at its end: a batch
     /// naming one testcase a thousand times updates its row once.
     lww: HashMap<(LwwField, i64), Pending>,
     /// The newest log position this transaction wrote, recorded in `commit_times`.
     wrote_up_to: Option<i64>,
+    /// Whether the disk is full (writes then fail fast), and the WAL size to keep to.
+    disk: WriterDisk,
 }
 
 /// A last-writer-wins field.
@@ -145,7 +146,7 @@ impl Pending {
 const WAL_RESTART_BYTES: i64 = 256 * 1024 * 1024;
 
 impl Writer {
-    pub(super) fn new(mut conn: Connection, node: String) -> Result<Writer, StoreError> {
+    pub(super) fn new(mut conn: Connection, node: String, disk: Arc<DiskState>) -> Result<Writer, StoreError> {
         let wal_frames = Arc::new(AtomicI64::new(0));
         let frames = wal_frames.clone();
         conn.wal_hook(Some(move |_: &mut rusqlite::hooks::Wal, pages: std::ffi::c_int| {
@@ -156,7 +157,6 @@ impl Writer {
         Ok(Writer {
             wal_frames,
             page_size,
-            wal_limit: WAL_RESTART_BYTES,
             encoder: Encoder::load(&conn)?,
             lww: HashMap::default(),
             wrote_up_to: None,
@@ -169,6 +169,7 @@ impl Writer {
             groups: HashMap::default(),
             keys: HashMap::default(),
             values: HashMap::default(),
+            disk: WriterDisk::new(disk, WAL_RESTART_BYTES),
         })
     }
 
@@ -189,6 +190,7 @@ impl Writer {
     /// or only whether it was stored (the spool): building answers costs a read each.
     pub fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
         self.transaction(|w| jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect())
+            .map_err(|e| self.disk.locate(e))
     }
 
     /// Inside a transaction: one caller's writes. A job that starts with the ingest of a
@@ -225,7 +227,7 @@ impl Writer {
     /// An entry already held with the same hash is skipped; a gap, a broken chain or a
     /// different hash for a held position is refused and nothing of the batch is kept.
     pub fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None)).collect())
+        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None)).collect()).map_err(|e| self.disk.locate(e))
     }
 
     /// Like [`Writer::import`] for entries already verified to chain: each comes with the
@@ -234,19 +236,23 @@ impl Writer {
     /// hashing the entry again.
     pub fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
         self.transaction(|w| entries.iter().map(|(e, prev)| w.import_one(e, Some(prev))).collect())
+            .map_err(|e| self.disk.locate(e))
     }
 
     /// Runs `f` in one write transaction, committed (durably) only if `f` succeeds; on any
     /// error everything `f` wrote is rolled back. Bulk loads use this with [`Writer::append`].
+    /// While the disk is full it fails at once with [`StoreError::DiskFull`].
     pub fn transaction<T, E: From<StoreError>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(StoreError::from)?;
+        if !self.disk.may_write(&self.conn) {
+            return Err(self.disk.error().into());
+        }
+        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.disk.locate(e.into()))?;
         self.wrote_up_to = None;
+        let mut full = false;
         let outcome = self.load_heads().map_err(E::from).and_then(|()| f(self)).and_then(|v| {
-            self.flush_lww()?;
-            self.flush_heads()?;
-            self.record_commit_time()?;
-            self.conn.execute_batch("COMMIT").map_err(StoreError::from)?;
-            Ok(v)
+            let committed = self.commit().map_err(|e| self.disk.locate(e));
+            full = committed.as_ref().is_err_and(StoreError::is_disk_full);
+            committed.map(|()| v).map_err(E::from)
         });
         if outcome.is_err() {
             // Ids cached during the failed transaction no longer exist.
@@ -260,8 +266,16 @@ impl Writer {
             if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {
                 tracing::error!(error = %e, "cannot reload the body dictionary after a rollback");
             }
+            self.disk.after_failure(&self.conn, full);
         }
         outcome
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.flush_lww()?;
+        self.flush_heads()?;
+        self.record_commit_time()?;
+        Ok(self.conn.execute_batch("COMMIT")?)
     }
 
     /// Records when the entries this transaction wrote were stored (never earlier than a
@@ -299,28 +313,32 @@ impl Writer {
     /// what SQLite's WAL hook reported for the last commit, not the file's size: a restart
     /// leaves the file as long as it was, so the size kept every later commit restarting
     /// (5–15 ms of fsyncs each), and truncating the file instead cost ~60 ms a time.
+    /// On a small disk the limit is lower (see `WriterDisk::wal_due`).
     pub fn tend_wal(&mut self) -> Result<(), StoreError> {
-        if self.wal_frames.load(Ordering::Relaxed) * self.page_size > self.wal_limit {
-            self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()))?;
+        if self.disk.wal_due(self.wal_frames.load(Ordering::Relaxed) * self.page_size) {
+            let restart = self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            restart.map_err(|e| self.disk.locate(e.into()))?;
+            self.disk.wal_restarted();
         }
         Ok(())
     }
 
-    /// Sets the WAL size past which [`Writer::tend_wal`] restarts it (default 256 MiB).
+    /// Sets the WAL size past which [`Writer::tend_wal`] restarts it (default 256 MiB;
+    /// less on a small disk).
     pub fn set_wal_limit(&mut self, bytes: i64) {
-        self.wal_limit = bytes;
+        self.disk.set_wal_max(bytes);
     }
 
     /// Inside [`Writer::transaction`]: appends one local write without building its view.
     /// Returns false when it changed nothing (a result uuid already stored, an existing
     /// testcase named without changes).
     pub fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
-        self.append_with(body, None)
+        self.append_with(body, None).map_err(|e| self.disk.locate(e))
     }
 
     /// [`Writer::append`] for a body encoded (and maybe compressed) by the caller.
     pub fn append_prepared(&mut self, p: &Prepared) -> Result<bool, StoreError> {
-        self.append_with(&p.body, Some((&p.json, p.compressed.as_ref())))
+        self.append_with(&p.body, Some((&p.json, p.compressed.as_ref()))).map_err(|e| self.disk.locate(e))
     }
 
     fn append_with(&mut self, body: &Body, pre: Option<(&str, Option<&Compressed>)>) -> Result<bool, StoreError> {

@@ -33,11 +33,11 @@ impl Resp {
     }
 }
 
-fn agent() -> ureq::Agent {
+pub fn agent() -> ureq::Agent {
     ureq::Agent::config_builder().http_status_as_error(false).max_redirects(0).build().into()
 }
 
-fn into_resp(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
+pub fn into_resp(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Resp {
     let mut r = r.expect("HTTP request failed");
     let status = r.status().as_u16();
     let headers =
