@@ -11,6 +11,7 @@ mod pool;
 mod queue;
 pub mod render;
 pub mod replication;
+pub mod submit;
 
 pub use pool::ReadPool;
 pub use queue::{MAX_BATCH, PendingWrite, QueueError, WriteQueue};

@@ -16,4 +16,6 @@ mod python_client;
 mod replay;
 mod replication;
 mod spool;
+mod store_errors;
+mod submit;
 mod tidy;
