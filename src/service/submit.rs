@@ -9,7 +9,7 @@
 //! `ingest` log entry, as spooled files are. A rerun after a kill skips the results already
 //! stored and stores the rest; a rerun after completion finds the key and stores nothing.
 
-use super::{CheckpointThread, resolve_result};
+use super::resolve_result;
 use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
 use crate::log::Body;
 use crate::model::{IngestRecord, ModelError, Outcomes, Timestamp, parse_create_result, uuid_for_file_result};
@@ -45,6 +45,8 @@ pub enum SubmitError {
     /// The parsing thread ended without a word (it panicked).
     #[error("reading the input stopped unexpectedly")]
     Interrupted,
+    #[error("cannot start the parsing thread: {0}")]
+    Thread(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
     /// The test hook `stop_after_chunks` ended the run as a kill would.
@@ -142,17 +144,19 @@ pub fn submit(
     let Some(copy) = copy_to_store(&writer, &checked.blake3, opts.again)? else {
         return Ok(Submitted::AlreadyStored);
     };
-    // Chunks fill the WAL; copying it back on a thread of our own keeps the writer's
-    // WAL restarts short, so they do not hold the lock long either.
-    let _checkpoints = CheckpointThread::start(store.checkpointer()?)
-        .map_err(|e| StoreError::Open { path: store.path().to_owned(), reason: e.to_string() })?;
     let job = Job { key: key(&checked.blake3, copy), checked, opts, dict: writer.shared_dict() };
     let (tx, rx) = sync_channel(16);
     let tally = std::thread::scope(|s| {
         let parser = &job;
-        s.spawn(move || parser.parse(input, tx));
-        job.write(&mut writer, rx)
-        // Dropping `rx` here ends the parser early if writing failed.
+        std::thread::Builder::new()
+            .name("verdict-parse".into())
+            .spawn_scoped(s, move || parser.parse(input, tx))
+            .map_err(SubmitError::Thread)?;
+        let written = job.write(&mut writer, &rx);
+        // Hanging up ends a parser blocked on a full channel when writing stopped early;
+        // the scope waits for it.
+        drop(rx);
+        written
     })?;
     Ok(Submitted::Stored(Tally { copy, ..tally }))
 }
@@ -220,12 +224,12 @@ impl Job<'_> {
 
     /// Writes what the parser hands over in transactions of about `chunk_time` each; the
     /// last one also records the input.
-    fn write(&self, w: &mut Writer, rx: Receiver<Msg>) -> Result<Tally, SubmitError> {
+    fn write(&self, w: &mut Writer, rx: &Receiver<Msg>) -> Result<Tally, SubmitError> {
         let mut tally = Tally::default();
         // Until the first result not stored yet, results may be an interrupted run's.
         let mut resuming = true;
         loop {
-            let done = w.transaction(|w| self.chunk(w, &rx, &mut tally, &mut resuming))?;
+            let done = w.transaction(|w| self.chunk(w, rx, &mut tally, &mut resuming))?;
             tally.chunks += 1;
             if done {
                 return Ok(tally);
@@ -233,7 +237,11 @@ impl Job<'_> {
             if self.opts.stop_after_chunks == Some(tally.chunks) {
                 return Err(SubmitError::Stopped(tally.chunks));
             }
-            w.tend_wal()?;
+            // The WAL is copied back by a running server's checkpoint thread, else by this
+            // restart once it passes 256 MiB (it waits for readers; failing, it grows).
+            if let Err(e) = w.tend_wal() {
+                tracing::warn!(error = %e, "WAL restart during submit failed");
+            }
             std::thread::sleep(YIELD);
         }
     }

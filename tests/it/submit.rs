@@ -87,7 +87,8 @@ fn interrupted_submit_finishes_exactly_once_on_rerun() {
     let db = dir.path().join("v.db");
     let db_s = db.to_str().unwrap();
     let file = dir.path().join("in.jsonl");
-    std::fs::write(&file, jsonl(50)).unwrap();
+    // More batches than the channel between the threads holds: the stop must not hang.
+    std::fs::write(&file, jsonl(400)).unwrap();
     let f = file.to_str().unwrap();
     let small = ("VERDICT_SUBMIT_CHUNK_RESULTS", "10");
     // Two chunks committed, then the run stops as a kill would: the input is not recorded.
@@ -97,11 +98,11 @@ fn interrupted_submit_finishes_exactly_once_on_rerun() {
     assert_eq!(results(&db), (20, 20));
     let (code, out, err) = run_env(&["submit", "--db", db_s, f], &[small], None);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("stored 30 of 50") && out.contains("20 were stored before"), "{out}");
-    assert_eq!(results(&db), (50, 50), "no result stored twice");
+    assert!(out.contains("stored 380 of 400") && out.contains("20 were stored before"), "{out}");
+    assert_eq!(results(&db), (400, 400), "no result stored twice");
     let (_, out, _) = run_cli(&["submit", "--db", db_s, f], None);
-    assert!(out.contains("already stored 50"), "{out}");
-    assert_eq!(results(&db), (50, 50));
+    assert!(out.contains("already stored 400"), "{out}");
+    assert_eq!(results(&db), (400, 400));
     assert_eq!(run_cli(&["verify", "--db", db_s], None).0, 0);
 }
 
