@@ -5,9 +5,9 @@
 
 use crate::support::{TestServer, run_cli, verdict_bin};
 use serde_json::json;
-use std::collections::HashSet;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
 /// `n` results with distinct testcases `t0..tn`, as JSON Lines.
@@ -170,24 +170,32 @@ fn server_answers_every_post_between_a_cli_submits_chunks() {
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("in.jsonl");
     std::fs::write(&file, jsonl(4000)).unwrap();
-    let mut submit = Command::new(verdict_bin())
-        .args(["submit", "--db", &db, file.to_str().unwrap()])
-        .env("VERDICT_SUBMIT_CHUNK_RESULTS", "200")
-        .env("VERDICT_LOG", "error")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut posted = Vec::new();
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while submit.try_wait().unwrap().is_none() && Instant::now() < deadline {
-        let r = s.post("/api/v2.0/results", &json!({"testcase": "http", "outcome": "PASSED"}));
-        assert_eq!(r.status, 201, "a POST during the submit failed: {}", r.text);
-        posted.push(r.json["id"].as_i64().unwrap());
-    }
-    let out = submit.wait_with_output().unwrap();
+    // POSTs run before, during and after the submit, so some are queued at every commit.
+    let stop = AtomicBool::new(false);
+    let (posted, out) = std::thread::scope(|scope| {
+        let poster = scope.spawn(|| {
+            let mut answers = Vec::new();
+            while !stop.load(Ordering::Relaxed) {
+                let r = s.post("/api/v2.0/results", &json!({"testcase": "http", "outcome": "PASSED"}));
+                answers.push((r.status, r.json["id"].as_i64(), r.text));
+            }
+            answers
+        });
+        let out = Command::new(verdict_bin())
+            .args(["submit", "--db", &db, file.to_str().unwrap()])
+            .env("VERDICT_SUBMIT_CHUNK_RESULTS", "50")
+            .env("VERDICT_LOG", "error")
+            .output()
+            .unwrap();
+        stop.store(true, Ordering::Relaxed);
+        (poster.join().unwrap(), out)
+    });
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     assert!(String::from_utf8_lossy(&out.stdout).contains("stored 4000 of 4000"));
+    for (status, _, text) in &posted {
+        assert_eq!(*status, 201, "a POST beside the submit failed: {text}");
+    }
+    let ids: Vec<i64> = posted.iter().filter_map(|(_, id, _)| *id).collect();
     // The submit's results are log positions; POSTs committed between its chunks sit
     // among them (one long transaction would have kept them all before or after).
     let conn = rusqlite::Connection::open(&s.db).unwrap();
@@ -198,7 +206,7 @@ fn server_answers_every_post_between_a_cli_submits_chunks() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    let between: HashSet<_> = posted.iter().filter(|id| (first..last).contains(id)).collect();
-    assert!(!between.is_empty(), "no POST was committed between the submit's chunks ({first}..{last}: {posted:?})");
-    assert_eq!(s.count(), 4000 + posted.len());
+    let between = ids.iter().filter(|id| (first..last).contains(id)).count();
+    assert!(between > 0, "no POST was committed between the submit's chunks ({first}..{last}: {ids:?})");
+    assert_eq!(s.count(), 4000 + ids.len());
 }
