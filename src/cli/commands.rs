@@ -1,27 +1,25 @@
 //! What each command does.
 
-use super::{AuthArg, Cli, Command, OutcomeArgs, QueryArgs, ReplayArgs, ServeArgs, SubmitArgs, TokenArgs};
+use super::{AuthArg, Cli, Command, OutcomeArgs, QueryArgs, ReplayArgs, ServeArgs, TokenArgs};
 use crate::amqp::AmqpOptions;
-use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
 use crate::http::{self, Limits};
-use crate::log::{Body, ChainVerifier};
-use crate::model::{ModelError, Outcomes, ResultQuery, Timestamp, parse_create_result};
+use crate::log::ChainVerifier;
+use crate::model::{Outcomes, ResultQuery, Timestamp};
 use crate::service::auth::{Auth, AuthMode, hash_token, new_token};
 use crate::service::render::{DataOnly, Urls, result_json, to_wire};
-use crate::service::{Config, Service, resolve_result};
+use crate::service::{Config, Service};
 use crate::spool::{Spool, SpoolOptions};
 use crate::store::{Store, StoreError};
 use anyhow::{Context, Result, bail};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use serde_json::Value;
-use std::io::{BufRead, BufReader, IsTerminal, Write};
+use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
 /// Runs the parsed command line; returns the process exit code.
 pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(&cli.db, *args),
-        Command::Submit(args) => submit(&cli.db, args),
+        Command::Submit(args) => super::submit::submit(&cli.db, args),
         Command::Query(args) => query(&cli.db, args),
         Command::Verify => verify(&cli.db),
         Command::Replay(args) => replay(&cli.db, args),
@@ -88,7 +86,12 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
     // Secrets are read before anything starts, so a bad file stops start-up.
     let peer_token = args.replication.client.token()?;
     raise_fd_limit();
-    let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
+    // Bind first: a taken port must not leave a new empty store behind.
+    let listener = std::net::TcpListener::bind(args.listen).with_context(|| {
+        format!("cannot listen on {}: choose another --listen address or stop what uses it", args.listen)
+    })?;
+    listener.set_nonblocking(true).context("setting the listening socket non-blocking")?;
+    let store = Store::open(db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if args.workers > 0 {
             args.workers
@@ -100,8 +103,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         .context("starting the async runtime")?;
     let writer_thread = runtime.block_on(async {
         let (service, writer_thread) = Service::start(store, config)?;
-        let listener =
-            tokio::net::TcpListener::bind(args.listen).await.with_context(|| format!("binding {}", args.listen))?;
+        let listener = tokio::net::TcpListener::from_std(listener).context("registering the listening socket")?;
         let addr = listener.local_addr()?;
         tracing::info!(db = %db.display(), node = service.store().node_id(), "store opened");
         // Tests and scripts read this line to learn the port.
@@ -241,80 +243,6 @@ async fn shutdown_signal() {
     }
     #[cfg(not(unix))]
     let _ = ctrl_c.await;
-}
-
-/// Why `submit` refused a record.
-#[derive(Debug, thiserror::Error)]
-enum SubmitError {
-    #[error(transparent)]
-    Invalid(#[from] ModelError),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-/// A failed `submit` transaction: bad input, or the store.
-#[derive(Debug, thiserror::Error)]
-enum SubmitFailure {
-    #[error(transparent)]
-    Input(JsonInputError<SubmitError>),
-    #[error(transparent)]
-    Store(#[from] StoreError),
-}
-
-fn submit(db: &std::path::Path, args: SubmitArgs) -> Result<i32> {
-    let outcomes = outcomes(&args.outcomes)?;
-    let limits = args.input_limits.limits();
-    let (reader, len): (Box<dyn BufRead>, Option<u64>) = if args.file == "-" {
-        (Box::new(BufReader::with_capacity(1 << 20, std::io::stdin().lock())), None)
-    } else {
-        let f = std::fs::File::open(&args.file).with_context(|| format!("opening {}", args.file))?;
-        let len = f.metadata().ok().map(|m| m.len());
-        (Box::new(BufReader::with_capacity(1 << 20, f)), len)
-    };
-    let bar = progress(len, "submitting");
-    let reader = bar.wrap_read(reader);
-    let reader = BufReader::with_capacity(1 << 20, reader);
-    let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
-    let mut writer = store.writer()?;
-    let started = Instant::now();
-    // Results without a submit_time get the time they are read, strictly increasing so the
-    // file's order is kept (a shared timestamp would make every result a tie in `latest`).
-    let mut last = Timestamp(i64::MIN);
-    let mut stored = 0u64;
-    // One transaction for the whole input: an invalid record anywhere stores nothing.
-    let outcome = writer.transaction(|w| {
-        for_each_record(reader, |_, value: Value| -> Result<(), SubmitError> {
-            let input = parse_create_result(&value, &outcomes, &limits)?;
-            last = Timestamp(Timestamp::now().0.max(last.0 + 1));
-            if w.append(&Body::Result(resolve_result(input, None, last)))? {
-                stored += 1;
-            }
-            Ok(())
-        })
-        .map_err(SubmitFailure::Input)
-    });
-    bar.finish_and_clear();
-    if let Err(e) = store.checkpointer().and_then(|c| c.run()) {
-        tracing::warn!(error = %e, "WAL checkpoint after submit failed");
-    }
-    let count = match outcome {
-        Ok(n) => n,
-        Err(SubmitFailure::Input(JsonInputError::Record { index, source })) => {
-            eprintln!("error: record {index}: {source}\nnothing was stored");
-            return Ok(1);
-        }
-        Err(e) => {
-            eprintln!("error: {e}\nnothing was stored");
-            return Ok(1);
-        }
-    };
-    let secs = started.elapsed().as_secs_f64();
-    println!(
-        "stored {stored} of {count} results in {secs:.2}s ({:.0}/s){}",
-        stored as f64 / secs.max(1e-9),
-        if (stored as usize) < count { "; the rest were already stored (same uuid)" } else { "" }
-    );
-    Ok(0)
 }
 
 fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {

@@ -4,6 +4,7 @@ mod commands;
 mod gating;
 mod ingest;
 mod replication;
+mod submit;
 
 use clap::{Args, Parser, Subcommand};
 use std::net::SocketAddr;
@@ -33,7 +34,9 @@ pub enum Command {
     Serve(Box<ServeArgs>),
 
     /// Store results from a JSON object, array or JSON Lines file (or - for stdin), no server
-    /// needed. All or nothing: one invalid record stores nothing.
+    /// needed. All or nothing: one invalid record stores nothing. Exactly once: the same
+    /// input again stores nothing (--again to store it again); a run that was killed
+    /// finishes where it stopped when rerun. Safe beside a running server on the same store.
     #[command(
         after_help = "Example:\n  verdict submit results.jsonl\n  echo '{\"testcase\":\"t\",\"outcome\":\"PASSED\"}' | verdict submit -"
     )]
@@ -324,8 +327,13 @@ pub struct IngestArgs {
 
 #[derive(Debug, Args)]
 pub struct SubmitArgs {
-    /// Input file, or - for standard input.
+    /// Input file, or - for standard input (copied to a temporary file in $TMPDIR while it
+    /// is checked).
     pub file: String,
+
+    /// Store the input even if it was stored before (a new copy, with new result uuids).
+    #[arg(long)]
+    pub again: bool,
 
     #[command(flatten)]
     pub outcomes: OutcomeArgs,

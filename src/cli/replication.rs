@@ -162,7 +162,7 @@ pub(super) fn start_peers(
 
 pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
     let token = args.client.token()?;
-    let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
+    let store = Store::open(db)?;
     let mut client = PeerClient::new(&args.url, token, args.client.limits());
     client.zstd = !args.no_compress;
     let opts = PullOptions { page: args.page.max(1), full: args.full, ..PullOptions::default() };
@@ -221,7 +221,7 @@ pub fn export(db: &Path, args: ExportArgs) -> Result<i32> {
 }
 
 pub fn import(db: &Path, args: ImportArgs) -> Result<i32> {
-    let store = Store::open(db).with_context(|| format!("opening store {}", db.display()))?;
+    let store = Store::open(db)?;
     let bar = progress(None, "importing");
     let outcome = replicate::import_bundle(&store, &args.file, |phase, n| {
         bar.set_message(phase.to_owned());

@@ -13,6 +13,7 @@ mod queue;
 pub mod redact;
 pub mod render;
 pub mod replication;
+pub mod submit;
 
 pub use pool::ReadPool;
 pub use queue::{MAX_BATCH, PendingWrite, QueueError, WriteQueue};

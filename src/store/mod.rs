@@ -7,6 +7,7 @@
 mod codec;
 mod disk;
 mod facets;
+mod paths;
 mod plan;
 mod reader;
 mod schema;
@@ -17,7 +18,7 @@ pub use disk::{DiskState, RESUME_FREE, free_bytes};
 pub use reader::{OriginHead, Reader, Stats, WaiverKeys};
 pub use writer::{ImportOutcome, Writer, Written};
 
-use rusqlite::{Connection, OpenFlags, OptionalExtension};
+use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
@@ -57,21 +58,46 @@ impl StoreError {
 /// How long a connection waits for another process's write lock before failing.
 const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// How often a writer waiting for the lock tries again. SQLite's own busy handler sleeps
+/// ever longer (up to 100 ms a try), so a writer that frees the lock for a moment between
+/// chunks (`verdict submit` beside a server) could keep it from a waiting server for
+/// seconds; trying every millisecond takes the next free moment.
+const BUSY_RETRY: Duration = Duration::from_millis(1);
+
 /// An opened store: its file and its node id. Connections are made on demand.
 #[derive(Debug, Clone)]
 pub struct Store {
     path: PathBuf,
     node_id: String,
     disk: Arc<DiskState>,
+    /// Read as an immutable file: SQLite cannot make the `-shm` file a WAL reader needs
+    /// (a read-only directory) and no WAL holds newer data (see [`Store::open_existing`]).
+    immutable: bool,
+}
+
+/// Turns an SQLite error met while opening `path` into one naming the path and the cause.
+fn opening(path: &Path, access: paths::Access) -> impl Fn(StoreError) -> StoreError + '_ {
+    move |e| match e {
+        StoreError::Sqlite(e) => StoreError::Open { path: path.to_owned(), reason: paths::explain(path, access, &e) },
+        other => other,
+    }
 }
 
 impl Store {
-    /// Opens the store at `path`, creating the file, schema and node id on first use.
+    /// Opens the store at `path`, creating the file, schema and node id on first use. A
+    /// path that cannot work (a directory, a read-only file, a missing or read-only
+    /// directory) is refused before anything is created, with the reason.
     pub fn open(path: &Path) -> Result<Store, StoreError> {
+        paths::check(path, paths::Access::Write)
+            .map_err(|reason| StoreError::Open { path: path.to_owned(), reason })?;
+        refuse_foreign(path)?;
         let conn = open_rw(path)?;
-        conn.execute_batch(schema::SCHEMA)?;
-        let node_id = ensure_meta(&conn)?;
-        let store = Store::new(path, node_id);
+        let node_id = (|| {
+            conn.execute_batch(schema::SCHEMA)?;
+            ensure_meta(&conn)
+        })()
+        .map_err(opening(path, paths::Access::Write))?;
+        let store = Store::new(path, node_id, false);
         if schema_version(&conn)? == "1" {
             tracing::info!(path = %path.display(), "upgrading the store to schema version {}", schema::SCHEMA_VERSION);
             store.writer()?.upgrade_from_1()?;
@@ -83,6 +109,9 @@ impl Store {
     /// which rebuilds a node's store: the rebuilt one is the same node). Refuses an
     /// existing non-empty store.
     pub fn create_with_node_id(path: &Path, node_id: &str) -> Result<Store, StoreError> {
+        paths::check(path, paths::Access::Write)
+            .map_err(|reason| StoreError::Open { path: path.to_owned(), reason })?;
+        refuse_foreign(path)?;
         let conn = open_rw(path)?;
         conn.execute_batch(schema::SCHEMA)?;
         let entries: i64 = conn.query_row("SELECT count(*) FROM log", [], |r| r.get(0))?;
@@ -91,30 +120,27 @@ impl Store {
         }
         conn.execute("INSERT OR REPLACE INTO meta(key, value) VALUES('node_id', ?1)", [node_id])?;
         let node_id = ensure_meta(&conn)?;
-        Ok(Store::new(path, node_id))
+        Ok(Store::new(path, node_id, false))
     }
 
-    /// Opens an existing store without creating anything (for read-only commands).
+    /// Opens an existing store for reading without creating or changing anything: a
+    /// read-only file works, and so does a store in a directory this user may not write
+    /// while no `-wal` file holds newer data (it is then read as an immutable file; SQLite
+    /// could not make the `-shm` file a WAL reader needs).
     pub fn open_existing(path: &Path) -> Result<Store, StoreError> {
-        if !path.exists() {
-            return Err(StoreError::Open { path: path.to_owned(), reason: "no such file".into() });
-        }
-        let conn =
-            Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
-        let node_id: Option<String> = conn
-            .query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| r.get(0))
-            .optional()
-            .map_err(|e| StoreError::Open { path: path.to_owned(), reason: format!("not a verdict store ({e})") })?;
-        let node_id = node_id.ok_or_else(|| StoreError::Open {
-            path: path.to_owned(),
-            reason: "not a verdict store (no node id)".into(),
-        })?;
-        Ok(Store::new(path, node_id))
+        paths::check(path, paths::Access::Read).map_err(|reason| StoreError::Open { path: path.to_owned(), reason })?;
+        let node_id = match read_node_id(path, false) {
+            Err(StoreError::Sqlite(e)) if needs_shm(&e) && !wal_has_data(path) => {
+                let node_id = read_node_id(path, true).map_err(opening(path, paths::Access::Read))?;
+                return Ok(Store::new(path, node_id, true));
+            }
+            other => other.map_err(opening(path, paths::Access::Read))?,
+        };
+        Ok(Store::new(path, node_id, false))
     }
 
-    fn new(path: &Path, node_id: String) -> Store {
-        Store { path: path.to_owned(), node_id, disk: Arc::new(DiskState::new(path)) }
+    fn new(path: &Path, node_id: String, immutable: bool) -> Store {
+        Store { path: path.to_owned(), node_id, disk: Arc::new(DiskState::new(path)), immutable }
     }
 
     pub fn path(&self) -> &Path {
@@ -146,11 +172,7 @@ impl Store {
 
     /// A read-only connection for queries.
     pub fn reader(&self) -> Result<Reader, StoreError> {
-        let conn = Connection::open_with_flags(
-            &self.path,
-            OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-        )?;
-        conn.busy_timeout(BUSY_TIMEOUT)?;
+        let conn = open_ro(&self.path, self.immutable)?;
         // Reads of a large store benefit from a bigger page cache and memory mapping.
         // Random reads of bodies, postings and waivers are page reads: map the file rather
         // than pread each page (decisions: measured in BENCHMARKS.md). Mapped pages are the
@@ -186,17 +208,91 @@ impl Checkpointer {
     }
 }
 
+/// A read-only connection; `immutable`: without locks or `-shm` (see [`Store::open_existing`]).
+fn open_ro(path: &Path, immutable: bool) -> Result<Connection, StoreError> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+    let conn = if immutable {
+        Connection::open_with_flags(immutable_uri(path), flags | OpenFlags::SQLITE_OPEN_URI)?
+    } else {
+        Connection::open_with_flags(path, flags)?
+    };
+    conn.busy_timeout(BUSY_TIMEOUT)?;
+    Ok(conn)
+}
+
+/// The store's node id, read on a fresh read-only connection.
+fn read_node_id(path: &Path, immutable: bool) -> Result<String, StoreError> {
+    let conn = open_ro(path, immutable)?;
+    let node_id: Option<String> = match conn.query_row("SELECT value FROM meta WHERE key = 'node_id'", [], |r| r.get(0))
+    {
+        Ok(v) => Some(v),
+        Err(rusqlite::Error::QueryReturnedNoRows) => None,
+        Err(rusqlite::Error::SqliteFailure(_, Some(msg))) if msg.starts_with("no such table") => None,
+        Err(e) => return Err(e.into()),
+    };
+    node_id.ok_or_else(|| StoreError::Open {
+        path: path.to_owned(),
+        reason: "not a verdict store (an SQLite database without verdict's tables): check --db".into(),
+    })
+}
+
+/// Whether a read-only open failed only because SQLite could not create the `-shm` file.
+fn needs_shm(e: &rusqlite::Error) -> bool {
+    matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen))
+}
+
+/// Whether the store's `-wal` file exists and is not empty (it may hold commits the
+/// database file lacks, which an immutable read would miss).
+fn wal_has_data(path: &Path) -> bool {
+    std::fs::metadata(paths::sibling(path, "-wal")).map(|m| m.len() > 0).unwrap_or(false)
+}
+
+/// `file:` URI of `path` with `immutable=1` (characters URIs reserve are escaped).
+fn immutable_uri(path: &Path) -> String {
+    const KEEP: &percent_encoding::AsciiSet =
+        &percent_encoding::NON_ALPHANUMERIC.remove(b'/').remove(b'-').remove(b'_').remove(b'.').remove(b'~');
+    let text = path.to_string_lossy();
+    format!("file:{}?immutable=1", percent_encoding::utf8_percent_encode(&text, KEEP))
+}
+
+/// Refuses a file that is not a verdict store before anything writes to it: not an
+/// SQLite database, or another program's database (verdict's WAL mode and schema would
+/// change it). Read on a read-only connection, which changes nothing.
+fn refuse_foreign(path: &Path) -> Result<(), StoreError> {
+    if std::fs::metadata(path).map(|m| m.len() == 0).unwrap_or(true) {
+        return Ok(());
+    }
+    let tables = || -> Result<(i64, i64), StoreError> {
+        Ok(open_ro(path, false)?.query_row(
+            "SELECT count(*), count(*) FILTER (WHERE name = 'meta') FROM sqlite_master WHERE type = 'table'",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?)
+    };
+    let (tables, meta) = tables().map_err(opening(path, paths::Access::Write))?;
+    if tables > 0 && meta == 0 {
+        return Err(StoreError::Open {
+            path: path.to_owned(),
+            reason: "not a verdict store (an SQLite database without verdict's tables): check --db".into(),
+        });
+    }
+    Ok(())
+}
+
 fn open_rw(path: &Path) -> Result<Connection, StoreError> {
-    let conn = Connection::open_with_flags(
+    let mut conn = Connection::open_with_flags(
         path,
         OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX,
     )
-    .map_err(|e| StoreError::Open { path: path.to_owned(), reason: e.to_string() })?;
-    conn.busy_timeout(BUSY_TIMEOUT)?;
+    .map_err(|e| StoreError::Open { path: path.to_owned(), reason: paths::explain(path, paths::Access::Write, &e) })?;
+    conn.busy_handler(Some(wait_for_lock))?;
 
     // WAL: readers never block the writer. synchronous=FULL: a commit is on disk (fsync of
     // the WAL) before it returns, so an acknowledged write survives power loss.
-    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0))?;
+    let mode: String = conn.query_row("PRAGMA journal_mode = WAL", [], |r| r.get(0)).map_err(|e| StoreError::Open {
+        path: path.to_owned(),
+        reason: paths::explain(path, paths::Access::Write, &e),
+    })?;
     if !mode.eq_ignore_ascii_case("wal") {
         return Err(StoreError::Open {
             path: path.to_owned(),
@@ -220,6 +316,17 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
 
 fn schema_version(conn: &Connection) -> Result<String, StoreError> {
     Ok(conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))?)
+}
+
+/// The busy handler of write connections: retries every [`BUSY_RETRY`] for up to
+/// [`BUSY_TIMEOUT`] (`count` is how many times it was called for this lock).
+fn wait_for_lock(count: i32) -> bool {
+    let limit = BUSY_TIMEOUT.as_millis() / BUSY_RETRY.as_millis().max(1);
+    if u128::try_from(count).unwrap_or(0) >= limit {
+        return false;
+    }
+    std::thread::sleep(BUSY_RETRY);
+    true
 }
 
 /// Reads or creates the node id and schema version.

@@ -218,6 +218,12 @@ impl Writer {
         Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?)
     }
 
+    /// Whether a result with this uuid is stored (an interrupted `submit` resumes past the
+    /// results it stored before).
+    pub fn has_result(&self, uuid: &str) -> Result<bool, StoreError> {
+        Ok(self.result_id_by_uuid(uuid)?.is_some())
+    }
+
     /// Whether a file with this content hash has been ingested.
     pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
         super::reader::is_ingested(&self.conn, blake3)

@@ -51,8 +51,11 @@ fn submit_is_all_or_nothing() {
     let (code, _, err) = run_cli(&["submit", "--db", &db, "-"], Some(truncated));
     assert_eq!(code, 1);
     assert!(err.contains("line 2"), "{err}");
+    assert!(!std::path::Path::new(&db).exists(), "a refused input creates no store");
+    assert_eq!(run_cli(&["submit", "--db", &db, "-"], Some(r#"{"testcase":"a","outcome":"PASSED"}"#)).0, 0);
+    assert_eq!(run_cli(&["submit", "--db", &db, "-"], Some(bad)).0, 1);
     let (_, out, _) = run_cli(&["stats", "--db", &db], None);
-    assert!(out.contains("results:      0"), "{out}");
+    assert!(out.contains("results:      1"), "{out}");
 }
 
 #[test]
@@ -65,7 +68,8 @@ fn verify_detects_tampering() {
     assert_eq!(run_cli(&["submit", "--db", &db, "-"], Some(&lines)).0, 0);
     let (code, out, _) = run_cli(&["verify", "--db", &db], None);
     assert_eq!(code, 0);
-    assert!(out.starts_with("OK: 50 entries"), "{out}");
+    // 50 results and the `ingest` entry recording the input.
+    assert!(out.starts_with("OK: 51 entries"), "{out}");
 
     let conn = rusqlite::Connection::open(&db).unwrap();
     // The log refuses UPDATE and DELETE outright.

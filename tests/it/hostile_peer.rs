@@ -116,9 +116,10 @@ fn a_peer_sending_more_entries_than_asked_is_refused_and_nothing_is_stored() {
     assert!(err.contains(&format!("peer {peer} sent more than the 50 entries asked for")), "{err}");
     assert_eq!(stats(&b_db), before);
     // The same page is valid when that many were asked for: the limit alone refused it.
-    let (code, out, err) = cli_within_a_minute(&["sync", &peer, "--db", b, "--page", "300"]);
+    // (300 results and the `ingest` entry that records the submitted input.)
+    let (code, out, err) = cli_within_a_minute(&["sync", &peer, "--db", b, "--page", "301"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("pulled 300 entries"), "{out}");
+    assert!(out.contains("pulled 301 entries"), "{out}");
 }
 
 #[test]
@@ -165,7 +166,8 @@ fn pages_are_split_by_bytes_at_the_source_and_refused_past_the_bound_at_the_rece
     let (code, out, err) =
         cli_within_a_minute(&["sync", &a.base, "--db", b_db.to_str().unwrap(), "--peer-max-page-bytes", "500000"]);
     assert_eq!(code, 0, "{err}");
-    assert!(out.contains("pulled 40 entries"), "{out}");
+    // 40 results and the `ingest` entry that records the submitted input.
+    assert!(out.contains("pulled 41 entries"), "{out}");
     // One that ignores the bound is refused, and nothing is stored.
     let peer = format!("http://127.0.0.1:{}", replaying(whole_page(&a)));
     let before = stats(&c_db);

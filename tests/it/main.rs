@@ -20,4 +20,6 @@ mod replay;
 mod replication;
 mod server_limits;
 mod spool;
+mod store_errors;
+mod submit;
 mod tidy;
