@@ -3,19 +3,25 @@
 //! Local writes and imported entries (replication, replay) go through the same
 //! [`Writer::apply`], so a store rebuilt from its log is identical to the live one.
 
+use super::StoreError;
 use super::codec::{Compressed, Decoder, Encoder, Prepared, SharedDict, stored_bytes};
 use super::disk::{DiskState, WriterDisk};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
-use super::{StoreError, uuid_key};
 use crate::log::{Body, Entry, Hash, Kind};
 use crate::model::{
-    GroupRecord, GroupView, IngestRecord, ResultRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp,
-    WaiverRecord, WaiverView,
+    GroupRecord, GroupView, IngestRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp, WaiverRecord, WaiverView,
 };
 use foldhash::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
+
+mod intern;
+mod lww;
+mod results;
+
+use intern::{DATA_KEYS, DATA_VALUES, TESTCASES, intern, lookup, remember};
+use lww::{LwwField, Pending};
 
 /// What a local write produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,13 +73,6 @@ struct Stamp<'a> {
     oseq: i64,
 }
 
-/// Interned-id caches are capped so a stream of unique values (or testcase names) cannot
-/// grow memory forever.
-const VALUE_CACHE_MAX: usize = 100_000;
-
-/// Postings rows per INSERT statement.
-const POSTINGS_PER_STATEMENT: usize = 8;
-
 /// The write connection plus id caches. Caches only ever hold committed or
 /// current-transaction ids and are cleared on rollback.
 pub struct Writer {
@@ -97,49 +96,6 @@ pub struct Writer {
     wrote_up_to: Option<i64>,
     /// Whether the disk is full (writes then fail fast), and the WAL size to keep to.
     disk: WriterDisk,
-}
-
-/// A last-writer-wins field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-enum LwwField {
-    TestcaseRefUrl,
-    GroupDescription,
-    GroupRefUrl,
-}
-
-impl LwwField {
-    /// The UPDATE that applies a value if its stamp is newer than the stored one.
-    fn sql(self) -> &'static str {
-        match self {
-            LwwField::TestcaseRefUrl => {
-                "UPDATE testcase SET ref_url = ?1, ref_url_ts = ?2, ref_url_origin = ?3, ref_url_oseq = ?4
-                 WHERE id = ?5 AND (ref_url_ts, ref_url_origin, ref_url_oseq) < (?2, ?3, ?4)"
-            }
-            LwwField::GroupDescription => {
-                "UPDATE grp SET description = ?1, description_ts = ?2, description_origin = ?3, description_oseq = ?4
-                 WHERE id = ?5 AND (description_ts, description_origin, description_oseq) < (?2, ?3, ?4)"
-            }
-            LwwField::GroupRefUrl => {
-                "UPDATE grp SET ref_url = ?1, ref_url_ts = ?2, ref_url_origin = ?3, ref_url_oseq = ?4
-                 WHERE id = ?5 AND (ref_url_ts, ref_url_origin, ref_url_oseq) < (?2, ?3, ?4)"
-            }
-        }
-    }
-}
-
-/// A deferred last-writer-wins value with its stamp.
-#[derive(Debug, Clone)]
-struct Pending {
-    value: Option<String>,
-    ts: i64,
-    origin: String,
-    oseq: i64,
-}
-
-impl Pending {
-    fn key(&self) -> (i64, &str, i64) {
-        (self.ts, &self.origin, self.oseq)
-    }
 }
 
 /// Past this size the writer restarts the WAL from its beginning.
@@ -597,158 +553,6 @@ impl Writer {
         Ok(())
     }
 
-    fn apply_result(
-        &mut self,
-        seq: i64,
-        stamp: &Stamp,
-        r: &ResultRecord,
-        uuid_is_new: bool,
-    ) -> Result<Option<i64>, StoreError> {
-        // A result's id is its log position: ids stay increasing and rendering needs one row.
-        let id = seq;
-        let uuid = uuid_key(&r.uuid);
-        let holders = if uuid_is_new { Vec::new() } else { self.result_ids_by_uuid(&r.uuid)? };
-        if !holders.is_empty() {
-            match self.holder_with_same_content(&holders, r)? {
-                // The same result reached this node twice (a file ingested on two nodes, a
-                // retry sent to two nodes): the log keeps both entries, the indexes the one
-                // accepted first by (ts, origin, origin_seq), so every node lists the same
-                // one whatever the order the entries arrived in. The other stays readable
-                // by its id.
-                Some(existing) if !self.earlier_than(stamp, existing)? => return Ok(Some(existing)),
-                Some(existing) => self.unindex_result(existing)?,
-                // Different results under one uuid (two origins chose the same one): both
-                // stay visible — hiding either would hide an acknowledged result — and the
-                // uuid is recorded as a conflict for operators.
-                None => {
-                    self.conn
-                        .prepare_cached("INSERT OR IGNORE INTO uuid_conflicts(uuid) VALUES(?1)")?
-                        .execute([&uuid])?;
-                }
-            }
-        }
-        self.conn
-            .prepare_cached("INSERT INTO result_uuids(uuid, result_id) VALUES(?1, ?2)")?
-            .execute(params![uuid, id])?;
-        let testcase_id = self.touch_testcase(stamp, &r.testcase)?;
-        let mut group_ids = Vec::with_capacity(r.groups.len());
-        for g in &r.groups {
-            group_ids.push(self.touch_group(stamp, g)?);
-        }
-        let mut postings = Vec::with_capacity(r.data.len());
-        for (key, values) in &r.data {
-            let key_id = self.intern_key(key)?;
-            for value in values {
-                postings.push((key_id, self.intern_value(value)?));
-            }
-        }
-        self.conn
-            .prepare_cached(
-                "INSERT INTO results(id, testcase_id, outcome, submit_time, facets) VALUES(?1, ?2, ?3, ?4, ?5)",
-            )?
-            .execute(params![id, testcase_id, r.outcome, r.submit_time, super::facets::encode(&postings)])?;
-        for gid in group_ids {
-            self.conn
-                .prepare_cached("INSERT OR IGNORE INTO result_groups(group_id, result_id) VALUES(?1, ?2)")?
-                .execute(params![gid, id])?;
-        }
-        self.insert_postings(&postings, r.submit_time, id, testcase_id)?;
-        Ok(Some(id))
-    }
-
-    /// Inserts a result's (key, value) postings, several rows per statement. A key may
-    /// carry the same value twice; the body keeps the multiset, the postings need it once.
-    fn insert_postings(
-        &mut self,
-        postings: &[(i64, i64)],
-        time: i64,
-        id: i64,
-        testcase: i64,
-    ) -> Result<(), StoreError> {
-        for chunk in postings.chunks(POSTINGS_PER_STATEMENT) {
-            let mut args: Vec<i64> = Vec::with_capacity(chunk.len() * 5);
-            for (k, v) in chunk {
-                args.extend([*k, *v, time, id, testcase]);
-            }
-            self.conn.prepare_cached(postings_sql(chunk.len()))?.execute(rusqlite::params_from_iter(args))?;
-        }
-        Ok(())
-    }
-
-    /// Whether `stamp` orders before the entry that holds result `id`.
-    fn earlier_than(&self, stamp: &Stamp, id: i64) -> Result<bool, StoreError> {
-        let (ts, origin, oseq): (i64, String, i64) = self
-            .conn
-            .prepare_cached(
-                "SELECT l.ts, o.node, l.origin_seq FROM log l JOIN origins o ON o.id = l.origin_id WHERE l.seq = ?1",
-            )?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
-        Ok((stamp.ts, stamp.origin, stamp.oseq) < (ts, origin.as_str(), oseq))
-    }
-
-    /// The record in the log entry of result `id`.
-    fn logged_result(&self, id: i64) -> Result<ResultRecord, StoreError> {
-        let (enc, body): (i64, Vec<u8>) = self
-            .conn
-            .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, stored_bytes(r, 1)?)))?;
-        let body = self.decoder.decode(&self.conn, id, enc, body)?;
-        serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })
-    }
-
-    /// Which of the results `ids` (one uuid) says the same as `r`, if any.
-    fn holder_with_same_content(&self, ids: &[i64], r: &ResultRecord) -> Result<Option<i64>, StoreError> {
-        for id in ids {
-            if self.logged_result(*id)?.same_content(r) {
-                return Ok(Some(*id));
-            }
-        }
-        Ok(None)
-    }
-
-    /// Removes result `id` from the derived tables (its log entry stays).
-    fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
-        let old = self.logged_result(id)?;
-        for (key, values) in &old.data {
-            let key_id = self.intern_key(key)?;
-            for value in values {
-                let value_id = self.intern_value(value)?;
-                self.conn
-                    .prepare_cached(
-                        "DELETE FROM result_data WHERE key_id = ?1 AND value_id = ?2 AND submit_time = ?3 AND result_id = ?4",
-                    )?
-                    .execute(params![key_id, value_id, old.submit_time, id])?;
-            }
-        }
-        for g in &old.groups {
-            self.conn
-                .prepare_cached(
-                    "DELETE FROM result_groups WHERE group_id = (SELECT id FROM grp WHERE uuid = ?1) AND result_id = ?2",
-                )?
-                .execute(params![g.uuid, id])?;
-        }
-        self.conn
-            .prepare_cached("DELETE FROM result_uuids WHERE uuid = ?1 AND result_id = ?2")?
-            .execute(params![uuid_key(&old.uuid), id])?;
-        self.conn.prepare_cached("DELETE FROM results WHERE id = ?1")?.execute([id])?;
-        Ok(())
-    }
-
-    fn result_id_by_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1 LIMIT 1")?
-            .query_row([uuid_key(uuid)], |r| r.get(0))
-            .optional()?)
-    }
-
-    /// Every visible result with this uuid (more than one only after a conflict).
-    fn result_ids_by_uuid(&self, uuid: &str) -> Result<Vec<i64>, StoreError> {
-        let mut stmt = self.conn.prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1")?;
-        let ids = stmt.query_map([uuid_key(uuid)], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        Ok(ids)
-    }
-
     /// A testcase's id if it exists (without creating it).
     fn testcase_id(&mut self, name: &str) -> Result<Option<i64>, StoreError> {
         if let Some(id) = self.testcases.get(name) {
@@ -800,61 +604,12 @@ impl Writer {
         Ok(id)
     }
 
-    /// Records a last-writer-wins value to apply at the end of the transaction, keeping
-    /// the newest per field (imports may arrive in any order).
-    fn defer(&mut self, field: LwwField, id: i64, value: &Option<String>, stamp: &Stamp) {
-        let new = Pending { value: value.clone(), ts: stamp.ts, origin: stamp.origin.to_owned(), oseq: stamp.oseq };
-        match self.lww.entry((field, id)) {
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                if new.key() > o.get().key() {
-                    o.insert(new);
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(new);
-            }
-        }
-    }
-
-    /// Applies the deferred last-writer-wins values (each only if newer than the stored).
-    fn flush_lww(&mut self) -> Result<(), StoreError> {
-        for ((field, id), p) in self.lww.drain() {
-            self.conn.prepare_cached(field.sql())?.execute(params![p.value, p.ts, p.origin, p.oseq, id])?;
-        }
-        Ok(())
-    }
-
     fn intern_key(&mut self, key: &str) -> Result<i64, StoreError> {
         intern(&self.conn, &mut self.keys, &DATA_KEYS, key)
     }
 
     fn intern_value(&mut self, value: &str) -> Result<i64, StoreError> {
         intern(&self.conn, &mut self.values, &DATA_VALUES, value)
-    }
-
-    /// Upgrades a version-1 store in one transaction: the two-column uuid index, then every
-    /// result the old one-result-per-uuid index hid is applied again (a different result
-    /// under a taken uuid becomes visible and a recorded conflict; an equal one stays hidden).
-    pub fn upgrade_from_1(&mut self) -> Result<(), StoreError> {
-        self.transaction(|w| {
-            w.conn.execute_batch(super::schema::UPGRADE_FROM_1)?;
-            let hidden: Vec<(i64, i64, String, i64)> = w
-                .conn
-                .prepare(
-                    "SELECT l.seq, l.ts, o.node, l.origin_seq FROM log l JOIN origins o ON o.id = l.origin_id
-                     WHERE l.kind = 'result' AND NOT EXISTS (SELECT 1 FROM results r WHERE r.id = l.seq)
-                     ORDER BY l.seq",
-                )?
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                .collect::<Result<_, _>>()?;
-            for (seq, ts, origin, oseq) in hidden {
-                let record = w.logged_result(seq)?;
-                w.apply_result(seq, &Stamp { ts, origin: &origin, oseq }, &record, false)?;
-            }
-            w.conn
-                .execute("UPDATE meta SET value = ?1 WHERE key = 'schema_version'", [super::schema::SCHEMA_VERSION])?;
-            Ok(())
-        })
     }
 
     /// The node id local writes are sealed with.
@@ -866,76 +621,4 @@ impl Writer {
     pub fn count_entries(&self, kind: Kind) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("SELECT count(*) FROM log WHERE kind = ?1", [kind.as_str()], |r| r.get(0))?)
     }
-}
-
-/// The INSERT of `rows` postings (1..=POSTINGS_PER_STATEMENT), built once: formatting it
-/// per result showed up in profiles.
-fn postings_sql(rows: usize) -> &'static str {
-    static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
-    let all = SQL.get_or_init(|| {
-        (0..=POSTINGS_PER_STATEMENT)
-            .map(|n| {
-                let values = vec!["(?, ?, ?, ?, ?)"; n].join(", ");
-                format!(
-                    "INSERT OR IGNORE INTO result_data(key_id, value_id, submit_time, result_id, testcase_id) VALUES {values}"
-                )
-            })
-            .collect()
-    });
-    all.get(rows).map_or("", String::as_str)
-}
-
-/// The id of `text` in an interning table (`testcase`, `data_keys`, `data_values`),
-/// created if missing, through a cache. Inserting first costs one index search for a new
-/// text instead of two (unique values such as build ids, a JUnit report's testcases); a
-/// known text the cache has dropped costs one more.
-fn intern(conn: &Connection, cache: &mut HashMap<String, i64>, t: &InternTable, text: &str) -> Result<i64, StoreError> {
-    if let Some(id) = cache.get(text) {
-        return Ok(*id);
-    }
-    let inserted = conn.prepare_cached(t.insert)?.execute([text])?;
-    let id = if inserted == 1 {
-        conn.last_insert_rowid()
-    } else {
-        lookup(conn, t, text)?
-            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: format!("{} {text:?} vanished", t.name) })?
-    };
-    remember(cache, text, id);
-    Ok(id)
-}
-
-fn lookup(conn: &Connection, t: &InternTable, text: &str) -> Result<Option<i64>, StoreError> {
-    Ok(conn.prepare_cached(t.select)?.query_row([text], |r| r.get(0)).optional()?)
-}
-
-/// An interning table's statements (fixed strings: no formatting per lookup).
-struct InternTable {
-    name: &'static str,
-    insert: &'static str,
-    select: &'static str,
-}
-
-const TESTCASES: InternTable = InternTable {
-    name: "testcase",
-    insert: "INSERT OR IGNORE INTO testcase(name) VALUES(?1)",
-    select: "SELECT id FROM testcase WHERE name = ?1",
-};
-const DATA_KEYS: InternTable = InternTable {
-    name: "data key",
-    insert: "INSERT OR IGNORE INTO data_keys(key) VALUES(?1)",
-    select: "SELECT id FROM data_keys WHERE key = ?1",
-};
-const DATA_VALUES: InternTable = InternTable {
-    name: "data value",
-    insert: "INSERT OR IGNORE INTO data_values(value) VALUES(?1)",
-    select: "SELECT id FROM data_values WHERE value = ?1",
-};
-
-/// Caches an interned id; the caches are capped so a stream of unique texts cannot grow
-/// memory forever.
-fn remember(cache: &mut HashMap<String, i64>, text: &str, id: i64) {
-    if cache.len() >= VALUE_CACHE_MAX {
-        cache.clear();
-    }
-    cache.insert(text.to_owned(), id);
 }
