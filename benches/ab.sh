@@ -43,6 +43,8 @@ for line in sys.stdin:
     who, metric, x = line.split()
     v[(who, metric)].append(float(x))
 for m in ["post", "get_item", "get_latest_item", "decision"]:
-    a, b = statistics.median(v[("A", m)]), statistics.median(v[("B", m)])
-    print(f"{m:16} A {a:10.0f}  B {b:10.0f}  B/A {b/a:.3f}   (A {v[(\"A\", m)]}, B {v[(\"B\", m)]})")
+    a, b = v[("A", m)], v[("B", m)]
+    pairs = statistics.median([y / x for x, y in zip(a, b)])
+    print("%-16s A %8.0f  B %8.0f  B/A of medians %.3f  median of round ratios %.3f" % (
+        m, statistics.median(a), statistics.median(b), statistics.median(b) / statistics.median(a), pairs))
 '

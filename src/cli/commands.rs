@@ -91,6 +91,16 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         format!("cannot listen on {}: choose another --listen address or stop what uses it", args.listen)
     })?;
     listener.set_nonblocking(true).context("setting the listening socket non-blocking")?;
+    // The spool's settings and directories are checked before the store is opened too.
+    let spool_ingest = match &args.spool {
+        Some(dir) => {
+            Spool::prepare_dirs(dir)?;
+            let ingest =
+                super::ingest::ingest_config(&args.defaults, config.outcomes.clone(), config.input_limits.clone())?;
+            Some((dir.clone(), ingest))
+        }
+        None => None,
+    };
     let store = Store::open(db)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if args.workers > 0 {
@@ -109,19 +119,15 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         // Tests and scripts read this line to learn the port.
         println!("verdict listening on http://{addr}");
         std::io::stdout().flush()?;
-        let spool = match &args.spool {
-            Some(dir) => {
+        let spool = match spool_ingest {
+            Some((dir, ingest)) => {
                 let opts = SpoolOptions {
                     dir: dir.clone(),
                     delete: args.spool_delete,
                     settle: Duration::from_millis(args.spool_settle_ms),
                     tick: Duration::from_millis(250),
                     workers: args.spool_workers,
-                    ingest: super::ingest::ingest_config(
-                        &args.defaults,
-                        service.config().outcomes.clone(),
-                        service.config().input_limits.clone(),
-                    )?,
+                    ingest,
                 };
                 tracing::info!(dir = %dir.display(), "spool started");
                 Some(Spool::start(opts, service.queue())?)

@@ -73,10 +73,17 @@ const SIDECAR_SUFFIX: &str = ".meta.json";
 
 impl Spool {
     /// Creates the directory layout and starts the scanner and workers.
-    pub fn start(opts: SpoolOptions, queue: WriteQueue) -> Result<Spool, SpoolStartError> {
-        for d in [opts.dir.clone(), opts.dir.join(DONE), opts.dir.join(FAILED)] {
+    /// Creates the spool directory and its `done/` and `failed/` (a server checks this
+    /// before it opens its store, so a refused start creates no store).
+    pub fn prepare_dirs(dir: &std::path::Path) -> Result<(), SpoolStartError> {
+        for d in [dir.to_owned(), dir.join(DONE), dir.join(FAILED)] {
             std::fs::create_dir_all(&d).map_err(|source| SpoolStartError::Dir { dir: d.clone(), source })?;
         }
+        Ok(())
+    }
+
+    pub fn start(opts: SpoolOptions, queue: WriteQueue) -> Result<Spool, SpoolStartError> {
+        Self::prepare_dirs(&opts.dir)?;
         let status =
             Arc::new(Mutex::new(SpoolStatus { dir: opts.dir.display().to_string(), ..SpoolStatus::default() }));
         let stop = Arc::new(AtomicBool::new(false));

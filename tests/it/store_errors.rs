@@ -79,6 +79,22 @@ fn port_clash_creates_no_store() {
 }
 
 #[test]
+fn a_spool_that_cannot_be_made_creates_no_store() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    // The spool path is a file: its directories cannot be made.
+    let file = dir.path().join("spool");
+    std::fs::write(&file, "x").unwrap();
+    let (code, _, err) = run_cli(
+        &["serve", "--db", db.to_str().unwrap(), "--listen", "127.0.0.1:0", "--spool", file.to_str().unwrap()],
+        None,
+    );
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("spool"), "{err}");
+    assert!(!db.exists(), "{:?}", listing(dir.path()));
+}
+
+#[test]
 fn foreign_files_are_not_stores_and_stay_unchanged() {
     let dir = tempfile::tempdir().unwrap();
     let text = dir.path().join("notes.db");
