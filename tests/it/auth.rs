@@ -5,15 +5,13 @@ use crate::support::{TestServer, run_cli};
 use serde_json::json;
 use std::path::Path;
 
-/// Writes a tokens file with two users and returns their tokens.
-fn tokens_file(dir: &Path) -> (String, String) {
+/// Writes a tokens file with a user per `verdict token` argument list; returns the tokens.
+fn write_tokens(dir: &Path, users: &[&[&str]]) -> Vec<String> {
     let mut toml = String::new();
     let mut tokens = Vec::new();
-    for (user, testcases, waive) in [("alice", "dist.*,fedora-ci.*", true), ("bob", "osci.*", false)] {
-        let mut args = vec!["token", "--user", user, "--testcases", testcases];
-        if waive {
-            args.push("--waive");
-        }
+    for user in users {
+        let mut args = vec!["token"];
+        args.extend_from_slice(user);
         let (code, out, err) = run_cli(&args, None);
         assert_eq!(code, 0);
         toml.push_str(&out);
@@ -21,7 +19,19 @@ fn tokens_file(dir: &Path) -> (String, String) {
         assert!(!out.contains(tokens.last().unwrap()), "the file holds only a hash");
     }
     std::fs::write(dir.join("tokens.toml"), toml).unwrap();
-    (tokens[0].clone(), tokens[1].clone())
+    tokens
+}
+
+/// alice (dist.*, fedora-ci.*, may waive) and bob (osci.*); returns their tokens.
+fn tokens_file(dir: &Path) -> (String, String) {
+    let t = write_tokens(
+        dir,
+        &[
+            &["--user", "alice", "--testcases", "dist.*,fedora-ci.*", "--waive"],
+            &["--user", "bob", "--testcases", "osci.*"],
+        ],
+    );
+    (t[0].clone(), t[1].clone())
 }
 
 #[test]
@@ -132,21 +142,16 @@ fn tokens_mode_refuses_a_bad_tokens_file_at_start() {
     assert!(err.contains("token_blake3 must be 64 hex digits"), "{err}");
 }
 
-/// Writes a tokens file: alice (dist.*, waive), bob (osci.*, groups right); returns tokens.
+/// alice (dist.*, may waive) and bob (osci.*, the groups right); returns their tokens.
 fn rights_file(dir: &Path) -> (String, String) {
-    let mut toml = String::new();
-    let mut tokens = Vec::new();
-    for args in [
-        vec!["token", "--user", "alice", "--testcases", "dist.*", "--waive"],
-        vec!["token", "--user", "bob", "--testcases", "osci.*", "--groups"],
-    ] {
-        let (code, out, err) = run_cli(&args, None);
-        assert_eq!(code, 0);
-        toml.push_str(&out);
-        tokens.push(err.trim().rsplit(' ').next().unwrap().to_owned());
-    }
-    std::fs::write(dir.join("tokens.toml"), toml).unwrap();
-    (tokens[0].clone(), tokens[1].clone())
+    let t = write_tokens(
+        dir,
+        &[
+            &["--user", "alice", "--testcases", "dist.*", "--waive"],
+            &["--user", "bob", "--testcases", "osci.*", "--groups"],
+        ],
+    );
+    (t[0].clone(), t[1].clone())
 }
 
 #[test]

@@ -40,6 +40,16 @@ fn decide(s: &TestServer, nvr: &str, extra: Value) -> crate::support::Resp {
     s.post("/api/v1.0/decision", &body)
 }
 
+/// `verdict decide` on the server's store for `nvr` in the gating fixtures' context.
+fn decide_cli(s: &TestServer, nvr: &str, extra: &[&str]) -> (i32, String, String) {
+    let db = s.db.to_string_lossy().into_owned();
+    let dir = policies().join("gating");
+    let mut args = vec!["decide", "--db", &db, "--policies", dir.to_str().unwrap(), "--subject-type", "koji_build"];
+    args.extend(["--subject", nvr, "--context", "bodhi_update_push_stable", "--product-version", "fedora-40"]);
+    args.extend_from_slice(extra);
+    run_cli(&args, None)
+}
+
 fn result(s: &TestServer, nvr: &str, testcase: &str, outcome: &str, scenario: Option<&str>) -> i64 {
     let mut data = json!({"item": nvr, "type": "koji_build"});
     if let Some(sc) = scenario {
@@ -235,24 +245,7 @@ fn decide_cli_prints_requirements() {
     let s = gated(&[]);
     let nvr = "baz-3.0-1.fc40";
     result(&s, nvr, "dist.rpmdeplint", "PASSED", None);
-    let db = s.db.to_string_lossy().into_owned();
-    let dir = policies().join("gating");
-    let args = [
-        "decide",
-        "--db",
-        &db,
-        "--policies",
-        dir.to_str().unwrap(),
-        "--subject-type",
-        "koji_build",
-        "--subject",
-        nvr,
-        "--context",
-        "bodhi_update_push_stable",
-        "--product-version",
-        "fedora-40",
-    ];
-    let (code, out, err) = run_cli(&args, None);
+    let (code, out, err) = decide_cli(&s, nvr, &[]);
     assert_eq!(code, 2, "not satisfied: {out}{err}");
     assert!(out.contains("Of 2 required tests, 1 result missing"), "{out}");
     assert!(out.contains("ok   dist.rpmdeplint") && out.contains("FAIL compose.install"), "{out}");
@@ -312,27 +305,7 @@ fn when_decisions_ignore_results_stored_later_even_with_earlier_submit_times() {
     assert_eq!(unsatisfied(&now.json), [("test-result-failed".into(), "dist.rpmdeplint".into())]);
     let then = decide(&s, nvr, json!({"when": when}));
     assert_eq!(then.json["policies_satisfied"], true, "{}", then.text);
-    let dir = policies().join("gating");
-    let (code, out, err) = run_cli(
-        &[
-            "decide",
-            "--db",
-            s.db.to_str().unwrap(),
-            "--policies",
-            dir.to_str().unwrap(),
-            "--subject-type",
-            "koji_build",
-            "--subject",
-            nvr,
-            "--context",
-            "bodhi_update_push_stable",
-            "--product-version",
-            "fedora-40",
-            "--when",
-            &when,
-        ],
-        None,
-    );
+    let (code, out, err) = decide_cli(&s, nvr, &["--when", &when]);
     assert_eq!(code, 0, "satisfied at WHEN: {out}{err}");
 }
 

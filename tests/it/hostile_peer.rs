@@ -5,7 +5,7 @@
 
 use crate::support::{TestServer, run_cli, verdict_bin};
 use serde_json::{Value, json};
-use std::io::{Read, Write};
+use std::io::Write;
 use std::net::{TcpListener, TcpStream};
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -21,13 +21,7 @@ fn hostile(answer: impl Fn(&mut TcpStream, &str) + Send + Sync + 'static) -> u16
             let Ok(mut conn) = conn else { return };
             let answer = answer.clone();
             std::thread::spawn(move || {
-                let mut head = Vec::new();
-                let mut byte = [0u8; 1];
-                while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-                    head.push(byte[0]);
-                }
-                let head = String::from_utf8_lossy(&head).into_owned();
-                let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+                let path = crate::support::read_request_path(&mut conn);
                 answer(&mut conn, &path);
             });
         }

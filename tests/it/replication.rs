@@ -5,7 +5,7 @@
 use crate::support::{run_cli, verdict_bin};
 use serde_json::{Value, json};
 use std::collections::BTreeSet;
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -352,13 +352,7 @@ fn tampering_proxy(upstream: String) -> u16 {
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(mut conn) = conn else { return };
-            let mut head = Vec::new();
-            let mut byte = [0u8; 1];
-            while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
-                head.push(byte[0]);
-            }
-            let head = String::from_utf8_lossy(&head).into_owned();
-            let path = head.split_whitespace().nth(1).unwrap_or("/").to_owned();
+            let path = crate::support::read_request_path(&mut conn);
             let mut r = agent()
                 .get(format!("{upstream}{path}"))
                 .header("Authorization", format!("Bearer {TOKEN}"))

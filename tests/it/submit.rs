@@ -3,7 +3,7 @@
 //! (file and stdin), and a running server on the same store keeps answering POSTs between
 //! the submit's chunks.
 
-use crate::support::{TestServer, run_cli, verdict_bin};
+use crate::support::{TestServer, run_cli, run_cli_env, verdict_bin};
 use serde_json::json;
 use std::path::Path;
 use std::process::{Command, Stdio};
@@ -13,30 +13,6 @@ use std::time::{Duration, Instant};
 /// `n` results with distinct testcases `t0..tn`, as JSON Lines.
 fn jsonl(n: usize) -> String {
     (0..n).map(|i| format!("{{\"testcase\":\"t{i}\",\"outcome\":\"PASSED\",\"data\":{{\"item\":\"x\"}}}}\n")).collect()
-}
-
-/// Runs the CLI with extra environment variables; returns (exit code, stdout, stderr).
-fn run_env(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String, String) {
-    use std::io::Write;
-    let mut child = Command::new(verdict_bin())
-        .args(args)
-        .envs(env.iter().copied())
-        .env("VERDICT_LOG", "error")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    if let Some(s) = stdin {
-        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
-    }
-    drop(child.stdin.take());
-    let out = child.wait_with_output().unwrap();
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
 }
 
 /// Stored results and how many distinct testcases (each input result has its own).
@@ -93,10 +69,10 @@ fn interrupted_submit_finishes_exactly_once_on_rerun() {
     let small = ("VERDICT_SUBMIT_CHUNK_RESULTS", "10");
     // Two chunks committed, then the run stops as a kill would: the input is not recorded.
     let (code, _, err) =
-        run_env(&["submit", "--db", db_s, f], &[small, ("VERDICT_SUBMIT_STOP_AFTER_CHUNKS", "2")], None);
+        run_cli_env(&["submit", "--db", db_s, f], &[small, ("VERDICT_SUBMIT_STOP_AFTER_CHUNKS", "2")], None);
     assert_eq!(code, 3, "{err}");
     assert_eq!(results(&db), (20, 20));
-    let (code, out, err) = run_env(&["submit", "--db", db_s, f], &[small], None);
+    let (code, out, err) = run_cli_env(&["submit", "--db", db_s, f], &[small], None);
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("stored 380 of 400") && out.contains("20 were stored before"), "{out}");
     assert_eq!(results(&db), (400, 400), "no result stored twice");
@@ -114,10 +90,10 @@ fn interrupted_stdin_submit_finishes_exactly_once_on_rerun() {
     let input = jsonl(40);
     let small = ("VERDICT_SUBMIT_CHUNK_RESULTS", "7");
     let (code, _, err) =
-        run_env(&["submit", "--db", db_s, "-"], &[small, ("VERDICT_SUBMIT_STOP_AFTER_CHUNKS", "3")], Some(&input));
+        run_cli_env(&["submit", "--db", db_s, "-"], &[small, ("VERDICT_SUBMIT_STOP_AFTER_CHUNKS", "3")], Some(&input));
     assert_eq!(code, 3, "{err}");
     assert_eq!(results(&db), (21, 21));
-    let (code, out, err) = run_env(&["submit", "--db", db_s, "-"], &[small], Some(&input));
+    let (code, out, err) = run_cli_env(&["submit", "--db", db_s, "-"], &[small], Some(&input));
     assert_eq!(code, 0, "{err}");
     assert!(out.contains("stored 19 of 40"), "{out}");
     assert_eq!(results(&db), (40, 40));

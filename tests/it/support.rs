@@ -205,25 +205,40 @@ impl Drop for TestServer {
 
 /// Runs the verdict CLI; returns (exit code, stdout, stderr).
 pub fn run_cli(args: &[&str], stdin: Option<&str>) -> (i32, String, String) {
+    run_cli_env(args, &[], stdin)
+}
+
+/// [`run_cli`] with extra environment variables.
+pub fn run_cli_env(args: &[&str], env: &[(&str, &str)], stdin: Option<&str>) -> (i32, String, String) {
     use std::io::Write;
     let mut child = Command::new(verdict_bin())
         .args(args)
+        .envs(env.iter().copied())
         .env("VERDICT_LOG", "error")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    {
-        let mut sin = child.stdin.take().unwrap();
-        if let Some(s) = stdin {
-            sin.write_all(s.as_bytes()).unwrap();
-        }
+    if let Some(s) = stdin {
+        child.stdin.take().unwrap().write_all(s.as_bytes()).unwrap();
     }
+    drop(child.stdin.take());
     let out = child.wait_with_output().unwrap();
     (
         out.status.code().unwrap_or(-1),
         String::from_utf8_lossy(&out.stdout).into_owned(),
         String::from_utf8_lossy(&out.stderr).into_owned(),
     )
+}
+
+/// Reads an HTTP request head from `conn` (a test's hand-written peer); returns its path.
+pub fn read_request_path(conn: &mut impl std::io::Read) -> String {
+    let mut head = Vec::new();
+    let mut byte = [0u8; 1];
+    while !head.ends_with(b"\r\n\r\n") && conn.read(&mut byte).unwrap_or(0) == 1 {
+        head.push(byte[0]);
+    }
+    let head = String::from_utf8_lossy(&head).into_owned();
+    head.split_whitespace().nth(1).unwrap_or("/").to_owned()
 }
