@@ -1,18 +1,18 @@
 //! What each command does.
 
-use super::{AuthArg, Cli, Command, OutcomeArgs, QueryArgs, ReplayArgs, ServeArgs, TokenArgs};
+use super::{AuthArg, Cli, Command, QueryArgs, ReplayArgs, ServeArgs, TokenArgs, outcomes, progress};
 use crate::amqp::AmqpOptions;
 use crate::http::{self, Limits};
 use crate::log::ChainVerifier;
-use crate::model::{Outcomes, ResultQuery, Timestamp};
+use crate::model::{ResultQuery, Timestamp};
 use crate::service::auth::{Auth, AuthMode, hash_token, new_token};
+use crate::service::local::ReadOnly;
 use crate::service::render::{DataOnly, Urls, result_json, to_wire};
 use crate::service::{Config, Service};
 use crate::spool::{Spool, SpoolOptions};
 use crate::store::{Store, StoreError};
 use anyhow::{Context, Result, bail};
-use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::time::{Duration, Instant};
 
 /// Runs the parsed command line; returns the process exit code.
@@ -33,31 +33,6 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Import(args) => super::replication::import(&cli.db, args),
         Command::Audit(args) => super::replication::audit(&cli.db, args),
     }
-}
-
-pub(super) fn outcomes(args: &OutcomeArgs) -> Result<Outcomes> {
-    let extra: Vec<&str> = args.outcomes.split(',').collect();
-    Ok(Outcomes::new(&extra)?)
-}
-
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
-pub(super) fn progress(len: Option<u64>, what: &str) -> ProgressBar {
-    let bar = match len {
-        Some(n) => ProgressBar::new(n),
-        None => ProgressBar::new_spinner(),
-    };
-    if !std::io::stderr().is_terminal() {
-        bar.set_draw_target(ProgressDrawTarget::hidden());
-    }
-    let template = if len.is_some() {
-        format!("{{spinner}} {what} [{{bar:40}}] {{bytes}}/{{total_bytes}} ({{eta}})")
-    } else {
-        format!("{{spinner}} {what} {{pos}}")
-    };
-    if let Ok(style) = ProgressStyle::with_template(&template) {
-        bar.set_style(style);
-    }
-    bar
 }
 
 fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
@@ -394,9 +369,8 @@ fn replay(db: &std::path::Path, args: ReplayArgs) -> Result<i32> {
 }
 
 fn stats(db: &std::path::Path) -> Result<i32> {
-    let store = Store::open_existing(db)?;
-    let reader = store.reader()?;
-    let s = reader.stats()?;
+    let store = ReadOnly::open(db)?;
+    let (s, heads) = store.stats()?;
     let file_size = std::fs::metadata(db).map(|m| m.len()).unwrap_or(0);
     println!("store:        {}", db.display());
     println!("node id:      {}", store.node_id());
@@ -406,10 +380,9 @@ fn stats(db: &std::path::Path) -> Result<i32> {
     println!("log entries:  {}", s.log_entries);
     println!("data keys:    {}   distinct values: {}", s.data_keys, s.data_values);
     println!("file size:    {} bytes ({} pages of {})", file_size, s.page_count, s.page_size);
-    for h in reader.heads()? {
+    for h in &heads {
         println!("origin {}: {} entries, head {}", h.origin, h.seq, h.hash.to_hex());
     }
-    let heads = reader.heads()?;
     println!("version vector: {}", crate::service::replication::format_vv(&crate::service::replication::vv_of(&heads)));
     Ok(0)
 }

@@ -1,7 +1,7 @@
 //! `verdict ingest PATH...`: result files into the store once, with a summary.
 
-use super::commands::{outcomes, progress};
 use super::{DefaultArgs, IngestArgs};
+use super::{outcomes, progress};
 use crate::model::{InputLimits, Outcomes};
 use crate::service::WriteQueue;
 use crate::service::ingest::{Defaults, DirContext, FileRef, IngestConfig, Ingested, ingest_file};

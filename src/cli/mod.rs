@@ -6,7 +6,10 @@ mod ingest;
 mod replication;
 mod submit;
 
+use crate::model::Outcomes;
 use clap::{Args, Parser, Subcommand};
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use std::io::IsTerminal;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -439,4 +442,30 @@ pub struct ReplayArgs {
     /// The new store to build (must not exist or be empty).
     #[arg(long, value_name = "NEW.db")]
     pub into: PathBuf,
+}
+
+/// The outcomes allowed: the presets plus `--outcomes`.
+fn outcomes(args: &OutcomeArgs) -> anyhow::Result<Outcomes> {
+    let extra: Vec<&str> = args.outcomes.split(',').collect();
+    Ok(Outcomes::new(&extra)?)
+}
+
+/// A progress bar on stderr when it is a terminal, hidden otherwise.
+fn progress(len: Option<u64>, what: &str) -> ProgressBar {
+    let bar = match len {
+        Some(n) => ProgressBar::new(n),
+        None => ProgressBar::new_spinner(),
+    };
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let template = if len.is_some() {
+        format!("{{spinner}} {what} [{{bar:40}}] {{bytes}}/{{total_bytes}} ({{eta}})")
+    } else {
+        format!("{{spinner}} {what} {{pos}}")
+    };
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
 }

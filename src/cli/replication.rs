@@ -1,6 +1,6 @@
 //! Replication commands: `sync`, `export`, `import`, `audit`, and `serve --peer` wiring.
 
-use super::commands::progress;
+use super::progress;
 use crate::replicate::{
     self, DEFAULT_MAX_PAGE_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, PeerClient, PeerLimits,
     PullOptions, Sink, Verdict,

@@ -2,7 +2,7 @@
 //! (see `service::submit`).
 
 use super::SubmitArgs;
-use super::commands::{outcomes, progress};
+use super::{outcomes, progress};
 use crate::service::submit::{Checked, SubmitError, SubmitOptions, Submitted, check, submit as store_input};
 use crate::store::Store;
 use anyhow::{Context, Result};

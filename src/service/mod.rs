@@ -7,6 +7,7 @@ pub mod auth;
 pub mod events;
 pub mod gating;
 pub mod ingest;
+pub mod local;
 pub mod log_limit;
 mod pool;
 mod queue;
@@ -15,6 +16,8 @@ pub mod render;
 pub mod replication;
 pub mod submit;
 
+/// Store data types adapters see (the store itself stays behind the service).
+pub use crate::store::{OriginHead, Stats};
 pub use pool::ReadPool;
 pub use queue::{MAX_BATCH, PendingWrite, QueueError, WriteQueue};
 
@@ -317,6 +320,17 @@ impl Service {
             },
             handle,
         ))
+    }
+
+    /// Opens (or creates) the store at `db` and starts the service on it: how every
+    /// writing command and the server get one.
+    pub fn open(db: &std::path::Path, config: Config) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
+        Service::start(Store::open(db)?, config)
+    }
+
+    /// This store's node id.
+    pub fn node_id(&self) -> &str {
+        self.inner.store.node_id()
     }
 
     pub fn config(&self) -> &Config {
