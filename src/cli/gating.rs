@@ -3,7 +3,7 @@
 use super::{DecideArgs, PolicyCommand};
 use crate::gating::{Gate, load_policies};
 use crate::model::Timestamp;
-use crate::service::gating::decide;
+use crate::service::decisions::decide;
 use crate::service::render::Urls;
 use crate::store::Store;
 use anyhow::{Context, Result, bail};

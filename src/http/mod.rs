@@ -3,13 +3,14 @@
 //! memory budget and graceful shutdown (axum's `serve` has none of these).
 
 mod conn;
+mod decisions;
 mod error;
 mod events;
-mod gating;
 mod replication;
 mod request;
 mod routes;
 mod server;
+mod waivers;
 
 pub use error::ApiError;
 pub use request::prev_next;

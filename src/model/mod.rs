@@ -19,12 +19,12 @@ pub use input::{
 };
 pub use limits::{InputLimits, check_data, check_result, check_waiver};
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
-pub use time::Timestamp;
+pub use time::{Timestamp, parse_fromisoformat};
 pub use waiver::{
     BySubjectsRequest, CreateWaivers, DEFAULT_WAIVER_LIMIT, FilterRequest, ObsoleteRule, PageLinks, Since, SubjectDict,
     SubjectTestcase, WaiverError, WaiverFilter, WaiverInput, WaiverJson, WaiverListQuery, WaiverPage, WaiverPageJson,
     WaiverRecord, WaiverTarget, WaiverView, filter_waivers, lax_bool, lax_bool_str, list_waivers, page_url,
-    parse_create_waivers, parse_fromisoformat, sort_newest_first, waivers_by_subjects,
+    parse_create_waivers, sort_newest_first, waivers_by_subjects,
 };
 
 use serde::{Deserialize, Deserializer, Serialize};

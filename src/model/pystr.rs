@@ -72,7 +72,7 @@ pub fn py_float(f: f64) -> String {
 }
 
 /// Python's `repr(str)`: single quotes unless the text holds `'` and no `"`.
-fn py_str_repr(s: &str) -> String {
+pub(crate) fn py_str_repr(s: &str) -> String {
     let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);

@@ -2,10 +2,12 @@
 //!
 //! ResultsDB stores naive UTC datetimes with microsecond precision. We keep them as
 //! microseconds since the Unix epoch (`Timestamp`) and reproduce Python's
-//! `datetime.isoformat()` on output. Two input grammars exist upstream and both are here:
-//! `strptime("%Y-%m-%dT%H:%M:%S.%f…")` for `submit_time`, and the `iso8601` package's
-//! grammar for the `since` query parameter.
+//! `datetime.isoformat()` on output. Three input grammars exist upstream and all are here:
+//! `strptime("%Y-%m-%dT%H:%M:%S.%f…")` for `submit_time`, the `iso8601` package's grammar
+//! for ResultsDB's `since` query parameter, and Python's `datetime.fromisoformat` for
+//! WaiverDB's `since` (and our waiver `expires_at`).
 
+use super::pystr::py_str_repr;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Microseconds since 1970-01-01T00:00:00 UTC (naive UTC, as upstream stores it).
@@ -336,6 +338,135 @@ fn parse_iso_zone(c: &mut Cursor) -> Option<()> {
     Some(())
 }
 
+/// Python 3.11+ `datetime.fromisoformat`: `YYYY-MM-DD` or `YYYYMMDD`, then optionally any
+/// one separator character and `HH[:MM[:SS[.f…]]]` (or the basic `HHMMSS` form) and a zone
+/// (`Z`, `±HH[:MM[:SS[.ffffff]]]`). An aware value is converted to UTC (Postgres compares
+/// it with the naive column that way). Errors carry Python's message.
+pub fn parse_fromisoformat(s: &str) -> Result<Timestamp, String> {
+    let invalid = || format!("Invalid isoformat string: {}", py_str_repr(s));
+    let b = s.as_bytes();
+    let (date, rest) = split_date(b).ok_or_else(invalid)?;
+    let (time, offset) =
+        if rest.is_empty() { ((0, 0, 0, 0), 0) } else { parse_time_and_zone(&rest[1..]).ok_or_else(invalid)? };
+    let (y, m, d) = date;
+    let ts = checked_datetime(y, m, d, time)?;
+    Ok(Timestamp(ts.0 - offset))
+}
+
+fn digits(b: &[u8]) -> Option<u32> {
+    if b.is_empty() || !b.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    b.iter().try_fold(0u32, |acc, d| acc.checked_mul(10)?.checked_add(u32::from(d - b'0')))
+}
+
+/// A civil date: year, month, day.
+type Ymd = (u32, u32, u32);
+
+/// The date part and what follows it (separator included).
+fn split_date(b: &[u8]) -> Option<(Ymd, &[u8])> {
+    let (date, rest) = if b.len() >= 10 && b.get(4) == Some(&b'-') {
+        let (d, r) = b.split_at(10);
+        if d[7] != b'-' {
+            return None;
+        }
+        ((digits(&d[0..4])?, digits(&d[5..7])?, digits(&d[8..10])?), r)
+    } else if b.len() >= 8 {
+        let (d, r) = b.split_at(8);
+        ((digits(&d[0..4])?, digits(&d[4..6])?, digits(&d[6..8])?), r)
+    } else {
+        return None;
+    };
+    // A separator needs a time after it.
+    if rest.len() == 1 {
+        return None;
+    }
+    // The separator is one character, possibly multi-byte.
+    let rest = match rest.first() {
+        Some(c) if *c >= 0x80 => {
+            let text = std::str::from_utf8(rest).ok()?;
+            let ch = text.chars().next()?;
+            &rest[ch.len_utf8() - 1..]
+        }
+        _ => rest,
+    };
+    Some((date, rest))
+}
+
+type Clock = (u32, u32, u32, u32);
+
+/// `HH[:MM[:SS[.f…]]]` or `HH[MM[SS[.f…]]]`, then an optional zone; returns the offset in µs.
+fn parse_time_and_zone(b: &[u8]) -> Option<(Clock, i64)> {
+    let zone_at = b.iter().position(|c| matches!(c, b'Z' | b'+' | b'-')).unwrap_or(b.len());
+    let (time, zone) = b.split_at(zone_at);
+    let clock = parse_clock(time)?;
+    let offset = match zone.split_first() {
+        None => 0,
+        Some((b'Z', [])) => 0,
+        Some((b'Z', _)) => return None,
+        Some((sign, rest)) => {
+            let (h, m, s, us) = parse_clock(rest)?;
+            let secs = i64::from(h) * 3600 + i64::from(m) * 60 + i64::from(s);
+            let micros = secs * 1_000_000 + i64::from(us);
+            if h > 23 || m > 59 || s > 59 {
+                return None;
+            }
+            if *sign == b'-' { -micros } else { micros }
+        }
+    };
+    Some((clock, offset))
+}
+
+fn parse_clock(b: &[u8]) -> Option<Clock> {
+    let (main, frac) = match b.iter().position(|c| *c == b'.' || *c == b',') {
+        Some(p) => (&b[..p], Some(&b[p + 1..])),
+        None => (b, None),
+    };
+    let parts: Vec<&[u8]> =
+        if main.contains(&b':') { main.split(|c| *c == b':').collect() } else { main.chunks(2).collect() };
+    if parts.is_empty() || parts.len() > 3 || parts.iter().any(|p| p.len() != 2) {
+        return None;
+    }
+    if frac.is_some() && parts.len() != 3 {
+        return None;
+    }
+    let h = digits(parts[0])?;
+    let m = parts.get(1).map_or(Some(0), |p| digits(p))?;
+    let s = parts.get(2).map_or(Some(0), |p| digits(p))?;
+    let us = match frac {
+        None => 0,
+        Some(f) => {
+            if f.is_empty() || !f.iter().all(u8::is_ascii_digit) {
+                return None;
+            }
+            let six: Vec<u8> = f.iter().copied().chain(std::iter::repeat(b'0')).take(6).collect();
+            digits(&six)?
+        }
+    };
+    Some((h, m, s, us))
+}
+
+/// Python's range checks, with its messages.
+fn checked_datetime(y: u32, m: u32, d: u32, (hh, mm, ss, us): Clock) -> Result<Timestamp, String> {
+    if y == 0 {
+        return Err(format!("year {y} is out of range"));
+    }
+    if !(1..=12).contains(&m) {
+        return Err("month must be in 1..12".to_owned());
+    }
+    if hh > 23 {
+        return Err("hour must be in 0..23".to_owned());
+    }
+    if mm > 59 {
+        return Err("minute must be in 0..59".to_owned());
+    }
+    if ss > 59 {
+        return Err("second must be in 0..59".to_owned());
+    }
+    Timestamp::from_parts((i64::from(y), m, d), (hh, mm, ss), us)
+        .ok_or_else(|| "day is out of range for month".to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -380,6 +511,32 @@ mod tests {
         assert_eq!(iso("2016-08-15T13"), "2016-08-15T13:00:00");
         for bad in ["201608", "2016-13-01", "yesterday", "", "2016-08-15T13:29:06+2"] {
             assert_eq!(iso(bad), "ERR", "{bad}");
+        }
+    }
+
+    #[test]
+    fn fromisoformat_like_python() {
+        let ok = |s: &str| parse_fromisoformat(s).map(|t| t.to_iso());
+        assert_eq!(ok("2017-03-16"), Ok("2017-03-16T00:00:00".into()));
+        assert_eq!(ok("20170316"), Ok("2017-03-16T00:00:00".into()));
+        assert_eq!(ok("2017-03-16T17:42:04.209638"), Ok("2017-03-16T17:42:04.209638".into()));
+        assert_eq!(ok("2017-03-16 17:42"), Ok("2017-03-16T17:42:00".into()));
+        assert_eq!(ok("2017-03-16T17"), Ok("2017-03-16T17:00:00".into()));
+        assert_eq!(ok("2017-03-16T174204,5"), Ok("2017-03-16T17:42:04.500000".into()));
+        assert_eq!(ok("2017-03-16T17:42:04Z"), Ok("2017-03-16T17:42:04".into()));
+        assert_eq!(ok("2017-03-16T17:42:04-02:30"), Ok("2017-03-16T20:12:04".into()));
+        assert_eq!(ok("2017-03-16T17:42:04.1234567"), Ok("2017-03-16T17:42:04.123456".into()));
+        assert_eq!(ok("2017-03-16é17:42"), Ok("2017-03-16T17:42:00".into()));
+        assert_eq!(ok("123"), Err("Invalid isoformat string: '123'".into()));
+        assert_eq!(ok("2017-03-16T"), Err("Invalid isoformat string: '2017-03-16T'".into()));
+        assert_eq!(ok("2017-13-01"), Err("month must be in 1..12".into()));
+        assert_eq!(ok("2017-02-30"), Err("day is out of range for month".into()));
+        assert_eq!(ok("2017-02-03T25:00"), Err("hour must be in 0..23".into()));
+        assert_eq!(ok("it's"), Err("Invalid isoformat string: \"it's\"".into()));
+        for junk in
+            ["", "2017-0a-01", "2017-03-16T17:4", "2017-03-16T17:42:04.", "2017-03-16T17:42Zx", "９９９９-01-01"]
+        {
+            assert!(ok(junk).is_err(), "{junk}");
         }
     }
 }

@@ -4,8 +4,8 @@
 //! validated input into log bodies (assigning uuids and times).
 
 pub mod auth;
+pub mod decisions;
 pub mod events;
-pub mod gating;
 pub mod ingest;
 pub mod local;
 pub mod log_limit;
@@ -15,6 +15,7 @@ pub mod redact;
 pub mod render;
 pub mod replication;
 pub mod submit;
+mod waivers;
 
 /// Store data types adapters see (the store itself stays behind the service).
 pub use crate::store::{OriginHead, Stats};
@@ -23,11 +24,9 @@ pub use queue::{MAX_BATCH, PendingWrite, QueueError, WriteQueue};
 
 use crate::log::Body;
 use crate::model::{
-    BySubjectsRequest, FilterRequest, GroupInput, GroupQuery, GroupRecord, GroupView, InputLimits, ModelError,
-    Outcomes, ResultInput, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView,
-    Timestamp, WaiverListQuery, WaiverTarget, WaiverView, check_waiver, filter_waivers, list_waivers, new_result_uuid,
-    new_uuid, parse_create_group, parse_create_result, parse_create_testcase, parse_create_waivers, request_hash,
-    uuid_for_idempotency_key, waivers_by_subjects,
+    GroupInput, GroupQuery, GroupRecord, GroupView, InputLimits, ModelError, Outcomes, ResultInput, ResultQuery,
+    ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid, new_uuid,
+    parse_create_group, parse_create_result, parse_create_testcase, request_hash, uuid_for_idempotency_key,
 };
 use crate::store::{Reader, Store, StoreError, Written};
 use serde_json::Value;
@@ -236,12 +235,6 @@ impl Clock {
             Err(_) => Timestamp(now),
         }
     }
-}
-
-/// WaiverDB's `{"data": [...]}` body for the waivers a filter kept.
-fn waivers_data(waivers: Vec<&crate::model::WaiverView>) -> Vec<u8> {
-    let data: Vec<_> = waivers.into_iter().map(|w| w.to_json()).collect();
-    render::to_wire_py(&render::DataOnly { data })
 }
 
 /// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
@@ -528,95 +521,6 @@ impl Service {
 
     pub async fn groups(&self, q: GroupQuery) -> Result<Page<GroupView>, ServiceError> {
         self.read(move |r| Ok(Page::from_rows(r.groups(&q)?, q.list.limit))).await
-    }
-
-    /// `POST /api/v1.0/waivers/`: one waiver or a list, all or nothing. Returns the stored
-    /// waivers and whether the body was a list (the answer mirrors it).
-    pub async fn create_waivers(
-        &self,
-        body: &Value,
-        creds: &auth::Credentials,
-    ) -> Result<(Vec<WaiverView>, bool), ServiceError> {
-        let auth = &self.inner.config.auth;
-        let who = auth.authenticate(creds)?;
-        let (caller, _) = auth.may_waive(who.as_ref(), None)?;
-        let is_superuser = auth.superusers.iter().any(|s| s == &caller);
-        let now = self.inner.clock.next();
-        let parsed = parse_create_waivers(body, now)?;
-        let mut bodies = Vec::with_capacity(parsed.items.len());
-        let mut too_long = Vec::new();
-        for (i, item) in parsed.items.into_iter().enumerate() {
-            let item = match item.target {
-                WaiverTarget::ResultId(id) => {
-                    let found = self.read_now(move |r| Ok(r.result(id)?))?;
-                    item.with_result(found.as_ref().map(|v| &v.record))?
-                }
-                WaiverTarget::Subject { .. } => item,
-            };
-            let record = item.into_record(&caller, is_superuser, now, new_result_uuid())?;
-            auth.may_waive_testcase(who.as_ref(), &record.testcase)?;
-            let at = if parsed.is_list { vec![crate::model::Loc::from(i)] } else { Vec::new() };
-            too_long.extend(check_waiver(&record, &self.inner.config.input_limits, &at));
-            bodies.push(Body::Waiver(record));
-        }
-        if !too_long.is_empty() {
-            return Err(crate::model::WaiverError::Validation(too_long).into());
-        }
-        let written = self.write(bodies).await?;
-        let waivers = written
-            .into_iter()
-            .filter_map(|w| match w {
-                Written::Waiver(v) => Some(v),
-                _ => None,
-            })
-            .collect();
-        Ok((waivers, parsed.is_list))
-    }
-
-    pub async fn waiver(&self, id: &str) -> Result<WaiverView, ServiceError> {
-        let not_found = || ServiceError::NotFound("Waiver not found".into());
-        let id: i64 = id.parse().map_err(|_| not_found())?;
-        self.read_now(move |r| r.waiver(id)?.ok_or_else(not_found))
-    }
-
-    /// `GET /api/v1.0/waivers/`: the page's waivers and links (`base`: the list URL).
-    pub async fn list_waivers(&self, pairs: Vec<(String, String)>, base: String) -> Result<Vec<u8>, ServiceError> {
-        let q = WaiverListQuery::parse(&pairs)?;
-        self.read(move |r| {
-            let all = gating::waivers_for_list(r, &q)?;
-            let page = list_waivers(&all, &q);
-            Ok(render::to_wire_py(&page.to_json(&base, &pairs)))
-        })
-        .await
-    }
-
-    /// `POST /api/v1.0/waivers/+filtered`.
-    pub async fn filtered_waivers(&self, body: &Value) -> Result<Vec<u8>, ServiceError> {
-        let req = FilterRequest::parse(body)?;
-        self.read(move |r| {
-            let all = gating::waivers_for_filters(r, &req)?;
-            Ok(waivers_data(filter_waivers(&all, &req)))
-        })
-        .await
-    }
-
-    /// `POST /api/v1.0/waivers/+by-subjects-and-testcases` (deprecated upstream).
-    pub async fn waivers_by_subjects(&self, body: &Value) -> Result<Vec<u8>, ServiceError> {
-        let req = BySubjectsRequest::parse(body)?;
-        self.read(move |r| {
-            let all = gating::waivers_for_subjects(r, &req)?;
-            Ok(waivers_data(waivers_by_subjects(&all, &req)))
-        })
-        .await
-    }
-
-    /// `POST /api/v1.0/decision` (`body`: `None` when the request carried no JSON).
-    pub async fn decide(&self, body: Option<Value>, urls: render::Urls) -> Result<Value, ServiceError> {
-        let gate = self.inner.config.gate.clone();
-        let anchored =
-            body.as_ref().is_some_and(|b| b.get("subject_identifier").is_some() || b.get("subject").is_some());
-        let f = move |r: &Reader| gating::decide(r, &gate, body.as_ref(), &urls, Timestamp::now());
-        if anchored { self.read_now(f) } else { self.read(f).await }
     }
 
     /// Whether the database answers a trivial query and accepts writes.

@@ -1,13 +1,10 @@
-//! Waivers and gating decisions over the local store: fetching what the pure engines
-//! (`model::waiver`, `gating`) need and handing them the store's results and waivers.
+//! Greenwave's use cases (API v1.0 `/decision`): fetching from the store the results and
+//! waivers the pure `gating` engine needs for each subject, and asking it for the decision.
 
-use super::ServiceError;
 use super::render::{Urls, result_json};
+use super::{Service, ServiceError};
 use crate::gating::{DecisionError, Gate, NoRemoteRules, SubjectData};
-use crate::model::{
-    BySubjectsRequest, DataFilter, FilterRequest, ResultQuery, ResultView, Timestamp, WaiverFilter, WaiverListQuery,
-    WaiverView,
-};
+use crate::model::{DataFilter, ResultQuery, ResultView, Timestamp, WaiverView};
 use crate::store::{Reader, WaiverKeys};
 use serde_json::Value;
 
@@ -68,48 +65,13 @@ fn latest_query(filters: &[DataFilter], testcases: Option<&[String]>, until: Opt
     }
 }
 
-/// The waivers a filter can concern: those sharing every key field it constrains (the
-/// fields that decide which waiver is current are a superset, so obsolescence stays right).
-fn keys_of(f: &WaiverFilter, with_user_and_version: bool) -> WaiverKeys {
-    let one = |v: &Option<String>| v.iter().filter(|s| !s.is_empty()).cloned().collect::<Vec<_>>();
-    WaiverKeys {
-        subject_types: one(&f.subject_type),
-        subject_identifiers: one(&f.subject_identifier),
-        testcases: one(&f.testcase),
-        scenarios: one(&f.scenario),
-        product_versions: if with_user_and_version { one(&f.product_version) } else { Vec::new() },
-        usernames: if with_user_and_version { one(&f.username) } else { Vec::new() },
+impl Service {
+    /// `POST /api/v1.0/decision` (`body`: `None` when the request carried no JSON).
+    pub async fn decide(&self, body: Option<Value>, urls: Urls) -> Result<Value, ServiceError> {
+        let gate = self.inner.config.gate.clone();
+        let anchored =
+            body.as_ref().is_some_and(|b| b.get("subject_identifier").is_some() || b.get("subject").is_some());
+        let f = move |r: &Reader| decide(r, &gate, body.as_ref(), &urls, Timestamp::now());
+        if anchored { self.read_now(f) } else { self.read(f).await }
     }
-}
-
-/// `GET /api/v1.0/waivers/`: the waivers the query could show (plus those that decide
-/// which of them are current); the caller pages them with `model::list_waivers`.
-pub fn waivers_for_list(r: &Reader, q: &WaiverListQuery) -> Result<Vec<WaiverView>, ServiceError> {
-    Ok(r.waivers_matching(&[keys_of(&q.filter, true)])?)
-}
-
-/// `POST /api/v1.0/waivers/+filtered`: candidates for any of the filters.
-pub fn waivers_for_filters(r: &Reader, req: &FilterRequest) -> Result<Vec<WaiverView>, ServiceError> {
-    let keys: Vec<WaiverKeys> = req.filters.iter().map(|f| keys_of(f, false)).collect();
-    Ok(r.waivers_matching(&keys)?)
-}
-
-/// `POST /api/v1.0/waivers/+by-subjects-and-testcases`: candidates for the listed pairs.
-pub fn waivers_for_subjects(r: &Reader, req: &BySubjectsRequest) -> Result<Vec<WaiverView>, ServiceError> {
-    let keys: Vec<WaiverKeys> = match &req.results {
-        Some(pairs) if !pairs.is_empty() => pairs
-            .iter()
-            .filter_map(|(subject, _)| subject.as_ref())
-            .map(|(t, i)| WaiverKeys {
-                subject_types: vec![t.clone()],
-                subject_identifiers: vec![i.clone()],
-                ..WaiverKeys::default()
-            })
-            .collect(),
-        _ => vec![WaiverKeys::default()],
-    };
-    if keys.is_empty() {
-        return Ok(Vec::new());
-    }
-    Ok(r.waivers_matching(&keys)?)
 }
