@@ -383,6 +383,6 @@ fn stats(db: &std::path::Path) -> Result<i32> {
     for h in &heads {
         println!("origin {}: {} entries, head {}", h.origin, h.seq, h.hash.to_hex());
     }
-    println!("version vector: {}", crate::service::replication::format_vv(&crate::service::replication::vv_of(&heads)));
+    println!("version vector: {}", crate::log::stream::format_vv(&crate::service::replication::vv_of(&heads)));
     Ok(0)
 }

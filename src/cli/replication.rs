@@ -1,13 +1,13 @@
 //! Replication commands: `sync`, `export`, `import`, `audit`, and `serve --peer` wiring.
 
 use super::progress;
+use crate::log::stream::{VersionVector, parse_vv};
 use crate::replicate::{
     self, DEFAULT_MAX_PAGE_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, PeerClient, PeerLimits,
-    PullOptions, Sink, Verdict,
+    PullOptions, Verdict,
 };
-use crate::service::redact;
-use crate::service::replication::{VersionVector, parse_vv};
-use crate::store::Store;
+use crate::service::local::ReadOnly;
+use crate::service::{Config, Service, redact};
 use anyhow::{Context, Result, bail};
 use clap::Args;
 use std::path::{Path, PathBuf};
@@ -146,15 +146,7 @@ pub(super) fn start_peers(
         return Ok(None);
     }
     let opts = PullOptions { page: args.peer_page.max(1), ..PullOptions::default() };
-    let peers = replicate::Peers::start(
-        &args.peers,
-        token,
-        args.client.limits(),
-        service.store().clone(),
-        service.queue(),
-        state,
-        opts,
-    )?;
+    let peers = replicate::Peers::start(&args.peers, token, args.client.limits(), service.clone(), state, opts)?;
     let shown: Vec<String> = args.peers.iter().map(|u| redact::url(u)).collect();
     tracing::info!(peers = ?shown, "pulling from peers");
     Ok(Some(peers))
@@ -162,13 +154,13 @@ pub(super) fn start_peers(
 
 pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
     let token = args.client.token()?;
-    let store = Store::open(db)?;
+    let (service, writer) = Service::open(db, Config::default())?;
     let mut client = PeerClient::new(&args.url, token, args.client.limits());
     client.zstd = !args.no_compress;
     let opts = PullOptions { page: args.page.max(1), full: args.full, ..PullOptions::default() };
     let bar = progress(None, "pulling");
     let stop = AtomicBool::new(false);
-    let summary = replicate::pull(&client, &store, Sink::Writer(Box::new(store.writer()?)), &opts, &stop, |p| {
+    let summary = replicate::pull(&client, &service, &opts, &stop, |p| {
         if bar.length().is_none() && p.received + p.lag > 0 {
             bar.set_length(p.received + p.lag);
             bar.set_style(
@@ -179,9 +171,10 @@ pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
         bar.set_position(p.received);
     });
     bar.finish_and_clear();
-    if let Err(e) = store.checkpointer().and_then(|c| c.run()) {
+    if let Err(e) = service.checkpoint() {
         tracing::warn!(error = %e, "WAL checkpoint after sync failed");
     }
+    stop_writer(service, writer);
     let s = match summary {
         Ok(s) => s,
         Err(e) => {
@@ -207,8 +200,8 @@ pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
 
 pub fn export(db: &Path, args: ExportArgs) -> Result<i32> {
     let since: VersionVector = parse_vv(&args.since)?;
-    let store = Store::open_existing(db)?;
-    let s = replicate::export(&store, &since, &args.output)
+    let reads = ReadOnly::open(db)?;
+    let s = replicate::export(&reads, &since, &args.output)
         .with_context(|| format!("exporting to {}", args.output.display()))?;
     println!(
         "exported {} entries of {} origin(s) to {} ({} bytes)",
@@ -221,13 +214,14 @@ pub fn export(db: &Path, args: ExportArgs) -> Result<i32> {
 }
 
 pub fn import(db: &Path, args: ImportArgs) -> Result<i32> {
-    let store = Store::open(db)?;
+    let (service, writer) = Service::open(db, Config::default())?;
     let bar = progress(None, "importing");
-    let outcome = replicate::import_bundle(&store, &args.file, |phase, n| {
+    let outcome = replicate::import_bundle(&service, &args.file, |phase, n| {
         bar.set_message(phase.to_owned());
         bar.set_position(n);
     });
     bar.finish_and_clear();
+    stop_writer(service, writer);
     match outcome {
         Ok(s) => {
             println!(
@@ -250,16 +244,16 @@ pub fn import(db: &Path, args: ImportArgs) -> Result<i32> {
 }
 
 pub fn audit(db: &Path, args: AuditArgs) -> Result<i32> {
-    let store = Store::open_existing(db)?;
+    let reads = ReadOnly::open(db)?;
     let (report, other) = match (&args.peer, &args.bundle) {
         (Some(url), _) => {
             let client = PeerClient::new(url, args.client.token()?, args.client.limits());
-            (replicate::audit_peer(&store, &client)?, "peer")
+            (replicate::audit_peer(&reads, &client)?, "peer")
         }
-        (None, Some(file)) => (replicate::audit_bundle(&store, file)?, "bundle"),
+        (None, Some(file)) => (replicate::audit_bundle(&reads, file)?, "bundle"),
         (None, None) => bail!("give --peer URL or --bundle FILE"),
     };
-    println!("this store: node {}; {other}: node {}", store.node_id(), report.remote_node);
+    println!("this store: node {}; {other}: node {}", reads.node_id(), report.remote_node);
     let (mut in_sync, mut behind, mut ahead) = (0, 0, 0);
     for o in &report.origins {
         let what = match o.verdict {
@@ -280,9 +274,10 @@ pub fn audit(db: &Path, args: AuditArgs) -> Result<i32> {
         let note = o.note.as_deref().map(|n| format!("; {n}")).unwrap_or_default();
         println!("origin {}: {what} (here #{}, {other} #{}){note}", o.origin, o.local, o.remote);
     }
-    if report.conflicts > 0 {
+    if report.conflicts.count > 0 {
         let examples: Vec<String> = report
-            .conflict_examples
+            .conflicts
+            .examples
             .iter()
             .map(|(uuid, ids)| {
                 let ids: Vec<String> = ids.iter().map(i64::to_string).collect();
@@ -291,7 +286,7 @@ pub fn audit(db: &Path, args: AuditArgs) -> Result<i32> {
             .collect();
         println!(
             "CONFLICTS: {} uuid(s) carry different results from different origins; both are kept and listed: {}",
-            report.conflicts,
+            report.conflicts.count,
             examples.join("; ")
         );
     }
@@ -301,4 +296,12 @@ pub fn audit(db: &Path, args: AuditArgs) -> Result<i32> {
         report.origins.len()
     );
     Ok(if diverged > 0 { 1 } else { 0 })
+}
+
+/// Lets the writer thread finish what is queued and stop (every `Service` clone is gone).
+fn stop_writer(service: Service, writer: std::thread::JoinHandle<()>) {
+    drop(service);
+    if writer.join().is_err() {
+        tracing::warn!("the writer thread panicked");
+    }
 }

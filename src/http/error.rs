@@ -120,6 +120,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Service(ServiceError::Conflict(msg)) => message(StatusCode::CONFLICT, &msg),
             ApiError::Service(ServiceError::KeyReused(msg)) => message(StatusCode::UNPROCESSABLE_ENTITY, &msg),
+            ApiError::Service(ServiceError::Stream(e)) => message(StatusCode::BAD_REQUEST, &e.to_string()),
             ApiError::Service(ServiceError::Forbidden(msg)) => {
                 message(StatusCode::FORBIDDEN, &format!("403 Forbidden: {msg}"))
             }

@@ -8,9 +8,10 @@ use super::AppState;
 use super::error::ApiError;
 use super::json_response;
 use super::request::Ctx;
+use crate::log::stream::{is_origin, parse_vv};
 use crate::model::ModelError;
 use crate::service::ServiceError;
-use crate::service::replication::{VersionVector, is_origin, parse_vv, produce, vv_of};
+use crate::service::replication::vv_of;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::State;
@@ -60,12 +61,6 @@ fn authorize(s: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
     if s.replication.authorized(given) { Ok(()) } else { Err(ApiError::Unauthorized) }
 }
 
-/// Whether the store holds anything a holder of `since` lacks.
-fn has_news(s: &AppState, since: &VersionVector) -> Result<bool, ApiError> {
-    let heads = s.service.read_now(|r| Ok(r.heads()?))?;
-    Ok(heads.iter().any(|h| h.seq > since.get(&h.origin).copied().unwrap_or(0)))
-}
-
 /// `GET /api/verdict/v1/changes?since=ORIGIN:SEQ,…&limit=N&wait=S&max_bytes=B`: the change
 /// stream of what the caller lacks (JSON Lines; zstd with `Accept-Encoding: zstd`), at most
 /// N entries and B bytes before compression (at least one entry). With `wait`, a caller
@@ -82,28 +77,26 @@ async fn changes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiErr
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.split(',').any(|e| e.trim().split(';').next() == Some("zstd")));
     let deadline = Instant::now() + Duration::from_secs(wait);
-    while wait > 0 && !has_news(&s, &since)? && Instant::now() < deadline {
+    while wait > 0 && !s.service.reads().has_news(&since)? && Instant::now() < deadline {
         tokio::time::sleep(POLL).await;
     }
     let (tx, body) = Channel::<Bytes, std::io::Error>::new(4);
     let service = s.service.clone();
-    let node = service.store().node_id().to_owned();
-    tokio::spawn(async move {
-        let handle = tokio::runtime::Handle::current();
-        let outcome = service
-            .read(move |r| {
-                let sink = ChannelWriter { tx: Some(tx), buf: Vec::with_capacity(CHUNK_BYTES), handle };
-                let finished = if zstd {
-                    let enc = zstd::stream::Encoder::new(sink, 1).map_err(unavailable)?;
-                    let (enc, _) = produce(r, &node, &since, limit, max_bytes, enc).map_err(unavailable)?;
-                    enc.finish().map_err(unavailable)?
-                } else {
-                    produce(r, &node, &since, limit, max_bytes, sink).map_err(unavailable)?.0
-                };
-                finished.close().map_err(unavailable)
-            })
-            .await;
-        if let Err(e) = outcome {
+    // Produced on the blocking pool: it reads the store and blocks on the channel.
+    let handle = tokio::runtime::Handle::current();
+    tokio::task::spawn_blocking(move || {
+        let write = |sink: ChannelWriter| -> Result<ChannelWriter, ServiceError> {
+            let reads = service.reads();
+            if zstd {
+                let enc = zstd::stream::Encoder::new(sink, 1).map_err(unavailable)?;
+                let (enc, _) = reads.write_changes(&since, limit, max_bytes, enc)?;
+                enc.finish().map_err(unavailable)
+            } else {
+                Ok(reads.write_changes(&since, limit, max_bytes, sink)?.0)
+            }
+        };
+        let sink = ChannelWriter { tx: Some(tx), buf: Vec::with_capacity(CHUNK_BYTES), handle };
+        if let Err(e) = write(sink).and_then(|done| done.close().map_err(unavailable)) {
             tracing::warn!(error = %e, "change stream aborted");
         }
     });
@@ -191,33 +184,25 @@ async fn hashes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiErro
         return Err(bad("at most 1000 seqs".into()));
     }
     let origin = origin.to_owned();
+    let service = s.service.clone();
     let o = origin.clone();
-    let found = s
-        .service
-        .read(move |r| {
-            let mut out = BTreeMap::new();
-            for seq in seqs {
-                if let Some(h) = r.hash_at(&o, seq)? {
-                    out.insert(seq.to_string(), h.to_hex());
-                }
-            }
-            Ok(out)
-        })
-        .await?;
+    let found = tokio::task::spawn_blocking(move || service.reads().hashes(&o, &seqs)).await.map_err(unavailable)??;
+    let found: BTreeMap<String, String> = found.into_iter().map(|(seq, h)| (seq.to_string(), h.to_hex())).collect();
     Ok(json_response(StatusCode::OK, &json!({"origin": origin, "hashes": found})))
 }
 
 /// `GET /api/verdict/v1/replication`: node id, version vector (with head hashes) and the
 /// status of every peer this server pulls from.
 async fn status(State(s): State<AppState>) -> Result<Response, ApiError> {
-    let (heads, conflicts) = s.service.read_now(|r| Ok((r.heads()?, r.conflict_count()?)))?;
+    let reads = s.service.reads();
+    let (heads, conflicts) = (reads.heads()?, reads.conflicts(0)?.count);
     let head_map: BTreeMap<String, serde_json::Value> = heads
         .iter()
         .filter(|h| h.seq > 0)
         .map(|h| (h.origin.clone(), json!({"seq": h.seq, "hash": h.hash.to_hex()})))
         .collect();
     let body = json!({
-        "node": s.service.store().node_id(),
+        "node": s.service.node_id(),
         "version_vector": vv_of(&heads),
         "heads": head_map,
         "peers": s.replication.peers(),

@@ -6,6 +6,8 @@
 //! nodes holding an origin's first k entries agree on them iff their hashes at k are equal.
 //! See `docs/log-format.md`.
 
+pub mod stream;
+
 use crate::model::{GroupRecord, IngestRecord, ResultRecord, TestcaseRecord, WaiverRecord};
 use std::fmt;
 

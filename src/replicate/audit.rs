@@ -3,9 +3,10 @@
 //! diverged chain by narrowing down on hashes (a chain hash commits to everything before
 //! it, so chains agree up to some position and differ from the next one on).
 
-use super::{PeerClient, PullError, local_tips, open_stream_file};
+use super::{PeerClient, PullError, open_stream_file};
 use crate::log::Hash;
-use crate::store::{Reader, Store};
+use crate::service::local::ReadOnly;
+use crate::service::replication::Conflicts;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
@@ -38,8 +39,7 @@ pub struct AuditReport {
     pub origins: Vec<OriginAudit>,
     /// uuids under which this store holds different results from different origins (both
     /// kept and listed), how many in all and the first few with their result ids.
-    pub conflicts: i64,
-    pub conflict_examples: Vec<(String, Vec<i64>)>,
+    pub conflicts: Conflicts,
 }
 
 impl AuditReport {
@@ -94,15 +94,15 @@ impl Remote for Bundle {
 }
 
 /// Audits this store against the peer at `client`.
-pub fn audit_peer(store: &Store, client: &PeerClient) -> Result<AuditReport, PullError> {
+pub fn audit_peer(reads: &ReadOnly, client: &PeerClient) -> Result<AuditReport, PullError> {
     let (node, heads) = client.heads()?;
     let remote_heads: BTreeMap<String, u64> = heads.iter().map(|(o, h)| (o.clone(), h.0)).collect();
     let mut peer = Peer { client, heads };
-    audit(store, node, &remote_heads, &mut peer)
+    audit(reads, node, &remote_heads, &mut peer)
 }
 
 /// Audits this store against a bundle file (verified completely first).
-pub fn audit_bundle(store: &Store, path: &Path) -> Result<AuditReport, PullError> {
+pub fn audit_bundle(reads: &ReadOnly, path: &Path) -> Result<AuditReport, PullError> {
     let mut stream = open_stream_file(path)?;
     let mut b = Bundle { ranges: BTreeMap::new(), hashes: BTreeMap::new() };
     for (origin, p) in &stream.header().since {
@@ -117,31 +117,29 @@ pub fn audit_bundle(store: &Store, path: &Path) -> Result<AuditReport, PullError
     }
     let node = stream.header().node.clone();
     let remote_heads: BTreeMap<String, u64> = b.ranges.iter().map(|(o, r)| (o.clone(), r.1)).collect();
-    audit(store, node, &remote_heads, &mut b)
+    audit(reads, node, &remote_heads, &mut b)
 }
 
 fn audit(
-    store: &Store,
+    reads: &ReadOnly,
     remote_node: String,
     remote_heads: &BTreeMap<String, u64>,
     remote: &mut dyn Remote,
 ) -> Result<AuditReport, PullError> {
-    let reader = store.reader()?;
-    let local = local_tips(&reader)?;
+    let local = reads.tips()?;
     let origins: BTreeSet<&String> = local.keys().chain(remote_heads.keys()).collect();
     let mut out = Vec::new();
     for origin in origins {
         let l = local.get(origin).map_or(0, |h| h.0);
         let r = remote_heads.get(origin).copied().unwrap_or(0);
-        out.push(audit_origin(&reader, remote, origin, l, r)?);
+        out.push(audit_origin(reads, remote, origin, l, r)?);
     }
-    let conflicts = reader.conflict_count()?;
-    let conflict_examples = reader.conflicts(5)?;
-    Ok(AuditReport { remote_node, origins: out, conflicts, conflict_examples })
+    let conflicts = reads.conflicts(5)?;
+    Ok(AuditReport { remote_node, origins: out, conflicts })
 }
 
 fn audit_origin(
-    reader: &Reader,
+    reads: &ReadOnly,
     remote: &mut dyn Remote,
     origin: &str,
     l: u64,
@@ -165,7 +163,7 @@ fn audit_origin(
     }
     let agree = |remote: &mut dyn Remote, s: u64| -> Result<bool, PullError> {
         let theirs = remote.hashes(origin, &[s])?.get(&s).copied();
-        Ok(theirs.is_some() && theirs == reader.hash_at(origin, s)?)
+        Ok(theirs.is_some() && theirs == reads.hash_at(origin, s)?)
     };
     if agree(remote, k)? {
         return Ok(done(by_length(), None));
@@ -184,7 +182,7 @@ fn audit_origin(
         let theirs = remote.hashes(origin, &probes)?;
         let mut moved = false;
         for p in probes {
-            if theirs.get(&p).copied().is_some() && theirs.get(&p).copied() == reader.hash_at(origin, p)? {
+            if theirs.get(&p).copied().is_some() && theirs.get(&p).copied() == reads.hash_at(origin, p)? {
                 lo = p;
                 moved = true;
             } else {

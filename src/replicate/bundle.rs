@@ -4,10 +4,12 @@
 //! nothing unless all of it passes; entries already held are skipped, so importing twice
 //! changes nothing.
 
-use super::{Counts, PullError, Sink, local_tips, open_stream_file};
+use super::{PullError, open_stream_file};
+use crate::log::stream::{StreamError, VersionVector};
 use crate::log::{Entry, Hash};
-use crate::service::replication::{ReplicationError, VersionVector, produce};
-use crate::store::Store;
+use crate::service::Service;
+use crate::service::local::ReadOnly;
+use crate::service::replication::Counts;
 use std::collections::BTreeMap;
 use std::io::{BufWriter, Write};
 use std::path::Path;
@@ -23,22 +25,20 @@ pub struct ExportSummary {
 
 /// Writes the entries a holder of `since` lacks (all, for an empty `since`) to `path`,
 /// atomically (a temporary file renamed into place).
-pub fn export(store: &Store, since: &VersionVector, path: &Path) -> Result<ExportSummary, PullError> {
-    let reader = store.reader()?;
+pub fn export(reads: &ReadOnly, since: &VersionVector, path: &Path) -> Result<ExportSummary, PullError> {
     let mut tmp = path.as_os_str().to_owned();
     tmp.push(".part");
     let tmp = std::path::PathBuf::from(tmp);
     let file = std::fs::File::create(&tmp)?;
-    let written = reader.snapshot(|| -> Result<_, PullError> {
+    let written = (|| -> Result<_, PullError> {
         let mut enc = zstd::stream::Encoder::new(BufWriter::with_capacity(1 << 20, file), 3)?;
         enc.include_checksum(true)?;
-        let origins = reader.heads()?.iter().filter(|h| h.seq > since.get(&h.origin).copied().unwrap_or(0)).count();
-        let (enc, end) = produce(&reader, store.node_id(), since, u64::MAX, u64::MAX, enc)?;
+        let (enc, produced) = reads.write_changes(since, u64::MAX, u64::MAX, enc)?;
         let mut out = enc.finish()?;
         out.flush()?;
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
-        Ok((end.entries, origins))
-    });
+        Ok((produced.end.entries, produced.origins))
+    })();
     let (entries, origins) = match written {
         Ok(w) => w,
         Err(e) => {
@@ -66,13 +66,13 @@ const PAGE: usize = 50_000;
 /// Verifies the bundle at `path` against this store, then imports it. `progress` gets
 /// the number of entries verified (first pass) and then imported (second pass).
 pub fn import_bundle(
-    store: &Store,
+    service: &Service,
     path: &Path,
     mut progress: impl FnMut(&str, u64),
 ) -> Result<ImportSummary, PullError> {
     let started = Instant::now();
-    let reader = store.reader()?;
-    let held = local_tips(&reader)?;
+    let reads = service.reads();
+    let held = reads.tips()?;
     // Pass 1: verify everything; nothing is written.
     let mut stream = open_stream_file(path)?;
     let node = stream.header().node.clone();
@@ -82,13 +82,13 @@ pub fn import_bundle(
         let theirs = p.hash().unwrap_or(Hash::GENESIS);
         let (ours_seq, _) = held.get(origin).copied().unwrap_or((0, Hash::GENESIS));
         if p.seq > ours_seq {
-            return Err(ReplicationError::Gap { origin: origin.clone(), start: p.seq, held: ours_seq }.into());
+            return Err(StreamError::Gap { origin: origin.clone(), start: p.seq, held: ours_seq }.into());
         }
-        if reader.hash_at(origin, p.seq)? != Some(theirs) {
-            return Err(ReplicationError::Diverged { origin: origin.clone(), seq: p.seq }.into());
+        if reads.hash_at(origin, p.seq)? != Some(theirs) {
+            return Err(StreamError::Diverged { origin: origin.clone(), seq: p.seq }.into());
         }
         let last = stream.header().heads.get(origin).map_or(ours_seq, |h| h.seq.min(ours_seq));
-        at_held.insert(origin.clone(), (last, reader.hash_at(origin, last)?));
+        at_held.insert(origin.clone(), (last, reads.hash_at(origin, last)?));
     }
     let mut entries = 0u64;
     while let Some(e) = stream.next_entry()? {
@@ -97,7 +97,7 @@ pub fn import_bundle(
             && *seq == e.origin_seq
             && *ours != Some(e.hash)
         {
-            return Err(ReplicationError::Diverged { origin: e.origin.clone(), seq: e.origin_seq }.into());
+            return Err(StreamError::Diverged { origin: e.origin.clone(), seq: e.origin_seq }.into());
         }
         entries += 1;
         if entries.is_multiple_of(PAGE as u64) {
@@ -106,7 +106,6 @@ pub fn import_bundle(
     }
     drop(stream);
     // Pass 2: import page by page (the file verified; a change to it since is caught again).
-    let mut sink = Sink::Writer(Box::new(store.writer()?));
     let mut stream = open_stream_file(path)?;
     let mut counts = Counts::default();
     let mut page: Vec<(Entry, Hash)> = Vec::with_capacity(PAGE);
@@ -117,14 +116,14 @@ pub fn import_bundle(
             page.push(e);
         }
         if page.len() >= PAGE || (last && !page.is_empty()) {
-            counts.add(sink.import(std::mem::take(&mut page))?);
+            counts.add(service.import_page(std::mem::take(&mut page))?);
             progress("importing", counts.applied + counts.skipped);
         }
         if last {
             break;
         }
     }
-    if let Err(e) = store.checkpointer().and_then(|c| c.run()) {
+    if let Err(e) = service.checkpoint() {
         tracing::warn!(error = %e, "WAL checkpoint after import failed");
     }
     Ok(ImportSummary { node, entries, counts, elapsed: started.elapsed() })

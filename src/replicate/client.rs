@@ -5,8 +5,8 @@
 
 use super::PullError;
 use crate::log::Hash;
+use crate::log::stream::{StreamError, StreamReader, VersionVector, format_vv};
 use crate::service::redact;
-use crate::service::replication::{ReplicationError, StreamReader, VersionVector, format_vv};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read};
 use std::time::Duration;
@@ -136,9 +136,9 @@ impl PeerClient {
 
     /// An error reading a change stream of this peer: transport failures (timeouts, the
     /// byte bound, a broken connection) are the peer's; anything else is a refusal.
-    pub(super) fn stream_err(&self, e: ReplicationError) -> PullError {
+    pub(super) fn stream_err(&self, e: StreamError) -> PullError {
         match e {
-            ReplicationError::Io(io) => self.io_err(io),
+            StreamError::Io(io) => self.io_err(io),
             other => PullError::Refused(other),
         }
     }

@@ -17,11 +17,11 @@ pub use client::{
     DEFAULT_MAX_PAGE_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, PeerClient, PeerLimits, RemoteStream,
 };
 
+use crate::log::stream::{StreamError, StreamHeader, StreamReader, VersionVector};
 use crate::log::{Entry, Hash};
-use crate::service::WriteQueue;
-use crate::service::replication::{ReplicationError, ReplicationState, StreamHeader, StreamReader, VersionVector};
-use crate::store::{ImportOutcome, Reader, Store, StoreError, Writer};
-use std::collections::BTreeMap;
+use crate::service::local::ReadOnly;
+use crate::service::replication::{Counts, ReplicationState, Tips};
+use crate::service::{Service, ServiceError};
 use std::io::{BufRead, BufReader, Read};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -31,7 +31,7 @@ use std::time::{Duration, Instant};
 #[derive(Debug, thiserror::Error)]
 pub enum PullError {
     #[error(transparent)]
-    Refused(#[from] ReplicationError),
+    Refused(#[from] StreamError),
     /// The peer could not be reached, timed out or answered an error.
     #[error("peer {url}: {reason}")]
     Peer { url: String, reason: String },
@@ -41,60 +41,13 @@ pub enum PullError {
     #[error("peer {url} refused the peer token (401): set --peer-token / VERDICT_PEER_TOKEN to the token it expects")]
     Unauthorized { url: String },
     #[error(transparent)]
-    Store(#[from] StoreError),
+    Service(#[from] ServiceError),
     #[error("the writer has stopped")]
     Stopped,
     #[error("{0}")]
     Bundle(String),
     #[error("I/O error: {0}")]
     Io(#[from] std::io::Error),
-}
-
-/// Per origin: a position and the chain hash there.
-pub type Tips = BTreeMap<String, (u64, Hash)>;
-
-/// Where verified pages are imported: the server's write queue (imports serialise with
-/// local writes on the one writer thread) or a writer of its own (CLI commands).
-pub enum Sink {
-    Queue(WriteQueue),
-    Writer(Box<Writer>),
-}
-
-/// Entries imported and entries skipped as already held.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Counts {
-    pub applied: u64,
-    pub skipped: u64,
-}
-
-impl Counts {
-    fn add(&mut self, other: Counts) {
-        self.applied += other.applied;
-        self.skipped += other.skipped;
-    }
-}
-
-fn count(outcomes: &[ImportOutcome]) -> Counts {
-    let applied = outcomes.iter().filter(|o| **o == ImportOutcome::Applied).count() as u64;
-    Counts { applied, skipped: outcomes.len() as u64 - applied }
-}
-
-impl Sink {
-    /// Imports one page in one transaction.
-    pub fn import(&mut self, page: Vec<(Entry, Hash)>) -> Result<Counts, PullError> {
-        match self {
-            Sink::Queue(q) => {
-                let outcome =
-                    q.exclusive_blocking(move |w| w.import_verified(&page)).map_err(|_| PullError::Stopped)?;
-                Ok(count(&outcome?))
-            }
-            Sink::Writer(w) => {
-                let outcome = w.import_verified(&page)?;
-                w.tend_wal()?;
-                Ok(count(&outcome))
-            }
-        }
-    }
 }
 
 /// How a pull runs.
@@ -140,27 +93,21 @@ pub struct PullSummary {
     pub elapsed: Duration,
 }
 
-/// Our version vector with head hashes.
-fn local_tips(reader: &Reader) -> Result<BTreeMap<String, (u64, Hash)>, StoreError> {
-    Ok(reader.heads()?.into_iter().filter(|h| h.seq > 0).map(|h| (h.origin, (h.seq, h.hash))).collect())
-}
-
 /// Checks a page header's `since` positions against what this store holds (or will, once
 /// the pages in flight are imported: `tips`).
-fn check_since(header: &StreamHeader, tips: &BTreeMap<String, (u64, Hash)>, reader: &Reader) -> Result<(), PullError> {
+fn check_since(header: &StreamHeader, tips: &Tips, reads: &ReadOnly) -> Result<(), PullError> {
     for (origin, p) in &header.since {
-        let theirs =
-            p.hash().ok_or_else(|| ReplicationError::Malformed(format!("header: hash of {origin} is not hex")))?;
+        let theirs = p.hash().ok_or_else(|| StreamError::Malformed(format!("header: hash of {origin} is not hex")))?;
         let (held, tip_hash) = tips.get(origin).copied().unwrap_or((0, Hash::GENESIS));
         let ours = if p.seq == held {
             Some(tip_hash)
         } else if p.seq < held {
-            reader.hash_at(origin, p.seq)?
+            reads.hash_at(origin, p.seq)?
         } else {
-            return Err(ReplicationError::Gap { origin: origin.clone(), start: p.seq, held }.into());
+            return Err(StreamError::Gap { origin: origin.clone(), start: p.seq, held }.into());
         };
         if ours.is_some_and(|h| h != theirs) {
-            return Err(ReplicationError::Diverged { origin: origin.clone(), seq: p.seq }.into());
+            return Err(StreamError::Diverged { origin: origin.clone(), seq: p.seq }.into());
         }
     }
     // Where the peer holds no more of an origin than we do, its head must be on our chain
@@ -168,40 +115,38 @@ fn check_since(header: &StreamHeader, tips: &BTreeMap<String, (u64, Hash)>, read
     for (origin, p) in &header.heads {
         let held = tips.get(origin).map_or(0, |t| t.0);
         if p.seq <= held
-            && let Some(ours) = reader.hash_at(origin, p.seq)?
+            && let Some(ours) = reads.hash_at(origin, p.seq)?
             && Some(ours) != p.hash()
         {
-            return Err(ReplicationError::Diverged { origin: origin.clone(), seq: p.seq }.into());
+            return Err(StreamError::Diverged { origin: origin.clone(), seq: p.seq }.into());
         }
     }
     Ok(())
 }
 
-/// Pulls from `client` into `sink` until caught up (or, with `follow`, until `stop`).
+/// Pulls from `client` into `service`'s store until caught up (or, with `follow`, until `stop`).
 /// Each page is verified completely before it is imported; importing page n overlaps
 /// fetching page n+1. On an error, pages already imported stay (each was verified and
 /// committed whole); nothing of a refused page is kept.
 pub fn pull(
     client: &PeerClient,
-    store: &Store,
-    sink: Sink,
+    service: &Service,
     opts: &PullOptions,
     stop: &AtomicBool,
     mut progress: impl FnMut(&Progress),
 ) -> Result<PullSummary, PullError> {
     let started = Instant::now();
-    let reader = store.reader()?;
-    let mut tips = local_tips(&reader)?;
+    let reads = service.reads();
+    let mut tips = reads.tips()?;
     let mut state = Progress::default();
     let mut pages = 0u64;
     let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<Vec<(Entry, Hash)>>(1);
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Counts>();
     std::thread::scope(|scope| {
         let applier = scope.spawn(move || -> Result<Counts, PullError> {
-            let mut sink = sink;
             let mut total = Counts::default();
             for page in page_rx {
-                let c = sink.import(page)?;
+                let c = service.import_page(page)?;
                 total.add(c);
                 let _ = done_tx.send(c);
             }
@@ -219,7 +164,7 @@ pub fn pull(
                 }
                 let wait = if opts.follow && caught_up { opts.wait } else { 0 };
                 let mut stream = client.changes(&cursor, opts.page, wait)?;
-                check_since(stream.header(), &tips, &reader)?;
+                check_since(stream.header(), &tips, reads)?;
                 // The page is bounded while it is read: in bytes by the stream's reader, in
                 // entries here; a peer that sends more than asked is refused at once.
                 let mut page = Vec::new();
@@ -302,8 +247,7 @@ impl Peers {
         urls: &[String],
         token: Option<String>,
         limits: PeerLimits,
-        store: Store,
-        queue: WriteQueue,
+        service: Service,
         state: Arc<ReplicationState>,
         opts: PullOptions,
     ) -> Result<Peers, PullError> {
@@ -312,11 +256,10 @@ impl Peers {
         for url in urls {
             let client = PeerClient::new(url, token.clone(), limits);
             let index = state.add_peer(client.url());
-            let (store, queue, state, stop, opts) =
-                (store.clone(), queue.clone(), state.clone(), stop.clone(), opts.clone());
+            let (service, state, stop, opts) = (service.clone(), state.clone(), stop.clone(), opts.clone());
             let t = std::thread::Builder::new()
                 .name(format!("verdict-peer-{index}"))
-                .spawn(move || follow(&client, &store, &queue, &state, index, &opts, &stop))?;
+                .spawn(move || follow(&client, &service, &state, index, &opts, &stop))?;
             threads.push(t);
         }
         Ok(Peers { stop, threads })
@@ -337,8 +280,7 @@ fn now_iso() -> String {
 
 fn follow(
     client: &PeerClient,
-    store: &Store,
-    queue: &WriteQueue,
+    service: &Service,
     state: &ReplicationState,
     index: usize,
     opts: &PullOptions,
@@ -348,7 +290,7 @@ fn follow(
     let mut backoff = BACKOFF_MIN;
     while !stop.load(Ordering::Relaxed) {
         let mut applied_before = Counts::default();
-        let outcome = pull(client, store, Sink::Queue(queue.clone()), &opts, stop, |p| {
+        let outcome = pull(client, service, &opts, stop, |p| {
             let delta = Counts {
                 applied: p.counts.applied - applied_before.applied.min(p.counts.applied),
                 skipped: p.counts.skipped - applied_before.skipped.min(p.counts.skipped),

@@ -21,6 +21,11 @@ impl ReadOnly {
         Ok(ReadOnly { store, pool })
     }
 
+    /// The read half of a running service.
+    pub(super) fn over(store: Store, pool: ReadPool) -> ReadOnly {
+        ReadOnly { store, pool }
+    }
+
     /// The store's node id.
     pub fn node_id(&self) -> &str {
         self.store.node_id()

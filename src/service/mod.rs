@@ -65,6 +65,9 @@ pub enum ServiceError {
     /// An idempotency key reused with a different request (422).
     #[error("{0}")]
     KeyReused(String),
+    /// A change stream was refused or could not be written (replication).
+    #[error(transparent)]
+    Stream(#[from] crate::log::stream::StreamError),
 }
 
 impl From<auth::AuthError> for ServiceError {
@@ -216,6 +219,8 @@ struct Inner {
     store: Store,
     queue: WriteQueue,
     pool: ReadPool,
+    /// The read half, shared with commands that run without a server.
+    reads: local::ReadOnly,
     config: Config,
     _checkpoints: CheckpointThread,
 }
@@ -304,6 +309,7 @@ impl Service {
             Service {
                 inner: Arc::new(Inner {
                     clock: Clock::default(),
+                    reads: local::ReadOnly::over(store.clone(), pool.clone()),
                     store,
                     queue,
                     pool,
@@ -324,6 +330,18 @@ impl Service {
     /// This store's node id.
     pub fn node_id(&self) -> &str {
         self.inner.store.node_id()
+    }
+
+    /// The reads every store offers, with or without a server (replication's tips and
+    /// hashes, stats, …).
+    pub fn reads(&self) -> &local::ReadOnly {
+        &self.inner.reads
+    }
+
+    /// Checkpoints the WAL into the database file now (batch commands do this last, so the
+    /// file is whole when they exit).
+    pub fn checkpoint(&self) -> Result<(), ServiceError> {
+        Ok(self.inner.store.checkpointer()?.run()?)
     }
 
     pub fn config(&self) -> &Config {
