@@ -9,7 +9,7 @@ use verdict::log::Body;
 use verdict::model::{Outcomes, ResultQuery, Timestamp, parse_create_result};
 use verdict::service::render::{Envelope, Urls, result_json, to_wire};
 use verdict::service::resolve_result;
-use verdict::store::Store;
+use verdict::store::{ReadStore, Store, WriteStore};
 
 const RESULTS: usize = 100_000;
 const ITEMS: usize = 5_000;
@@ -83,14 +83,14 @@ fn main() {
             b.iter(|| {
                 let q = ResultQuery::parse(&pairs(&query.replace("{}", &item())), &outcomes, 1000)
                     .unwrap_or_else(|e| panic!("{e}"));
-                black_box(reader.snapshot(|| reader.results(&q)).map(|v| v.len()))
+                black_box(verdict::store::snapshot(&reader, || reader.results(&q)).map(|v| v.len()))
             })
         });
     }
     g.bench_function("latest by item", |b| {
         b.iter(|| {
             let q = ResultQuery::parse(&pairs(&format!("item={}", item())), &outcomes, 1000).unwrap_or_default();
-            black_box(reader.snapshot(|| reader.latest(&q)).map(|v| v.len()))
+            black_box(verdict::store::snapshot(&reader, || reader.latest(&q)).map(|v| v.len()))
         })
     });
     g.finish();

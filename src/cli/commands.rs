@@ -10,7 +10,7 @@ use crate::service::local::ReadOnly;
 use crate::service::render::{DataOnly, Urls, result_json, to_wire};
 use crate::service::{Config, Service};
 use crate::spool::{Spool, SpoolOptions};
-use crate::store::{Store, StoreError};
+use crate::store::{ReadStore, Store, StoreError, WriteStore};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -87,10 +87,10 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         .build()
         .context("starting the async runtime")?;
     let writer_thread = runtime.block_on(async {
-        let (service, writer_thread) = Service::start(store, config)?;
+        let (service, writer_thread) = Service::start(std::sync::Arc::new(store), config)?;
         let listener = tokio::net::TcpListener::from_std(listener).context("registering the listening socket")?;
         let addr = listener.local_addr()?;
-        tracing::info!(db = %db.display(), node = service.store().node_id(), "store opened");
+        tracing::info!(db = %db.display(), node = service.node_id(), "store opened");
         // Tests and scripts read this line to learn the port.
         println!("verdict listening on http://{addr}");
         std::io::stdout().flush()?;

@@ -62,7 +62,7 @@ pub(super) fn decide_cmd(db: &Path, args: DecideArgs) -> Result<i32> {
         body["when"] = json!(when);
     }
     let urls = Urls::new("http://127.0.0.1:5001");
-    let decision = reader.snapshot(|| decide(&reader, &gate, Some(&body), &urls, Timestamp::now()));
+    let decision = crate::store::snapshot(&reader, || decide(&reader, &gate, Some(&body), &urls, Timestamp::now()));
     let decision = match decision {
         Ok(d) => d,
         Err(e) => bail!("{e}"),

@@ -68,7 +68,7 @@ pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
     let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?, args.input_limits.limits())?;
     let files = collect(&args.paths)?;
     let store = Store::open(db)?;
-    let (queue, writer) = WriteQueue::start(store.writer()?, 64)?;
+    let (queue, writer) = WriteQueue::start(Box::new(store.writer()?), 64)?;
     let bar = progress(None, "ingesting");
     let (mut stored, mut duplicates, mut results) = (0usize, 0usize, 0usize);
     let mut failures: Vec<(String, String)> = Vec::new();

@@ -5,7 +5,7 @@ use super::render::{Urls, result_json};
 use super::{Service, ServiceError};
 use crate::gating::{DecisionError, Gate, NoRemoteRules, SubjectData};
 use crate::model::{DataFilter, ResultQuery, ResultView, Timestamp, WaiverView};
-use crate::store::{Reader, WaiverKeys};
+use crate::store::{ReadStore, WaiverKeys};
 use serde_json::Value;
 
 /// The distinct keys of Greenwave's `/results/latest` queries: one latest result per
@@ -20,7 +20,7 @@ impl From<DecisionError> for ServiceError {
 
 /// Answers `POST /api/v1.0/decision` from the store.
 pub fn decide(
-    r: &Reader,
+    r: &dyn ReadStore,
     gate: &Gate,
     body: Option<&Value>,
     urls: &Urls,
@@ -71,7 +71,7 @@ impl Service {
         let gate = self.inner.config.gate.clone();
         let anchored =
             body.as_ref().is_some_and(|b| b.get("subject_identifier").is_some() || b.get("subject").is_some());
-        let f = move |r: &Reader| decide(r, &gate, body.as_ref(), &urls, Timestamp::now());
+        let f = move |r: &dyn ReadStore| decide(r, &gate, body.as_ref(), &urls, Timestamp::now());
         if anchored { self.read_now(f) } else { self.read(f).await }
     }
 }

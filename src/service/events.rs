@@ -7,7 +7,7 @@
 
 use crate::log::Kind;
 use crate::model::{ResultView, WaiverView};
-use crate::store::{Reader, StoreError};
+use crate::store::{ReadStore, StoreError};
 
 /// How a result relates to the one before it (same testcase, item, scenario, arch).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -89,7 +89,7 @@ impl EventFilter {
 const PAGE: usize = 500;
 
 /// Events after log position `after`: the matching ones, and the position read up to.
-pub fn events_after(r: &Reader, after: i64, filter: &EventFilter) -> Result<(Vec<Event>, i64), StoreError> {
+pub fn events_after(r: &dyn ReadStore, after: i64, filter: &EventFilter) -> Result<(Vec<Event>, i64), StoreError> {
     let entries = r.entries_after(after, PAGE)?;
     let last = entries.last().map_or(after, |(seq, _)| *seq);
     let mut out = Vec::new();

@@ -14,7 +14,7 @@ use crate::model::{
     GroupInput, IngestRecord, InputLimits, ModelError, Outcomes, ResultInput, ResultRecord, Timestamp, check_data_keys,
     check_result,
 };
-use crate::store::{StoreError, Writer, Written};
+use crate::store::{StoreError, WriteStore, Written, transaction};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
@@ -400,13 +400,13 @@ fn prepare(ctx: &Context, format: Format, reader: impl BufRead, cfg: &IngestConf
 
 /// On the writer thread: streams a large file into one transaction (rolled back on the
 /// first bad record), recording its hash at the end.
-fn stream(w: &mut Writer, ctx: &Context, path: &Path, cfg: &IngestConfig) -> Result<Ingested, IngestError> {
+fn stream(w: &mut dyn WriteStore, ctx: &Context, path: &Path, cfg: &IngestConfig) -> Result<Ingested, IngestError> {
     let open = || std::fs::File::open(path).map_err(|e| IngestError::new(format!("cannot read file: {e}")));
     let mut head = Vec::with_capacity(64 * 1024);
     open()?.take(64 * 1024).read_to_end(&mut head).map_err(|e| IngestError::new(format!("cannot read file: {e}")))?;
     let format = ctx.format(&head)?;
     let reader = BufReader::with_capacity(1 << 20, open()?);
-    w.transaction(|w| {
+    transaction(w, |w| {
         if w.is_ingested(&ctx.key)? {
             return Ok(Ingested::AlreadyIngested);
         }

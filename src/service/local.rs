@@ -4,25 +4,26 @@
 //! write goes through the one write queue.
 
 use super::{ReadPool, ServiceError};
-use crate::store::{OriginHead, Reader, Stats, Store};
+use crate::store::{Backend, OriginHead, ReadStore, Stats, Store};
 use std::path::Path;
+use std::sync::Arc;
 
 /// Read-only access to an existing store; opening it creates and changes nothing.
 pub struct ReadOnly {
-    store: Store,
+    store: Arc<dyn Backend>,
     pool: ReadPool,
 }
 
 impl ReadOnly {
     /// Opens the store at `db` for reading (a read-only file works; nothing is created).
     pub fn open(db: &Path) -> Result<ReadOnly, ServiceError> {
-        let store = Store::open_existing(db)?;
+        let store: Arc<dyn Backend> = Arc::new(Store::open_existing(db)?);
         let pool = ReadPool::new(store.clone());
         Ok(ReadOnly { store, pool })
     }
 
     /// The read half of a running service.
-    pub(super) fn over(store: Store, pool: ReadPool) -> ReadOnly {
+    pub(super) fn over(store: Arc<dyn Backend>, pool: ReadPool) -> ReadOnly {
         ReadOnly { store, pool }
     }
 
@@ -33,7 +34,7 @@ impl ReadOnly {
 
     /// Runs `f` on a read-only connection inside one read transaction (a consistent
     /// snapshot). For the service's own use: adapters call the use-case methods.
-    pub(super) fn read<T>(&self, f: impl FnOnce(&Reader) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&dyn ReadStore) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
         self.pool.with(f)
     }
 

@@ -28,7 +28,7 @@ use crate::model::{
     ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid, new_uuid,
     parse_create_group, parse_create_result, parse_create_testcase, request_hash, uuid_for_idempotency_key,
 };
-use crate::store::{Reader, Store, StoreError, Written};
+use crate::store::{Backend, Housekeeping, ReadStore, Store, StoreError, Written};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -216,7 +216,7 @@ pub struct Service {
 
 struct Inner {
     clock: Clock,
-    store: Store,
+    store: Arc<dyn Backend>,
     queue: WriteQueue,
     pool: ReadPool,
     /// The read half, shared with commands that run without a server.
@@ -253,7 +253,7 @@ struct CheckpointThread {
 impl CheckpointThread {
     const INTERVAL: std::time::Duration = std::time::Duration::from_millis(200);
 
-    fn start(cp: crate::store::Checkpointer) -> Result<CheckpointThread, ServiceError> {
+    fn start(cp: Box<dyn Housekeeping>, db: std::path::PathBuf) -> Result<CheckpointThread, ServiceError> {
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = stop.clone();
         std::thread::Builder::new()
@@ -262,7 +262,7 @@ impl CheckpointThread {
                 let mut was_full = false;
                 while !flag.load(std::sync::atomic::Ordering::Relaxed) {
                     std::thread::sleep(Self::INTERVAL);
-                    was_full = Self::tick(&cp, was_full);
+                    was_full = Self::tick(cp.as_ref(), &db, was_full);
                 }
             })
             .map_err(|e| ServiceError::Unavailable(format!("cannot start the checkpoint thread: {e}")))?;
@@ -272,17 +272,17 @@ impl CheckpointThread {
 
 impl CheckpointThread {
     /// One round; returns whether the disk is full now. Logs when that changes.
-    fn tick(cp: &crate::store::Checkpointer, was_full: bool) -> bool {
-        let full = cp.disk().is_full() && !cp.recover();
+    fn tick(cp: &dyn Housekeeping, db: &std::path::Path, was_full: bool) -> bool {
+        let full = cp.disk_full() && !cp.recover();
         if full && !was_full {
             if let Some(r) = log_limit::allow("disk full") {
-                tracing::error!("{}{r}", cp.disk().error());
+                tracing::error!("{}{r}", cp.full_error());
             }
         } else if !full && was_full {
-            tracing::info!(db = %cp.disk().path().display(), "disk space is back: writes are accepted again");
+            tracing::info!(db = %db.display(), "disk space is back: writes are accepted again");
         }
         if !full
-            && let Err(e) = cp.run()
+            && let Err(e) = cp.checkpoint()
             && let Some(r) = log_limit::allow("WAL checkpoint failed")
         {
             tracing::warn!(error = %e, "WAL checkpoint failed{r}");
@@ -300,11 +300,14 @@ impl Drop for CheckpointThread {
 impl Service {
     /// Starts the writer thread over `store`. Returns the service and the thread handle
     /// (join it after dropping every `Service` clone to let queued writes finish).
-    pub fn start(store: Store, config: Config) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
+    pub fn start(
+        store: Arc<dyn Backend>,
+        config: Config,
+    ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
         let writer = store.writer()?;
         let (queue, handle) = WriteQueue::start(writer, 4096).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let pool = ReadPool::new(store.clone());
-        let checkpoints = CheckpointThread::start(store.checkpointer()?)?;
+        let checkpoints = CheckpointThread::start(store.housekeeping()?, store.location().to_owned())?;
         Ok((
             Service {
                 inner: Arc::new(Inner {
@@ -324,7 +327,7 @@ impl Service {
     /// Opens (or creates) the store at `db` and starts the service on it: how every
     /// writing command and the server get one.
     pub fn open(db: &std::path::Path, config: Config) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
-        Service::start(Store::open(db)?, config)
+        Service::start(Arc::new(Store::open(db)?), config)
     }
 
     /// This store's node id.
@@ -341,7 +344,7 @@ impl Service {
     /// Checkpoints the WAL into the database file now (batch commands do this last, so the
     /// file is whole when they exit).
     pub fn checkpoint(&self) -> Result<(), ServiceError> {
-        Ok(self.inner.store.checkpointer()?.run()?)
+        Ok(self.inner.store.housekeeping()?.checkpoint()?)
     }
 
     pub fn config(&self) -> &Config {
@@ -358,16 +361,12 @@ impl Service {
         self.inner.queue.clone()
     }
 
-    pub fn store(&self) -> &Store {
-        &self.inner.store
-    }
-
     /// Runs a read on a pooled read-only connection on the blocking thread pool: for
     /// queries that may scan much of the store, so they cannot stall the async workers.
     pub async fn read<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
-        F: FnOnce(&Reader) -> Result<T, ServiceError> + Send + 'static,
+        F: FnOnce(&dyn ReadStore) -> Result<T, ServiceError> + Send + 'static,
     {
         let pool = self.inner.pool.clone();
         tokio::task::spawn_blocking(move || pool.with(f))
@@ -378,7 +377,7 @@ impl Service {
     /// Runs a read right here, on the calling async worker: for point lookups and queries
     /// anchored on an exact filter, which take well under a millisecond. Measured: a
     /// hand-off to the blocking pool costs more than such a query (see BENCHMARKS.md).
-    pub fn read_now<T>(&self, f: impl FnOnce(&Reader) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
+    pub fn read_now<T>(&self, f: impl FnOnce(&dyn ReadStore) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
         self.inner.pool.with(f)
     }
 
@@ -387,7 +386,7 @@ impl Service {
     async fn read_query<T, F>(&self, anchored: bool, offset: i64, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
-        F: FnOnce(&Reader) -> Result<T, ServiceError> + Send + 'static,
+        F: FnOnce(&dyn ReadStore) -> Result<T, ServiceError> + Send + 'static,
     {
         if anchored && offset <= 10_000 { self.read_now(f) } else { self.read(f).await }
     }
@@ -546,7 +545,9 @@ impl Service {
         if !self.read_now(|r| Ok(r.healthy())).unwrap_or(false) {
             return Health::Unreachable;
         }
-        let disk = self.inner.store.disk();
-        if disk.is_full() { Health::Unwritable(disk.error().to_string()) } else { Health::Ok }
+        match self.inner.store.writable() {
+            Ok(()) => Health::Ok,
+            Err(e) => Health::Unwritable(e.to_string()),
+        }
     }
 }

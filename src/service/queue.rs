@@ -8,9 +8,12 @@
 
 use super::log_limit;
 use crate::log::Body;
-use crate::store::{Prepared, SharedDict, StoreError, Writer, Written};
+use crate::store::{Prepared, SharedDict, StoreError, WriteStore, Written, transaction};
 use std::thread::JoinHandle;
 use tokio::sync::{mpsc, oneshot, watch};
+
+/// Work that needs the writer to itself (a streamed file, an import page, a submit chunk).
+type ExclusiveJob = Box<dyn FnOnce(&mut dyn WriteStore) + Send>;
 
 /// A unit of work for the writer thread.
 enum Job {
@@ -18,7 +21,7 @@ enum Job {
     /// `answers`: whether the caller wants the written records back (see `Writer::write_jobs`).
     Write { bodies: Vec<Prepared>, answers: bool, reply: oneshot::Sender<Result<Vec<Written>, StoreError>> },
     /// Runs alone with the writer (e.g. streaming a large file in its own transaction).
-    Exclusive(Box<dyn FnOnce(&mut Writer) + Send>),
+    Exclusive(ExclusiveJob),
 }
 
 /// Why a queued write got no answer.
@@ -56,7 +59,7 @@ pub const MAX_BATCH: usize = 2048;
 impl WriteQueue {
     /// Starts the writer thread with a bounded queue of `capacity` requests; a full queue
     /// makes callers wait (backpressure) instead of growing memory.
-    pub fn start(writer: Writer, capacity: usize) -> std::io::Result<(WriteQueue, JoinHandle<()>)> {
+    pub fn start(writer: Box<dyn WriteStore>, capacity: usize) -> std::io::Result<(WriteQueue, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (notify, committed) = watch::channel(writer.last_seq().unwrap_or(0));
         let dict = writer.shared_dict();
@@ -104,7 +107,7 @@ impl WriteQueue {
     pub fn exclusive_blocking<R, F>(&self, f: F) -> Result<R, QueueError>
     where
         R: Send + 'static,
-        F: FnOnce(&mut Writer) -> R + Send + 'static,
+        F: FnOnce(&mut dyn WriteStore) -> R + Send + 'static,
     {
         let (reply, answer) = oneshot::channel();
         let job = Job::Exclusive(Box::new(move |w| {
@@ -115,7 +118,7 @@ impl WriteQueue {
     }
 }
 
-fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i64>) {
+fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i64>) {
     let mut next: Option<Job> = None;
     loop {
         let first = match next.take() {
@@ -126,7 +129,7 @@ fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i6
             },
         };
         match first {
-            Job::Exclusive(f) => f(&mut writer),
+            Job::Exclusive(f) => f(writer.as_mut()),
             Job::Write { bodies, answers, reply } => {
                 let mut batch = vec![(bodies, answers, reply)];
                 let mut queued = batch[0].0.len();
@@ -144,7 +147,7 @@ fn run(mut writer: Writer, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i6
                         Err(_) => break,
                     }
                 }
-                commit(&mut writer, batch);
+                commit(writer.as_mut(), batch);
             }
         }
         if let Ok(seq) = writer.last_seq() {
@@ -162,7 +165,7 @@ type Reply = oneshot::Sender<Result<Vec<Written>, StoreError>>;
 
 /// Commits all jobs in one transaction. If that fails and there were several, each is
 /// retried alone so one bad request cannot fail its neighbours.
-fn commit(writer: &mut Writer, batch: Vec<(Vec<Prepared>, bool, Reply)>) {
+fn commit(writer: &mut dyn WriteStore, batch: Vec<(Vec<Prepared>, bool, Reply)>) {
     let mut jobs = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     for (bodies, answers, reply) in batch {
@@ -196,7 +199,7 @@ fn commit(writer: &mut Writer, batch: Vec<(Vec<Prepared>, bool, Reply)>) {
                 tracing::warn!(error = %e, jobs = replies.len(), "group commit failed; retrying requests one by one{r}");
             }
             for (reply, (bodies, answers)) in replies.into_iter().zip(&jobs) {
-                let _ = reply.send(writer.transaction(|w| w.write_job(bodies, *answers)));
+                let _ = reply.send(transaction(writer, |w| w.write_job(bodies, *answers)));
             }
         }
     }

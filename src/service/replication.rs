@@ -7,7 +7,7 @@ use super::local::ReadOnly;
 use super::{Service, ServiceError};
 use crate::log::stream::{FORMAT, Position, StreamEnd, StreamHeader, StreamWriter, VERSION, VersionVector};
 use crate::log::{Entry, Hash};
-use crate::store::{ImportOutcome, OriginHead, Reader, StoreError};
+use crate::store::{ImportOutcome, OriginHead, ReadStore, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::io::Write;
@@ -134,7 +134,7 @@ const CHUNK: usize = 2000;
 /// (but for a first entry larger than that) `max_bytes` bytes, origin by origin (each in
 /// origin-sequence order), from the reader's snapshot.
 fn produce<W: Write>(
-    reader: &Reader,
+    reader: &dyn ReadStore,
     node: &str,
     since: &VersionVector,
     limit: u64,

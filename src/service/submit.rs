@@ -15,7 +15,7 @@ use crate::log::Body;
 use crate::model::{
     IngestRecord, InputLimits, ModelError, Outcomes, Timestamp, parse_create_result, uuid_for_file_result,
 };
-use crate::store::{Prepared, SharedDict, Store, StoreError, Writer};
+use crate::store::{Prepared, SharedDict, Store, StoreError, WriteStore, Writer};
 use std::io::{BufReader, Read, Write};
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};

@@ -8,7 +8,7 @@ use crate::model::{
     BySubjectsRequest, FilterRequest, Loc, WaiverError, WaiverFilter, WaiverListQuery, WaiverTarget, WaiverView,
     check_waiver, filter_waivers, list_waivers, new_result_uuid, parse_create_waivers, waivers_by_subjects,
 };
-use crate::store::{Reader, WaiverKeys, Written};
+use crate::store::{ReadStore, WaiverKeys, Written};
 use serde_json::Value;
 
 impl Service {
@@ -115,18 +115,18 @@ fn keys_of(f: &WaiverFilter, with_user_and_version: bool) -> WaiverKeys {
 
 /// `GET /api/v1.0/waivers/`: the waivers the query could show (plus those that decide
 /// which of them are current); the caller pages them with `model::list_waivers`.
-fn waivers_for_list(r: &Reader, q: &WaiverListQuery) -> Result<Vec<WaiverView>, ServiceError> {
+fn waivers_for_list(r: &dyn ReadStore, q: &WaiverListQuery) -> Result<Vec<WaiverView>, ServiceError> {
     Ok(r.waivers_matching(&[keys_of(&q.filter, true)])?)
 }
 
 /// `POST /api/v1.0/waivers/+filtered`: candidates for any of the filters.
-fn waivers_for_filters(r: &Reader, req: &FilterRequest) -> Result<Vec<WaiverView>, ServiceError> {
+fn waivers_for_filters(r: &dyn ReadStore, req: &FilterRequest) -> Result<Vec<WaiverView>, ServiceError> {
     let keys: Vec<WaiverKeys> = req.filters.iter().map(|f| keys_of(f, false)).collect();
     Ok(r.waivers_matching(&keys)?)
 }
 
 /// `POST /api/v1.0/waivers/+by-subjects-and-testcases`: candidates for the listed pairs.
-fn waivers_for_subjects(r: &Reader, req: &BySubjectsRequest) -> Result<Vec<WaiverView>, ServiceError> {
+fn waivers_for_subjects(r: &dyn ReadStore, req: &BySubjectsRequest) -> Result<Vec<WaiverView>, ServiceError> {
     let keys: Vec<WaiverKeys> = match &req.results {
         Some(pairs) if !pairs.is_empty() => pairs
             .iter()

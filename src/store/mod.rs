@@ -4,6 +4,7 @@
 //! store, get the one [`Writer`] or any number of [`Reader`]s — so the engine stays
 //! replaceable.
 
+mod api;
 mod codec;
 mod disk;
 mod facets;
@@ -13,6 +14,7 @@ mod reader;
 mod schema;
 mod writer;
 
+pub use api::{Backend, Housekeeping, ReadStore, WriteStore, snapshot, transaction};
 pub use codec::{Prepared, SharedDict};
 pub use disk::{DiskState, RESUME_FREE, free_bytes};
 pub use reader::{OriginHead, Reader, Stats, WaiverKeys};
@@ -38,6 +40,10 @@ pub enum StoreError {
     Corrupt { seq: i64, reason: String },
     #[error("entry {origin}#{origin_seq} refused: {reason}")]
     Refused { origin: String, origin_seq: u64, reason: String },
+    /// A transaction's body failed and everything it wrote was rolled back (the body's own
+    /// error is what [`transaction`] returns; this only marks the rollback).
+    #[error("the transaction was rolled back")]
+    RolledBack,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -181,6 +187,50 @@ impl Store {
         rusqlite::vtab::array::load_module(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Reader::new(conn))
+    }
+}
+
+impl Backend for Store {
+    fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    fn location(&self) -> &Path {
+        &self.path
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        if self.disk.is_full() { Err(self.disk.error()) } else { Ok(()) }
+    }
+
+    fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError> {
+        Ok(Box::new(Store::reader(self)?))
+    }
+
+    fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError> {
+        Ok(Box::new(Store::writer(self)?))
+    }
+
+    fn housekeeping(&self) -> Result<Box<dyn Housekeeping>, StoreError> {
+        Ok(Box::new(self.checkpointer()?))
+    }
+}
+
+impl Housekeeping for Checkpointer {
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        self.run()
+    }
+
+    fn disk_full(&self) -> bool {
+        self.disk.is_full()
+    }
+
+    fn recover(&self) -> bool {
+        Checkpointer::recover(self)
+    }
+
+    fn full_error(&self) -> StoreError {
+        self.disk.error()
     }
 }
 

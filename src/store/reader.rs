@@ -2,7 +2,7 @@
 
 use super::codec::{Decoder, stored_bytes};
 use super::plan::{self, Driver, Page, Resolved, Sql};
-use super::{StoreError, like_to_glob};
+use super::{ReadStore, StoreError, like_to_glob};
 use crate::log::{Entry, Hash, Kind};
 use crate::model::{
     GroupQuery, GroupView, ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseView, WaiverRecord, WaiverView,
@@ -127,27 +127,60 @@ impl Reader {
         Reader { conn, decoder: Decoder::default() }
     }
 
-    /// Runs `f` inside one read transaction (a consistent snapshot of the store).
-    pub fn snapshot<T, E: From<StoreError>>(&self, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
-        self.conn.execute_batch("BEGIN").map_err(StoreError::from)?;
-        let out = f();
+    /// A loader for rows the indexes returned (known results).
+    fn loader(&self) -> Loader<'_> {
+        Loader { reader: self, ref_urls: HashMap::new() }
+    }
+
+    /// Without a selective filter: one newest-first index probe per testcase.
+    fn newest_per_testcase_scan(&self, r: &Resolved) -> Result<Vec<Row>, StoreError> {
+        let mut out = Vec::new();
+        for t in plan::testcase_scope(&self.conn, r)? {
+            let first = plan::rows(
+                &self.conn,
+                &plan::select(r, Driver::Time, Page { ascending: false, window: Some((1, 0)) }, Some(t)),
+            )?;
+            let Some(&(_, _, newest)) = first.first() else {
+                continue;
+            };
+            // Upstream returns every result sharing the newest time.
+            let tied = r.at_time(newest);
+            out.extend(plan::rows(
+                &self.conn,
+                &plan::select(&tied, Driver::Time, Page { ascending: false, window: None }, Some(t)),
+            )?);
+        }
+        Ok(out)
+    }
+
+    fn load_waiver(&self, id: i64) -> Result<WaiverView, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached(&format!("SELECT {WAIVER_COLUMNS} FROM waivers WHERE id = ?1"))?
+            .query_row([id], waiver_row)?)
+    }
+}
+
+impl ReadStore for Reader {
+    fn begin_read(&self) -> Result<(), StoreError> {
+        Ok(self.conn.execute_batch("BEGIN")?)
+    }
+
+    fn end_read(&self) {
         // Ending a read-only transaction cannot lose anything; an error here only means
         // the transaction was already closed.
         let _ = self.conn.execute_batch("COMMIT");
-        out
     }
 
-    /// A trivial query: the health check's database probe.
-    pub fn healthy(&self) -> bool {
+    fn healthy(&self) -> bool {
         self.conn.query_row("SELECT count(*) FROM (SELECT 1 FROM results LIMIT 0)", [], |r| r.get::<_, i64>(0)).is_ok()
     }
 
-    pub fn result(&self, id: i64) -> Result<Option<ResultView>, StoreError> {
+    fn result(&self, id: i64) -> Result<Option<ResultView>, StoreError> {
         view_by_id(&self.conn, &self.decoder, id)
     }
 
-    /// The result with this global uuid, if held.
-    pub fn result_by_uuid(&self, uuid: &str) -> Result<Option<ResultView>, StoreError> {
+    fn result_by_uuid(&self, uuid: &str) -> Result<Option<ResultView>, StoreError> {
         let id: Option<i64> = self
             .conn
             .prepare_cached("SELECT result_id FROM result_uuids WHERE uuid = ?1")?
@@ -159,13 +192,11 @@ impl Reader {
         }
     }
 
-    /// How many uuids carry different results from different origins.
-    pub fn conflict_count(&self) -> Result<i64, StoreError> {
+    fn conflict_count(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("SELECT count(*) FROM uuid_conflicts", [], |r| r.get(0))?)
     }
 
-    /// Up to `limit` conflicting uuids, each with the ids of its results.
-    pub fn conflicts(&self, limit: i64) -> Result<Vec<(String, Vec<i64>)>, StoreError> {
+    fn conflicts(&self, limit: i64) -> Result<Vec<(String, Vec<i64>)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT c.uuid, u.result_id FROM (SELECT uuid FROM uuid_conflicts LIMIT ?1) c
              JOIN result_uuids u ON u.uuid = c.uuid ORDER BY c.uuid, u.result_id",
@@ -191,13 +222,7 @@ impl Reader {
         Ok(named)
     }
 
-    /// A loader for rows the indexes returned (known results).
-    fn loader(&self) -> Loader<'_> {
-        Loader { reader: self, ref_urls: HashMap::new() }
-    }
-
-    /// One page of `GET /results`: up to `limit + 1` rows (the extra one tells there is a next page).
-    pub fn results(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
+    fn results(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
         let r = plan::resolve(&self.conn, q, true)?;
         if r.empty {
             return Ok(Vec::new());
@@ -209,10 +234,7 @@ impl Reader {
         rows.into_iter().map(|row| loader.load(row)).collect()
     }
 
-    /// `GET /results/latest`: per testcase the newest matching result (all of them when
-    /// several share the newest time, as upstream), or with `_distinct_on` the newest per
-    /// (testcase, values of the keys). `outcome`, `page`, `limit` and `_sort` are ignored.
-    pub fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
+    fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
         let r = plan::resolve(&self.conn, q, false)?;
         if r.empty {
             return Ok(Vec::new());
@@ -233,31 +255,7 @@ impl Reader {
         picked.into_iter().map(|row| loader.load(row)).collect()
     }
 
-    /// Without a selective filter: one newest-first index probe per testcase.
-    fn newest_per_testcase_scan(&self, r: &Resolved) -> Result<Vec<Row>, StoreError> {
-        let mut out = Vec::new();
-        for t in plan::testcase_scope(&self.conn, r)? {
-            let first = plan::rows(
-                &self.conn,
-                &plan::select(r, Driver::Time, Page { ascending: false, window: Some((1, 0)) }, Some(t)),
-            )?;
-            let Some(&(_, _, newest)) = first.first() else {
-                continue;
-            };
-            // Upstream returns every result sharing the newest time.
-            let tied = r.at_time(newest);
-            out.extend(plan::rows(
-                &self.conn,
-                &plan::select(&tied, Driver::Time, Page { ascending: false, window: None }, Some(t)),
-            )?);
-        }
-        Ok(out)
-    }
-
-    /// The result this one follows: the newest (by submit time) of those stored before it
-    /// with the same testcase and item, and the same `scenario` and `arch` when it has them.
-    /// Event streams use it to say whether an outcome changed or repeats.
-    pub fn previous_result(&self, v: &ResultView) -> Result<Option<ResultView>, StoreError> {
+    fn previous_result(&self, v: &ResultView) -> Result<Option<ResultView>, StoreError> {
         let testcase: Option<i64> = self
             .conn
             .prepare_cached("SELECT id FROM testcase WHERE name = ?1")?
@@ -311,8 +309,7 @@ impl Reader {
         Ok(None)
     }
 
-    /// A waiver by its local id.
-    pub fn waiver(&self, id: i64) -> Result<Option<WaiverView>, StoreError> {
+    fn waiver(&self, id: i64) -> Result<Option<WaiverView>, StoreError> {
         let exists: Option<i64> = self
             .conn
             .prepare_cached("SELECT id FROM waivers WHERE id = ?1")?
@@ -324,9 +321,7 @@ impl Reader {
         }
     }
 
-    /// The waivers matching any of `keys` (each an AND of exact fields; a key with no
-    /// fields matches every waiver), in id order.
-    pub fn waivers_matching(&self, keys: &[WaiverKeys]) -> Result<Vec<WaiverView>, StoreError> {
+    fn waivers_matching(&self, keys: &[WaiverKeys]) -> Result<Vec<WaiverView>, StoreError> {
         let mut sql = Sql::default();
         let mut alternatives = Vec::new();
         let mut everything = keys.is_empty();
@@ -362,16 +357,7 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    fn load_waiver(&self, id: i64) -> Result<WaiverView, StoreError> {
-        Ok(self
-            .conn
-            .prepare_cached(&format!("SELECT {WAIVER_COLUMNS} FROM waivers WHERE id = ?1"))?
-            .query_row([id], waiver_row)?)
-    }
-
-    /// Every recorded commit time `(seq, at)` (see [`Reader::stored_by`]); none for a store
-    /// of schema version 1, which kept none.
-    pub fn commit_times(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+    fn commit_times(&self) -> Result<Vec<(i64, i64)>, StoreError> {
         let exists: bool = self.conn.query_row(
             "SELECT count(*) > 0 FROM sqlite_master WHERE type = 'table' AND name = 'commit_times'",
             [],
@@ -385,9 +371,7 @@ impl Reader {
         Ok(rows)
     }
 
-    /// The newest log position this store had committed at or before `at` (0: none) —
-    /// what it knew then, replicated entries counted from their arrival here.
-    pub fn stored_by(&self, at: i64) -> Result<i64, StoreError> {
+    fn stored_by(&self, at: i64) -> Result<i64, StoreError> {
         Ok(self.conn.query_row(
             "SELECT coalesce(max(seq), 0) FROM commit_times INDEXED BY commit_times_at WHERE at <= ?1",
             [at],
@@ -395,17 +379,15 @@ impl Reader {
         )?)
     }
 
-    /// Whether a file with this content hash has been ingested.
-    pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
+    fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
         is_ingested(&self.conn, blake3)
     }
 
-    pub fn testcase(&self, name: &str) -> Result<Option<TestcaseView>, StoreError> {
+    fn testcase(&self, name: &str) -> Result<Option<TestcaseView>, StoreError> {
         testcase_by_name(&self.conn, name)
     }
 
-    /// One page of `GET /testcases` (up to `limit + 1` rows), ordered by name.
-    pub fn testcases(&self, q: &TestcaseQuery) -> Result<Vec<TestcaseView>, StoreError> {
+    fn testcases(&self, q: &TestcaseQuery) -> Result<Vec<TestcaseView>, StoreError> {
         let mut sql = Sql::default();
         let mut text = "SELECT name, ref_url FROM testcase".to_owned();
         if !q.names.is_empty() {
@@ -426,12 +408,11 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    pub fn group(&self, uuid: &str) -> Result<Option<GroupView>, StoreError> {
+    fn group(&self, uuid: &str) -> Result<Option<GroupView>, StoreError> {
         group_by_uuid(&self.conn, uuid)
     }
 
-    /// One page of `GET /groups` (up to `limit + 1` rows), newest group first.
-    pub fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupView>, StoreError> {
+    fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupView>, StoreError> {
         let mut sql = Sql::default();
         let mut conds = Vec::new();
         if !q.descriptions.is_empty() {
@@ -462,8 +443,7 @@ impl Reader {
         Ok(rows.collect::<Result<_, _>>()?)
     }
 
-    /// Up to `limit` log entries after local position `after`, in log order.
-    pub fn entries_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Entry)>, StoreError> {
+    fn entries_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Entry)>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT l.seq, o.node, l.origin_seq, l.kind, l.ts, l.enc, l.body, l.hash FROM log l
              JOIN origins o ON o.id = l.origin_id WHERE l.seq > ?1 ORDER BY l.seq LIMIT ?2",
@@ -491,9 +471,7 @@ impl Reader {
         Ok(out)
     }
 
-    /// Up to `limit` entries of `origin` after its position `after`, in origin-sequence
-    /// order (replication: what a peer holding `after` of this origin lacks).
-    pub fn origin_entries(&self, origin: &str, after: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+    fn origin_entries(&self, origin: &str, after: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
         let mut stmt = self.conn.prepare_cached(
             "SELECT l.seq, l.origin_seq, l.kind, l.ts, l.enc, l.body, l.hash FROM log l INDEXED BY log_origin
              WHERE l.origin_id = (SELECT id FROM origins WHERE node = ?1) AND l.origin_seq > ?2
@@ -519,8 +497,7 @@ impl Reader {
         Ok(out)
     }
 
-    /// The chain hash of `origin` at position `origin_seq` (the genesis hash at 0), if held.
-    pub fn hash_at(&self, origin: &str, origin_seq: u64) -> Result<Option<Hash>, StoreError> {
+    fn hash_at(&self, origin: &str, origin_seq: u64) -> Result<Option<Hash>, StoreError> {
         if origin_seq == 0 {
             return Ok(Some(Hash::GENESIS));
         }
@@ -541,14 +518,11 @@ impl Reader {
         }
     }
 
-    /// The newest local log position (0 for an empty log): changes when anything is
-    /// appended, locally or by import.
-    pub fn last_seq(&self) -> Result<i64, StoreError> {
+    fn last_seq(&self) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?)
     }
 
-    /// Each origin's chain head as recorded (the version vector).
-    pub fn heads(&self) -> Result<Vec<OriginHead>, StoreError> {
+    fn heads(&self) -> Result<Vec<OriginHead>, StoreError> {
         let mut stmt = self.conn.prepare_cached("SELECT node, head_seq, head_hash FROM origins ORDER BY node")?;
         let rows =
             stmt.query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?, r.get::<_, Vec<u8>>(2)?)))?;
@@ -562,7 +536,7 @@ impl Reader {
         Ok(out)
     }
 
-    pub fn stats(&self) -> Result<Stats, StoreError> {
+    fn stats(&self) -> Result<Stats, StoreError> {
         let count = |table: &str| -> Result<i64, StoreError> {
             Ok(self.conn.query_row(&format!("SELECT count(*) FROM {table}"), [], |r| r.get(0))?)
         };

@@ -8,7 +8,7 @@ use verdict::model::{
     GroupQuery, GroupRecord, Outcomes, ResultQuery, TestcaseQuery, TestcaseRecord, Timestamp, parse_create_result,
 };
 use verdict::service::resolve_result;
-use verdict::store::Store;
+use verdict::store::{ReadStore, Store, WriteStore};
 
 /// Queries compared between the live and the replayed store.
 const QUERIES: &[&str] = &[

@@ -9,6 +9,7 @@ use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+use verdict::store::{ReadStore, WriteStore};
 
 const TOKEN: &str = "s3cret-peer-token";
 

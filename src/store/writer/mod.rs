@@ -3,10 +3,10 @@
 //! Local writes and imported entries (replication, replay) go through the same
 //! [`Writer::apply`], so a store rebuilt from its log is identical to the live one.
 
-use super::StoreError;
 use super::codec::{Compressed, Decoder, Encoder, Prepared, SharedDict, stored_bytes};
 use super::disk::{DiskState, WriterDisk};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
+use super::{StoreError, WriteStore};
 use crate::log::{Body, Entry, Hash, Kind};
 use crate::model::{
     GroupRecord, GroupView, IngestRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp, WaiverRecord, WaiverView,
@@ -129,78 +129,6 @@ impl Writer {
         })
     }
 
-    /// Applies local writes (results, testcase and group writes) in one durable transaction.
-    /// Either all are committed and answered, or none is.
-    pub fn write_local(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
-        let prepared: Vec<Prepared> = bodies.iter().map(|b| Prepared::plain(b.clone())).collect();
-        self.transaction(|w| w.write_job(&prepared, true))
-    }
-
-    /// The dictionary handle callers prepare bodies with (see [`Prepared`]).
-    pub fn shared_dict(&self) -> SharedDict {
-        self.encoder.shared()
-    }
-
-    /// Several callers' writes ("jobs") in one durable transaction (group commit).
-    /// A job's flag says whether its caller wants the written records back (an HTTP answer)
-    /// or only whether it was stored (the spool): building answers costs a read each.
-    pub fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
-        self.transaction(|w| jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect())
-            .map_err(|e| self.disk.locate(e))
-    }
-
-    /// Inside a transaction: one caller's writes. A job that starts with the ingest of a
-    /// file already recorded is skipped whole: that file's results are already stored.
-    pub fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError> {
-        if let Some(Body::Ingest(i)) = bodies.first().map(|p| &p.body)
-            && self.is_ingested(&i.blake3)?
-        {
-            return Ok(vec![Written::Ingest { created: false }]);
-        }
-        let created: Vec<bool> = bodies.iter().map(|p| self.append_prepared(p)).collect::<Result<_, _>>()?;
-        if !answers {
-            return Ok(match bodies.first().map(|p| &p.body) {
-                Some(Body::Ingest(_)) => vec![Written::Ingest { created: true }],
-                _ => Vec::new(),
-            });
-        }
-        // The answers show testcases' and groups' current fields: apply deferred updates.
-        self.flush_lww()?;
-        bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
-    }
-
-    /// The newest log position.
-    pub fn last_seq(&self) -> Result<i64, StoreError> {
-        Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?)
-    }
-
-    /// Whether a result with this uuid is stored (an interrupted `submit` resumes past the
-    /// results it stored before).
-    pub fn has_result(&self, uuid: &str) -> Result<bool, StoreError> {
-        Ok(self.result_id_by_uuid(uuid)?.is_some())
-    }
-
-    /// Whether a file with this content hash has been ingested.
-    pub fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
-        super::reader::is_ingested(&self.conn, blake3)
-    }
-
-    /// Imports entries of other origins (replication, bundles, replay) in one transaction.
-    /// An entry already held with the same hash is skipped; a gap, a broken chain or a
-    /// different hash for a held position is refused and nothing of the batch is kept.
-    pub fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None)).collect()).map_err(|e| self.disk.locate(e))
-    }
-
-    /// Like [`Writer::import`] for entries already verified to chain: each comes with the
-    /// predecessor hash its own hash was checked against (a change-stream reader does
-    /// that), so only that predecessor is compared with this store's chain head instead of
-    /// hashing the entry again.
-    pub fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|(e, prev)| w.import_one(e, Some(prev))).collect())
-            .map_err(|e| self.disk.locate(e))
-    }
-
     /// Runs `f` in one write transaction, committed (durably) only if `f` succeeds; on any
     /// error everything `f` wrote is rolled back. Bulk loads use this with [`Writer::append`].
     /// While the disk is full it fails at once with [`StoreError::DiskFull`].
@@ -252,55 +180,6 @@ impl Writer {
                 .execute(params![seq, Timestamp::now().0])?;
         }
         Ok(())
-    }
-
-    /// Replaces the recorded commit times (`replay` carries the source store's over: the
-    /// rebuilt store holds the same entries at the same positions, stored when they were).
-    pub fn set_commit_times(&mut self, times: &[(i64, i64)]) -> Result<(), StoreError> {
-        self.transaction(|w| {
-            w.conn.execute("DELETE FROM commit_times", [])?;
-            let mut stmt = w.conn.prepare_cached("INSERT INTO commit_times(seq, at) VALUES(?1, ?2)")?;
-            for (seq, at) in times {
-                stmt.execute([seq, at])?;
-            }
-            Ok(())
-        })
-    }
-
-    /// Between transactions: keeps the WAL bounded. Under a steady write load a passive
-    /// checkpoint never finds the WAL fully copied, so SQLite keeps appending to it. Once it
-    /// passes 256 MiB the writer (the only writer, so nobody can append meanwhile) runs a
-    /// RESTART checkpoint: it copies the few frames the background passive checkpoints have
-    /// not, and the next transaction writes from the start of the file again. The fill is
-    /// what SQLite's WAL hook reported for the last commit, not the file's size: a restart
-    /// leaves the file as long as it was, so the size kept every later commit restarting
-    /// (5–15 ms of fsyncs each), and truncating the file instead cost ~60 ms a time.
-    /// On a small disk the limit is lower (see `WriterDisk::wal_due`).
-    pub fn tend_wal(&mut self) -> Result<(), StoreError> {
-        if self.disk.wal_due(self.wal_frames.load(Ordering::Relaxed) * self.page_size) {
-            let restart = self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
-            restart.map_err(|e| self.disk.locate(e.into()))?;
-            self.disk.wal_restarted();
-        }
-        Ok(())
-    }
-
-    /// Sets the WAL size past which [`Writer::tend_wal`] restarts it (default 256 MiB;
-    /// less on a small disk).
-    pub fn set_wal_limit(&mut self, bytes: i64) {
-        self.disk.set_wal_max(bytes);
-    }
-
-    /// Inside [`Writer::transaction`]: appends one local write without building its view.
-    /// Returns false when it changed nothing (a result uuid already stored, an existing
-    /// testcase named without changes).
-    pub fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
-        self.append_with(body, None).map_err(|e| self.disk.locate(e))
-    }
-
-    /// [`Writer::append`] for a body encoded (and maybe compressed) by the caller.
-    pub fn append_prepared(&mut self, p: &Prepared) -> Result<bool, StoreError> {
-        self.append_with(&p.body, Some((&p.json, p.compressed.as_ref()))).map_err(|e| self.disk.locate(e))
     }
 
     fn append_with(&mut self, body: &Body, pre: Option<(&str, Option<&Compressed>)>) -> Result<bool, StoreError> {
@@ -612,13 +491,115 @@ impl Writer {
         intern(&self.conn, &mut self.values, &DATA_VALUES, value)
     }
 
-    /// The node id local writes are sealed with.
-    pub fn node_id(&self) -> &str {
-        &self.node
-    }
-
     /// Which kinds of entries the log holds and how many (used by tests and `stats`).
     pub fn count_entries(&self, kind: Kind) -> Result<i64, StoreError> {
         Ok(self.conn.query_row("SELECT count(*) FROM log WHERE kind = ?1", [kind.as_str()], |r| r.get(0))?)
+    }
+}
+
+impl WriteStore for Writer {
+    fn run_transaction(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn WriteStore) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.transaction(|w| f(w))
+    }
+
+    fn write_local(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
+        let prepared: Vec<Prepared> = bodies.iter().map(|b| Prepared::plain(b.clone())).collect();
+        self.transaction(|w| w.write_job(&prepared, true))
+    }
+
+    fn shared_dict(&self) -> SharedDict {
+        self.encoder.shared()
+    }
+
+    fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
+        self.transaction(|w| jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect())
+            .map_err(|e| self.disk.locate(e))
+    }
+
+    fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError> {
+        if let Some(Body::Ingest(i)) = bodies.first().map(|p| &p.body)
+            && self.is_ingested(&i.blake3)?
+        {
+            return Ok(vec![Written::Ingest { created: false }]);
+        }
+        let created: Vec<bool> = bodies.iter().map(|p| self.append_prepared(p)).collect::<Result<_, _>>()?;
+        if !answers {
+            return Ok(match bodies.first().map(|p| &p.body) {
+                Some(Body::Ingest(_)) => vec![Written::Ingest { created: true }],
+                _ => Vec::new(),
+            });
+        }
+        // The answers show testcases' and groups' current fields: apply deferred updates.
+        self.flush_lww()?;
+        bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
+    }
+
+    fn last_seq(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.query_row("SELECT coalesce(max(seq), 0) FROM log", [], |r| r.get(0))?)
+    }
+
+    fn has_result(&self, uuid: &str) -> Result<bool, StoreError> {
+        Ok(self.result_id_by_uuid(uuid)?.is_some())
+    }
+
+    fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
+        super::reader::is_ingested(&self.conn, blake3)
+    }
+
+    fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None)).collect()).map_err(|e| self.disk.locate(e))
+    }
+
+    fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| entries.iter().map(|(e, prev)| w.import_one(e, Some(prev))).collect())
+            .map_err(|e| self.disk.locate(e))
+    }
+
+    fn set_commit_times(&mut self, times: &[(i64, i64)]) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            w.conn.execute("DELETE FROM commit_times", [])?;
+            let mut stmt = w.conn.prepare_cached("INSERT INTO commit_times(seq, at) VALUES(?1, ?2)")?;
+            for (seq, at) in times {
+                stmt.execute([seq, at])?;
+            }
+            Ok(())
+        })
+    }
+
+    fn tend_wal(&mut self) -> Result<(), StoreError> {
+        // Under a steady write load a passive checkpoint never finds the WAL fully copied,
+        // so SQLite keeps appending to it. Once it passes the limit the writer (the only
+        // writer, so nobody can append meanwhile) runs a RESTART checkpoint: it copies the
+        // few frames the background passive checkpoints have not, and the next transaction
+        // writes from the start of the file again. The fill is what SQLite's WAL hook
+        // reported for the last commit, not the file's size: a restart leaves the file as
+        // long as it was, so the size kept every later commit restarting (5–15 ms of fsyncs
+        // each), and truncating the file instead cost ~60 ms a time. On a small disk the
+        // limit is lower (see `WriterDisk::wal_due`).
+        if self.disk.wal_due(self.wal_frames.load(Ordering::Relaxed) * self.page_size) {
+            let restart = self.conn.query_row("PRAGMA wal_checkpoint(RESTART)", [], |_| Ok(()));
+            restart.map_err(|e| self.disk.locate(e.into()))?;
+            self.disk.wal_restarted();
+        }
+        Ok(())
+    }
+
+    fn set_wal_limit(&mut self, bytes: i64) {
+        self.disk.set_wal_max(bytes);
+    }
+
+    fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
+        self.append_with(body, None).map_err(|e| self.disk.locate(e))
+    }
+
+    fn append_prepared(&mut self, p: &Prepared) -> Result<bool, StoreError> {
+        self.append_with(&p.body, Some((&p.json, p.compressed.as_ref()))).map_err(|e| self.disk.locate(e))
+    }
+
+    fn node_id(&self) -> &str {
+        &self.node
     }
 }

@@ -1,0 +1,205 @@
+//! The storage interface the service needs: a [`Backend`] opens [`ReadStore`]s (any
+//! number, read-only, each a consistent snapshot inside a read transaction) and the one
+//! [`WriteStore`] (a single writer that appends log entries and keeps the derived indexes
+//! with them), and does its own housekeeping ([`Housekeeping`]). The SQLite store
+//! ([`super::Store`], [`super::Reader`], [`super::Writer`]) is the first implementation.
+//!
+//! Traits rather than an enum of backends: the backend is chosen when a store is opened
+//! (a file path today; a PostgreSQL URL next), and everything above this layer then holds a
+//! `dyn Backend` and never matches on which one it is — adding a backend adds an
+//! implementation, not a match arm in every method. The traits are object-safe; the two
+//! operations that take a closure (a read snapshot, a write transaction) are the free
+//! functions [`snapshot`] and [`transaction`] over begin/end methods. One virtual call per
+//! store call costs nothing next to the query behind it.
+
+use super::ImportOutcome;
+use super::{OriginHead, Prepared, SharedDict, Stats, StoreError, WaiverKeys, Written};
+use crate::log::{Body, Entry, Hash};
+use crate::model::{GroupQuery, GroupView, ResultQuery, ResultView, TestcaseQuery, TestcaseView, WaiverView};
+use std::path::Path;
+
+/// An opened store: where readers, the writer and housekeeping come from.
+pub trait Backend: Send + Sync {
+    /// This store's node id (32 hex chars), made when the store was created.
+    fn node_id(&self) -> &str;
+    /// Where the store lives (shown in messages).
+    fn location(&self) -> &Path;
+    /// `Ok` while writes are accepted; else the error a write would meet now (the disk
+    /// holding the store is full), known without touching the store.
+    fn writable(&self) -> Result<(), StoreError>;
+    /// A new read-only connection.
+    fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError>;
+    /// The writer. Only one may exist per process; the backend serialises writers of
+    /// several processes, and a writer re-reads chain heads inside each transaction.
+    fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError>;
+    /// The connection that keeps the store's storage in shape (the server runs it from a
+    /// thread of its own, batch commands once at their end).
+    fn housekeeping(&self) -> Result<Box<dyn Housekeeping>, StoreError>;
+}
+
+/// Background upkeep of a store and what it knows about the disk holding it.
+pub trait Housekeeping: Send {
+    /// Moves committed writes into their final place without waiting for anyone (SQLite:
+    /// a passive WAL checkpoint).
+    fn checkpoint(&self) -> Result<(), StoreError>;
+    /// Whether the disk holding the store is full (writes are then refused at once).
+    fn disk_full(&self) -> bool;
+    /// While the disk is full: tries to give space back and to make the store writable
+    /// again. Returns whether it is writable.
+    fn recover(&self) -> bool;
+    /// The error a write meets while the disk is full (naming the store and what to do).
+    fn full_error(&self) -> StoreError;
+}
+
+/// Reads of one connection. Call them inside [`snapshot`] to see one consistent state.
+pub trait ReadStore: Send {
+    /// Opens a read transaction (see [`snapshot`]).
+    fn begin_read(&self) -> Result<(), StoreError>;
+    /// Ends the read transaction [`ReadStore::begin_read`] opened.
+    fn end_read(&self);
+    /// A trivial query: the health check's database probe.
+    fn healthy(&self) -> bool;
+    /// A result by its local id.
+    fn result(&self, id: i64) -> Result<Option<ResultView>, StoreError>;
+    /// The result with this global uuid, if held.
+    fn result_by_uuid(&self, uuid: &str) -> Result<Option<ResultView>, StoreError>;
+    /// How many uuids carry different results from different origins.
+    fn conflict_count(&self) -> Result<i64, StoreError>;
+    /// Up to `limit` conflicting uuids, each with the ids of its results.
+    fn conflicts(&self, limit: i64) -> Result<Vec<(String, Vec<i64>)>, StoreError>;
+    /// One page of `GET /results`: up to `limit + 1` rows (the extra one tells there is a
+    /// next page).
+    fn results(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError>;
+    /// `GET /results/latest`: per testcase the newest matching result (all of them when
+    /// several share the newest time, as upstream), or with `_distinct_on` the newest per
+    /// (testcase, values of the keys). `outcome`, `page`, `limit` and `_sort` are ignored.
+    fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError>;
+    /// The result this one follows: the newest (by submit time) of those stored before it
+    /// with the same testcase and item, and the same `scenario` and `arch` when it has
+    /// them. Event streams use it to say whether an outcome changed or repeats.
+    fn previous_result(&self, v: &ResultView) -> Result<Option<ResultView>, StoreError>;
+    /// A waiver by its local id.
+    fn waiver(&self, id: i64) -> Result<Option<WaiverView>, StoreError>;
+    /// The waivers matching any of `keys` (each an AND of exact fields; a key with no
+    /// fields matches every waiver), in id order.
+    fn waivers_matching(&self, keys: &[WaiverKeys]) -> Result<Vec<WaiverView>, StoreError>;
+    /// Every recorded commit time `(seq, at)` (see [`ReadStore::stored_by`]); none for a
+    /// store of schema version 1, which kept none.
+    fn commit_times(&self) -> Result<Vec<(i64, i64)>, StoreError>;
+    /// The newest log position this store had committed at or before `at` (0: none) —
+    /// what it knew then, replicated entries counted from their arrival here.
+    fn stored_by(&self, at: i64) -> Result<i64, StoreError>;
+    /// Whether a file with this content hash has been ingested.
+    fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError>;
+    /// A testcase by name.
+    fn testcase(&self, name: &str) -> Result<Option<TestcaseView>, StoreError>;
+    /// One page of `GET /testcases` (up to `limit + 1` rows), ordered by name.
+    fn testcases(&self, q: &TestcaseQuery) -> Result<Vec<TestcaseView>, StoreError>;
+    /// A group by uuid.
+    fn group(&self, uuid: &str) -> Result<Option<GroupView>, StoreError>;
+    /// One page of `GET /groups` (up to `limit + 1` rows), newest group first.
+    fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupView>, StoreError>;
+    /// Up to `limit` log entries after local position `after`, in log order.
+    fn entries_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Entry)>, StoreError>;
+    /// Up to `limit` entries of `origin` after its position `after`, in origin-sequence
+    /// order (replication: what a peer holding `after` of this origin lacks).
+    fn origin_entries(&self, origin: &str, after: u64, limit: usize) -> Result<Vec<Entry>, StoreError>;
+    /// The chain hash of `origin` at position `origin_seq` (the genesis hash at 0), if held.
+    fn hash_at(&self, origin: &str, origin_seq: u64) -> Result<Option<Hash>, StoreError>;
+    /// The newest local log position (0 for an empty log): changes when anything is
+    /// appended, locally or by import.
+    fn last_seq(&self) -> Result<i64, StoreError>;
+    /// Each origin's chain head as recorded (the version vector).
+    fn heads(&self) -> Result<Vec<OriginHead>, StoreError>;
+    /// Counts and storage layout (`verdict stats`).
+    fn stats(&self) -> Result<Stats, StoreError>;
+}
+
+/// The one writer: appends entries to this node's chain (local writes) or imports other
+/// origins' entries, and applies each to the derived indexes in the same transaction.
+pub trait WriteStore: Send {
+    /// The node id local writes are sealed with.
+    fn node_id(&self) -> &str;
+    /// The dictionary handle callers prepare bodies with (see [`Prepared`]).
+    fn shared_dict(&self) -> SharedDict;
+    /// Runs `f` in one write transaction, committed durably only if `f` succeeds; on any
+    /// error everything `f` wrote is rolled back. Call it through [`transaction`].
+    fn run_transaction(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn WriteStore) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError>;
+    /// Applies local writes (results, testcase and group writes) in one durable
+    /// transaction. Either all are committed and answered, or none is.
+    fn write_local(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError>;
+    /// Several callers' writes ("jobs") in one durable transaction (group commit). A job's
+    /// flag says whether its caller wants the written records back (an HTTP answer) or only
+    /// whether it was stored (the spool): building answers costs a read each.
+    fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError>;
+    /// Inside a transaction: one caller's writes. A job that starts with the ingest of a
+    /// file already recorded is skipped whole: that file's results are already stored.
+    fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError>;
+    /// Inside a transaction: appends one local write without building its view. Returns
+    /// false when it changed nothing (a result uuid already stored, an existing testcase
+    /// named without changes).
+    fn append(&mut self, body: &Body) -> Result<bool, StoreError>;
+    /// [`WriteStore::append`] for a body encoded (and maybe compressed) by the caller.
+    fn append_prepared(&mut self, p: &Prepared) -> Result<bool, StoreError>;
+    /// Imports entries of other origins (replication, bundles, replay) in one transaction.
+    /// An entry already held with the same hash is skipped; a gap, a broken chain or a
+    /// different hash for a held position is refused and nothing of the batch is kept.
+    fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError>;
+    /// Like [`WriteStore::import`] for entries already verified to chain: each comes with
+    /// the predecessor hash its own hash was checked against (a change-stream reader does
+    /// that), so only that predecessor is compared with this store's chain head.
+    fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError>;
+    /// The newest log position.
+    fn last_seq(&self) -> Result<i64, StoreError>;
+    /// Whether a result with this uuid is stored (an interrupted `submit` resumes past the
+    /// results it stored before).
+    fn has_result(&self, uuid: &str) -> Result<bool, StoreError>;
+    /// Whether a file with this content hash has been ingested.
+    fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError>;
+    /// Replaces the recorded commit times (`replay` carries the source store's over: the
+    /// rebuilt store holds the same entries at the same positions, stored when they were).
+    fn set_commit_times(&mut self, times: &[(i64, i64)]) -> Result<(), StoreError>;
+    /// Between transactions: keeps the write-ahead storage bounded (SQLite: restarts the
+    /// WAL once it has grown past a limit).
+    fn tend_wal(&mut self) -> Result<(), StoreError>;
+    /// Sets the size past which [`WriteStore::tend_wal`] acts (default 256 MiB; less on a
+    /// small disk).
+    fn set_wal_limit(&mut self, bytes: i64);
+}
+
+/// Runs `f` inside one read transaction of `r`: a consistent snapshot of the store.
+pub fn snapshot<T, E: From<StoreError>>(r: &dyn ReadStore, f: impl FnOnce() -> Result<T, E>) -> Result<T, E> {
+    r.begin_read()?;
+    let out = f();
+    r.end_read();
+    out
+}
+
+/// Runs `f` in one write transaction of `w`, committed durably only if `f` succeeds (see
+/// [`WriteStore::run_transaction`]); `f`'s own error comes back unchanged.
+pub fn transaction<T, E: From<StoreError>>(
+    w: &mut dyn WriteStore,
+    f: impl FnOnce(&mut dyn WriteStore) -> Result<T, E>,
+) -> Result<T, E> {
+    let mut f = Some(f);
+    let (mut value, mut failed) = (None, None);
+    let outcome = w.run_transaction(&mut |w| match f.take().map(|f| f(w)) {
+        Some(Ok(v)) => {
+            value = Some(v);
+            Ok(())
+        }
+        Some(Err(e)) => {
+            failed = Some(e);
+            Err(StoreError::RolledBack)
+        }
+        None => Err(StoreError::RolledBack),
+    });
+    if let Some(e) = failed {
+        return Err(e);
+    }
+    outcome?;
+    value.ok_or_else(|| StoreError::RolledBack.into())
+}
