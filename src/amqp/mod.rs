@@ -7,7 +7,7 @@
 //! starts from the newest entry, as upstream). The message `type` property carries whether
 //! the outcome changed (`result.changed`, `result.repeated`, `result.first`).
 
-use crate::service::events::{Event, EventFilter, events_after};
+use crate::service::events::{Event, EventFilter};
 use crate::service::redact;
 use crate::service::render::{Urls, result_json, to_wire};
 use crate::service::{Service, ServiceError};
@@ -95,8 +95,7 @@ async fn publish_from(
     let mut committed = service.committed();
     loop {
         let from = *after;
-        let (events, read_to) =
-            service.read(move |r| Ok::<_, ServiceError>(events_after(r, from, &EventFilter::default())?)).await?;
+        let (events, read_to) = service.events_after(from, EventFilter::default()).await?;
         for e in &events {
             let (topic, body, id, kind) = match e {
                 Event::Result(r) => (

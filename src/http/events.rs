@@ -3,9 +3,9 @@
 
 use super::AppState;
 use super::request::Ctx;
-use crate::service::events::{Event as StreamEvent, EventFilter, events_after};
+use crate::service::Service;
+use crate::service::events::{Event as StreamEvent, EventFilter};
 use crate::service::render::{Urls, result_json, to_wire};
-use crate::service::{Service, ServiceError};
 use axum::extract::State;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
@@ -82,7 +82,7 @@ async fn next(mut c: Cursor) -> Option<(Result<Event, Infallible>, Cursor)> {
             return Some((Ok(event), c));
         }
         let (after, filter) = (c.after, c.filter.clone());
-        match c.service.read(move |r| Ok::<_, ServiceError>(events_after(r, after, &filter)?)).await {
+        match c.service.events_after(after, filter).await {
             Ok((events, read_to)) => {
                 let progressed = read_to > c.after;
                 c.after = read_to;

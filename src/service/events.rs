@@ -88,8 +88,20 @@ impl EventFilter {
 /// Log entries read per round.
 const PAGE: usize = 500;
 
+impl super::Service {
+    /// Events after log position `after`: the matching ones, and the position read up to
+    /// (at most one page of the log per call; call again from there).
+    pub async fn events_after(
+        &self,
+        after: i64,
+        filter: EventFilter,
+    ) -> Result<(Vec<Event>, i64), super::ServiceError> {
+        self.read(move |r| Ok(events_after(r, after, &filter)?)).await
+    }
+}
+
 /// Events after log position `after`: the matching ones, and the position read up to.
-pub fn events_after(r: &dyn ReadStore, after: i64, filter: &EventFilter) -> Result<(Vec<Event>, i64), StoreError> {
+fn events_after(r: &dyn ReadStore, after: i64, filter: &EventFilter) -> Result<(Vec<Event>, i64), StoreError> {
     let entries = r.entries_after(after, PAGE)?;
     let last = entries.last().map_or(after, |(seq, _)| *seq);
     let mut out = Vec::new();

@@ -363,7 +363,7 @@ impl Service {
 
     /// Runs a read on a pooled read-only connection on the blocking thread pool: for
     /// queries that may scan much of the store, so they cannot stall the async workers.
-    pub async fn read<T, F>(&self, f: F) -> Result<T, ServiceError>
+    async fn read<T, F>(&self, f: F) -> Result<T, ServiceError>
     where
         T: Send + 'static,
         F: FnOnce(&dyn ReadStore) -> Result<T, ServiceError> + Send + 'static,
@@ -377,7 +377,7 @@ impl Service {
     /// Runs a read right here, on the calling async worker: for point lookups and queries
     /// anchored on an exact filter, which take well under a millisecond. Measured: a
     /// hand-off to the blocking pool costs more than such a query (see BENCHMARKS.md).
-    pub fn read_now<T>(&self, f: impl FnOnce(&dyn ReadStore) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
+    fn read_now<T>(&self, f: impl FnOnce(&dyn ReadStore) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
         self.inner.pool.with(f)
     }
 

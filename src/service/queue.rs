@@ -104,7 +104,7 @@ impl WriteQueue {
 
     /// Runs `f` on the writer thread with the writer to itself, between batches; for plain
     /// threads. `f` manages its own transaction.
-    pub fn exclusive_blocking<R, F>(&self, f: F) -> Result<R, QueueError>
+    pub(super) fn exclusive_blocking<R, F>(&self, f: F) -> Result<R, QueueError>
     where
         R: Send + 'static,
         F: FnOnce(&mut dyn WriteStore) -> R + Send + 'static,
