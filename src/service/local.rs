@@ -3,7 +3,8 @@
 //! commands start a [`super::Service`] with [`super::Service::open`] instead, so every
 //! write goes through the one write queue.
 
-use super::{ReadPool, ServiceError};
+use super::{Page, ReadPool, ServiceError};
+use crate::model::{ResultQuery, ResultView};
 use crate::store::{OriginHead, Reader, Stats, Store};
 use std::path::Path;
 
@@ -32,8 +33,26 @@ impl ReadOnly {
         self.pool.with(f)
     }
 
+    /// A reader of its own for a walk over the whole log (`verify`, `replay`): each chunk
+    /// is read in its own transaction rather than one snapshot, so a long walk beside a
+    /// running server does not keep the server's WAL from being checkpointed and reset.
+    pub(super) fn scan_reader(&self) -> Result<Reader, ServiceError> {
+        Ok(self.store.reader()?)
+    }
+
     /// Counts, file layout and every origin's chain head (`verdict stats`).
     pub fn stats(&self) -> Result<(Stats, Vec<OriginHead>), ServiceError> {
         self.read(|r| Ok((r.stats()?, r.heads()?)))
+    }
+
+    /// A page of results matching `q` (`verdict query`).
+    pub fn results(&self, q: &ResultQuery) -> Result<Page<ResultView>, ServiceError> {
+        self.read(|r| Ok(Page::from_rows(r.results(q)?, q.limit)))
+    }
+
+    /// The latest result of each testcase (and `_distinct_on` values) matching `q`
+    /// (`verdict query --latest`).
+    pub fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, ServiceError> {
+        self.read(|r| Ok(r.latest(q)?))
     }
 }

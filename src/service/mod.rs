@@ -3,6 +3,7 @@
 //! Adapters (HTTP, CLI) call these; they own the write queue and the reader pool and turn
 //! validated input into log bodies (assigning uuids and times).
 
+pub mod admin;
 pub mod auth;
 pub mod decisions;
 pub mod events;
