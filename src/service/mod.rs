@@ -533,3 +533,18 @@ impl Service {
         if disk.is_full() { Health::Unwritable(disk.error().to_string()) } else { Health::Ok }
     }
 }
+
+impl Service {
+    /// Ends a command's service: waits until the writer has committed what was queued and
+    /// stopped, then copies the WAL back into the database file (a passive checkpoint), so
+    /// the store is one file again when the command exits. `writer` is the handle
+    /// [`Service::open`] returned; every other clone of this service and of its queue must
+    /// be gone first, as the writer stops only then.
+    pub fn finish(self, writer: std::thread::JoinHandle<()>) -> Result<(), ServiceError> {
+        let store = self.inner.store.clone();
+        drop(self);
+        // A writer that panicked has nothing left to commit: the checkpoint still runs.
+        let _ = writer.join();
+        Ok(store.checkpointer()?.run()?)
+    }
+}

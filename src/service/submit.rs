@@ -8,15 +8,19 @@
 //! input's hash and the record's position, and the last chunk records the input's key in an
 //! `ingest` log entry, as spooled files are. A rerun after a kill skips the results already
 //! stored and stores the rest; a rerun after completion finds the key and stores nothing.
+//!
+//! Each chunk is one exclusive job on the service's write queue (the one write path), so
+//! in a server its own writes would commit between chunks too.
 
-use super::resolve_result;
+use super::{QueueError, Service, WriteQueue, resolve_result};
 use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
 use crate::log::Body;
 use crate::model::{
     IngestRecord, InputLimits, ModelError, Outcomes, Timestamp, parse_create_result, uuid_for_file_result,
 };
-use crate::store::{Prepared, SharedDict, Store, StoreError, Writer};
+use crate::store::{Prepared, SharedDict, StoreError, Writer};
 use std::io::{BufReader, Read, Write};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -51,9 +55,21 @@ pub enum SubmitError {
     Thread(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The service's writer thread is gone (it panicked).
+    #[error("the writer has stopped")]
+    WriterStopped,
     /// The test hook `stop_after_chunks` ended the run as a kill would.
     #[error("stopped after {0} chunk(s), as asked")]
     Stopped(usize),
+}
+
+impl From<QueueError> for SubmitError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Stopped => SubmitError::WriterStopped,
+            QueueError::Store(e) => SubmitError::Store(e),
+        }
+    }
 }
 
 /// What [`check`] found: the input's blake3 and how many records it holds.
@@ -142,33 +158,37 @@ pub fn key(blake3: &blake3::Hash, copy: u64) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// Stores the results of `input` (the bytes [`check`] accepted) exactly once; see the
-/// module documentation. Results already stored by an interrupted run are skipped.
-pub fn submit(
-    store: &Store,
-    input: impl Read + Send,
-    checked: &Checked,
-    opts: &SubmitOptions,
-) -> Result<Submitted, SubmitError> {
-    let mut writer = store.writer()?;
-    let Some(copy) = copy_to_store(&writer, &checked.blake3, opts.again)? else {
-        return Ok(Submitted::AlreadyStored);
-    };
-    let job = Job { key: key(&checked.blake3, copy), checked, opts, dict: writer.shared_dict() };
-    let (tx, rx) = sync_channel(16);
-    let tally = std::thread::scope(|s| {
-        let parser = &job;
-        std::thread::Builder::new()
-            .name("verdict-parse".into())
-            .spawn_scoped(s, move || parser.parse(input, tx))
-            .map_err(SubmitError::Thread)?;
-        let written = job.write(&mut writer, &rx);
-        // Hanging up ends a parser blocked on a full channel when writing stopped early;
-        // the scope waits for it.
-        drop(rx);
-        written
-    })?;
-    Ok(Submitted::Stored(Tally { copy, ..tally }))
+impl Service {
+    /// Stores the results of `input` (the bytes [`check`] accepted) exactly once; see the
+    /// module documentation. Results already stored by an interrupted run are skipped.
+    /// Waits on the write queue: for plain threads, never from async code.
+    pub fn submit_input(
+        &self,
+        input: impl Read + Send,
+        checked: &Checked,
+        opts: &SubmitOptions,
+    ) -> Result<Submitted, SubmitError> {
+        let queue = &self.inner.queue;
+        let (blake3, again) = (checked.blake3, opts.again);
+        let (copy, dict) = queue
+            .exclusive_blocking(move |w| Ok::<_, StoreError>((copy_to_store(w, &blake3, again)?, w.shared_dict())))??;
+        let Some(copy) = copy else {
+            return Ok(Submitted::AlreadyStored);
+        };
+        let job = Arc::new(Job { key: key(&checked.blake3, copy), checked: checked.clone(), opts: opts.clone(), dict });
+        let (tx, rx) = sync_channel(16);
+        let tally = std::thread::scope(|s| {
+            let parser = job.clone();
+            std::thread::Builder::new()
+                .name("verdict-parse".into())
+                .spawn_scoped(s, move || parser.parse(input, tx))
+                .map_err(SubmitError::Thread)?;
+            // Returning drops the receiver, which ends a parser blocked on a full channel
+            // when writing stopped early; the scope waits for it.
+            job.write(queue, rx)
+        })?;
+        Ok(Submitted::Stored(Tally { copy, ..tally }))
+    }
 }
 
 /// The copy to store: the input itself unless it is recorded; with `again`, the first
@@ -191,15 +211,25 @@ enum Msg {
     End(Result<Checked, SubmitError>),
 }
 
-/// One submit's parsing and writing halves.
-struct Job<'a> {
+/// One submit's parsing and writing halves; shared by the parsing thread and the chunk
+/// jobs on the writer thread.
+struct Job {
     key: String,
-    checked: &'a Checked,
-    opts: &'a SubmitOptions,
+    checked: Checked,
+    opts: SubmitOptions,
     dict: SharedDict,
 }
 
-impl Job<'_> {
+/// What the writing half carries from one chunk job to the next (each job owns it while
+/// it runs on the writer thread).
+struct Chunking {
+    rx: Receiver<Msg>,
+    tally: Tally,
+    /// Until the first result not stored yet, results may be an interrupted run's.
+    resuming: bool,
+}
+
+impl Job {
     /// On its own thread: parses, resolves and encodes the results (the writer only
     /// writes them), hashing the bytes again to prove they are the ones checked.
     fn parse(&self, input: impl Read, tx: SyncSender<Msg>) {
@@ -233,26 +263,28 @@ impl Job<'_> {
         let _ = tx.send(Msg::End(end));
     }
 
-    /// Writes what the parser hands over in transactions of about `chunk_time` each; the
-    /// last one also records the input.
-    fn write(&self, w: &mut Writer, rx: &Receiver<Msg>) -> Result<Tally, SubmitError> {
-        let mut tally = Tally::default();
-        // Until the first result not stored yet, results may be an interrupted run's.
-        let mut resuming = true;
+    /// Writes what the parser hands over in transactions of about `chunk_time` each, one
+    /// exclusive job on the writer thread per transaction; the last one also records the
+    /// input. The writer thread restarts a grown WAL after each job, as after any write.
+    fn write(self: &Arc<Self>, queue: &WriteQueue, rx: Receiver<Msg>) -> Result<Tally, SubmitError> {
+        let mut state = Chunking { rx, tally: Tally::default(), resuming: true };
         loop {
-            let done = w.transaction(|w| self.chunk(w, rx, &mut tally, &mut resuming))?;
-            tally.chunks += 1;
+            let job = Arc::clone(self);
+            let (back, done) = queue.exclusive_blocking(move |w| {
+                let mut s = state;
+                let done = w.transaction(|w| job.chunk(w, &s.rx, &mut s.tally, &mut s.resuming));
+                (s, done)
+            })?;
+            state = back;
+            let done = done?;
+            state.tally.chunks += 1;
             if done {
-                return Ok(tally);
+                return Ok(state.tally);
             }
-            if self.opts.stop_after_chunks == Some(tally.chunks) {
-                return Err(SubmitError::Stopped(tally.chunks));
+            if self.opts.stop_after_chunks == Some(state.tally.chunks) {
+                return Err(SubmitError::Stopped(state.tally.chunks));
             }
-            // The WAL is copied back by a running server's checkpoint thread, else by this
-            // restart once it passes 256 MiB (it waits for readers; failing, it grows).
-            if let Err(e) = w.tend_wal() {
-                tracing::warn!(error = %e, "WAL restart during submit failed");
-            }
+            // Lets another writer on the same store (a server, waiting for the lock) in.
             std::thread::sleep(YIELD);
         }
     }
@@ -277,7 +309,7 @@ impl Job<'_> {
                 Ok(Msg::Batch(batch)) => batch,
                 Ok(Msg::End(end)) => {
                     let end = end?;
-                    if end != *self.checked {
+                    if end != self.checked {
                         return Err(SubmitError::Changed);
                     }
                     self.record(w)?;
