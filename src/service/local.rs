@@ -4,8 +4,11 @@
 //! write goes through the one write queue.
 
 use super::{Page, ReadPool, ServiceError};
-use crate::model::{ResultQuery, ResultView};
+use crate::gating::Gate;
+use crate::model::{ResultQuery, ResultView, Timestamp};
+use crate::service::render::Urls;
 use crate::store::{OriginHead, Reader, Stats, Store};
+use serde_json::Value;
 use std::path::Path;
 
 /// Read-only access to an existing store; opening it creates and changes nothing.
@@ -54,5 +57,11 @@ impl ReadOnly {
     /// (`verdict query --latest`).
     pub fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, ServiceError> {
         self.read(|r| Ok(r.latest(q)?))
+    }
+
+    /// A gating decision on one read snapshot (`verdict decide`): what Greenwave's
+    /// `POST /decision` with `body` would answer under `gate` at `now`.
+    pub fn decide(&self, gate: &Gate, body: &Value, urls: &Urls, now: Timestamp) -> Result<Value, ServiceError> {
+        self.read(|r| super::decisions::decide(r, gate, Some(body), urls, now))
     }
 }
