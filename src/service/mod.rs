@@ -25,9 +25,9 @@ pub use queue::{MAX_BATCH, PendingWrite, QueueError, WriteQueue};
 
 use crate::log::Body;
 use crate::model::{
-    GroupInput, GroupQuery, GroupRecord, GroupView, InputLimits, ModelError, Outcomes, ResultInput, ResultQuery,
-    ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid, new_uuid,
-    parse_create_group, parse_create_result, parse_create_testcase, request_hash, uuid_for_idempotency_key,
+    GroupInput, GroupQuery, GroupRecord, GroupView, InputLimits, ModelError, MonotonicClock, Outcomes, ResultInput,
+    ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid,
+    new_uuid, parse_create_group, parse_create_result, parse_create_testcase, request_hash, uuid_for_idempotency_key,
 };
 use crate::store::{Reader, Store, StoreError, Written};
 use serde_json::Value;
@@ -213,29 +213,13 @@ pub struct Service {
 }
 
 struct Inner {
-    clock: Clock,
+    /// Strictly increasing server timestamps for waivers: "newest wins" goes by them.
+    clock: MonotonicClock,
     store: Store,
     queue: WriteQueue,
     pool: ReadPool,
     config: Config,
     _checkpoints: CheckpointThread,
-}
-
-/// Strictly increasing server timestamps for waivers: "newest wins" goes by them.
-#[derive(Default)]
-struct Clock(std::sync::Mutex<i64>);
-
-impl Clock {
-    fn next(&self) -> Timestamp {
-        let now = Timestamp::now().0;
-        match self.0.lock() {
-            Ok(mut last) => {
-                *last = now.max(*last + 1);
-                Timestamp(*last)
-            }
-            Err(_) => Timestamp(now),
-        }
-    }
 }
 
 /// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
@@ -304,7 +288,7 @@ impl Service {
         Ok((
             Service {
                 inner: Arc::new(Inner {
-                    clock: Clock::default(),
+                    clock: MonotonicClock::new(),
                     store,
                     queue,
                     pool,

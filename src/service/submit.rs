@@ -16,7 +16,7 @@ use super::{QueueError, Service, WriteQueue, resolve_result};
 use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
 use crate::log::Body;
 use crate::model::{
-    IngestRecord, InputLimits, ModelError, Outcomes, Timestamp, parse_create_result, uuid_for_file_result,
+    IngestRecord, InputLimits, ModelError, MonotonicClock, Outcomes, parse_create_result, uuid_for_file_result,
 };
 use crate::store::{Prepared, SharedDict, StoreError, Writer};
 use std::io::{BufReader, Read, Write};
@@ -234,7 +234,7 @@ impl Job {
     /// writes them), hashing the bytes again to prove they are the ones checked.
     fn parse(&self, input: impl Read, tx: SyncSender<Msg>) {
         let mut tee = Tee { inner: input, hasher: blake3::Hasher::new(), copy: None };
-        let mut clock = Timestamp(i64::MIN);
+        let clock = MonotonicClock::new();
         // Batches no larger than a chunk, so a chunk of n results is exactly n.
         let size = self.opts.chunk_results.clamp(1, BATCH);
         let mut batch = Vec::with_capacity(size);
@@ -246,8 +246,7 @@ impl Job {
             }
             // Results without a submit_time get the time they are read, strictly
             // increasing so the input's order is kept (ties would blur `latest`).
-            clock = Timestamp(Timestamp::now().0.max(clock.0 + 1));
-            batch.push(Prepared::new(Body::Result(resolve_result(input, None, clock)), &self.dict));
+            batch.push(Prepared::new(Body::Result(resolve_result(input, None, clock.next())), &self.dict));
             if batch.len() == size && tx.send(Msg::Batch(std::mem::take(&mut batch))).is_err() {
                 return Err(ParseStop::WriterGone);
             }
