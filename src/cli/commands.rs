@@ -3,14 +3,13 @@
 use super::{AuthArg, Cli, Command, QueryArgs, ReplayArgs, ServeArgs, TokenArgs, outcomes, progress};
 use crate::amqp::AmqpOptions;
 use crate::http::{self, Limits};
-use crate::log::ChainVerifier;
 use crate::model::{ResultQuery, Timestamp};
+use crate::service::admin::VerifyOutcome;
 use crate::service::auth::{Auth, AuthMode, hash_token, new_token};
 use crate::service::local::ReadOnly;
 use crate::service::render::{DataOnly, Urls, result_json, to_wire};
 use crate::service::{Config, Service};
 use crate::spool::{Spool, SpoolOptions};
-use crate::store::{ReadStore, Store, StoreError, WriteStore};
 use anyhow::{Context, Result, bail};
 use std::io::Write;
 use std::time::{Duration, Instant};
@@ -76,7 +75,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         }
         None => None,
     };
-    let store = Store::open(db)?;
+    let (service, writer_thread) = Service::open(db, config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if args.workers > 0 {
             args.workers
@@ -86,8 +85,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         .enable_all()
         .build()
         .context("starting the async runtime")?;
-    let writer_thread = runtime.block_on(async {
-        let (service, writer_thread) = Service::start(std::sync::Arc::new(store), config)?;
+    runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).context("registering the listening socket")?;
         let addr = listener.local_addr()?;
         tracing::info!(db = %db.display(), node = service.node_id(), "store opened");
@@ -137,7 +135,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             task.abort();
             let _ = task.await;
         }
-        anyhow::Ok(writer_thread)
+        anyhow::Ok(())
     })?;
     // Every Service handle is gone: the writer commits what was queued, then stops.
     let _ = writer_thread.join();
@@ -249,18 +247,15 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
     pairs.push(("limit".into(), args.limit.to_string()));
     pairs.push(("page".into(), args.page.to_string()));
     let q = ResultQuery::parse(&pairs, &outcomes, i64::MAX)?;
-    let store = Store::open_existing(db)?;
-    let reader = store.reader()?;
+    let store = ReadOnly::open(db)?;
     let (results, has_next) = if args.latest {
         if !q.distinct_on.is_empty() && !q.has_filter_besides_distinct() {
             bail!("--distinct-on needs at least one other filter");
         }
-        (reader.latest(&q)?, false)
+        (store.latest(&q)?, false)
     } else {
-        let mut rows = reader.results(&q)?;
-        let has_next = rows.len() as i64 > q.limit;
-        rows.truncate(usize::try_from(q.limit).unwrap_or(0));
-        (rows, has_next)
+        let page = store.results(&q)?;
+        (page.items, page.has_next)
     };
     let mut out = std::io::stdout().lock();
     if args.json {
@@ -288,80 +283,38 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
     Ok(0)
 }
 
-const CHUNK: usize = 10_000;
-
 fn verify(db: &std::path::Path) -> Result<i32> {
-    let store = Store::open_existing(db)?;
-    let reader = store.reader()?;
-    let total = reader.stats()?.log_entries;
+    let store = ReadOnly::open(db)?;
     let bar = progress(None, "verifying");
-    let mut v = ChainVerifier::new();
-    let mut after = 0;
-    loop {
-        let chunk = match reader.entries_after(after, CHUNK) {
-            Ok(c) => c,
-            Err(StoreError::Corrupt { seq, reason }) => {
-                bar.finish_and_clear();
-                println!("BROKEN at log entry {seq}: {reason}");
-                return Ok(1);
-            }
-            Err(e) => return Err(e.into()),
-        };
-        let Some((last, _)) = chunk.last() else { break };
-        after = *last;
-        for (seq, entry) in &chunk {
-            if let Err(e) = v.feed(entry) {
-                bar.finish_and_clear();
-                println!("BROKEN at log entry {seq}: {e}");
-                return Ok(1);
-            }
-        }
-        bar.set_position(v.checked());
-    }
+    let outcome = store.verify(|checked| bar.set_position(checked));
     bar.finish_and_clear();
-    // The recorded heads (the version vector) must agree with the chains.
-    for head in reader.heads()? {
-        let walked = v.heads().get(&head.origin).copied();
-        if head.seq > 0 && walked != Some((head.seq, head.hash)) {
-            println!(
-                "BROKEN: recorded head of origin {} (#{}) does not match its chain ({:?})",
-                head.origin,
-                head.seq,
-                walked.map(|w| w.0)
-            );
-            return Ok(1);
+    match outcome? {
+        VerifyOutcome::Ok { checked, origins, total } => {
+            println!("OK: {checked} entries in {origins} origin chain(s) verified ({total} in the log)");
+            Ok(0)
+        }
+        VerifyOutcome::BrokenEntry { seq, reason } => {
+            println!("BROKEN at log entry {seq}: {reason}");
+            Ok(1)
+        }
+        // The recorded heads (the version vector) must agree with the chains.
+        VerifyOutcome::BrokenHead { origin, seq, walked } => {
+            println!("BROKEN: recorded head of origin {origin} (#{seq}) does not match its chain ({walked:?})");
+            Ok(1)
         }
     }
-    println!("OK: {} entries in {} origin chain(s) verified ({total} in the log)", v.checked(), v.heads().len());
-    Ok(0)
 }
 
 fn replay(db: &std::path::Path, args: ReplayArgs) -> Result<i32> {
-    let source = Store::open_existing(db)?;
-    let reader = source.reader()?;
-    let total = reader.stats()?.log_entries;
-    let target = Store::create_with_node_id(&args.into, source.node_id())?;
-    let mut writer = target.writer()?;
+    let source = ReadOnly::open(db)?;
     let bar = progress(None, "replaying");
     let started = Instant::now();
-    let mut after = 0;
-    let mut applied = 0u64;
-    loop {
-        let chunk = reader.entries_after(after, CHUNK)?;
-        let Some((last, _)) = chunk.last() else { break };
-        after = *last;
-        let entries: Vec<_> = chunk.into_iter().map(|(_, e)| e).collect();
-        writer.import(&entries).with_context(|| format!("replaying log entries up to {after}"))?;
-        applied += entries.len() as u64;
-        bar.set_position(applied);
-    }
-    let times = reader.commit_times()?;
-    if !times.is_empty() {
-        writer.set_commit_times(&times)?;
-    }
+    let replayed = source.replay_into(&args.into, |applied| bar.set_position(applied))?;
     bar.finish_and_clear();
     println!(
-        "replayed {applied} of {total} log entries into {} in {:.2}s",
+        "replayed {} of {} log entries into {} in {:.2}s",
+        replayed.applied,
+        replayed.total,
         args.into.display(),
         started.elapsed().as_secs_f64()
     );

@@ -3,9 +3,8 @@
 use super::{DecideArgs, PolicyCommand};
 use crate::gating::{Gate, load_policies};
 use crate::model::Timestamp;
-use crate::service::decisions::decide;
+use crate::service::local::ReadOnly;
 use crate::service::render::Urls;
-use crate::store::Store;
 use anyhow::{Context, Result, bail};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -49,8 +48,7 @@ pub(super) fn policy(cmd: PolicyCommand) -> Result<i32> {
 
 pub(super) fn decide_cmd(db: &Path, args: DecideArgs) -> Result<i32> {
     let gate = load_gate(&args.policies)?;
-    let store = Store::open_existing(db)?;
-    let reader = store.reader()?;
+    let store = ReadOnly::open(db)?;
     let mut body = json!({
         "subject_type": args.subject_type,
         "subject_identifier": args.subject,
@@ -62,7 +60,7 @@ pub(super) fn decide_cmd(db: &Path, args: DecideArgs) -> Result<i32> {
         body["when"] = json!(when);
     }
     let urls = Urls::new("http://127.0.0.1:5001");
-    let decision = crate::store::snapshot(&reader, || decide(&reader, &gate, Some(&body), &urls, Timestamp::now()));
+    let decision = store.decide(&gate, &body, &urls, Timestamp::now());
     let decision = match decision {
         Ok(d) => d,
         Err(e) => bail!("{e}"),

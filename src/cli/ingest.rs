@@ -3,9 +3,8 @@
 use super::{DefaultArgs, IngestArgs};
 use super::{outcomes, progress};
 use crate::model::{InputLimits, Outcomes};
-use crate::service::WriteQueue;
 use crate::service::ingest::{Defaults, DirContext, FileRef, IngestConfig, Ingested, ingest_file};
-use crate::store::Store;
+use crate::service::{Config, Service};
 use anyhow::{Context, Result, bail};
 use std::path::{Path, PathBuf};
 
@@ -67,8 +66,9 @@ fn sidecar_of(path: &Path) -> Option<PathBuf> {
 pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
     let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?, args.input_limits.limits())?;
     let files = collect(&args.paths)?;
-    let store = Store::open(db)?;
-    let (queue, writer) = WriteQueue::start(Box::new(store.writer()?), 64)?;
+    let config = Config { outcomes: cfg.outcomes.clone(), input_limits: cfg.limits.clone(), ..Config::default() };
+    let (service, writer) = Service::open(db, config)?;
+    let queue = service.queue();
     let bar = progress(None, "ingesting");
     let (mut stored, mut duplicates, mut results) = (0usize, 0usize, 0usize);
     let mut failures: Vec<(String, String)> = Vec::new();
@@ -87,9 +87,9 @@ pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
         bar.inc(1);
     }
     bar.finish_and_clear();
+    // The writer stops (and `finish` returns) only once every queue handle is gone.
     drop(queue);
-    let _ = writer.join();
-    if let Err(e) = store.checkpointer().and_then(|c| c.run()) {
+    if let Err(e) = service.finish(writer) {
         tracing::warn!(error = %e, "WAL checkpoint after ingest failed");
     }
     println!(

@@ -171,10 +171,9 @@ pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
         bar.set_position(p.received);
     });
     bar.finish_and_clear();
-    if let Err(e) = service.checkpoint() {
+    if let Err(e) = service.finish(writer) {
         tracing::warn!(error = %e, "WAL checkpoint after sync failed");
     }
-    stop_writer(service, writer);
     let s = match summary {
         Ok(s) => s,
         Err(e) => {
@@ -221,7 +220,9 @@ pub fn import(db: &Path, args: ImportArgs) -> Result<i32> {
         bar.set_position(n);
     });
     bar.finish_and_clear();
-    stop_writer(service, writer);
+    if let Err(e) = service.finish(writer) {
+        tracing::warn!(error = %e, "WAL checkpoint after import failed");
+    }
     match outcome {
         Ok(s) => {
             println!(
@@ -296,12 +297,4 @@ pub fn audit(db: &Path, args: AuditArgs) -> Result<i32> {
         report.origins.len()
     );
     Ok(if diverged > 0 { 1 } else { 0 })
-}
-
-/// Lets the writer thread finish what is queued and stop (every `Service` clone is gone).
-fn stop_writer(service: Service, writer: std::thread::JoinHandle<()>) {
-    drop(service);
-    if writer.join().is_err() {
-        tracing::warn!("the writer thread panicked");
-    }
 }

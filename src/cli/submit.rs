@@ -3,8 +3,8 @@
 
 use super::SubmitArgs;
 use super::{outcomes, progress};
-use crate::service::submit::{Checked, SubmitError, SubmitOptions, Submitted, check, submit as store_input};
-use crate::store::Store;
+use crate::service::submit::{Checked, SubmitError, SubmitOptions, Submitted, check};
+use crate::service::{Config, Service};
 use anyhow::{Context, Result};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
@@ -30,7 +30,8 @@ pub(super) fn submit(db: &Path, args: SubmitArgs) -> Result<i32> {
             return Ok(1);
         }
     };
-    let store = Store::open(db)?;
+    let config = Config { outcomes: outcomes.clone(), input_limits: limits.clone(), ..Config::default() };
+    let (service, writer) = Service::open(db, config)?;
     let mut opts = SubmitOptions::new(outcomes, limits, args.file.clone(), args.again);
     if let Some(n) = env_number(CHUNK_RESULTS_ENV) {
         opts.chunk_results = n.max(1);
@@ -42,9 +43,9 @@ pub(super) fn submit(db: &Path, args: SubmitArgs) -> Result<i32> {
     let len = second.metadata().ok().map(|m| m.len());
     let bar = progress(len, "storing");
     let started = Instant::now();
-    let outcome = store_input(&store, bar.wrap_read(second), &checked, &opts);
+    let outcome = service.submit_input(bar.wrap_read(second), &checked, &opts);
     bar.finish_and_clear();
-    if let Err(e) = store.checkpointer().and_then(|c| c.run()) {
+    if let Err(e) = service.finish(writer) {
         tracing::warn!(error = %e, "WAL checkpoint after submit failed");
     }
     let hash = checked.blake3.to_hex();

@@ -19,7 +19,7 @@ pub use input::{
 };
 pub use limits::{InputLimits, check_data, check_result, check_waiver};
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
-pub use time::{Timestamp, parse_fromisoformat};
+pub use time::{MonotonicClock, Timestamp, parse_fromisoformat};
 pub use waiver::{
     BySubjectsRequest, CreateWaivers, DEFAULT_WAIVER_LIMIT, FilterRequest, ObsoleteRule, PageLinks, Since, SubjectDict,
     SubjectTestcase, WaiverError, WaiverFilter, WaiverInput, WaiverJson, WaiverListQuery, WaiverPage, WaiverPageJson,

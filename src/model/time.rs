@@ -8,6 +8,7 @@
 //! WaiverDB's `since` (and our waiver `expires_at`).
 
 use super::pystr::py_str_repr;
+use std::sync::atomic::{AtomicI64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// Microseconds since 1970-01-01T00:00:00 UTC (naive UTC, as upstream stores it).
@@ -62,6 +63,37 @@ impl Timestamp {
         } else {
             format!("{y:04}-{m:02}-{d:02}T{hh:02}:{mm:02}:{ss:02}.{micros:06}")
         }
+    }
+}
+
+/// Strictly increasing timestamps from the wall clock: each [`MonotonicClock::next`] is
+/// the current time, or one microsecond after the previous value when the clock has not
+/// moved on (or stepped back). Orders that "newest wins" or `latest` go by (waivers, the
+/// results of one file) then never tie or go backwards. Lock-free, so one clock can be
+/// shared by threads and a single-threaded loop pays next to nothing for it.
+#[derive(Debug)]
+pub struct MonotonicClock(AtomicI64);
+
+impl MonotonicClock {
+    pub const fn new() -> MonotonicClock {
+        MonotonicClock(AtomicI64::new(i64::MIN))
+    }
+
+    /// The next timestamp: after every one this clock gave before.
+    pub fn next(&self) -> Timestamp {
+        let now = Timestamp::now().0;
+        let step = |last: i64| now.max(last.saturating_add(1));
+        // The closure always returns Some, so both arms hold the previous value.
+        let last = match self.0.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |last| Some(step(last))) {
+            Ok(last) | Err(last) => last,
+        };
+        Timestamp(step(last))
+    }
+}
+
+impl Default for MonotonicClock {
+    fn default() -> Self {
+        MonotonicClock::new()
     }
 }
 
@@ -538,5 +570,25 @@ mod tests {
         {
             assert!(ok(junk).is_err(), "{junk}");
         }
+    }
+
+    #[test]
+    fn the_monotonic_clock_never_repeats_or_goes_back_even_across_threads() {
+        let clock = MonotonicClock::new();
+        let first = clock.next();
+        assert!(first.0 > 0 && first <= Timestamp::now(), "starts at the wall clock");
+        let mut seen: Vec<Timestamp> = std::thread::scope(|s| {
+            let workers: Vec<_> =
+                (0..4).map(|_| s.spawn(|| (0..1000).map(|_| clock.next()).collect::<Vec<_>>())).collect();
+            workers.into_iter().flat_map(|w| w.join().unwrap()).collect()
+        });
+        let mut one_thread: Vec<Timestamp> = (0..1000).map(|_| clock.next()).collect();
+        assert!(one_thread.windows(2).all(|w| w[0] < w[1]), "strictly increasing");
+        seen.append(&mut one_thread);
+        seen.push(first);
+        let n = seen.len();
+        seen.sort();
+        seen.dedup();
+        assert_eq!(seen.len(), n, "no two calls give the same timestamp");
     }
 }

@@ -123,8 +123,5 @@ pub fn import_bundle(
             break;
         }
     }
-    if let Err(e) = service.checkpoint() {
-        tracing::warn!(error = %e, "WAL checkpoint after import failed");
-    }
     Ok(ImportSummary { node, entries, counts, elapsed: started.elapsed() })
 }

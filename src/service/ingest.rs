@@ -11,8 +11,8 @@ use super::{PendingWrite, QueueError, WriteQueue};
 use crate::formats::{self, Aggregate, Format, FormatError, ParseOptions, json_data_values};
 use crate::log::Body;
 use crate::model::{
-    GroupInput, IngestRecord, InputLimits, ModelError, Outcomes, ResultInput, ResultRecord, Timestamp, check_data_keys,
-    check_result,
+    GroupInput, IngestRecord, InputLimits, ModelError, MonotonicClock, Outcomes, ResultInput, ResultRecord, Timestamp,
+    check_data_keys, check_result,
 };
 use crate::store::{StoreError, WriteStore, Written, transaction};
 use serde::Deserialize;
@@ -369,16 +369,6 @@ impl Context {
     }
 }
 
-/// Strictly increasing acceptance times, so results keep the file's order.
-struct Clock(Timestamp);
-
-impl Clock {
-    fn next(&mut self) -> Timestamp {
-        self.0 = Timestamp(Timestamp::now().0.max(self.0.0 + 1));
-        self.0
-    }
-}
-
 /// Parses a whole (small) file into log bodies: the ingest record first, then the results.
 fn prepare(ctx: &Context, format: Format, reader: impl BufRead, cfg: &IngestConfig) -> Result<Vec<Body>, IngestError> {
     let mut bodies = vec![Body::Ingest(IngestRecord {
@@ -387,7 +377,8 @@ fn prepare(ctx: &Context, format: Format, reader: impl BufRead, cfg: &IngestConf
         name: String::new(),
         results: 0,
     })];
-    let mut clock = Clock(Timestamp(i64::MIN));
+    // Strictly increasing acceptance times, so results keep the file's order.
+    let clock = MonotonicClock::new();
     formats::parse(format, reader, &ctx.opts, |r| {
         let index = bodies.len() - 1;
         bodies.push(Body::Result(ctx.finish(r, index, clock.next(), cfg)?));
@@ -410,7 +401,7 @@ fn stream(w: &mut dyn WriteStore, ctx: &Context, path: &Path, cfg: &IngestConfig
         if w.is_ingested(&ctx.key)? {
             return Ok(Ingested::AlreadyIngested);
         }
-        let mut clock = Clock(Timestamp(i64::MIN));
+        let clock = MonotonicClock::new();
         let mut n = 0;
         formats::parse(format, reader, &ctx.opts, |r| {
             w.append(&Body::Result(ctx.finish(r, n, clock.next(), cfg)?))?;

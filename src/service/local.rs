@@ -3,8 +3,12 @@
 //! commands start a [`super::Service`] with [`super::Service::open`] instead, so every
 //! write goes through the one write queue.
 
-use super::{ReadPool, ServiceError};
+use super::{Page, ReadPool, ServiceError};
+use crate::gating::Gate;
+use crate::model::{ResultQuery, ResultView, Timestamp};
+use crate::service::render::Urls;
 use crate::store::{Backend, OriginHead, ReadStore, Stats, Store};
+use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -38,8 +42,32 @@ impl ReadOnly {
         self.pool.with(f)
     }
 
+    /// A reader of its own for a walk over the whole log (`verify`, `replay`): each chunk
+    /// is read in its own transaction rather than one snapshot, so a long walk beside a
+    /// running server does not keep the server's WAL from being checkpointed and reset.
+    pub(super) fn scan_reader(&self) -> Result<Box<dyn ReadStore>, ServiceError> {
+        Ok(self.store.reader()?)
+    }
+
     /// Counts, file layout and every origin's chain head (`verdict stats`).
     pub fn stats(&self) -> Result<(Stats, Vec<OriginHead>), ServiceError> {
         self.read(|r| Ok((r.stats()?, r.heads()?)))
+    }
+
+    /// A page of results matching `q` (`verdict query`).
+    pub fn results(&self, q: &ResultQuery) -> Result<Page<ResultView>, ServiceError> {
+        self.read(|r| Ok(Page::from_rows(r.results(q)?, q.limit)))
+    }
+
+    /// The latest result of each testcase (and `_distinct_on` values) matching `q`
+    /// (`verdict query --latest`).
+    pub fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, ServiceError> {
+        self.read(|r| Ok(r.latest(q)?))
+    }
+
+    /// A gating decision on one read snapshot (`verdict decide`): what Greenwave's
+    /// `POST /decision` with `body` would answer under `gate` at `now`.
+    pub fn decide(&self, gate: &Gate, body: &Value, urls: &Urls, now: Timestamp) -> Result<Value, ServiceError> {
+        self.read(|r| super::decisions::decide(r, gate, Some(body), urls, now))
     }
 }

@@ -3,6 +3,7 @@
 //! Adapters (HTTP, CLI) call these; they own the write queue and the reader pool and turn
 //! validated input into log bodies (assigning uuids and times).
 
+pub mod admin;
 pub mod auth;
 pub mod decisions;
 pub mod events;
@@ -24,9 +25,9 @@ pub use queue::{MAX_BATCH, PendingWrite, QueueError, WriteQueue};
 
 use crate::log::Body;
 use crate::model::{
-    GroupInput, GroupQuery, GroupRecord, GroupView, InputLimits, ModelError, Outcomes, ResultInput, ResultQuery,
-    ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid, new_uuid,
-    parse_create_group, parse_create_result, parse_create_testcase, request_hash, uuid_for_idempotency_key,
+    GroupInput, GroupQuery, GroupRecord, GroupView, InputLimits, ModelError, MonotonicClock, Outcomes, ResultInput,
+    ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid,
+    new_uuid, parse_create_group, parse_create_result, parse_create_testcase, request_hash, uuid_for_idempotency_key,
 };
 use crate::store::{Backend, Housekeeping, ReadStore, Store, StoreError, Written};
 use serde_json::Value;
@@ -215,7 +216,8 @@ pub struct Service {
 }
 
 struct Inner {
-    clock: Clock,
+    /// Strictly increasing server timestamps for waivers: "newest wins" goes by them.
+    clock: MonotonicClock,
     store: Arc<dyn Backend>,
     queue: WriteQueue,
     pool: ReadPool,
@@ -223,23 +225,6 @@ struct Inner {
     reads: local::ReadOnly,
     config: Config,
     _checkpoints: CheckpointThread,
-}
-
-/// Strictly increasing server timestamps for waivers: "newest wins" goes by them.
-#[derive(Default)]
-struct Clock(std::sync::Mutex<i64>);
-
-impl Clock {
-    fn next(&self) -> Timestamp {
-        let now = Timestamp::now().0;
-        match self.0.lock() {
-            Ok(mut last) => {
-                *last = now.max(*last + 1);
-                Timestamp(*last)
-            }
-            Err(_) => Timestamp(now),
-        }
-    }
 }
 
 /// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
@@ -311,7 +296,7 @@ impl Service {
         Ok((
             Service {
                 inner: Arc::new(Inner {
-                    clock: Clock::default(),
+                    clock: MonotonicClock::new(),
                     reads: local::ReadOnly::over(store.clone(), pool.clone()),
                     store,
                     queue,
@@ -339,12 +324,6 @@ impl Service {
     /// hashes, stats, …).
     pub fn reads(&self) -> &local::ReadOnly {
         &self.inner.reads
-    }
-
-    /// Checkpoints the WAL into the database file now (batch commands do this last, so the
-    /// file is whole when they exit).
-    pub fn checkpoint(&self) -> Result<(), ServiceError> {
-        Ok(self.inner.store.housekeeping()?.checkpoint()?)
     }
 
     pub fn config(&self) -> &Config {
@@ -549,5 +528,20 @@ impl Service {
             Ok(()) => Health::Ok,
             Err(e) => Health::Unwritable(e.to_string()),
         }
+    }
+}
+
+impl Service {
+    /// Ends a command's service: waits until the writer has committed what was queued and
+    /// stopped, then copies the WAL back into the database file (a passive checkpoint), so
+    /// the store is one file again when the command exits. `writer` is the handle
+    /// [`Service::open`] returned; every other clone of this service and of its queue must
+    /// be gone first, as the writer stops only then.
+    pub fn finish(self, writer: std::thread::JoinHandle<()>) -> Result<(), ServiceError> {
+        let store = self.inner.store.clone();
+        drop(self);
+        // A writer that panicked has nothing left to commit: the checkpoint still runs.
+        let _ = writer.join();
+        Ok(store.housekeeping()?.checkpoint()?)
     }
 }

@@ -8,15 +8,19 @@
 //! input's hash and the record's position, and the last chunk records the input's key in an
 //! `ingest` log entry, as spooled files are. A rerun after a kill skips the results already
 //! stored and stores the rest; a rerun after completion finds the key and stores nothing.
+//!
+//! Each chunk is one exclusive job on the service's write queue (the one write path), so
+//! in a server its own writes would commit between chunks too.
 
-use super::resolve_result;
+use super::{QueueError, Service, WriteQueue, resolve_result};
 use crate::formats::resultsdb_json::{JsonInputError, for_each_record};
 use crate::log::Body;
 use crate::model::{
-    IngestRecord, InputLimits, ModelError, Outcomes, Timestamp, parse_create_result, uuid_for_file_result,
+    IngestRecord, InputLimits, ModelError, MonotonicClock, Outcomes, parse_create_result, uuid_for_file_result,
 };
-use crate::store::{Prepared, SharedDict, Store, StoreError, WriteStore, Writer};
+use crate::store::{Prepared, SharedDict, StoreError, WriteStore, transaction};
 use std::io::{BufReader, Read, Write};
+use std::sync::Arc;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, SyncSender, sync_channel};
 use std::time::{Duration, Instant};
 
@@ -51,9 +55,21 @@ pub enum SubmitError {
     Thread(std::io::Error),
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The service's writer thread is gone (it panicked).
+    #[error("the writer has stopped")]
+    WriterStopped,
     /// The test hook `stop_after_chunks` ended the run as a kill would.
     #[error("stopped after {0} chunk(s), as asked")]
     Stopped(usize),
+}
+
+impl From<QueueError> for SubmitError {
+    fn from(e: QueueError) -> Self {
+        match e {
+            QueueError::Stopped => SubmitError::WriterStopped,
+            QueueError::Store(e) => SubmitError::Store(e),
+        }
+    }
 }
 
 /// What [`check`] found: the input's blake3 and how many records it holds.
@@ -142,38 +158,42 @@ pub fn key(blake3: &blake3::Hash, copy: u64) -> String {
     h.finalize().to_hex().to_string()
 }
 
-/// Stores the results of `input` (the bytes [`check`] accepted) exactly once; see the
-/// module documentation. Results already stored by an interrupted run are skipped.
-pub fn submit(
-    store: &Store,
-    input: impl Read + Send,
-    checked: &Checked,
-    opts: &SubmitOptions,
-) -> Result<Submitted, SubmitError> {
-    let mut writer = store.writer()?;
-    let Some(copy) = copy_to_store(&writer, &checked.blake3, opts.again)? else {
-        return Ok(Submitted::AlreadyStored);
-    };
-    let job = Job { key: key(&checked.blake3, copy), checked, opts, dict: writer.shared_dict() };
-    let (tx, rx) = sync_channel(16);
-    let tally = std::thread::scope(|s| {
-        let parser = &job;
-        std::thread::Builder::new()
-            .name("verdict-parse".into())
-            .spawn_scoped(s, move || parser.parse(input, tx))
-            .map_err(SubmitError::Thread)?;
-        let written = job.write(&mut writer, &rx);
-        // Hanging up ends a parser blocked on a full channel when writing stopped early;
-        // the scope waits for it.
-        drop(rx);
-        written
-    })?;
-    Ok(Submitted::Stored(Tally { copy, ..tally }))
+impl Service {
+    /// Stores the results of `input` (the bytes [`check`] accepted) exactly once; see the
+    /// module documentation. Results already stored by an interrupted run are skipped.
+    /// Waits on the write queue: for plain threads, never from async code.
+    pub fn submit_input(
+        &self,
+        input: impl Read + Send,
+        checked: &Checked,
+        opts: &SubmitOptions,
+    ) -> Result<Submitted, SubmitError> {
+        let queue = &self.inner.queue;
+        let (blake3, again) = (checked.blake3, opts.again);
+        let (copy, dict) = queue
+            .exclusive_blocking(move |w| Ok::<_, StoreError>((copy_to_store(w, &blake3, again)?, w.shared_dict())))??;
+        let Some(copy) = copy else {
+            return Ok(Submitted::AlreadyStored);
+        };
+        let job = Arc::new(Job { key: key(&checked.blake3, copy), checked: checked.clone(), opts: opts.clone(), dict });
+        let (tx, rx) = sync_channel(16);
+        let tally = std::thread::scope(|s| {
+            let parser = job.clone();
+            std::thread::Builder::new()
+                .name("verdict-parse".into())
+                .spawn_scoped(s, move || parser.parse(input, tx))
+                .map_err(SubmitError::Thread)?;
+            // Returning drops the receiver, which ends a parser blocked on a full channel
+            // when writing stopped early; the scope waits for it.
+            job.write(queue, rx)
+        })?;
+        Ok(Submitted::Stored(Tally { copy, ..tally }))
+    }
 }
 
 /// The copy to store: the input itself unless it is recorded; with `again`, the first
 /// copy not recorded (an interrupted copy is finished before a new one starts).
-fn copy_to_store(w: &Writer, blake3: &blake3::Hash, again: bool) -> Result<Option<u64>, StoreError> {
+fn copy_to_store(w: &dyn WriteStore, blake3: &blake3::Hash, again: bool) -> Result<Option<u64>, StoreError> {
     let mut copy = 0;
     while w.is_ingested(&key(blake3, copy))? {
         if !again {
@@ -191,20 +211,30 @@ enum Msg {
     End(Result<Checked, SubmitError>),
 }
 
-/// One submit's parsing and writing halves.
-struct Job<'a> {
+/// One submit's parsing and writing halves; shared by the parsing thread and the chunk
+/// jobs on the writer thread.
+struct Job {
     key: String,
-    checked: &'a Checked,
-    opts: &'a SubmitOptions,
+    checked: Checked,
+    opts: SubmitOptions,
     dict: SharedDict,
 }
 
-impl Job<'_> {
+/// What the writing half carries from one chunk job to the next (each job owns it while
+/// it runs on the writer thread).
+struct Chunking {
+    rx: Receiver<Msg>,
+    tally: Tally,
+    /// Until the first result not stored yet, results may be an interrupted run's.
+    resuming: bool,
+}
+
+impl Job {
     /// On its own thread: parses, resolves and encodes the results (the writer only
     /// writes them), hashing the bytes again to prove they are the ones checked.
     fn parse(&self, input: impl Read, tx: SyncSender<Msg>) {
         let mut tee = Tee { inner: input, hasher: blake3::Hasher::new(), copy: None };
-        let mut clock = Timestamp(i64::MIN);
+        let clock = MonotonicClock::new();
         // Batches no larger than a chunk, so a chunk of n results is exactly n.
         let size = self.opts.chunk_results.clamp(1, BATCH);
         let mut batch = Vec::with_capacity(size);
@@ -216,8 +246,7 @@ impl Job<'_> {
             }
             // Results without a submit_time get the time they are read, strictly
             // increasing so the input's order is kept (ties would blur `latest`).
-            clock = Timestamp(Timestamp::now().0.max(clock.0 + 1));
-            batch.push(Prepared::new(Body::Result(resolve_result(input, None, clock)), &self.dict));
+            batch.push(Prepared::new(Body::Result(resolve_result(input, None, clock.next())), &self.dict));
             if batch.len() == size && tx.send(Msg::Batch(std::mem::take(&mut batch))).is_err() {
                 return Err(ParseStop::WriterGone);
             }
@@ -233,26 +262,28 @@ impl Job<'_> {
         let _ = tx.send(Msg::End(end));
     }
 
-    /// Writes what the parser hands over in transactions of about `chunk_time` each; the
-    /// last one also records the input.
-    fn write(&self, w: &mut Writer, rx: &Receiver<Msg>) -> Result<Tally, SubmitError> {
-        let mut tally = Tally::default();
-        // Until the first result not stored yet, results may be an interrupted run's.
-        let mut resuming = true;
+    /// Writes what the parser hands over in transactions of about `chunk_time` each, one
+    /// exclusive job on the writer thread per transaction; the last one also records the
+    /// input. The writer thread restarts a grown WAL after each job, as after any write.
+    fn write(self: &Arc<Self>, queue: &WriteQueue, rx: Receiver<Msg>) -> Result<Tally, SubmitError> {
+        let mut state = Chunking { rx, tally: Tally::default(), resuming: true };
         loop {
-            let done = w.transaction(|w| self.chunk(w, rx, &mut tally, &mut resuming))?;
-            tally.chunks += 1;
+            let job = Arc::clone(self);
+            let (back, done) = queue.exclusive_blocking(move |w| {
+                let mut s = state;
+                let done = transaction(w, |w| job.chunk(w, &s.rx, &mut s.tally, &mut s.resuming));
+                (s, done)
+            })?;
+            state = back;
+            let done = done?;
+            state.tally.chunks += 1;
             if done {
-                return Ok(tally);
+                return Ok(state.tally);
             }
-            if self.opts.stop_after_chunks == Some(tally.chunks) {
-                return Err(SubmitError::Stopped(tally.chunks));
+            if self.opts.stop_after_chunks == Some(state.tally.chunks) {
+                return Err(SubmitError::Stopped(state.tally.chunks));
             }
-            // The WAL is copied back by a running server's checkpoint thread, else by this
-            // restart once it passes 256 MiB (it waits for readers; failing, it grows).
-            if let Err(e) = w.tend_wal() {
-                tracing::warn!(error = %e, "WAL restart during submit failed");
-            }
+            // Lets another writer on the same store (a server, waiting for the lock) in.
             std::thread::sleep(YIELD);
         }
     }
@@ -261,7 +292,7 @@ impl Job<'_> {
     /// ends (true, after recording it).
     fn chunk(
         &self,
-        w: &mut Writer,
+        w: &mut dyn WriteStore,
         rx: &Receiver<Msg>,
         tally: &mut Tally,
         resuming: &mut bool,
@@ -277,7 +308,7 @@ impl Job<'_> {
                 Ok(Msg::Batch(batch)) => batch,
                 Ok(Msg::End(end)) => {
                     let end = end?;
-                    if end != *self.checked {
+                    if end != self.checked {
                         return Err(SubmitError::Changed);
                     }
                     self.record(w)?;
@@ -306,7 +337,7 @@ impl Job<'_> {
     }
 
     /// Records the input (its key, name and result count) in the last transaction.
-    fn record(&self, w: &mut Writer) -> Result<(), StoreError> {
+    fn record(&self, w: &mut dyn WriteStore) -> Result<(), StoreError> {
         w.append(&Body::Ingest(IngestRecord {
             blake3: self.key.clone(),
             format: FORMAT.to_owned(),
