@@ -8,6 +8,7 @@ pub mod cli;
 pub mod formats;
 pub mod gating;
 pub mod http;
+pub mod insight;
 pub mod log;
 pub mod model;
 pub mod replicate;

@@ -11,6 +11,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("formats", 1),
     ("log", 1),
     ("gating", 1),
+    ("insight", 1),
     ("store", 2),
     ("service", 3),
     ("http", 4),
