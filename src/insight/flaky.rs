@@ -12,8 +12,13 @@
 //! - **broken**: the latest `breakage_run` or more results all fail and none of the items
 //!   of the latest `breakage_run` of them has a pass in the window (otherwise (a) holds).
 //! - **clearing**: a flaky key recovers (healthy, reason says so) once `clear_after`
-//!   consecutive passes follow its latest evidence; `passes_since_evidence` is reported
-//!   either way.
+//!   consecutive passes follow its latest failing evidence result (so `F P P P P P`
+//!   clears with the default 5: the pass that ended the flip counts);
+//!   `passes_since_evidence` is reported either way. Evidence is kept on a recovered key.
+//!
+//! Evidence: for (a) the latest pass and latest fail of the item that most recently had
+//! both (one item only); for (b) both results of each counted flip; for broken the
+//! trailing fails. Deduplicated, oldest first, at most the newest ten.
 //!
 //! Precedence: broken first (a key failing every time now is broken, whatever it did
 //! before; the reason notes when it was flaky too), then flaky unless cleared, then healthy.
@@ -92,7 +97,8 @@ pub struct Classification {
     pub fails: usize,
     /// Counted flips ÷ (runs − 1); None under two runs.
     pub flip_rate: Option<f64>,
-    /// Consecutive passes after the latest flaky evidence (0 when there is none).
+    /// Consecutive passes (the newest) after the latest failing flaky evidence (0 when
+    /// there is none, or the key is broken).
     pub passes_since_evidence: usize,
     /// Oldest first, at most the newest ten.
     pub evidence: Vec<Evidence>,
@@ -134,7 +140,8 @@ pub fn classify(key: &Key, runs: &[Run], p: &FlakyParams) -> Classification {
             seq.len(),
             p.flip_rate
         ));
-        found.extend(&flips);
+        // Both results of each flip: the fail side is what clearing counts from.
+        found.extend(flips.iter().flat_map(|&i| [i - 1, i]));
     }
 
     if let Some(tail) = broken_tail(&seq, breakage) {
@@ -146,7 +153,10 @@ pub fn classify(key: &Key, runs: &[Run], p: &FlakyParams) -> Classification {
         out.evidence = evidence(&seq, (seq.len() - tail..seq.len()).collect());
         return out;
     }
-    let Some(&latest) = found.iter().max() else {
+    // Clearing counts from the latest failing evidence (every rule's evidence holds a fail):
+    // a retry's pass or a flip's pass side is already a pass toward clearing.
+    let latest_fail = found.iter().copied().filter(|&i| seq[i].class() == Class::Fail).max();
+    let Some(latest) = latest_fail.or_else(|| found.iter().copied().max()) else {
         out.reason = format!("healthy: no flaky or broken rule fired ({} runs, {} fails)", out.runs, out.fails);
         return out;
     };
