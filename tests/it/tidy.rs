@@ -21,6 +21,24 @@ const LAYERS: &[(&str, u8)] = &[
     ("cli", 5),
 ];
 
+/// Pure layers (no I/O, no clock: the caller passes rows and "now"): besides `crate::`
+/// paths (the layer table rules those), each may name only these crates.
+const PURE: &[(&str, &[&str])] = &[("insight", &["std", "core", "serde", "serde_json", "blake3", "thiserror"])];
+
+/// Names that do I/O or read the clock: a pure layer takes rows and the time as parameters.
+const IMPURE: &[&str] = &[
+    "std::fs",
+    "std::io",
+    "std::net",
+    "std::process",
+    "std::env",
+    "std::thread",
+    "Timestamp::now",
+    "SystemTime",
+    "Instant::now",
+    "MonotonicClock",
+];
+
 /// Longest a source file may be.
 const MAX_LINES: usize = 800;
 
@@ -127,6 +145,75 @@ fn violations(file: &str, module: &str, text: &str) -> Vec<String> {
         found.push(format!("{file}: anyhow outside cli/main"));
     }
     found
+}
+
+/// The purity rules one file of a pure layer breaks: a path rooted in a crate outside its
+/// list, or an [`IMPURE`] name. Comments and test modules are not checked; type paths
+/// (`Class::Pass`), primitives (`f64::`), `crate`/`super`/`self` and the file's own
+/// submodules are not crate roots.
+fn impurities(file: &str, module: &str, text: &str) -> Vec<String> {
+    let Some((_, crates)) = PURE.iter().find(|(m, _)| *m == module) else { return Vec::new() };
+    let code: String =
+        non_test_code(text).lines().map(|l| l.split("//").next().unwrap_or("")).collect::<Vec<_>>().join("\n");
+    let word = |c: char| c.is_alphanumeric() || c == '_';
+    let submodules: Vec<&str> =
+        code.match_indices("mod ").map(|(i, _)| code[i + 4..].split(|c: char| !word(c)).next().unwrap_or("")).collect();
+    const PRIMITIVES: &[&str] = &[
+        "bool", "char", "str", "f32", "f64", "i8", "i16", "i32", "i64", "i128", "isize", "u8", "u16", "u32", "u64",
+        "u128", "usize",
+    ];
+    let mut found = Vec::new();
+    for (i, _) in code.match_indices("::") {
+        let start = code[..i].rfind(|c: char| !word(c)).map_or(0, |p| p + 1);
+        let root = &code[start..i];
+        // `x::<T>` is a turbofish (`parse::<f64>`), not a path.
+        let is_root = !code[..start].ends_with("::") && !code[i + 2..].starts_with('<');
+        let lower = root.starts_with(|c: char| c.is_ascii_lowercase());
+        let allowed = ["crate", "super", "self"].contains(&root)
+            || PRIMITIVES.contains(&root)
+            || submodules.contains(&root)
+            || crates.contains(&root);
+        if is_root && lower && !allowed {
+            found.push(format!("{file}: pure {module} uses {root}::"));
+        }
+    }
+    found.extend(
+        IMPURE.iter().filter(|c| code.contains(*c)).map(|c| format!("{file}: pure {module} uses {c} (I/O or clock)")),
+    );
+    found
+}
+
+#[test]
+fn pure_layers_stay_pure() {
+    let src = root().join("src");
+    let mut files = Vec::new();
+    rust_files(&src, &mut files);
+    let mut found = Vec::new();
+    for f in &files {
+        let Some(module) = module_of(&src, f) else { continue };
+        // Test files (`tests.rs`, `*_tests.rs`, anything under a `tests/` folder) are
+        // test modules: like `#[cfg(test)]` blocks, they may use anything.
+        let rel = f.strip_prefix(&src).unwrap_or(f);
+        let test_file = rel.components().any(|c| c.as_os_str() == "tests")
+            || rel.file_name().is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"));
+        if test_file {
+            continue;
+        }
+        found.extend(impurities(&f.display().to_string(), &module, &std::fs::read_to_string(f).unwrap()));
+    }
+    assert!(found.is_empty(), "purity violations:\n{}", found.join("\n"));
+}
+
+#[test]
+fn the_purity_rules_report_what_they_should() {
+    let ok = "//! x\nmod a;\nuse std::fmt::Write;\nuse a::B;\nfn f() { Class::Pass; f64::max(1.0, 2.0); blake3::hash(b\"\"); \"1\".parse::<u8>(); }\n// tokio::spawn\n";
+    assert!(impurities("a.rs", "insight", ok).is_empty(), "{:?}", impurities("a.rs", "insight", ok));
+    assert_eq!(impurities("a.rs", "insight", "//! x\nuse tokio::fs;\n").len(), 1, "a crate off the list");
+    assert_eq!(impurities("a.rs", "insight", "//! x\nfn f() { Timestamp::now() }\n").len(), 1, "the clock");
+    assert_eq!(impurities("a.rs", "insight", "//! x\nuse std::fs::File;\n").len(), 1, "I/O");
+    let in_tests = "//! x\n#[cfg(test)]\nmod tests {\n    use proptest::prelude::*;\n}\n";
+    assert!(impurities("a.rs", "insight", in_tests).is_empty(), "test modules may use anything");
+    assert!(impurities("a.rs", "store", "//! x\nuse rusqlite::Connection;\n").is_empty(), "not a pure layer");
 }
 
 #[test]
