@@ -71,3 +71,58 @@ proptest! {
         }
     }
 }
+
+/// Text fragments that reach every masking rule when strung together.
+const PIECES: &[&str] = &[
+    "12",
+    "3.5",
+    "s",
+    "ms",
+    " ",
+    "  ",
+    "\n",
+    "-",
+    ":",
+    "/",
+    "./",
+    "~/",
+    "..",
+    ".",
+    ",",
+    "x",
+    "abc",
+    "0x",
+    "ff",
+    "é",
+    "T",
+    "Z",
+    "+",
+    "2024-01-02",
+    "03:04:05",
+    "123e4567-e89b-12d3-a456-426614174000",
+    "(",
+    "=",
+    "_",
+    "min",
+];
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Masking never panics, and changing digits (1-9 among themselves; a 0 may start
+    /// `0x`) never changes the masked text: numbers are noise wherever they stand.
+    #[test]
+    fn masking_ignores_the_digits(idx in proptest::collection::vec(0..PIECES.len(), 0..24), junk in ".{0,12}", shift in 1..9u32) {
+        let mut text: String = idx.iter().map(|i| PIECES[*i]).collect();
+        text.push_str(&junk);
+        let renumbered: String = text
+            .chars()
+            .map(|c| match c.to_digit(10) {
+                Some(d) if c.is_ascii_digit() && d != 0 => char::from_digit((d - 1 + shift) % 9 + 1, 10).unwrap_or(c),
+                _ => c,
+            })
+            .collect();
+        prop_assert_eq!(mask(&text), mask(&renumbered), "{:?} vs {:?}", text, renumbered);
+        prop_assert!(!mask(&text).starts_with(' ') && !mask(&text).ends_with(' '));
+    }
+}
