@@ -3,6 +3,7 @@
 mod commands;
 mod gating;
 mod ingest;
+mod insight;
 mod replication;
 mod submit;
 
@@ -84,6 +85,20 @@ pub enum Command {
         after_help = "Example:\n  verdict decide --policies ./policies --subject-type koji_build --subject foo-1.0-1.fc40 \\\n    --context bodhi_update_push_stable --product-version fedora-40"
     )]
     Decide(DecideArgs),
+
+    /// A testcase's results per key (testcase, scenario, arch) with statistics: runs,
+    /// passes, fails, flips, pass rate, current streak, durations.
+    #[command(
+        after_help = "Example:\n  verdict history --testcase dist.rpmlint --item foo-1.0-1.fc40\n  verdict history --testcases-like 'dist.*' --since 2026-11-01 --json"
+    )]
+    History(insight::HistoryArgs),
+
+    /// Which keys are flaky, broken or healthy over a window (default 14 days), each with
+    /// the reason and the results that show it.
+    #[command(
+        after_help = "Example:\n  verdict flaky\n  verdict flaky --testcases-like 'fedora-ci.*' --since 2026-11-01 --json"
+    )]
+    Flaky(insight::FlakyArgs),
 
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]

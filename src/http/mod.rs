@@ -6,6 +6,7 @@ mod conn;
 mod decisions;
 mod error;
 mod events;
+mod insight;
 mod replication;
 mod request;
 mod routes;

@@ -34,6 +34,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::decisions::routes())
         .merge(super::waivers::routes())
         .merge(super::replication::routes())
+        .merge(super::insight::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -12,8 +12,8 @@
 //! - **broken**: the latest `breakage_run` or more results all fail and none of the items
 //!   of the latest `breakage_run` of them has a pass in the window (otherwise (a) holds).
 //! - **clearing**: a flaky key recovers (healthy, reason says so) once `clear_after`
-//!   consecutive passes follow its latest failing evidence result (so `F P P P P P`
-//!   clears with the default 5: the pass that ended the flip counts);
+//!   consecutive passes follow its latest evidence result (so a retry `F P` needs five
+//!   more passes after the `P`: the evidence itself is not part of the recovery);
 //!   `passes_since_evidence` is reported either way. Evidence is kept on a recovered key.
 //!
 //! Evidence: for (a) the latest pass and latest fail of the item that most recently had
@@ -97,7 +97,7 @@ pub struct Classification {
     pub fails: usize,
     /// Counted flips ÷ (runs − 1); None under two runs.
     pub flip_rate: Option<f64>,
-    /// Consecutive passes (the newest) after the latest failing flaky evidence (0 when
+    /// Consecutive passes (the newest) after the latest flaky evidence result (0 when
     /// there is none, or the key is broken).
     pub passes_since_evidence: usize,
     /// Oldest first, at most the newest ten.
@@ -153,10 +153,9 @@ pub fn classify(key: &Key, runs: &[Run], p: &FlakyParams) -> Classification {
         out.evidence = evidence(&seq, (seq.len() - tail..seq.len()).collect());
         return out;
     }
-    // Clearing counts from the latest failing evidence (every rule's evidence holds a fail):
-    // a retry's pass or a flip's pass side is already a pass toward clearing.
-    let latest_fail = found.iter().copied().filter(|&i| seq[i].class() == Class::Fail).max();
-    let Some(latest) = latest_fail.or_else(|| found.iter().copied().max()) else {
+    // Clearing counts the passes that follow the latest evidence (the rule): the
+    // pass of a retry or of a flip is evidence of flakiness, not of recovery.
+    let Some(latest) = found.iter().copied().max() else {
         out.reason = format!("healthy: no flaky or broken rule fired ({} runs, {} fails)", out.runs, out.fails);
         return out;
     };

@@ -8,6 +8,7 @@ pub mod auth;
 pub mod decisions;
 pub mod events;
 pub mod ingest;
+pub mod insight;
 pub mod local;
 pub mod log_limit;
 mod pool;

@@ -13,9 +13,12 @@
 //! store call costs nothing next to the query behind it.
 
 use super::ImportOutcome;
-use super::{OriginHead, Prepared, SharedDict, Stats, StoreError, WaiverKeys, Written};
+use super::{
+    KeyFilter, OriginHead, Prepared, RunKey, RunRange, RunRow, SharedDict, Stats, StoreError, WaiverKeys, Written,
+};
 use crate::log::{Body, Entry, Hash};
 use crate::model::{GroupQuery, GroupView, ResultQuery, ResultView, TestcaseQuery, TestcaseView, WaiverView};
+use std::collections::HashMap;
 use std::path::Path;
 
 /// An opened store: where readers, the writer and housekeeping come from.
@@ -113,6 +116,22 @@ pub trait ReadStore: Send {
     fn heads(&self) -> Result<Vec<OriginHead>, StoreError>;
     /// Counts and storage layout (`verdict stats`).
     fn stats(&self) -> Result<Stats, StoreError>;
+    /// Insight: the keys (testcase, scenario, arch) with pass or fail results matching `f`.
+    fn run_keys(&self, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError>;
+    /// Insight: the pass/fail results of key `key` in `range`.
+    fn runs(&self, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError>;
+    /// Insight: per key, the newest pass/fail result of an item (`item`/`item_type` are
+    /// interned value ids) at or before log position `max_id`.
+    fn latest_of_item(
+        &self,
+        item: i64,
+        item_type: Option<i64>,
+        max_id: Option<i64>,
+    ) -> Result<Vec<(i64, RunRow)>, StoreError>;
+    /// The interned id of a data value, if any result carries it.
+    fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError>;
+    /// The texts of interned data values.
+    fn value_texts(&self, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError>;
 }
 
 /// The one writer: appends entries to this node's chain (local writes) or imports other

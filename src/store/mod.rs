@@ -8,6 +8,7 @@ mod api;
 mod codec;
 mod disk;
 mod facets;
+mod insight;
 mod paths;
 mod plan;
 mod reader;
@@ -17,6 +18,7 @@ mod writer;
 pub use api::{Backend, Housekeeping, ReadStore, WriteStore, snapshot, transaction};
 pub use codec::{Prepared, SharedDict};
 pub use disk::{DiskState, RESUME_FREE, free_bytes};
+pub use insight::{KeyFilter, RunKey, RunRange, RunRow};
 pub use reader::{OriginHead, Reader, Stats, WaiverKeys};
 pub use writer::{ImportOutcome, Writer, Written};
 
@@ -44,6 +46,11 @@ pub enum StoreError {
     /// error is what [`transaction`] returns; this only marks the rollback).
     #[error("the transaction was rolled back")]
     RolledBack,
+    /// A store of an older schema opened read-only lacks what this read needs.
+    #[error(
+        "the store predates this version of verdict: open it once with a writing command (serve, submit) to upgrade it"
+    )]
+    Outdated,
 }
 
 impl From<rusqlite::Error> for StoreError {
@@ -104,9 +111,14 @@ impl Store {
         })()
         .map_err(opening(path, paths::Access::Write))?;
         let store = Store::new(path, node_id, false);
-        if schema_version(&conn)? == "1" {
+        let version = schema_version(&conn)?;
+        if version != schema::SCHEMA_VERSION {
             tracing::info!(path = %path.display(), "upgrading the store to schema version {}", schema::SCHEMA_VERSION);
-            store.writer()?.upgrade_from_1()?;
+            let mut writer = store.writer()?;
+            if version == "1" {
+                writer.upgrade_from_1()?;
+            }
+            writer.upgrade_from_2()?;
         }
         Ok(store)
     }
@@ -384,8 +396,8 @@ fn ensure_meta(conn: &Connection) -> Result<String, StoreError> {
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('node_id', ?1)", [crate::log::new_node_id()])?;
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)", [schema::SCHEMA_VERSION])?;
     let version = schema_version(conn)?;
-    // Version 1 is upgraded by `Store::open` (see `schema::UPGRADE_FROM_1`).
-    if version != schema::SCHEMA_VERSION && version != "1" {
+    // Versions 1 and 2 are upgraded by `Store::open` (see `Writer::upgrade_from_1`, `_2`).
+    if version != schema::SCHEMA_VERSION && version != "1" && version != "2" {
         return Err(StoreError::Open {
             path: PathBuf::from(conn.path().unwrap_or_default()),
             reason: format!("schema version {version} is not supported (this build reads {})", schema::SCHEMA_VERSION),

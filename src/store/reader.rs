@@ -1,6 +1,7 @@
 //! Read-only queries: the API's lists, lookups, `/results/latest`, and log walks.
 
 use super::codec::{Decoder, stored_bytes};
+use super::insight::{self, KeyFilter, RunKey, RunRange, RunRow};
 use super::plan::{self, Driver, Page, Resolved, Sql};
 use super::{ReadStore, StoreError, like_to_glob};
 use crate::log::{Entry, Hash, Kind};
@@ -551,6 +552,31 @@ impl ReadStore for Reader {
             page_count: self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?,
             page_size: self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?,
         })
+    }
+
+    fn run_keys(&self, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError> {
+        insight::keys(&self.conn, f)
+    }
+
+    fn runs(&self, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError> {
+        insight::runs(&self.conn, key, range)
+    }
+
+    fn latest_of_item(
+        &self,
+        item: i64,
+        item_type: Option<i64>,
+        max_id: Option<i64>,
+    ) -> Result<Vec<(i64, RunRow)>, StoreError> {
+        insight::latest_of_item(&self.conn, item, item_type, max_id)
+    }
+
+    fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError> {
+        insight::value_id(&self.conn, text)
+    }
+
+    fn value_texts(&self, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
+        insight::value_texts(&self.conn, ids)
     }
 }
 

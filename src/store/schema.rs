@@ -1,7 +1,7 @@
 //! The store's SQL schema: the log (source of truth) and the derived index tables.
 
 /// Bumped when the layout changes; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: &str = "2";
+pub const SCHEMA_VERSION: &str = "3";
 
 /// Creates every table, index and trigger (idempotent).
 ///
@@ -121,6 +121,27 @@ CREATE TABLE IF NOT EXISTS result_data(
     testcase_id INTEGER NOT NULL,
     PRIMARY KEY(key_id, value_id, submit_time, result_id)
 ) WITHOUT ROWID;
+
+-- Insight (history, flaky, compare): every result with a pass or fail outcome by key
+-- (testcase, scenario, arch) and submit time, so a key's runs are one range scan.
+CREATE TABLE IF NOT EXISTS run_keys(
+    id INTEGER PRIMARY KEY,
+    testcase_id INTEGER NOT NULL,
+    scenario TEXT NOT NULL,
+    arch TEXT NOT NULL,
+    UNIQUE(testcase_id, scenario, arch)
+);
+CREATE TABLE IF NOT EXISTS runs(
+    key_id INTEGER NOT NULL,
+    submit_time INTEGER NOT NULL,
+    result_id INTEGER NOT NULL,
+    fail INTEGER NOT NULL,    -- 0: a pass, 1: a fail
+    item_id INTEGER NOT NULL, -- data_values id of the first data.item (0: none)
+    type_id INTEGER NOT NULL, -- and of the first data.type
+    duration REAL,            -- data.duration in seconds, when it is a number
+    PRIMARY KEY(key_id, submit_time, result_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS runs_result ON runs(result_id);
 
 CREATE TABLE IF NOT EXISTS ingests(
     blake3 TEXT PRIMARY KEY,

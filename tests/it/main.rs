@@ -15,6 +15,7 @@ mod disk_full;
 mod events;
 mod gating;
 mod hostile_peer;
+mod insight;
 mod python_client;
 mod replay;
 mod replication;

@@ -19,6 +19,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 mod intern;
 mod lww;
 mod results;
+mod runs;
 
 use intern::{DATA_KEYS, DATA_VALUES, TESTCASES, intern, lookup, remember};
 use lww::{LwwField, Pending};
@@ -84,6 +85,8 @@ pub struct Writer {
     groups: HashMap<String, i64>,
     keys: HashMap<String, i64>,
     values: HashMap<String, i64>,
+    /// Insight keys (testcase id, scenario, arch) → `run_keys` id.
+    run_keys: HashMap<String, i64>,
     encoder: Encoder,
     decoder: Decoder,
     /// Frames in the WAL after the last commit (SQLite's WAL hook reports it).
@@ -125,6 +128,7 @@ impl Writer {
             groups: HashMap::default(),
             keys: HashMap::default(),
             values: HashMap::default(),
+            run_keys: HashMap::default(),
             disk: WriterDisk::new(disk, WAL_RESTART_BYTES),
         })
     }
@@ -151,6 +155,7 @@ impl Writer {
             self.groups.clear();
             self.keys.clear();
             self.values.clear();
+            self.run_keys.clear();
             self.lww.clear();
             self.decoder = Decoder::default();
             if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {

@@ -65,6 +65,7 @@ impl Writer {
                 .execute(params![gid, id])?;
         }
         self.insert_postings(&postings, r.submit_time, id, testcase_id)?;
+        self.index_run(id, testcase_id, r)?;
         Ok(Some(id))
     }
 
@@ -143,7 +144,7 @@ impl Writer {
             .prepare_cached("DELETE FROM result_uuids WHERE uuid = ?1 AND result_id = ?2")?
             .execute(params![uuid_key(&old.uuid), id])?;
         self.conn.prepare_cached("DELETE FROM results WHERE id = ?1")?.execute([id])?;
-        Ok(())
+        self.unindex_run(id)
     }
 
     pub(super) fn result_id_by_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
@@ -180,10 +181,16 @@ impl Writer {
                 let record = w.logged_result(seq)?;
                 w.apply_result(seq, &Stamp { ts, origin: &origin, oseq }, &record, false)?;
             }
-            w.conn.execute(
-                "UPDATE meta SET value = ?1 WHERE key = 'schema_version'",
-                [crate::store::schema::SCHEMA_VERSION],
-            )?;
+            w.conn.execute("UPDATE meta SET value = '2' WHERE key = 'schema_version'", [])?;
+            Ok(())
+        })
+    }
+
+    /// Schema 2 → 3: builds the insight index (`runs`) of every listed result.
+    pub fn upgrade_from_2(&mut self) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            w.index_all_runs()?;
+            w.conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])?;
             Ok(())
         })
     }

@@ -1,0 +1,237 @@
+//! Insight's use cases: a key's history and the flaky classification, over the store's
+//! insight index (`runs`), judged by the pure `crate::insight` rules. Reads only, on one
+//! snapshot each, so a running server and a command on the same store answer alike; with
+//! `when`, only what this node had stored by then counts (as decisions' `when`).
+
+use super::ServiceError;
+use super::local::ReadOnly;
+use crate::insight::{Classification, FlakyParams, Key, KeyHistory, Run, classify, run_of, summarize};
+use crate::model::{FlakyQuery, HistoryQuery, KeySelect, ResultView, Timestamp};
+use crate::store::{KeyFilter, ReadStore, RunKey, RunRange, RunRow};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// One key's history: its statistics over every result in range, and the newest rows.
+#[derive(Debug, Clone, Serialize)]
+pub struct KeyHistoryAnswer {
+    #[serde(flatten)]
+    pub key: Key,
+    #[serde(flatten)]
+    pub summary: KeyHistory,
+    /// Newest first, at most `limit`.
+    pub results: Vec<HistoryRow>,
+}
+
+/// A result as a history lists it.
+#[derive(Debug, Clone, Serialize)]
+pub struct HistoryRow {
+    pub id: i64,
+    pub uuid: String,
+    pub item: String,
+    pub outcome: String,
+    pub submit_time: String,
+    pub note: Option<String>,
+}
+
+/// The flaky classification of every key in a window.
+#[derive(Debug, Clone, Serialize)]
+pub struct FlakyAnswer {
+    pub since: String,
+    pub until: String,
+    pub params: FlakyParamsShown,
+    pub data: Vec<Classification>,
+}
+
+/// The thresholds a classification used (echoed so an answer explains itself).
+#[derive(Debug, Clone, Serialize)]
+pub struct FlakyParamsShown {
+    pub min_runs: usize,
+    pub flip_rate: f64,
+    pub breakage_run: usize,
+    pub clear_after: usize,
+}
+
+fn filter_of(k: &KeySelect) -> KeyFilter {
+    KeyFilter {
+        testcase: k.testcase.clone(),
+        testcase_like: k.testcases_like.clone(),
+        scenario: k.scenario.clone(),
+        arch: k.arch.clone(),
+    }
+}
+
+fn key_of(k: &RunKey) -> Key {
+    Key { testcase: k.testcase.clone(), scenario: k.scenario.clone(), arch: k.arch.clone() }
+}
+
+/// What a range of runs is limited to: the item (when it is not known, nothing matches),
+/// the times, and `when`.
+struct Scope {
+    range: RunRange,
+    /// An item or type that no result carries: every key is empty.
+    empty: bool,
+}
+
+fn scope(
+    r: &dyn ReadStore,
+    item: Option<&str>,
+    item_type: Option<&str>,
+    since: Option<Timestamp>,
+    until: Option<Timestamp>,
+    when: Option<Timestamp>,
+) -> Result<Scope, ServiceError> {
+    let mut empty = false;
+    let mut lookup = |text: Option<&str>| -> Result<Option<i64>, ServiceError> {
+        let Some(text) = text else { return Ok(None) };
+        let id = r.value_id(text)?;
+        empty |= id.is_none();
+        Ok(id)
+    };
+    let (item_id, type_id) = (lookup(item)?, lookup(item_type)?);
+    // `when` is about what was stored by then, not submit times (as decisions' `when`).
+    let max_id = when.map(|w| r.stored_by(w.0)).transpose()?;
+    let range = RunRange {
+        since: since.map(|t| t.0),
+        until: until.map(|t| t.0),
+        max_id,
+        item_id,
+        type_id,
+        newest_first: false,
+        limit: None,
+    };
+    Ok(Scope { range, empty })
+}
+
+/// Runs as the pure rules see them, from index rows (items resolved; outcomes stand for
+/// their class until the evidence is filled in from the results themselves).
+fn runs_of(rows: &[RunRow], texts: &HashMap<i64, String>) -> Vec<Run> {
+    rows.iter()
+        .map(|row| Run {
+            id: row.result_id,
+            uuid: String::new(),
+            item: texts.get(&row.item_id).cloned().unwrap_or_default(),
+            item_type: texts.get(&row.type_id).cloned().unwrap_or_default(),
+            outcome: if row.fail { "FAILED" } else { "PASSED" }.to_owned(),
+            submit_time: Timestamp(row.submit_time),
+            note: None,
+            duration: row.duration,
+            error_reason: None,
+        })
+        .collect()
+}
+
+/// The texts of every item and type id in `rows`.
+fn item_texts(r: &dyn ReadStore, rows: &[RunRow]) -> Result<HashMap<i64, String>, ServiceError> {
+    let mut ids: Vec<i64> = rows.iter().flat_map(|row| [row.item_id, row.type_id]).filter(|id| *id > 0).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    Ok(r.value_texts(&ids)?)
+}
+
+/// The result behind an index row (it exists: the row is derived from it).
+fn view(r: &dyn ReadStore, id: i64) -> Result<ResultView, ServiceError> {
+    r.result(id)?.ok_or_else(|| ServiceError::NotFound(format!("result {id} is indexed but not found")))
+}
+
+impl ReadOnly {
+    /// `GET /api/verdict/v1/history`: per key matching the query, statistics over its
+    /// results in range and the newest `limit` of them.
+    pub fn history(&self, q: &HistoryQuery) -> Result<Vec<KeyHistoryAnswer>, ServiceError> {
+        self.read(|r| {
+            let s = scope(r, q.item.as_deref(), q.item_type.as_deref(), q.since, q.until, q.when)?;
+            let mut out = Vec::new();
+            for k in r.run_keys(&filter_of(&q.keys))? {
+                let rows = if s.empty { Vec::new() } else { r.runs(k.id, &s.range)? };
+                if rows.is_empty() {
+                    continue;
+                }
+                let summary = summarize(&runs_of(&rows, &HashMap::new()));
+                let results = rows
+                    .iter()
+                    .rev()
+                    .take(q.limit)
+                    .map(|row| {
+                        let run = run_of(&view(r, row.result_id)?);
+                        Ok(HistoryRow {
+                            id: run.id,
+                            uuid: run.uuid,
+                            item: run.item,
+                            outcome: run.outcome,
+                            submit_time: run.submit_time.to_iso(),
+                            note: run.note,
+                        })
+                    })
+                    .collect::<Result<_, ServiceError>>()?;
+                out.push(KeyHistoryAnswer { key: key_of(&k), summary, results });
+            }
+            Ok(out)
+        })
+    }
+
+    /// `GET /api/verdict/v1/flaky`: the state of every key with results in the window
+    /// (flaky, broken or healthy), with the results that made it so.
+    pub fn flaky(&self, q: &FlakyQuery, now: Timestamp) -> Result<FlakyAnswer, ServiceError> {
+        let since = q.window_start(now);
+        let until = q.when.unwrap_or(now);
+        let params = FlakyParams {
+            min_runs: q.min_runs,
+            flip_rate: q.flip_rate,
+            breakage_run: q.breakage_run,
+            clear_after: q.clear_after,
+        };
+        let data = self.read(|r| {
+            let s = scope(r, q.item.as_deref(), q.item_type.as_deref(), Some(since), Some(until), q.when)?;
+            let mut out = Vec::new();
+            if s.empty {
+                return Ok(out);
+            }
+            for k in r.run_keys(&filter_of(&q.keys))? {
+                let rows = r.runs(k.id, &s.range)?;
+                if rows.is_empty() {
+                    continue;
+                }
+                let texts = item_texts(r, &rows)?;
+                let mut c = classify(&key_of(&k), &runs_of(&rows, &texts), &params);
+                for e in &mut c.evidence {
+                    let run = run_of(&view(r, e.id)?);
+                    (e.uuid, e.outcome) = (run.uuid, run.outcome);
+                }
+                out.push(c);
+            }
+            Ok(out)
+        })?;
+        Ok(FlakyAnswer {
+            since: since.to_iso(),
+            until: until.to_iso(),
+            params: FlakyParamsShown {
+                min_runs: params.min_runs,
+                flip_rate: params.flip_rate,
+                breakage_run: params.breakage_run,
+                clear_after: params.clear_after,
+            },
+            data,
+        })
+    }
+}
+
+/// The same answers from a running server, off the async workers (a window may scan
+/// many results).
+impl super::Service {
+    pub async fn history(&self, q: HistoryQuery) -> Result<Vec<KeyHistoryAnswer>, ServiceError> {
+        self.off_workers(move |reads| reads.history(&q)).await
+    }
+
+    pub async fn flaky(&self, q: FlakyQuery) -> Result<FlakyAnswer, ServiceError> {
+        self.off_workers(move |reads| reads.flaky(&q, Timestamp::now())).await
+    }
+
+    async fn off_workers<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&ReadOnly) -> Result<T, ServiceError> + Send + 'static,
+    ) -> Result<T, ServiceError> {
+        let service = self.clone();
+        tokio::task::spawn_blocking(move || f(service.reads()))
+            .await
+            .map_err(|e| ServiceError::Unavailable(format!("read worker failed: {e}")))?
+    }
+}

@@ -1,0 +1,188 @@
+//! Insight's reads: the keys (testcase, scenario, arch) results were indexed under, a
+//! key's runs in a time range, the latest run of every key on an item, and the texts of
+//! interned values. The logic over them is `crate::insight` (pure), fed by the service.
+
+use super::{StoreError, like_to_glob};
+use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value};
+use std::collections::HashMap;
+
+/// A key results are indexed under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunKey {
+    pub id: i64,
+    pub testcase: String,
+    pub scenario: String,
+    pub arch: String,
+}
+
+/// Which keys: by testcase name or LIKE pattern, and exact scenario/arch.
+#[derive(Debug, Clone, Default)]
+pub struct KeyFilter {
+    pub testcase: Option<String>,
+    /// A ResultsDB-style pattern (`*` or `%` any text, `_` one character).
+    pub testcase_like: Option<String>,
+    pub scenario: Option<String>,
+    pub arch: Option<String>,
+}
+
+/// Which runs of a key.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct RunRange {
+    /// Submit times from, to (microseconds, inclusive).
+    pub since: Option<i64>,
+    pub until: Option<i64>,
+    /// Only results at or before this log position (decisions-style `when`).
+    pub max_id: Option<i64>,
+    /// Only results of this item (and type): interned value ids.
+    pub item_id: Option<i64>,
+    pub type_id: Option<i64>,
+    pub newest_first: bool,
+    pub limit: Option<usize>,
+}
+
+/// One indexed result: what insight needs without decoding its body.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunRow {
+    pub result_id: i64,
+    pub submit_time: i64,
+    pub fail: bool,
+    /// Interned value ids of the first `data.item` and `data.type` (0: none).
+    pub item_id: i64,
+    pub type_id: i64,
+    pub duration: Option<f64>,
+}
+
+/// The keys matching `f`, by testcase name, scenario and arch.
+pub(super) fn keys(conn: &Connection, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError> {
+    let mut sql = String::from(
+        "SELECT k.id, t.name, k.scenario, k.arch FROM run_keys k JOIN testcase t ON t.id = k.testcase_id WHERE 1",
+    );
+    let mut args: Vec<Value> = Vec::new();
+    let mut add = |clause: &str, v: String| {
+        sql.push_str(clause);
+        args.push(Value::Text(v));
+    };
+    if let Some(t) = &f.testcase {
+        add(" AND t.name = ?", t.clone());
+    }
+    if let Some(p) = &f.testcase_like {
+        add(" AND t.name GLOB ?", like_to_glob(p));
+    }
+    if let Some(s) = &f.scenario {
+        add(" AND k.scenario = ?", s.clone());
+    }
+    if let Some(a) = &f.arch {
+        add(" AND k.arch = ?", a.clone());
+    }
+    sql.push_str(" ORDER BY t.name, k.scenario, k.arch");
+    let mut stmt = conn.prepare_cached(&sql).map_err(outdated)?;
+    let rows = stmt.query_map(params_from_iter(args), |r| {
+        Ok(RunKey { id: r.get(0)?, testcase: r.get(1)?, scenario: r.get(2)?, arch: r.get(3)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The runs of key `key` in `range`.
+pub(super) fn runs(conn: &Connection, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError> {
+    let mut sql =
+        String::from("SELECT result_id, submit_time, fail, item_id, type_id, duration FROM runs WHERE key_id = ?");
+    let mut args = vec![key];
+    let mut add = |clause: &str, v: Option<i64>| {
+        if let Some(v) = v {
+            sql.push_str(clause);
+            args.push(v);
+        }
+    };
+    add(" AND submit_time >= ?", range.since);
+    add(" AND submit_time <= ?", range.until);
+    add(" AND result_id <= ?", range.max_id);
+    add(" AND item_id = ?", range.item_id);
+    add(" AND type_id = ?", range.type_id);
+    sql.push_str(if range.newest_first {
+        " ORDER BY submit_time DESC, result_id DESC"
+    } else {
+        " ORDER BY submit_time, result_id"
+    });
+    if let Some(n) = range.limit {
+        sql.push_str(&format!(" LIMIT {n}"));
+    }
+    let mut stmt = conn.prepare_cached(&sql).map_err(outdated)?;
+    let rows = stmt.query_map(params_from_iter(args), run_row)?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// Per key, the newest run of the item (value id `item`, and `item_type` when given) at
+/// or before log position `max_id`.
+pub(super) fn latest_of_item(
+    conn: &Connection,
+    item: i64,
+    item_type: Option<i64>,
+    max_id: Option<i64>,
+) -> Result<Vec<(i64, RunRow)>, StoreError> {
+    // The item's results come from its postings; `runs_result` finds each one's run.
+    let mut stmt = conn
+        .prepare_cached(
+            "SELECT u.key_id, u.result_id, u.submit_time, u.fail, u.item_id, u.type_id, u.duration
+             FROM result_data d JOIN runs u ON u.result_id = d.result_id
+             WHERE d.key_id = (SELECT id FROM data_keys WHERE key = 'item') AND d.value_id = ?1
+               AND u.item_id = ?1 AND (?2 IS NULL OR u.type_id = ?2) AND (?3 IS NULL OR u.result_id <= ?3)
+             ORDER BY u.key_id, u.submit_time DESC, u.result_id DESC",
+        )
+        .map_err(outdated)?;
+    let rows = stmt.query_map(rusqlite::params![item, item_type, max_id], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            RunRow {
+                result_id: r.get(1)?,
+                submit_time: r.get(2)?,
+                fail: r.get(3)?,
+                item_id: r.get(4)?,
+                type_id: r.get(5)?,
+                duration: r.get(6)?,
+            },
+        ))
+    })?;
+    let mut out: Vec<(i64, RunRow)> = Vec::new();
+    for row in rows {
+        let (key, run) = row?;
+        if out.last().is_none_or(|(k, _)| *k != key) {
+            out.push((key, run));
+        }
+    }
+    Ok(out)
+}
+
+/// The interned id of a data value, if any result carries it.
+pub(super) fn value_id(conn: &Connection, text: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM data_values WHERE value = ?1")?
+        .query_row([text], |r| r.get(0))
+        .optional()?)
+}
+
+/// The texts of interned data values.
+pub(super) fn value_texts(conn: &Connection, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
+    let mut stmt = conn.prepare_cached("SELECT id, value FROM data_values WHERE id IN rarray(?1)")?;
+    let list = std::rc::Rc::new(ids.iter().copied().map(Value::Integer).collect::<Vec<_>>());
+    let rows = stmt.query_map([list], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
+fn run_row(r: &rusqlite::Row) -> rusqlite::Result<RunRow> {
+    Ok(RunRow {
+        result_id: r.get(0)?,
+        submit_time: r.get(1)?,
+        fail: r.get(2)?,
+        item_id: r.get(3)?,
+        type_id: r.get(4)?,
+        duration: r.get(5)?,
+    })
+}
+
+/// A store opened read-only before it was upgraded lacks the insight tables: say so.
+fn outdated(e: rusqlite::Error) -> StoreError {
+    match &e {
+        rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.contains("no such table") => StoreError::Outdated,
+        _ => e.into(),
+    }
+}

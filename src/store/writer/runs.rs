@@ -1,0 +1,150 @@
+//! Insight's index: every result with a pass or fail outcome, by key (testcase, scenario,
+//! arch) and submit time, with its item, type and duration (`runs`, `run_keys`). Written
+//! with the result in the same transaction like every derived table, and built for a
+//! store of schema version 2 when it is upgraded.
+
+use super::Writer;
+use super::intern::remember;
+use crate::insight::{Class, class_of};
+use crate::model::ResultRecord;
+use crate::store::StoreError;
+use crate::store::facets;
+use foldhash::HashMap;
+use rusqlite::{OptionalExtension, params};
+
+/// What `runs` keeps of one result.
+struct RunRow<'a> {
+    testcase_id: i64,
+    scenario: &'a str,
+    arch: &'a str,
+    fail: bool,
+    item: Option<&'a str>,
+    item_type: Option<&'a str>,
+    duration: Option<f64>,
+}
+
+const INSERT_RUN: &str = "INSERT OR IGNORE INTO runs(key_id, submit_time, result_id, fail, item_id, type_id, duration)
+     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// `data.duration` in seconds, when it is a plain finite number.
+fn duration_of(text: Option<&str>) -> Option<f64> {
+    text.and_then(|d| d.trim().parse::<f64>().ok()).filter(|d| d.is_finite())
+}
+
+impl Writer {
+    /// Indexes result `id` for insight (nothing for outcomes that are neither a pass nor a
+    /// fail: QUEUED, RUNNING and custom ones).
+    pub(super) fn index_run(&mut self, id: i64, testcase_id: i64, r: &ResultRecord) -> Result<(), StoreError> {
+        let fail = match class_of(&r.outcome) {
+            Class::Pass => false,
+            Class::Fail => true,
+            Class::Ignored => return Ok(()),
+        };
+        let first = |k: &str| r.data.get(k).and_then(|v| v.first()).map(String::as_str);
+        let row = RunRow {
+            testcase_id,
+            scenario: first("scenario").unwrap_or(""),
+            arch: first("arch").unwrap_or(""),
+            fail,
+            item: first("item"),
+            item_type: first("type"),
+            duration: duration_of(first("duration")),
+        };
+        self.insert_run(id, r.submit_time, &row)
+    }
+
+    fn insert_run(&mut self, id: i64, submit_time: i64, row: &RunRow) -> Result<(), StoreError> {
+        let key_id = self.run_key(row.testcase_id, row.scenario, row.arch)?;
+        let item_id = row.item.map(|v| self.intern_value(v)).transpose()?.unwrap_or(0);
+        let type_id = row.item_type.map(|v| self.intern_value(v)).transpose()?.unwrap_or(0);
+        self.conn.prepare_cached(INSERT_RUN)?.execute(params![
+            key_id,
+            submit_time,
+            id,
+            row.fail,
+            item_id,
+            type_id,
+            row.duration
+        ])?;
+        Ok(())
+    }
+
+    /// The id of key (testcase, scenario, arch), created if missing.
+    fn run_key(&mut self, testcase_id: i64, scenario: &str, arch: &str) -> Result<i64, StoreError> {
+        let text = format!("{testcase_id}\u{1f}{scenario}\u{1f}{arch}");
+        if let Some(id) = self.run_keys.get(&text) {
+            return Ok(*id);
+        }
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO run_keys(testcase_id, scenario, arch) VALUES(?1, ?2, ?3)")?
+            .execute(params![testcase_id, scenario, arch])?;
+        let id: i64 = self
+            .conn
+            .prepare_cached("SELECT id FROM run_keys WHERE testcase_id = ?1 AND scenario = ?2 AND arch = ?3")?
+            .query_row(params![testcase_id, scenario, arch], |r| r.get(0))?;
+        remember(&mut self.run_keys, &text, id);
+        Ok(id)
+    }
+
+    /// Removes result `id` from the insight index (its equal copy is listed instead).
+    pub(super) fn unindex_run(&mut self, id: i64) -> Result<(), StoreError> {
+        self.conn.prepare_cached("DELETE FROM runs WHERE result_id = ?1")?.execute([id])?;
+        Ok(())
+    }
+
+    /// Schema 2 → 3: indexes every listed result for insight, from the `results` rows and
+    /// their interned data (no log body is decoded).
+    pub(super) fn index_all_runs(&mut self) -> Result<(), StoreError> {
+        let key_id = |w: &Writer, k: &str| -> Result<i64, StoreError> {
+            Ok(w.conn
+                .prepare_cached("SELECT id FROM data_keys WHERE key = ?1")?
+                .query_row([k], |r| r.get(0))
+                .optional()?
+                .unwrap_or(-1))
+        };
+        let [scenario_k, arch_k, item_k, type_k, duration_k] =
+            ["scenario", "arch", "item", "type", "duration"].map(|k| key_id(self, k));
+        let (scenario_k, arch_k, item_k, type_k, duration_k) = (scenario_k?, arch_k?, item_k?, type_k?, duration_k?);
+        let values: HashMap<i64, String> = self
+            .conn
+            .prepare("SELECT id, value FROM data_values WHERE id IN (SELECT DISTINCT value_id FROM result_data WHERE key_id IN (?1, ?2, ?3))")?
+            .query_map([scenario_k, arch_k, duration_k], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<_, _>>()?;
+        // In batches, so a large store is not held in memory at once.
+        let mut after = 0i64;
+        loop {
+            let rows: Vec<(i64, i64, String, i64, Vec<u8>)> = self
+                .conn
+                .prepare_cached(
+                    "SELECT id, testcase_id, outcome, submit_time, facets FROM results WHERE id > ?1 ORDER BY id LIMIT 50000",
+                )?
+                .query_map([after], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?
+                .collect::<Result<_, _>>()?;
+            let Some(last) = rows.last() else { break };
+            after = last.0;
+            for (id, testcase_id, outcome, submit_time, blob) in rows {
+                let fail = match class_of(&outcome) {
+                    Class::Pass => false,
+                    Class::Fail => true,
+                    Class::Ignored => continue,
+                };
+                // Facets keep a result's (key, value) pairs in the order its data listed
+                // them, so the first pair of a key is its first value.
+                let pairs = facets::decode(&blob);
+                let first = |k: i64| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
+                let text = |k: i64| first(k).and_then(|v| values.get(&v)).map(String::as_str);
+                let key_id = self.run_key(testcase_id, text(scenario_k).unwrap_or(""), text(arch_k).unwrap_or(""))?;
+                self.conn.prepare_cached(INSERT_RUN)?.execute(params![
+                    key_id,
+                    submit_time,
+                    id,
+                    fail,
+                    first(item_k).unwrap_or(0),
+                    first(type_k).unwrap_or(0),
+                    duration_of(text(duration_k))
+                ])?;
+            }
+        }
+        Ok(())
+    }
+}

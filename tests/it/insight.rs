@@ -1,0 +1,215 @@
+//! Insight over HTTP and the CLI: history per key with statistics, the flaky
+//! classification with its evidence, `when`, parameter errors, and the index built for an
+//! older store on upgrade.
+
+use crate::support::{TestServer, run_cli};
+use serde_json::{Value, json};
+
+/// Minutes after an arbitrary base, as ResultsDB's epoch milliseconds.
+fn at(minute: i64) -> i64 {
+    1_700_000_000_000 + minute * 60_000
+}
+
+/// Posts a result of `testcase` on `item` at `minute`; returns its id.
+fn post(s: &TestServer, testcase: &str, item: &str, arch: &str, outcome: &str, minute: i64) -> i64 {
+    let r = s.result(json!({
+        "testcase": {"name": testcase},
+        "outcome": outcome,
+        "submit_time": at(minute),
+        "note": format!("run at minute {minute}"),
+        "data": {"item": item, "type": "koji_build", "arch": arch, "scenario": format!("fedora.{arch}.default"), "duration": format!("{}", 10 + minute)},
+    }));
+    r["id"].as_i64().unwrap()
+}
+
+fn keys(v: &Value) -> Vec<(String, String)> {
+    v["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| (k["testcase"].as_str().unwrap().to_owned(), k["arch"].as_str().unwrap().to_owned()))
+        .collect()
+}
+
+#[test]
+fn history_lists_each_key_newest_first_with_its_statistics() {
+    let s = TestServer::start();
+    let mut ids = Vec::new();
+    for (m, outcome) in ["PASSED", "FAILED", "PASSED", "PASSED", "FAILED", "FAILED"].iter().enumerate() {
+        ids.push(post(&s, "t.one", &format!("pkg-1.{m}-1.fc40"), "x86_64", outcome, m as i64));
+    }
+    post(&s, "t.one", "pkg-1.9-1.fc40", "aarch64", "PASSED", 3);
+    post(&s, "t.one", "pkg-1.9-1.fc40", "x86_64", "QUEUED", 9);
+    post(&s, "t.other", "pkg-1.9-1.fc40", "x86_64", "FAILED", 3);
+
+    let r = s.get("/api/verdict/v1/history?testcase=t.one&limit=3");
+    assert_eq!(r.status, 200, "{}", r.text);
+    assert_eq!(keys(&r.json), [("t.one".into(), "aarch64".into()), ("t.one".into(), "x86_64".into())]);
+    let k = &r.json["data"][1];
+    assert_eq!(k["scenario"], "fedora.x86_64.default");
+    assert_eq!((k["runs"].as_u64(), k["passes"].as_u64(), k["fails"].as_u64()), (Some(6), Some(3), Some(3)));
+    assert_eq!(k["transitions"], 3);
+    assert_eq!(k["pass_rate"], 0.5);
+    assert_eq!(k["current_streak"]["outcome"], "fail");
+    assert_eq!(k["current_streak"]["length"], 2);
+    assert_eq!(k["duration"]["count"], 6);
+    assert!(k["first_seen"].as_str().unwrap().starts_with("2023-11-14T22:13:20"), "{}", k["first_seen"]);
+    assert!(k["last_pass"].is_string() && k["last_fail"].is_string());
+    let rows: Vec<i64> = k["results"].as_array().unwrap().iter().map(|r| r["id"].as_i64().unwrap()).collect();
+    assert_eq!(rows, [ids[5], ids[4], ids[3]], "newest first, limit 3 (QUEUED is not a run)");
+    let row = &k["results"][0];
+    assert_eq!((row["outcome"].as_str(), row["note"].as_str()), (Some("FAILED"), Some("run at minute 5")));
+    assert!(row["uuid"].as_str().is_some_and(|u| u.len() == 36));
+
+    // Narrowed by item, arch, time; a pattern; an unknown item has no history.
+    let r = s.get("/api/verdict/v1/history?testcase=t.one&item=pkg-1.1-1.fc40");
+    assert_eq!(r.json["data"][0]["runs"], 1);
+    let r = s.get("/api/verdict/v1/history?testcases:like=t.*&arch=x86_64");
+    assert_eq!(keys(&r.json), [("t.one".into(), "x86_64".into()), ("t.other".into(), "x86_64".into())]);
+    let since = (at(4) / 1000).to_string();
+    let r =
+        s.get(&format!("/api/verdict/v1/history?testcase=t.one&arch=x86_64&since=2023-11-14T22:17:20Z&x={since}")).json;
+    assert!(r["message"].as_str().is_some_and(|m| m.contains("\"x\"")), "an unknown parameter is named: {r}");
+    let r = s.get("/api/verdict/v1/history?testcase=t.one&arch=x86_64&since=2023-11-14T22:17:20Z");
+    assert_eq!(r.json["data"][0]["runs"], 2, "{}", r.text);
+    let r = s.get("/api/verdict/v1/history?testcase=t.one&item=no-such-item");
+    assert_eq!(r.json["data"], json!([]));
+}
+
+#[test]
+fn history_refuses_bad_parameters_naming_them() {
+    let s = TestServer::start();
+    for (query, name) in [
+        ("item=x", "testcase"),
+        ("testcase=t&limit=0", "limit"),
+        ("testcase=t&limit=x", "limit"),
+        ("testcase=t&since=last-week", "since"),
+        ("testcase=t&when=now", "when"),
+        ("testcase=t&bogus=1", "bogus"),
+    ] {
+        let r = s.get(&format!("/api/verdict/v1/history?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        assert!(r.json["message"].as_str().is_some_and(|m| m.contains(name)), "{query}: {}", r.text);
+    }
+    for (query, name) in [("flip_rate=2", "flip_rate"), ("min_runs=0", "min_runs"), ("since=x", "since")] {
+        let r = s.get(&format!("/api/verdict/v1/flaky?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        assert!(r.json["message"].as_str().is_some_and(|m| m.contains(name)), "{query}: {}", r.text);
+    }
+}
+
+/// The state of `testcase` in a flaky answer.
+fn state_of<'a>(answer: &'a Value, testcase: &str) -> &'a Value {
+    answer["data"].as_array().unwrap().iter().find(|c| c["testcase"] == testcase).unwrap_or(&Value::Null)
+}
+
+#[test]
+fn flaky_classifies_every_key_with_its_evidence() {
+    let s = TestServer::start();
+    // Same code, pass and fail: flaky with the two results as evidence.
+    let fail = post(&s, "t.retry", "pkg-1.0-1.fc40", "x86_64", "FAILED", 1);
+    let pass = post(&s, "t.retry", "pkg-1.0-1.fc40", "x86_64", "PASSED", 2);
+    // Alternating on different items: flaky by flip rate.
+    for m in 0..8 {
+        post(&s, "t.flips", &format!("pkg-{m}"), "x86_64", if m % 2 == 0 { "PASSED" } else { "FAILED" }, m);
+    }
+    // Passing, then three fails in a row: broken, not flaky.
+    for m in 0..6 {
+        post(&s, "t.broken", &format!("pkg-{m}"), "x86_64", if m < 3 { "PASSED" } else { "FAILED" }, m);
+    }
+    // Always passing: healthy.
+    for m in 0..6 {
+        post(&s, "t.fine", &format!("pkg-{m}"), "x86_64", "PASSED", m);
+    }
+    let r = s.get("/api/verdict/v1/flaky?since=2023-11-01");
+    assert_eq!(r.status, 200, "{}", r.text);
+    let a = &r.json;
+    assert_eq!(a["params"]["min_runs"], 5);
+    let retry = state_of(a, "t.retry");
+    assert_eq!(retry["state"], "flaky", "{retry}");
+    let evidence: Vec<i64> = retry["evidence"].as_array().unwrap().iter().map(|e| e["id"].as_i64().unwrap()).collect();
+    assert_eq!(evidence, [fail, pass]);
+    assert_eq!(retry["evidence"][0]["outcome"], "FAILED");
+    assert!(retry["evidence"][0]["uuid"].as_str().is_some_and(|u| u.len() == 36));
+    assert!(retry["reason"].as_str().is_some_and(|m| m.contains("pkg-1.0-1.fc40")), "{retry}");
+    assert_eq!(state_of(a, "t.flips")["state"], "flaky");
+    assert!(state_of(a, "t.flips")["flip_rate"].as_f64().is_some_and(|f| f > 0.9));
+    assert_eq!(state_of(a, "t.broken")["state"], "broken", "{}", state_of(a, "t.broken"));
+    assert_eq!(state_of(a, "t.fine")["state"], "healthy");
+
+    // Thresholds are parameters: a flip rate of 1 can only be reached by alternation.
+    let r = s.get("/api/verdict/v1/flaky?since=2023-11-01&testcases:like=t.f*&min_runs=20");
+    assert_eq!(state_of(&r.json, "t.flips")["state"], "healthy", "{}", r.text);
+    // The default window is the last 14 days: these results are older.
+    let r = s.get("/api/verdict/v1/flaky");
+    assert_eq!(r.json["data"], json!([]), "{}", r.text);
+}
+
+#[test]
+fn flaky_clears_after_five_passes_and_when_sees_the_past() {
+    let s = TestServer::start();
+    post(&s, "t.heal", "pkg-a", "x86_64", "FAILED", 0);
+    post(&s, "t.heal", "pkg-a", "x86_64", "PASSED", 1);
+    for m in 2..6 {
+        post(&s, "t.heal", &format!("pkg-{m}"), "x86_64", "PASSED", m);
+    }
+    let r = s.get("/api/verdict/v1/flaky?since=2023-11-01").json;
+    assert_eq!(state_of(&r, "t.heal")["state"], "flaky", "4 passes after the evidence: not yet cleared: {r}");
+    assert_eq!(state_of(&r, "t.heal")["passes_since_evidence"], 4);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    let before = verdict::model::Timestamp::now().to_iso();
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    post(&s, "t.heal", "pkg-6", "x86_64", "PASSED", 6);
+    let r = s.get("/api/verdict/v1/flaky?since=2023-11-01").json;
+    assert_eq!(state_of(&r, "t.heal")["state"], "healthy", "{r}");
+    // As this node answered before the fifth pass was stored.
+    let r = s.get(&format!("/api/verdict/v1/flaky?since=2023-11-01&when={before}Z")).json;
+    assert_eq!(state_of(&r, "t.heal")["state"], "flaky", "{r}");
+    let r = s.get(&format!("/api/verdict/v1/history?testcase=t.heal&when={before}Z")).json;
+    assert_eq!(r["data"][0]["runs"], 6, "{r}");
+}
+
+#[test]
+fn the_cli_prints_flaky_and_history_tables_and_json() {
+    let s = TestServer::start();
+    post(&s, "t.retry", "pkg-1", "x86_64", "FAILED", 1);
+    post(&s, "t.retry", "pkg-1", "x86_64", "PASSED", 2);
+    let db = s.db.to_string_lossy().into_owned();
+    let (code, out, err) = run_cli(&["flaky", "--db", &db, "--since", "2023-11-01"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("flaky") && l.contains("t.retry")), "{out}");
+    let (code, out, err) = run_cli(&["flaky", "--db", &db, "--since", "2023-11-01", "--json"], None);
+    assert_eq!(code, 0, "{err}");
+    let v: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(state_of(&v, "t.retry")["state"], "flaky");
+    let (code, out, err) = run_cli(&["history", "--db", &db, "--testcase", "t.retry"], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("2 runs, 1 passed, 1 failed"), "{out}");
+    let (code, _, err) = run_cli(&["history", "--db", &db, "--item", "pkg-1"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("testcase"), "{err}");
+}
+
+#[test]
+fn upgrading_a_version_2_store_builds_the_insight_index() {
+    let s = TestServer::start();
+    post(&s, "t.old", "pkg-1", "x86_64", "FAILED", 1);
+    post(&s, "t.old", "pkg-1", "x86_64", "PASSED", 2);
+    let dir = s.stop().unwrap();
+    let path = dir.path().join("verdict.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch(
+        "DELETE FROM runs; DELETE FROM run_keys; UPDATE meta SET value = '2' WHERE key = 'schema_version';",
+    )
+    .unwrap();
+    drop(conn);
+    let db = path.to_string_lossy().into_owned();
+    // Reading commands do not upgrade; a writing one does.
+    let (code, _, err) = run_cli(&["verify", "--db", &db], None);
+    assert_eq!(code, 0, "{err}");
+    let s = TestServer::start_on(&path, &[]);
+    let r = s.get("/api/verdict/v1/history?testcase=t.old").json;
+    assert_eq!(r["data"][0]["runs"], 2, "{r}");
+    assert_eq!(r["data"][0]["arch"], "x86_64");
+    assert_eq!(r["data"][0]["duration"]["count"], 2, "durations come back from the interned data: {r}");
+}
