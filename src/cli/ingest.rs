@@ -67,7 +67,7 @@ pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
     let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?, args.input_limits.limits())?;
     let files = collect(&args.paths)?;
     let config = Config { outcomes: cfg.outcomes.clone(), input_limits: cfg.limits.clone(), ..Config::default() };
-    let (service, writer) = Service::open(db, config)?;
+    let (service, writer) = Service::open_batch(db, config)?;
     let queue = service.queue();
     let bar = progress(None, "ingesting");
     let (mut stored, mut duplicates, mut results) = (0usize, 0usize, 0usize);

@@ -154,7 +154,7 @@ pub(super) fn start_peers(
 
 pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
     let token = args.client.token()?;
-    let (service, writer) = Service::open(db, Config::default())?;
+    let (service, writer) = Service::open_batch(db, Config::default())?;
     let mut client = PeerClient::new(&args.url, token, args.client.limits());
     client.zstd = !args.no_compress;
     let opts = PullOptions { page: args.page.max(1), full: args.full, ..PullOptions::default() };
@@ -213,7 +213,7 @@ pub fn export(db: &Path, args: ExportArgs) -> Result<i32> {
 }
 
 pub fn import(db: &Path, args: ImportArgs) -> Result<i32> {
-    let (service, writer) = Service::open(db, Config::default())?;
+    let (service, writer) = Service::open_batch(db, Config::default())?;
     let bar = progress(None, "importing");
     let outcome = replicate::import_bundle(&service, &args.file, |phase, n| {
         bar.set_message(phase.to_owned());

@@ -31,7 +31,7 @@ pub(super) fn submit(db: &Path, args: SubmitArgs) -> Result<i32> {
         }
     };
     let config = Config { outcomes: outcomes.clone(), input_limits: limits.clone(), ..Config::default() };
-    let (service, writer) = Service::open(db, config)?;
+    let (service, writer) = Service::open_batch(db, config)?;
     let mut opts = SubmitOptions::new(outcomes, limits, args.file.clone(), args.again);
     if let Some(n) = env_number(CHUNK_RESULTS_ENV) {
         opts.chunk_results = n.max(1);

@@ -225,7 +225,9 @@ struct Inner {
     /// The read half, shared with commands that run without a server.
     reads: local::ReadOnly,
     config: Config,
-    _checkpoints: CheckpointThread,
+    /// The server's background checkpoints (none for a batch command: see
+    /// [`Service::open_batch`]).
+    _checkpoints: Option<CheckpointThread>,
 }
 
 /// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
@@ -290,10 +292,22 @@ impl Service {
         store: Arc<dyn Backend>,
         config: Config,
     ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
+        Service::start_with(store, config, true)
+    }
+
+    fn start_with(
+        store: Arc<dyn Backend>,
+        config: Config,
+        background_checkpoints: bool,
+    ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
         let writer = store.writer()?;
         let (queue, handle) = WriteQueue::start(writer, 4096).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let pool = ReadPool::new(store.clone());
-        let checkpoints = CheckpointThread::start(store.housekeeping()?, store.location().to_owned())?;
+        let checkpoints = if background_checkpoints {
+            Some(CheckpointThread::start(store.housekeeping()?, store.location().to_owned())?)
+        } else {
+            None
+        };
         Ok((
             Service {
                 inner: Arc::new(Inner {
@@ -314,6 +328,17 @@ impl Service {
     /// writing command and the server get one.
     pub fn open(db: &std::path::Path, config: Config) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
         Service::start(Arc::new(Store::open(db)?), config)
+    }
+
+    /// [`Service::open`] for a batch command (`submit`, `ingest`, `sync`, `import`): no
+    /// background checkpoints while it loads — the writer still bounds the WAL, and
+    /// [`Service::finish`] checkpoints once at the end. Checkpointing beside a bulk load
+    /// cost 10% more CPU for nothing (BENCHMARKS.md, "One door").
+    pub fn open_batch(
+        db: &std::path::Path,
+        config: Config,
+    ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
+        Service::start_with(Arc::new(Store::open(db)?), config, false)
     }
 
     /// This store's node id.
