@@ -120,14 +120,6 @@ pub trait ReadStore: Send {
     fn run_keys(&self, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError>;
     /// Insight: the pass/fail results of key `key` in `range`.
     fn runs(&self, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError>;
-    /// Insight: per key, the newest pass/fail result of an item (`item`/`item_type` are
-    /// interned value ids) at or before log position `max_id`.
-    fn latest_of_item(
-        &self,
-        item: i64,
-        item_type: Option<i64>,
-        max_id: Option<i64>,
-    ) -> Result<Vec<(i64, RunRow)>, StoreError>;
     /// The interned id of a data value, if any result carries it.
     fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError>;
     /// The texts of interned data values.

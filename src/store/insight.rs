@@ -111,47 +111,6 @@ pub(super) fn runs(conn: &Connection, key: i64, range: &RunRange) -> Result<Vec<
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
-/// Per key, the newest run of the item (value id `item`, and `item_type` when given) at
-/// or before log position `max_id`.
-pub(super) fn latest_of_item(
-    conn: &Connection,
-    item: i64,
-    item_type: Option<i64>,
-    max_id: Option<i64>,
-) -> Result<Vec<(i64, RunRow)>, StoreError> {
-    // The item's results come from its postings; `runs_result` finds each one's run.
-    let mut stmt = conn
-        .prepare_cached(
-            "SELECT u.key_id, u.result_id, u.submit_time, u.fail, u.item_id, u.type_id, u.duration
-             FROM result_data d JOIN runs u ON u.result_id = d.result_id
-             WHERE d.key_id = (SELECT id FROM data_keys WHERE key = 'item') AND d.value_id = ?1
-               AND u.item_id = ?1 AND (?2 IS NULL OR u.type_id = ?2) AND (?3 IS NULL OR u.result_id <= ?3)
-             ORDER BY u.key_id, u.submit_time DESC, u.result_id DESC",
-        )
-        .map_err(outdated)?;
-    let rows = stmt.query_map(rusqlite::params![item, item_type, max_id], |r| {
-        Ok((
-            r.get::<_, i64>(0)?,
-            RunRow {
-                result_id: r.get(1)?,
-                submit_time: r.get(2)?,
-                fail: r.get(3)?,
-                item_id: r.get(4)?,
-                type_id: r.get(5)?,
-                duration: r.get(6)?,
-            },
-        ))
-    })?;
-    let mut out: Vec<(i64, RunRow)> = Vec::new();
-    for row in rows {
-        let (key, run) = row?;
-        if out.last().is_none_or(|(k, _)| *k != key) {
-            out.push((key, run));
-        }
-    }
-    Ok(out)
-}
-
 /// The interned id of a data value, if any result carries it.
 pub(super) fn value_id(conn: &Connection, text: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn

@@ -562,15 +562,6 @@ impl ReadStore for Reader {
         insight::runs(&self.conn, key, range)
     }
 
-    fn latest_of_item(
-        &self,
-        item: i64,
-        item_type: Option<i64>,
-        max_id: Option<i64>,
-    ) -> Result<Vec<(i64, RunRow)>, StoreError> {
-        insight::latest_of_item(&self.conn, item, item_type, max_id)
-    }
-
     fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError> {
         insight::value_id(&self.conn, text)
     }

@@ -141,7 +141,6 @@ CREATE TABLE IF NOT EXISTS runs(
     duration REAL,            -- data.duration in seconds, when it is a number
     PRIMARY KEY(key_id, submit_time, result_id)
 ) WITHOUT ROWID;
-CREATE INDEX IF NOT EXISTS runs_result ON runs(result_id);
 
 CREATE TABLE IF NOT EXISTS ingests(
     blake3 TEXT PRIMARY KEY,

@@ -143,8 +143,10 @@ impl Writer {
         self.conn
             .prepare_cached("DELETE FROM result_uuids WHERE uuid = ?1 AND result_id = ?2")?
             .execute(params![uuid_key(&old.uuid), id])?;
+        let testcase_id: i64 =
+            self.conn.prepare_cached("SELECT testcase_id FROM results WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
         self.conn.prepare_cached("DELETE FROM results WHERE id = ?1")?.execute([id])?;
-        self.unindex_run(id)
+        self.unindex_run(id, testcase_id, &old)
     }
 
     pub(super) fn result_id_by_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {

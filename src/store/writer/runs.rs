@@ -86,9 +86,15 @@ impl Writer {
         Ok(id)
     }
 
-    /// Removes result `id` from the insight index (its equal copy is listed instead).
-    pub(super) fn unindex_run(&mut self, id: i64) -> Result<(), StoreError> {
-        self.conn.prepare_cached("DELETE FROM runs WHERE result_id = ?1")?.execute([id])?;
+    /// Removes result `id` (whose record is `r`) from the insight index (its equal copy is
+    /// listed instead). Found by its key and time: an index on result ids would cost every
+    /// write for this rare case.
+    pub(super) fn unindex_run(&mut self, id: i64, testcase_id: i64, r: &ResultRecord) -> Result<(), StoreError> {
+        let first = |k: &str| r.data.get(k).and_then(|v| v.first()).map(String::as_str).unwrap_or("");
+        let key_id = self.run_key(testcase_id, first("scenario"), first("arch"))?;
+        self.conn
+            .prepare_cached("DELETE FROM runs WHERE key_id = ?1 AND submit_time = ?2 AND result_id = ?3")?
+            .execute(params![key_id, r.submit_time, id])?;
         Ok(())
     }
 
