@@ -27,7 +27,6 @@
 use super::{Class, Key, Run, counted, iso};
 use crate::model::Timestamp;
 use serde::Serialize;
-use std::collections::BTreeMap;
 
 /// Most evidence rows one classification lists (the newest are kept).
 const MAX_EVIDENCE: usize = 10;
@@ -76,8 +75,8 @@ impl Evidence {
         Evidence {
             id: run.id,
             uuid: run.uuid.clone(),
-            item: run.item.clone(),
-            outcome: run.outcome.clone(),
+            item: run.item.to_string(),
+            outcome: run.outcome.to_string(),
             submit_time: run.submit_time,
         }
     }
@@ -203,9 +202,11 @@ type LatestPassFail = (Option<usize>, Option<usize>);
 /// of its latest pass and latest fail (evidence for that one item only: the newest pair
 /// says the most about the current code, and older items add length, not information).
 fn same_item<'a>(seq: &[&'a Run]) -> Option<(&'a str, [usize; 2])> {
-    let mut by_item: BTreeMap<(&str, &str), LatestPassFail> = BTreeMap::new();
+    // Hashed, not ordered: a window holds thousands of items (positions make the answer
+    // independent of the map's order).
+    let mut by_item: foldhash::HashMap<(&str, &str), LatestPassFail> = foldhash::HashMap::default();
     for (i, r) in seq.iter().enumerate().filter(|(_, r)| !r.item.is_empty()) {
-        let slot = by_item.entry((r.item_type.as_str(), r.item.as_str())).or_default();
+        let slot = by_item.entry((&*r.item_type, &*r.item)).or_default();
         match r.class() {
             Class::Pass => slot.0 = Some(i),
             _ => slot.1 = Some(i),

@@ -30,6 +30,7 @@ pub use signature::{mask, signature};
 use crate::model::{ResultRecord, ResultView, Timestamp};
 use serde::{Serialize, Serializer};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// How an outcome counts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
@@ -63,11 +64,12 @@ pub struct Key {
 pub struct Run {
     pub id: i64,
     pub uuid: String,
-    /// First `data.item` value, else "".
-    pub item: String,
+    /// First `data.item` value, else "". Shared: a window holds many runs of one item, and
+    /// cloning a shared text costs no allocation (a million runs are classified at once).
+    pub item: Arc<str>,
     /// First `data.type` value, else "".
-    pub item_type: String,
-    pub outcome: String,
+    pub item_type: Arc<str>,
+    pub outcome: Arc<str>,
     /// Microseconds since the epoch (see `model::time`).
     pub submit_time: Timestamp,
     pub note: Option<String>,
@@ -104,13 +106,13 @@ pub fn key_of(record: &ResultRecord) -> Key {
 /// The run a stored result is to the insight rules.
 pub fn run_of(view: &ResultView) -> Run {
     let data = &view.record.data;
-    let get = |f: &str| first(data, f).unwrap_or_default().to_owned();
+    let get = |f: &str| Arc::from(first(data, f).unwrap_or_default());
     Run {
         id: view.id,
         uuid: view.record.uuid.clone(),
         item: get("item"),
         item_type: get("type"),
-        outcome: view.record.outcome.clone(),
+        outcome: Arc::from(view.record.outcome.as_str()),
         submit_time: Timestamp(view.record.submit_time),
         note: view.record.note.clone(),
         // A non-finite duration ("NaN", "inf") would poison percentiles: treat it as absent.

@@ -21,9 +21,9 @@ fn run(id: i64, item: &str, outcome: &str) -> Run {
     Run {
         id,
         uuid: format!("u{id}"),
-        item: item.to_owned(),
-        item_type: "koji_build".to_owned(),
-        outcome: outcome.to_owned(),
+        item: item.into(),
+        item_type: "koji_build".into(),
+        outcome: outcome.into(),
         submit_time: at(id),
         note: None,
         duration: None,
@@ -119,8 +119,8 @@ fn key_and_run_from_a_stored_result() {
     assert_eq!(k, Key { testcase: "t.x".into(), scenario: "fedora.x86_64".into(), arch: String::new() });
     let mut view = ResultView { id: 7, record, testcase_ref_url: None };
     let r = run_of(&view);
-    assert_eq!((r.id, r.uuid.as_str(), r.item.as_str(), r.item_type.as_str()), (7, "u", "foo-1-1", "koji_build"));
-    assert_eq!((r.outcome.as_str(), r.submit_time, r.note.as_deref()), ("FAILED", Timestamp(T0), Some("n")));
+    assert_eq!((r.id, r.uuid.as_str(), &*r.item, &*r.item_type), (7, "u", "foo-1-1", "koji_build"));
+    assert_eq!((&*r.outcome, r.submit_time, r.note.as_deref()), ("FAILED", Timestamp(T0), Some("n")));
     assert_eq!((r.duration, r.error_reason.as_deref()), (Some(12.5), Some("timeout")));
     for bad in ["NaN", "inf", "12s", ""] {
         view.record.data.insert("duration".into(), vec![bad.into()]);
@@ -128,5 +128,5 @@ fn key_and_run_from_a_stored_result() {
     }
     view.record.data.clear();
     let r = run_of(&view);
-    assert_eq!((r.item.as_str(), r.item_type.as_str(), r.error_reason), ("", "", None));
+    assert_eq!((&*r.item, &*r.item_type, r.error_reason), ("", "", None));
 }

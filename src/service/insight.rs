@@ -9,7 +9,7 @@ use crate::insight::{Classification, FlakyParams, Key, KeyHistory, Run, classify
 use crate::model::{FlakyQuery, HistoryQuery, KeySelect, ResultView, Timestamp};
 use crate::store::{KeyFilter, ReadStore, RunKey, RunRange, RunRow};
 use serde::Serialize;
-use std::collections::HashMap;
+use std::sync::Arc;
 
 /// One key's history: its statistics over every result in range, and the newest rows.
 #[derive(Debug, Clone, Serialize)]
@@ -102,30 +102,61 @@ fn scope(
     Ok(Scope { range, empty })
 }
 
-/// Runs as the pure rules see them, from index rows (items resolved; outcomes stand for
-/// their class until the evidence is filled in from the results themselves).
-fn runs_of(rows: &[RunRow], texts: &HashMap<i64, String>) -> Vec<Run> {
-    rows.iter()
-        .map(|row| Run {
-            id: row.result_id,
-            uuid: String::new(),
-            item: texts.get(&row.item_id).cloned().unwrap_or_default(),
-            item_type: texts.get(&row.type_id).cloned().unwrap_or_default(),
-            outcome: if row.fail { "FAILED" } else { "PASSED" }.to_owned(),
-            submit_time: Timestamp(row.submit_time),
-            note: None,
-            duration: row.duration,
-            error_reason: None,
-        })
-        .collect()
+/// Item and type texts by interned id, shared by every run that names them (a window
+/// of a million runs holds a few thousand items), fetched once per answer.
+struct Texts {
+    known: foldhash::HashMap<i64, Arc<str>>,
+    none: Arc<str>,
+    passed: Arc<str>,
+    failed: Arc<str>,
 }
 
-/// The texts of every item and type id in `rows`.
-fn item_texts(r: &dyn ReadStore, rows: &[RunRow]) -> Result<HashMap<i64, String>, ServiceError> {
-    let mut ids: Vec<i64> = rows.iter().flat_map(|row| [row.item_id, row.type_id]).filter(|id| *id > 0).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    Ok(r.value_texts(&ids)?)
+impl Texts {
+    fn new() -> Texts {
+        Texts {
+            known: foldhash::HashMap::default(),
+            none: Arc::from(""),
+            passed: Arc::from("PASSED"),
+            failed: Arc::from("FAILED"),
+        }
+    }
+
+    /// Fetches the texts of the ids in `rows` not known yet.
+    fn learn(&mut self, r: &dyn ReadStore, rows: &[RunRow]) -> Result<(), ServiceError> {
+        let mut ids: Vec<i64> = rows
+            .iter()
+            .flat_map(|row| [row.item_id, row.type_id])
+            .filter(|id| *id > 0 && !self.known.contains_key(id))
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        if !ids.is_empty() {
+            self.known.extend(r.value_texts(&ids)?.into_iter().map(|(id, text)| (id, Arc::from(text))));
+        }
+        Ok(())
+    }
+
+    fn get(&self, id: i64) -> Arc<str> {
+        self.known.get(&id).cloned().unwrap_or_else(|| self.none.clone())
+    }
+
+    /// Runs as the pure rules see them, from index rows (outcomes stand for their class
+    /// until the evidence is filled in from the results themselves).
+    fn runs(&self, rows: &[RunRow]) -> Vec<Run> {
+        rows.iter()
+            .map(|row| Run {
+                id: row.result_id,
+                uuid: String::new(),
+                item: self.get(row.item_id),
+                item_type: self.get(row.type_id),
+                outcome: if row.fail { self.failed.clone() } else { self.passed.clone() },
+                submit_time: Timestamp(row.submit_time),
+                note: None,
+                duration: row.duration,
+                error_reason: None,
+            })
+            .collect()
+    }
 }
 
 /// The result behind an index row (it exists: the row is derived from it).
@@ -145,7 +176,7 @@ impl ReadOnly {
                 if rows.is_empty() {
                     continue;
                 }
-                let summary = summarize(&runs_of(&rows, &HashMap::new()));
+                let summary = summarize(&Texts::new().runs(&rows));
                 let results = rows
                     .iter()
                     .rev()
@@ -155,8 +186,8 @@ impl ReadOnly {
                         Ok(HistoryRow {
                             id: run.id,
                             uuid: run.uuid,
-                            item: run.item,
-                            outcome: run.outcome,
+                            item: run.item.to_string(),
+                            outcome: run.outcome.to_string(),
                             submit_time: run.submit_time.to_iso(),
                             note: run.note,
                         })
@@ -179,27 +210,30 @@ impl ReadOnly {
             breakage_run: q.breakage_run,
             clear_after: q.clear_after,
         };
-        let data = self.read(|r| {
-            let s = scope(r, q.item.as_deref(), q.item_type.as_deref(), Some(since), Some(until), q.when)?;
-            let mut out = Vec::new();
-            if s.empty {
-                return Ok(out);
-            }
-            for k in r.run_keys(&filter_of(&q.keys))? {
-                let rows = r.runs(k.id, &s.range)?;
-                if rows.is_empty() {
-                    continue;
-                }
-                let texts = item_texts(r, &rows)?;
-                let mut c = classify(&key_of(&k), &runs_of(&rows, &texts), &params);
-                for e in &mut c.evidence {
-                    let run = run_of(&view(r, e.id)?);
-                    (e.uuid, e.outcome) = (run.uuid, run.outcome);
-                }
-                out.push(c);
-            }
-            Ok(out)
+        // The keys and the log position to read up to, on one snapshot; then the keys are
+        // classified on parallel readers. Every reader stops at that position, so together
+        // they answer as one snapshot would (measured: BENCHMARKS.md, "Insight").
+        let (keys, scope) = self.read(|r| {
+            let mut s = scope(r, q.item.as_deref(), q.item_type.as_deref(), Some(since), Some(until), q.when)?;
+            s.range.max_id = Some(s.range.max_id.map_or(r.last_seq(), Ok)?);
+            Ok((if s.empty { Vec::new() } else { r.run_keys(&filter_of(&q.keys))? }, s))
         })?;
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
+        let chunk = keys.len().div_ceil(workers).max(1);
+        let parts: Vec<Result<Vec<Classification>, ServiceError>> = std::thread::scope(|threads| {
+            let handles: Vec<_> = keys
+                .chunks(chunk)
+                .map(|part| threads.spawn(|| self.read(|r| classify_keys(r, part, &scope.range, &params))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(ServiceError::Unavailable("a flaky worker failed".into()))))
+                .collect()
+        });
+        let mut data = Vec::with_capacity(keys.len());
+        for part in parts {
+            data.extend(part?);
+        }
         Ok(FlakyAnswer {
             since: since.to_iso(),
             until: until.to_iso(),
@@ -212,6 +246,34 @@ impl ReadOnly {
             data,
         })
     }
+}
+
+/// Most threads one flaky answer reads with.
+const MAX_WORKERS: usize = 4;
+
+/// Classifies `keys` (in order) over their runs in `range`, with the evidence filled in.
+fn classify_keys(
+    r: &dyn ReadStore,
+    keys: &[RunKey],
+    range: &RunRange,
+    params: &FlakyParams,
+) -> Result<Vec<Classification>, ServiceError> {
+    let mut texts = Texts::new();
+    let mut out = Vec::new();
+    for k in keys {
+        let rows = r.runs(k.id, range)?;
+        if rows.is_empty() {
+            continue;
+        }
+        texts.learn(r, &rows)?;
+        let mut c = classify(&key_of(k), &texts.runs(&rows), params);
+        for e in &mut c.evidence {
+            let run = run_of(&view(r, e.id)?);
+            (e.uuid, e.outcome) = (run.uuid, run.outcome.to_string());
+        }
+        out.push(c);
+    }
+    Ok(out)
 }
 
 /// The same answers from a running server, off the async workers (a window may scan

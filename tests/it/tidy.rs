@@ -23,7 +23,8 @@ const LAYERS: &[(&str, u8)] = &[
 
 /// Pure layers (no I/O, no clock: the caller passes rows and "now"): besides `crate::`
 /// paths (the layer table rules those), each may name only these crates.
-const PURE: &[(&str, &[&str])] = &[("insight", &["std", "core", "serde", "serde_json", "blake3", "thiserror"])];
+const PURE: &[(&str, &[&str])] =
+    &[("insight", &["std", "core", "serde", "serde_json", "blake3", "thiserror", "foldhash"])];
 
 /// Names that do I/O or read the clock: a pure layer takes rows and the time as parameters.
 const IMPURE: &[&str] = &[
