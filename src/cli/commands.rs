@@ -148,13 +148,61 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
 
 /// The first SIGTERM or SIGINT starts a graceful shutdown; a second one exits at once.
 async fn on_signals(shutdown: http::Shutdown) {
-    shutdown_signal().await;
+    // Both listeners exist before the first signal is awaited and live until the second:
+    // a listener made after a signal arrived would never hear it.
+    let mut signals = Signals::new();
+    signals.next().await;
     tracing::info!("shutting down: closing event streams, finishing requests (a second signal exits at once)");
     shutdown.begin();
-    shutdown_signal().await;
+    signals.next().await;
     tracing::warn!("second signal: exiting without waiting");
     // Nothing acknowledged is lost: every answered write was committed with fsync.
     std::process::exit(130);
+}
+
+/// SIGINT and SIGTERM, as one stream.
+struct Signals {
+    #[cfg(unix)]
+    interrupt: Option<tokio::signal::unix::Signal>,
+    #[cfg(unix)]
+    terminate: Option<tokio::signal::unix::Signal>,
+}
+
+impl Signals {
+    fn new() -> Signals {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Signals { interrupt: signal(SignalKind::interrupt()).ok(), terminate: signal(SignalKind::terminate()).ok() }
+        }
+        #[cfg(not(unix))]
+        Signals {}
+    }
+
+    /// The next SIGINT or SIGTERM.
+    async fn next(&mut self) {
+        #[cfg(unix)]
+        {
+            let interrupt = async {
+                match &mut self.interrupt {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            let terminate = async {
+                match &mut self.terminate {
+                    Some(s) => s.recv().await,
+                    None => std::future::pending().await,
+                }
+            };
+            tokio::select! {
+                _ = interrupt => {},
+                _ = terminate => {},
+            }
+        }
+        #[cfg(not(unix))]
+        let _ = tokio::signal::ctrl_c().await;
+    }
 }
 
 /// Raises the soft limit on open files to the hard limit: each connection is a file
@@ -204,26 +252,6 @@ fn token(args: &TokenArgs) -> Result<i32> {
         args.groups
     );
     Ok(0)
-}
-
-async fn shutdown_signal() {
-    let ctrl_c = tokio::signal::ctrl_c();
-    #[cfg(unix)]
-    {
-        let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(s) => s,
-            Err(_) => {
-                let _ = ctrl_c.await;
-                return;
-            }
-        };
-        tokio::select! {
-            _ = ctrl_c => {},
-            _ = term.recv() => {},
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = ctrl_c.await;
 }
 
 fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {

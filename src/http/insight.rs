@@ -1,13 +1,16 @@
-//! Insight endpoints: `/api/verdict/v1/history` (a key's results and statistics) and
-//! `/api/verdict/v1/flaky` (every key's state in a window, with its evidence). Parameters
+//! Insight endpoints: `/api/verdict/v1/history` (a key's results and statistics),
+//! `/api/verdict/v1/flaky` (every key's state in a window, with its evidence) and
+//! `/api/verdict/v1/results/{id}/similar` (earlier results that failed the same way). Parameters
 //! are checked by `model::insight`; a bad one is a 400 naming it.
 
 use super::AppState;
 use super::error::ApiError;
 use super::json_response;
 use super::request::Ctx;
-use crate::model::{FlakyQuery, HistoryQuery};
+use crate::model::{FlakyQuery, HistoryQuery, SimilarQuery};
+use crate::service::ServiceError;
 use axum::Router;
+use axum::extract::Path;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::Response;
@@ -15,7 +18,10 @@ use axum::routing::get;
 use serde_json::json;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/verdict/v1/history", get(history)).route("/api/verdict/v1/flaky", get(flaky))
+    Router::new()
+        .route("/api/verdict/v1/history", get(history))
+        .route("/api/verdict/v1/flaky", get(flaky))
+        .route("/api/verdict/v1/results/{id}/similar", get(similar))
 }
 
 async fn history(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiError> {
@@ -27,4 +33,10 @@ async fn history(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiErr
 async fn flaky(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiError> {
     let q = FlakyQuery::parse(&ctx.pairs)?;
     Ok(json_response(StatusCode::OK, &s.service.flaky(q).await?))
+}
+
+async fn similar(State(s): State<AppState>, Path(id): Path<String>, ctx: Ctx) -> Result<Response, ApiError> {
+    let q = SimilarQuery::parse(&ctx.pairs)?;
+    let id: i64 = id.parse().map_err(|_| ServiceError::NotFound(format!("Result {id} not found")))?;
+    Ok(json_response(StatusCode::OK, &s.service.similar(id, q).await?))
 }

@@ -25,7 +25,7 @@ mod tests;
 pub use compare::{CompareContext, CompareEntry, Comparison, compare};
 pub use flaky::{Classification, Evidence, FlakyParams, State, classify};
 pub use history::{DurationStats, KeyHistory, Streak, summarize};
-pub use signature::{mask, signature};
+pub use signature::{mask, signature, signature_of};
 
 use crate::model::{ResultRecord, ResultView, Timestamp};
 use serde::{Serialize, Serializer};

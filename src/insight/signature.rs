@@ -12,7 +12,7 @@
 //! collapses whitespace. The signature is the blake3 hash of the masked text, first 16
 //! bytes in hex (32 characters): ample against collisions among one server's failures.
 
-use super::{Class, Run};
+use super::{Class, Run, class_of};
 
 /// Duration units recognised right after a number (optionally after one space).
 const UNITS: &[&str] = &[
@@ -23,14 +23,22 @@ const UNITS: &[&str] = &[
 /// The signature of a failing run's text; None for a pass (or ignored outcome) or when
 /// there is no text.
 pub fn signature(run: &Run) -> Option<String> {
-    if run.class() != Class::Fail {
+    signature_of(&run.outcome, run.note.as_deref(), run.error_reason.as_deref())
+}
+
+/// [`signature`] from a result's fields (the store indexes it when a result is written).
+pub fn signature_of(outcome: &str, note: Option<&str>, error_reason: Option<&str>) -> Option<String> {
+    if class_of(outcome) != Class::Fail {
         return None;
     }
-    let nonblank = |t: &Option<String>| t.as_deref().filter(|t| !t.trim().is_empty()).map(str::to_owned);
-    let text = nonblank(&run.error_reason).or_else(|| nonblank(&run.note))?;
-    let masked = mask(&text);
+    let text = nonblank(error_reason).or_else(|| nonblank(note))?;
+    let masked = mask(text);
     let hash = blake3::hash(masked.as_bytes());
     Some(hash.as_bytes()[..16].iter().map(|b| format!("{b:02x}")).collect())
+}
+
+fn nonblank(text: Option<&str>) -> Option<&str> {
+    text.filter(|t| !t.trim().is_empty())
 }
 
 /// The text with run-specific noise replaced by placeholders (see the module doc).

@@ -126,6 +126,22 @@ impl<'a> Params<'a> {
     }
 }
 
+/// `GET /api/verdict/v1/results/{id}/similar`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimilarQuery {
+    pub limit: usize,
+    pub when: Option<Timestamp>,
+}
+
+impl SimilarQuery {
+    pub const PARAMS: &'static [&'static str] = &["limit", "when"];
+
+    pub fn parse(pairs: &[(String, String)]) -> Result<SimilarQuery, ModelError> {
+        let p = Params::new(pairs, Self::PARAMS)?;
+        Ok(SimilarQuery { limit: p.count("limit", HISTORY_LIMIT, 1, HISTORY_MAX_LIMIT)?, when: p.time("when")? })
+    }
+}
+
 impl HistoryQuery {
     pub const PARAMS: &'static [&'static str] =
         &["testcase", "testcases:like", "item", "type", "scenario", "arch", "since", "until", "limit", "when"];

@@ -5,9 +5,9 @@
 
 use super::ServiceError;
 use super::local::ReadOnly;
-use crate::insight::{Classification, FlakyParams, Key, KeyHistory, Run, classify, run_of, summarize};
-use crate::model::{FlakyQuery, HistoryQuery, KeySelect, ResultView, Timestamp};
-use crate::store::{KeyFilter, ReadStore, RunKey, RunRange, RunRow};
+use crate::insight::{Classification, FlakyParams, Key, KeyHistory, Run, classify, run_of, signature, summarize};
+use crate::model::{FlakyQuery, HistoryQuery, KeySelect, ResultView, SimilarQuery, Timestamp};
+use crate::store::{FailureRow, KeyFilter, ReadStore, RunKey, RunRange, RunRow};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -18,7 +18,29 @@ pub struct KeyHistoryAnswer {
     pub key: Key,
     #[serde(flatten)]
     pub summary: KeyHistory,
+    /// The newest failure listed: its signature, and how many results failed the same
+    /// way before it (counted up to [`SEEN_CAP`]).
+    pub signature: Option<String>,
+    pub seen_before: Option<usize>,
     /// Newest first, at most `limit`.
+    pub results: Vec<HistoryRow>,
+}
+
+/// Known failures are counted up to this many: "10000" then reads "at least".
+pub const SEEN_CAP: usize = 10_000;
+
+/// `GET /api/verdict/v1/results/{id}/similar`.
+#[derive(Debug, Clone, Serialize)]
+pub struct SimilarAnswer {
+    pub id: i64,
+    /// None for a pass, or a failure without a note or error reason.
+    pub signature: Option<String>,
+    /// Earlier results with the same signature (counted up to [`SEEN_CAP`]).
+    pub seen_before: usize,
+    pub first_seen: Option<String>,
+    /// The items of the results listed, each once, newest first.
+    pub items: Vec<String>,
+    /// Earlier results with the same signature, newest first, at most `limit`.
     pub results: Vec<HistoryRow>,
 }
 
@@ -31,6 +53,23 @@ pub struct HistoryRow {
     pub outcome: String,
     pub submit_time: String,
     pub note: Option<String>,
+    /// The failure signature (failing results with a note or error reason).
+    pub signature: Option<String>,
+}
+
+impl HistoryRow {
+    fn of(view: &ResultView) -> HistoryRow {
+        let run = run_of(view);
+        HistoryRow {
+            id: run.id,
+            signature: signature(&run),
+            uuid: run.uuid,
+            item: run.item.to_string(),
+            outcome: run.outcome.to_string(),
+            submit_time: run.submit_time.to_iso(),
+            note: run.note,
+        }
+    }
 }
 
 /// The flaky classification of every key in a window.
@@ -177,25 +216,56 @@ impl ReadOnly {
                     continue;
                 }
                 let summary = summarize(&Texts::new().runs(&rows));
-                let results = rows
+                let results: Vec<HistoryRow> = rows
                     .iter()
                     .rev()
                     .take(q.limit)
-                    .map(|row| {
-                        let run = run_of(&view(r, row.result_id)?);
-                        Ok(HistoryRow {
-                            id: run.id,
-                            uuid: run.uuid,
-                            item: run.item.to_string(),
-                            outcome: run.outcome.to_string(),
-                            submit_time: run.submit_time.to_iso(),
-                            note: run.note,
-                        })
-                    })
+                    .map(|row| Ok(HistoryRow::of(&view(r, row.result_id)?)))
                     .collect::<Result<_, ServiceError>>()?;
-                out.push(KeyHistoryAnswer { key: key_of(&k), summary, results });
+                let (signature, seen_before) = match results.iter().find(|row| row.signature.is_some()) {
+                    Some(row) => {
+                        let time = rows.iter().find(|x| x.result_id == row.id).map_or(0, |x| x.submit_time);
+                        let sig = row.signature.clone().unwrap_or_default();
+                        let before = FailureRow { result_id: row.id, submit_time: time };
+                        (Some(sig.clone()), Some(r.failures_before(&sig, before, s.range.max_id, SEEN_CAP)?))
+                    }
+                    None => (None, None),
+                };
+                out.push(KeyHistoryAnswer { key: key_of(&k), summary, signature, seen_before, results });
             }
             Ok(out)
+        })
+    }
+
+    /// `GET /api/verdict/v1/results/{id}/similar`: the result's failure signature and the
+    /// earlier results that failed the same way (as this node knew them at `when`).
+    pub fn similar(&self, id: i64, limit: usize, when: Option<Timestamp>) -> Result<SimilarAnswer, ServiceError> {
+        self.read(|r| {
+            let this = r.result(id)?.ok_or_else(|| ServiceError::NotFound(format!("Result {id} not found")))?;
+            let max_id = when.map(|w| r.stored_by(w.0)).transpose()?;
+            let sig = signature(&run_of(&this));
+            let mut answer = SimilarAnswer {
+                id,
+                signature: sig.clone(),
+                seen_before: 0,
+                first_seen: None,
+                items: Vec::new(),
+                results: Vec::new(),
+            };
+            let Some(sig) = sig else { return Ok(answer) };
+            let at = FailureRow { result_id: id, submit_time: this.record.submit_time };
+            answer.seen_before = r.failures_before(&sig, at, max_id, SEEN_CAP)?;
+            answer.first_seen =
+                r.failures(&sig, max_id, None, true, 1)?.first().map(|f| Timestamp(f.submit_time).to_iso());
+            for f in r.failures(&sig, max_id, Some(at), false, limit)? {
+                answer.results.push(HistoryRow::of(&view(r, f.result_id)?));
+            }
+            for row in &answer.results {
+                if !row.item.is_empty() && !answer.items.contains(&row.item) {
+                    answer.items.push(row.item.clone());
+                }
+            }
+            Ok(answer)
         })
     }
 
@@ -281,6 +351,10 @@ fn classify_keys(
 impl super::Service {
     pub async fn history(&self, q: HistoryQuery) -> Result<Vec<KeyHistoryAnswer>, ServiceError> {
         self.off_workers(move |reads| reads.history(&q)).await
+    }
+
+    pub async fn similar(&self, id: i64, q: SimilarQuery) -> Result<SimilarAnswer, ServiceError> {
+        self.off_workers(move |reads| reads.similar(id, q.limit, q.when)).await
     }
 
     pub async fn flaky(&self, q: FlakyQuery) -> Result<FlakyAnswer, ServiceError> {

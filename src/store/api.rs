@@ -14,7 +14,8 @@
 
 use super::ImportOutcome;
 use super::{
-    KeyFilter, OriginHead, Prepared, RunKey, RunRange, RunRow, SharedDict, Stats, StoreError, WaiverKeys, Written,
+    FailureRow, KeyFilter, OriginHead, Prepared, RunKey, RunRange, RunRow, SharedDict, Stats, StoreError, WaiverKeys,
+    Written,
 };
 use crate::log::{Body, Entry, Hash};
 use crate::model::{GroupQuery, GroupView, ResultQuery, ResultView, TestcaseQuery, TestcaseView, WaiverView};
@@ -120,6 +121,25 @@ pub trait ReadStore: Send {
     fn run_keys(&self, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError>;
     /// Insight: the pass/fail results of key `key` in `range`.
     fn runs(&self, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError>;
+    /// Known failures: how many results with `signature` came before `before` (at or
+    /// before log position `max_id`), counting up to `cap`.
+    fn failures_before(
+        &self,
+        signature: &str,
+        before: FailureRow,
+        max_id: Option<i64>,
+        cap: usize,
+    ) -> Result<usize, StoreError>;
+    /// Known failures: results with `signature` (at or before `max_id`, and before
+    /// `before`), oldest or newest first, at most `limit`.
+    fn failures(
+        &self,
+        signature: &str,
+        max_id: Option<i64>,
+        before: Option<FailureRow>,
+        oldest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<FailureRow>, StoreError>;
     /// The interned id of a data value, if any result carries it.
     fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError>;
     /// The texts of interned data values.

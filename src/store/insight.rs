@@ -111,6 +111,60 @@ pub(super) fn runs(conn: &Connection, key: i64, range: &RunRange) -> Result<Vec<
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// A failing result under a signature.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailureRow {
+    pub result_id: i64,
+    pub submit_time: i64,
+}
+
+/// How many results with `signature` came before (`submit_time`, `result_id`), at or
+/// before log position `max_id`; counting stops at `cap` (a common failure can have
+/// hundreds of thousands, and "more than 10,000" says enough).
+pub(super) fn failures_before(
+    conn: &Connection,
+    signature: &str,
+    before: FailureRow,
+    max_id: Option<i64>,
+    cap: usize,
+) -> Result<usize, StoreError> {
+    let n: i64 = conn
+        .prepare_cached(
+            "SELECT count(*) FROM (SELECT 1 FROM failures WHERE signature = ?1
+               AND (submit_time < ?2 OR (submit_time = ?2 AND result_id < ?3)) AND (?4 IS NULL OR result_id <= ?4)
+             LIMIT ?5)",
+        )
+        .map_err(outdated)?
+        .query_row(rusqlite::params![signature, before.submit_time, before.result_id, max_id, cap as i64], |r| {
+            r.get(0)
+        })?;
+    Ok(usize::try_from(n).unwrap_or(0))
+}
+
+/// Results with `signature` at or before log position `max_id` (and before `before`):
+/// the oldest first, or the newest first, at most `limit`.
+pub(super) fn failures(
+    conn: &Connection,
+    signature: &str,
+    max_id: Option<i64>,
+    before: Option<FailureRow>,
+    oldest_first: bool,
+    limit: usize,
+) -> Result<Vec<FailureRow>, StoreError> {
+    let order = if oldest_first { "ASC" } else { "DESC" };
+    let sql = format!(
+        "SELECT result_id, submit_time FROM failures WHERE signature = ?1 AND (?2 IS NULL OR result_id <= ?2)
+           AND (?3 IS NULL OR submit_time < ?3 OR (submit_time = ?3 AND result_id < ?4))
+         ORDER BY submit_time {order}, result_id {order} LIMIT ?5"
+    );
+    let mut stmt = conn.prepare_cached(&sql).map_err(outdated)?;
+    let (t, id) = (before.map(|b| b.submit_time), before.map(|b| b.result_id));
+    let rows = stmt.query_map(rusqlite::params![signature, max_id, t, id, limit as i64], |r| {
+        Ok(FailureRow { result_id: r.get(0)?, submit_time: r.get(1)? })
+    })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The interned id of a data value, if any result carries it.
 pub(super) fn value_id(conn: &Connection, text: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn

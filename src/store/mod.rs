@@ -18,7 +18,7 @@ mod writer;
 pub use api::{Backend, Housekeeping, ReadStore, WriteStore, snapshot, transaction};
 pub use codec::{Prepared, SharedDict};
 pub use disk::{DiskState, RESUME_FREE, free_bytes};
-pub use insight::{KeyFilter, RunKey, RunRange, RunRow};
+pub use insight::{FailureRow, KeyFilter, RunKey, RunRange, RunRow};
 pub use reader::{OriginHead, Reader, Stats, WaiverKeys};
 pub use writer::{ImportOutcome, Writer, Written};
 

@@ -1,7 +1,7 @@
 //! Read-only queries: the API's lists, lookups, `/results/latest`, and log walks.
 
 use super::codec::{Decoder, stored_bytes};
-use super::insight::{self, KeyFilter, RunKey, RunRange, RunRow};
+use super::insight::{self, FailureRow, KeyFilter, RunKey, RunRange, RunRow};
 use super::plan::{self, Driver, Page, Resolved, Sql};
 use super::{ReadStore, StoreError, like_to_glob};
 use crate::log::{Entry, Hash, Kind};
@@ -560,6 +560,27 @@ impl ReadStore for Reader {
 
     fn runs(&self, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError> {
         insight::runs(&self.conn, key, range)
+    }
+
+    fn failures_before(
+        &self,
+        signature: &str,
+        before: FailureRow,
+        max_id: Option<i64>,
+        cap: usize,
+    ) -> Result<usize, StoreError> {
+        insight::failures_before(&self.conn, signature, before, max_id, cap)
+    }
+
+    fn failures(
+        &self,
+        signature: &str,
+        max_id: Option<i64>,
+        before: Option<FailureRow>,
+        oldest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<FailureRow>, StoreError> {
+        insight::failures(&self.conn, signature, max_id, before, oldest_first, limit)
     }
 
     fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError> {

@@ -141,6 +141,14 @@ CREATE TABLE IF NOT EXISTS runs(
     duration REAL,            -- data.duration in seconds, when it is a number
     PRIMARY KEY(key_id, submit_time, result_id)
 ) WITHOUT ROWID;
+-- Known failures: every failing result with a failure signature (its note or
+-- data.error_reason with numbers, paths, uuids, times masked, hashed; `insight::signature`).
+CREATE TABLE IF NOT EXISTS failures(
+    signature TEXT NOT NULL,
+    submit_time INTEGER NOT NULL,
+    result_id INTEGER NOT NULL,
+    PRIMARY KEY(signature, submit_time, result_id)
+) WITHOUT ROWID;
 
 CREATE TABLE IF NOT EXISTS ingests(
     blake3 TEXT PRIMARY KEY,

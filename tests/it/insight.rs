@@ -193,8 +193,9 @@ fn the_cli_prints_flaky_and_history_tables_and_json() {
 #[test]
 fn upgrading_a_version_2_store_builds_the_insight_index() {
     let s = TestServer::start();
-    post(&s, "t.old", "pkg-1", "x86_64", "FAILED", 1);
+    let failed = post(&s, "t.old", "pkg-1", "x86_64", "FAILED", 1);
     post(&s, "t.old", "pkg-1", "x86_64", "PASSED", 2);
+    let again = post(&s, "t.old", "pkg-2", "x86_64", "FAILED", 3);
     let dir = s.stop().unwrap();
     let path = dir.path().join("verdict.db");
     let conn = rusqlite::Connection::open(&path).unwrap();
@@ -209,7 +210,46 @@ fn upgrading_a_version_2_store_builds_the_insight_index() {
     assert_eq!(code, 0, "{err}");
     let s = TestServer::start_on(&path, &[]);
     let r = s.get("/api/verdict/v1/history?testcase=t.old").json;
-    assert_eq!(r["data"][0]["runs"], 2, "{r}");
+    assert_eq!(r["data"][0]["runs"], 3, "{r}");
     assert_eq!(r["data"][0]["arch"], "x86_64");
-    assert_eq!(r["data"][0]["duration"]["count"], 2, "durations come back from the interned data: {r}");
+    assert_eq!(r["data"][0]["duration"]["count"], 3, "durations come back from the interned data: {r}");
+    let r = s.get(&format!("/api/verdict/v1/results/{again}/similar")).json;
+    assert_eq!(r["results"][0]["id"], failed, "failure signatures come back from the log: {r}");
+}
+
+#[test]
+fn similar_lists_earlier_results_that_failed_the_same_way() {
+    let s = TestServer::start();
+    let fail = |item: &str, minute: i64, note: &str| {
+        s.result(json!({"testcase": {"name": "t.sig"}, "outcome": "FAILED", "submit_time": at(minute), "note": note,
+                        "data": {"item": item, "arch": "x86_64"}}))["id"]
+            .as_i64()
+            .unwrap()
+    };
+    let first = fail("pkg-1", 1, "timeout after 30s in /tmp/build-1234 (worker 7)");
+    let other = fail("pkg-2", 2, "assertion failed: expected 3 got 4");
+    let second = fail("pkg-2", 3, "timeout after 45.5s in /var/tmp/build-99 (worker 12)");
+    let third = fail("pkg-3", 4, "timeout after 12s in /tmp/x (worker 1)");
+    let pass = post(&s, "t.sig", "pkg-3", "x86_64", "PASSED", 5);
+
+    let r = s.get(&format!("/api/verdict/v1/results/{third}/similar"));
+    assert_eq!(r.status, 200, "{}", r.text);
+    let sig = r.json["signature"].as_str().unwrap().to_owned();
+    assert_eq!(sig.len(), 32);
+    assert_eq!(r.json["seen_before"], 2);
+    assert!(r.json["first_seen"].as_str().unwrap().starts_with("2023-11-14T22:14:20"), "{}", r.json);
+    let ids: Vec<i64> = r.json["results"].as_array().unwrap().iter().map(|x| x["id"].as_i64().unwrap()).collect();
+    assert_eq!(ids, [second, first], "newest first; the other failure is not similar ({other})");
+    assert_eq!(r.json["items"], json!(["pkg-2", "pkg-1"]));
+    assert_eq!(s.get(&format!("/api/verdict/v1/results/{first}/similar")).json["seen_before"], 0);
+    // A pass has no signature; an unknown result is a 404; parameters are checked.
+    assert!(s.get(&format!("/api/verdict/v1/results/{pass}/similar")).json["signature"].is_null());
+    assert_eq!(s.get("/api/verdict/v1/results/999999/similar").status, 404);
+    assert_eq!(s.get(&format!("/api/verdict/v1/results/{third}/similar?limit=0")).status, 400);
+
+    // History names the newest failure's signature and how often it was seen before.
+    let h = s.get("/api/verdict/v1/history?testcase=t.sig").json;
+    assert_eq!(h["data"][0]["signature"], sig.as_str(), "{h}");
+    assert_eq!(h["data"][0]["seen_before"], 2);
+    assert_eq!(h["data"][0]["results"][1]["signature"], sig.as_str());
 }

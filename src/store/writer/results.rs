@@ -100,7 +100,7 @@ impl Writer {
     }
 
     /// The record in the log entry of result `id`.
-    fn logged_result(&self, id: i64) -> Result<ResultRecord, StoreError> {
+    pub(super) fn logged_result(&self, id: i64) -> Result<ResultRecord, StoreError> {
         let (enc, body): (i64, Vec<u8>) = self
             .conn
             .prepare_cached("SELECT enc, body FROM log WHERE seq = ?1")?
@@ -192,6 +192,7 @@ impl Writer {
     pub fn upgrade_from_2(&mut self) -> Result<(), StoreError> {
         self.transaction(|w| {
             w.index_all_runs()?;
+            w.index_all_failures()?;
             w.conn.execute("UPDATE meta SET value = '3' WHERE key = 'schema_version'", [])?;
             Ok(())
         })

@@ -5,7 +5,7 @@
 
 use super::Writer;
 use super::intern::remember;
-use crate::insight::{Class, class_of};
+use crate::insight::{Class, class_of, signature_of};
 use crate::model::ResultRecord;
 use crate::store::StoreError;
 use crate::store::facets;
@@ -25,6 +25,12 @@ struct RunRow<'a> {
 
 const INSERT_RUN: &str = "INSERT OR IGNORE INTO runs(key_id, submit_time, result_id, fail, item_id, type_id, duration)
      VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+
+/// A result's failure signature (see `insight::signature`).
+fn failure_signature(r: &ResultRecord) -> Option<String> {
+    let error_reason = r.data.get("error_reason").and_then(|v| v.first()).map(String::as_str);
+    signature_of(&r.outcome, r.note.as_deref(), error_reason)
+}
 
 /// `data.duration` in seconds, when it is a plain finite number.
 fn duration_of(text: Option<&str>) -> Option<f64> {
@@ -50,7 +56,20 @@ impl Writer {
             item_type: first("type"),
             duration: duration_of(first("duration")),
         };
-        self.insert_run(id, r.submit_time, &row)
+        self.insert_run(id, r.submit_time, &row)?;
+        if fail {
+            self.index_failure(id, r)?;
+        }
+        Ok(())
+    }
+
+    /// Indexes a failing result under its failure signature (none without text).
+    fn index_failure(&mut self, id: i64, r: &ResultRecord) -> Result<(), StoreError> {
+        let Some(sig) = failure_signature(r) else { return Ok(()) };
+        self.conn
+            .prepare_cached("INSERT OR IGNORE INTO failures(signature, submit_time, result_id) VALUES(?1, ?2, ?3)")?
+            .execute(params![sig, r.submit_time, id])?;
+        Ok(())
     }
 
     fn insert_run(&mut self, id: i64, submit_time: i64, row: &RunRow) -> Result<(), StoreError> {
@@ -95,6 +114,34 @@ impl Writer {
         self.conn
             .prepare_cached("DELETE FROM runs WHERE key_id = ?1 AND submit_time = ?2 AND result_id = ?3")?
             .execute(params![key_id, r.submit_time, id])?;
+        if let Some(sig) = failure_signature(r) {
+            self.conn
+                .prepare_cached("DELETE FROM failures WHERE signature = ?1 AND submit_time = ?2 AND result_id = ?3")?
+                .execute(params![sig, r.submit_time, id])?;
+        }
+        Ok(())
+    }
+
+    /// Schema 2 → 3: indexes the signature of every listed failing result (their notes are
+    /// in the log bodies).
+    pub(super) fn index_all_failures(&mut self) -> Result<(), StoreError> {
+        let mut after = 0i64;
+        loop {
+            let ids: Vec<i64> = self
+                .conn
+                .prepare_cached(
+                    "SELECT id FROM results WHERE id > ?1 AND outcome IN ('FAILED', 'NEEDS_INSPECTION', 'ERROR', 'CRASHED', 'ABORTED')
+                     ORDER BY id LIMIT 10000",
+                )?
+                .query_map([after], |r| r.get(0))?
+                .collect::<Result<_, _>>()?;
+            let Some(last) = ids.last() else { break };
+            after = *last;
+            for id in ids {
+                let record = self.logged_result(id)?;
+                self.index_failure(id, &record)?;
+            }
+        }
         Ok(())
     }
 
