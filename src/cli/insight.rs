@@ -1,8 +1,10 @@
-//! Insight commands: `verdict history` (a key's results and statistics) and `verdict
-//! flaky` (every key's state in a window, with its evidence). The flags become the HTTP
+//! Insight commands: `verdict history` (a key's results and statistics), `verdict flaky`
+//! (every key's state in a window, with its evidence) and `verdict compare` (base
+//! against head). The flags become the HTTP
 //! API's parameters, so both are checked by the same rules and answer the same.
 
-use crate::model::{FlakyQuery, HistoryQuery, Timestamp};
+use crate::model::{CompareQuery, FlakyQuery, HistoryQuery, Timestamp};
+use crate::service::compare::{CompareAnswer, SideShown};
 use crate::service::insight::{FlakyAnswer, KeyHistoryAnswer};
 use crate::service::local::ReadOnly;
 use anyhow::{Result, bail};
@@ -70,6 +72,41 @@ pub struct FlakyArgs {
     /// Consecutive passes after the latest evidence that clear a flaky key.
     #[arg(long = "clear-after", value_name = "N")]
     pub clear_after: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The base: a group uuid, or `last_good` (the newest earlier build of the head's
+    /// package whose tests all passed).
+    #[arg(long)]
+    pub base: Option<String>,
+    /// The base as an item (subject), e.g. an NVR.
+    #[arg(long = "base-item", value_name = "ITEM")]
+    pub base_item: Option<String>,
+    #[arg(long = "base-type", value_name = "TYPE")]
+    pub base_type: Option<String>,
+    /// The head: a group uuid.
+    #[arg(long)]
+    pub head: Option<String>,
+    /// The head as an item.
+    #[arg(long = "head-item", value_name = "ITEM")]
+    pub head_item: Option<String>,
+    #[arg(long = "head-type", value_name = "TYPE")]
+    pub head_type: Option<String>,
+    #[arg(long)]
+    pub testcase: Option<String>,
+    #[arg(long = "testcases-like", value_name = "PATTERN")]
+    pub testcases_like: Option<String>,
+    #[arg(long)]
+    pub scenario: Option<String>,
+    #[arg(long)]
+    pub arch: Option<String>,
+    /// Answer as this node would have at that instant (ISO 8601).
+    #[arg(long, value_name = "TIME")]
+    pub when: Option<String>,
+    /// Print the API's JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
 }
 
 /// Flags as API parameters (`name=value` pairs), in the API's names.
@@ -159,6 +196,67 @@ pub fn flaky(db: &Path, args: FlakyArgs) -> Result<i32> {
         print_flaky(&answer);
     }
     Ok(0)
+}
+
+pub fn compare(db: &Path, args: CompareArgs) -> Result<i32> {
+    let p = pairs(&[
+        ("base", &args.base),
+        ("base_item", &args.base_item),
+        ("base_type", &args.base_type),
+        ("head", &args.head),
+        ("head_item", &args.head_item),
+        ("head_type", &args.head_type),
+        ("testcase", &args.testcase),
+        ("testcases:like", &args.testcases_like),
+        ("scenario", &args.scenario),
+        ("arch", &args.arch),
+        ("when", &args.when),
+    ]);
+    let q = CompareQuery::parse(&p).map_err(flag_error)?;
+    let answer = ReadOnly::open(db)?.compare(&q, Timestamp::now())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print_compare(&answer);
+    }
+    Ok(0)
+}
+
+fn print_compare(a: &CompareAnswer) {
+    let side = |s: &SideShown| match (&s.group, &s.item) {
+        (Some(g), _) => format!("group {g}"),
+        (None, Some(i)) => format!("item {i}"),
+        (None, None) => "nothing (no last good build found)".to_owned(),
+    };
+    println!("base: {} ({} keys); head: {} ({} keys)", side(&a.base), a.base.keys, side(&a.head), a.head.keys);
+    let c = &a.comparison;
+    let buckets = [
+        ("NEW FAILURE", &c.new_failures),
+        ("still failing", &c.still_failing),
+        ("fixed", &c.fixed),
+        ("flaky", &c.flaky),
+        ("new test", &c.new_tests),
+        ("missing", &c.missing),
+        ("pending", &c.pending),
+    ];
+    for (label, entries) in buckets {
+        for e in entries {
+            let id = |x: Option<i64>| x.map_or("-".to_owned(), |i| i.to_string());
+            let seen = e.seen_before.filter(|n| *n > 0).map(|n| format!("; seen {n}× before")).unwrap_or_default();
+            let failing = e.failing_for.map(|n| format!("; failing for {n} runs")).unwrap_or_default();
+            println!(
+                "{label:<13} {} [{}/{}]  base {} {}  head {} {}{seen}{failing}",
+                e.key.testcase,
+                dash(&e.key.scenario),
+                dash(&e.key.arch),
+                id(e.base_id),
+                e.base_outcome.as_deref().unwrap_or("-"),
+                id(e.head_id),
+                e.head_outcome.as_deref().unwrap_or("-"),
+            );
+        }
+    }
+    println!("{} unchanged passing", c.unchanged_passing);
 }
 
 fn print_flaky(a: &FlakyAnswer) {

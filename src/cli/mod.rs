@@ -100,6 +100,13 @@ pub enum Command {
     )]
     Flaky(insight::FlakyArgs),
 
+    /// Compare two runs of the tests: the latest result of every key in a base and a head
+    /// (groups or items), as new failures, fixed, still failing, flaky, new and missing.
+    #[command(
+        after_help = "Example:\n  verdict compare --base-item foo-1.0-1.fc40 --head-item foo-1.1-1.fc40\n  verdict compare --base last_good --head-item foo-1.1-1.fc40 --head-type koji_build"
+    )]
+    Compare(insight::CompareArgs),
+
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]
     Stats,

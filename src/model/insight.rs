@@ -126,6 +126,71 @@ impl<'a> Params<'a> {
     }
 }
 
+/// One side of a comparison.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Side {
+    /// The results of a group.
+    Group(String),
+    /// The results of an item (subject), of one type when given.
+    Item { item: String, item_type: Option<String> },
+    /// `base=last_good`: the newest earlier item of the head's type and package name whose
+    /// keys all passed.
+    LastGood,
+}
+
+/// `GET /api/verdict/v1/compare`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CompareQuery {
+    pub base: Side,
+    pub head: Side,
+    pub keys: KeySelect,
+    pub when: Option<Timestamp>,
+}
+
+impl CompareQuery {
+    pub const PARAMS: &'static [&'static str] = &[
+        "base",
+        "head",
+        "base_item",
+        "base_type",
+        "head_item",
+        "head_type",
+        "testcase",
+        "testcases:like",
+        "scenario",
+        "arch",
+        "when",
+    ];
+
+    pub fn parse(pairs: &[(String, String)]) -> Result<CompareQuery, ModelError> {
+        let p = Params::new(pairs, Self::PARAMS)?;
+        let base = side(&p, "base")?;
+        let head = side(&p, "head")?;
+        if head == Side::LastGood {
+            return Err(bad("parameter \"head\": last_good is for the base side".into()));
+        }
+        if base == Side::LastGood && !matches!(head, Side::Item { .. }) {
+            return Err(bad("parameter \"base\": last_good needs the head as an item (head_item, head_type)".into()));
+        }
+        Ok(CompareQuery { base, head, keys: p.keys()?, when: p.time("when")? })
+    }
+}
+
+/// A side from `NAME` (a group uuid or `last_good`) or `NAME_item` (+ `NAME_type`).
+fn side(p: &Params, name: &str) -> Result<Side, ModelError> {
+    let (group, item, item_type) = (p.text(name)?, p.text(&format!("{name}_item"))?, p.text(&format!("{name}_type"))?);
+    match (group, item) {
+        (Some(_), Some(_)) => Err(bad(format!("parameters \"{name}\" and \"{name}_item\": give one of them"))),
+        (Some(g), None) if item_type.is_some() => {
+            Err(bad(format!("parameter \"{name}_type\" goes with \"{name}_item\", not a group ({g:?})")))
+        }
+        (Some(g), None) if g == "last_good" => Ok(Side::LastGood),
+        (Some(g), None) => Ok(Side::Group(g)),
+        (None, Some(item)) => Ok(Side::Item { item, item_type }),
+        (None, None) => Err(bad(format!("parameter \"{name}\" (a group uuid) or \"{name}_item\" is required"))),
+    }
+}
+
 /// `GET /api/verdict/v1/results/{id}/similar`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimilarQuery {
@@ -236,6 +301,26 @@ mod tests {
         ] {
             let e = HistoryQuery::parse(&pairs(query)).unwrap_err().to_string();
             assert!(e.contains(names), "{query}: {e}");
+        }
+    }
+
+    #[test]
+    fn compare_sides() {
+        let q = CompareQuery::parse(&pairs("base=last_good&head_item=foo-1-2&head_type=koji_build")).unwrap();
+        assert_eq!(q.base, Side::LastGood);
+        assert_eq!(q.head, Side::Item { item: "foo-1-2".into(), item_type: Some("koji_build".into()) });
+        let q = CompareQuery::parse(&pairs("base=g1&head=g2")).unwrap();
+        assert_eq!((q.base, q.head), (Side::Group("g1".into()), Side::Group("g2".into())));
+        for (query, name) in [
+            ("head=g", "base"),
+            ("base=g", "head"),
+            ("base=g&base_item=i&head=h", "base_item"),
+            ("base=g&base_type=t&head=h", "base_type"),
+            ("base=g&head=last_good", "head"),
+            ("base=last_good&head=g", "base"),
+        ] {
+            let e = CompareQuery::parse(&pairs(query)).unwrap_err().to_string();
+            assert!(e.contains(name), "{query}: {e}");
         }
     }
 

@@ -18,7 +18,9 @@ pub use input::{
     GroupInput, ResultInput, TestcaseInput, check_data_keys, convert_data, parse_create_group, parse_create_result,
     parse_create_testcase,
 };
-pub use insight::{FlakyQuery, HISTORY_LIMIT, HISTORY_MAX_LIMIT, HistoryQuery, KeySelect, SimilarQuery};
+pub use insight::{
+    CompareQuery, FlakyQuery, HISTORY_LIMIT, HISTORY_MAX_LIMIT, HistoryQuery, KeySelect, Side, SimilarQuery,
+};
 pub use limits::{InputLimits, check_data, check_result, check_waiver};
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
 pub use time::{MonotonicClock, Timestamp, parse_fromisoformat};

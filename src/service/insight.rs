@@ -199,7 +199,7 @@ impl Texts {
 }
 
 /// The result behind an index row (it exists: the row is derived from it).
-fn view(r: &dyn ReadStore, id: i64) -> Result<ResultView, ServiceError> {
+pub(super) fn view(r: &dyn ReadStore, id: i64) -> Result<ResultView, ServiceError> {
     r.result(id)?.ok_or_else(|| ServiceError::NotFound(format!("result {id} is indexed but not found")))
 }
 
@@ -322,7 +322,7 @@ impl ReadOnly {
 const MAX_WORKERS: usize = 4;
 
 /// Classifies `keys` (in order) over their runs in `range`, with the evidence filled in.
-fn classify_keys(
+pub(super) fn classify_keys(
     r: &dyn ReadStore,
     keys: &[RunKey],
     range: &RunRange,

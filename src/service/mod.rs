@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod compare;
 pub mod decisions;
 pub mod events;
 pub mod ingest;

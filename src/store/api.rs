@@ -140,6 +140,8 @@ pub trait ReadStore: Send {
         oldest_first: bool,
         limit: usize,
     ) -> Result<Vec<FailureRow>, StoreError>;
+    /// Data values starting with `prefix` (ids and texts), at most `limit`, by text.
+    fn values_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<(i64, String)>, StoreError>;
     /// The interned id of a data value, if any result carries it.
     fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError>;
     /// The texts of interned data values.

@@ -165,6 +165,22 @@ pub(super) fn failures(
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// Data values starting with `prefix` (ids and texts), at most `limit`, by text: an index
+/// range, not a scan (`last_good` looks for earlier builds of one package this way).
+pub(super) fn values_with_prefix(
+    conn: &Connection,
+    prefix: &str,
+    limit: usize,
+) -> Result<Vec<(i64, String)>, StoreError> {
+    // Every text with the prefix sorts at or after it and before the prefix followed by the
+    // highest character.
+    let end = format!("{prefix}\u{10FFFF}");
+    let mut stmt = conn
+        .prepare_cached("SELECT id, value FROM data_values WHERE value >= ?1 AND value < ?2 ORDER BY value LIMIT ?3")?;
+    let rows = stmt.query_map(rusqlite::params![prefix, end, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}
+
 /// The interned id of a data value, if any result carries it.
 pub(super) fn value_id(conn: &Connection, text: &str) -> Result<Option<i64>, StoreError> {
     Ok(conn

@@ -583,6 +583,10 @@ impl ReadStore for Reader {
         insight::failures(&self.conn, signature, max_id, before, oldest_first, limit)
     }
 
+    fn values_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+        insight::values_with_prefix(&self.conn, prefix, limit)
+    }
+
     fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError> {
         insight::value_id(&self.conn, text)
     }

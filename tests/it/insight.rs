@@ -253,3 +253,74 @@ fn similar_lists_earlier_results_that_failed_the_same_way() {
     assert_eq!(h["data"][0]["seen_before"], 2);
     assert_eq!(h["data"][0]["results"][1]["signature"], sig.as_str());
 }
+
+/// Buckets of a compare answer: testcase names per bucket.
+fn bucket(a: &Value, name: &str) -> Vec<String> {
+    a[name]
+        .as_array()
+        .unwrap_or_else(|| panic!("{name}: {a}"))
+        .iter()
+        .map(|e| e["testcase"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn compare_sorts_every_key_of_base_and_head_into_buckets() {
+    let s = TestServer::start();
+    let (base, head) = ("foo-1.0-1.fc40", "foo-1.1-1.fc40");
+    let run = |t: &str, item: &str, outcome: &str, minute: i64| post(&s, t, item, "x86_64", outcome, minute);
+    run("t.newfail", base, "PASSED", 1);
+    let newfail = run("t.newfail", head, "FAILED", 10);
+    run("t.fixed", base, "FAILED", 1);
+    run("t.fixed", head, "PASSED", 10);
+    run("t.still", "foo-0.9-1.fc40", "FAILED", 0);
+    run("t.still", base, "FAILED", 1);
+    run("t.still", head, "FAILED", 10);
+    run("t.same", base, "PASSED", 1);
+    run("t.same", head, "PASSED", 10);
+    run("t.gone", base, "PASSED", 1);
+    run("t.new", head, "FAILED", 10);
+    // Flaky: failed and passed on one item lately (the flaky window is the last 14 days);
+    // whatever it does in base and head, it is flaky.
+    for outcome in ["FAILED", "PASSED"] {
+        s.result(json!({"testcase": {"name": "t.flaky"}, "outcome": outcome,
+                        "data": {"item": "foo-0.9-1.fc40", "arch": "x86_64", "scenario": "fedora.x86_64.default"}}));
+    }
+    run("t.flaky", base, "PASSED", 4);
+    run("t.flaky", head, "FAILED", 10);
+
+    let url = format!("/api/verdict/v1/compare?base_item={base}&head_item={head}");
+    let r = s.get(&url);
+    assert_eq!(r.status, 200, "{}", r.text);
+    let a = &r.json;
+    assert_eq!(bucket(a, "new_failures"), ["t.newfail"], "{a}");
+    assert_eq!(bucket(a, "fixed"), ["t.fixed"]);
+    assert_eq!(bucket(a, "still_failing"), ["t.still"]);
+    assert_eq!(bucket(a, "new_tests"), ["t.new"]);
+    assert_eq!(bucket(a, "missing"), ["t.gone"]);
+    assert_eq!(bucket(a, "flaky"), ["t.flaky"]);
+    assert_eq!(a["unchanged_passing"], 1);
+    assert_eq!(a["new_failures"][0]["head_id"], newfail);
+    assert!(a["new_failures"][0]["base_id"].is_i64());
+    assert_eq!(a["still_failing"][0]["failing_for"], 3, "consecutive fails across all items: {a}");
+    assert!(a["still_failing"][0]["failing_since"].as_str().unwrap().starts_with("2023-11-14T22:13:20"));
+    assert_eq!((a["base"]["item"].as_str(), a["head"]["keys"].as_u64()), (Some(base), Some(6)));
+
+    // last_good: the newest earlier build of foo whose keys all passed.
+    s.result(json!({"testcase": {"name": "t.same"}, "outcome": "PASSED", "submit_time": at(0),
+                    "data": {"item": "foo-0.8-1.fc40", "arch": "x86_64", "scenario": "fedora.x86_64.default"}}));
+    let r = s.get(&format!("/api/verdict/v1/compare?base=last_good&head_item={head}")).json;
+    assert_eq!(r["base"]["item"], "foo-0.8-1.fc40", "{r}");
+    // Parameter errors name the parameter.
+    for (query, name) in [("head_item=x", "base"), ("base_item=x", "head"), ("base=last_good&head=g", "base")] {
+        let r = s.get(&format!("/api/verdict/v1/compare?{query}"));
+        assert_eq!(r.status, 400, "{query}: {}", r.text);
+        assert!(r.json["message"].as_str().is_some_and(|m| m.contains(name)), "{query}: {}", r.text);
+    }
+    // The CLI prints the same buckets.
+    let db = s.db.to_string_lossy().into_owned();
+    let (code, out, err) = run_cli(&["compare", "--db", &db, "--base-item", base, "--head-item", head], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.lines().any(|l| l.starts_with("NEW FAILURE") && l.contains("t.newfail")), "{out}");
+    assert!(out.contains("1 unchanged passing"), "{out}");
+}
