@@ -12,9 +12,13 @@ pub(super) fn entries(
     uuid: Option<&str>,
     max_seq: Option<i64>,
 ) -> Result<Vec<QuarantineView>, StoreError> {
-    let mut stmt = conn.prepare_cached(
+    let stmt = conn.prepare_cached(
         "SELECT seq, record FROM quarantines WHERE (?1 IS NULL OR uuid = ?1) AND (?2 IS NULL OR seq <= ?2) ORDER BY seq",
-    )?;
+    );
+    let mut stmt = match stmt {
+        Err(e) if no_table(&e) => return Ok(Vec::new()),
+        other => other?,
+    };
     let rows = stmt.query_map(params![uuid, max_seq], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, String>(1)?)))?;
     let mut out = Vec::new();
     for row in rows {
@@ -28,5 +32,14 @@ pub(super) fn entries(
 
 /// The newest log position of a quarantine entry (0: none): changes whenever one arrives.
 pub(super) fn mark(conn: &Connection) -> Result<i64, StoreError> {
-    Ok(conn.query_row("SELECT coalesce(max(seq), 0) FROM quarantines", [], |r| r.get(0))?)
+    match conn.query_row("SELECT coalesce(max(seq), 0) FROM quarantines", [], |r| r.get(0)) {
+        Err(e) if no_table(&e) => Ok(0),
+        other => Ok(other?),
+    }
+}
+
+/// A store opened read-only that was made before quarantines existed lacks their table
+/// (opening for writing creates it): it holds none.
+fn no_table(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(_, Some(msg)) if msg.contains("no such table"))
 }
