@@ -4,6 +4,7 @@ mod commands;
 mod gating;
 mod ingest;
 mod insight;
+mod quarantine;
 mod replication;
 mod submit;
 
@@ -99,6 +100,15 @@ pub enum Command {
         after_help = "Example:\n  verdict flaky\n  verdict flaky --testcases-like 'fedora-ci.*' --since 2026-11-01 --json"
     )]
     Flaky(insight::FlakyArgs),
+
+    /// Quarantine rules: a failing, errored or missing requirement of a matching testcase
+    /// does not block decisions until the rule expires, is revoked, or the test's key
+    /// passes --release-after-passes times in a row.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  verdict quarantine add --testcase 'dist.rpm*' --reason 'mirror flakes' --expires-at 2030-01-01\n  verdict quarantine list\n  verdict quarantine revoke ID"
+    )]
+    Quarantine(quarantine::QuarantineCommand),
 
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]
