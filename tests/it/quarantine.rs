@@ -280,3 +280,32 @@ fn the_cli_adds_lists_and_revokes() {
     assert_ne!(code, 0);
     assert!(err.contains("not found"), "{err}");
 }
+
+#[test]
+fn rules_travel_in_bundles_with_their_revocations() {
+    let dir = tempfile::tempdir().unwrap();
+    let (a, b, bundle) = (dir.path().join("a.db"), dir.path().join("b.db"), dir.path().join("a.vbundle"));
+    let (a, b, bundle) = (a.to_str().unwrap(), b.to_str().unwrap(), bundle.to_str().unwrap());
+    let (code, out, err) = run_cli(&["quarantine", "add", "--db", a, "--testcase", "dist.*", "--reason", "r"], None);
+    assert_eq!(code, 0, "{err}");
+    let id = out.split_whitespace().next().unwrap().to_owned();
+    let (code, _, err) = run_cli(&["quarantine", "add", "--db", a, "--testcase", "osci.*", "--reason", "r"], None);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(run_cli(&["quarantine", "revoke", "--db", a, &id], None).0, 0);
+    let (code, _, err) = run_cli(&["export", "--db", a, "-o", bundle], None);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = run_cli(&["import", "--db", b, bundle], None);
+    assert_eq!(code, 0, "{err}");
+    let list = |db: &str| {
+        let (code, out, err) = run_cli(&["quarantine", "list", "--db", db, "--json"], None);
+        assert_eq!(code, 0, "{err}");
+        let mut v: Value = serde_json::from_str(&out).unwrap();
+        for r in v.as_array_mut().unwrap() {
+            r.as_object_mut().unwrap().remove("active");
+        }
+        v
+    };
+    let (on_a, on_b) = (list(a), list(b));
+    assert_eq!(on_a, on_b);
+    assert_eq!(on_b.as_array().unwrap().iter().filter(|r| r["revoked"] == true).count(), 1, "{on_b}");
+}
