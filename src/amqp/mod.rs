@@ -33,6 +33,10 @@ pub const RESULT_TOPIC: &str = "resultsdb.result.new";
 /// Routing key of new-waiver messages (body: the waiver as WaiverDB serialises it).
 pub const WAIVER_TOPIC: &str = "waiverdb.waiver.new";
 
+/// Routing keys of quarantine rules created and revoked (body: the rule as the API shows it).
+pub const QUARANTINE_TOPIC: &str = "verdict.quarantine.new";
+pub const QUARANTINE_REVOKED_TOPIC: &str = "verdict.quarantine.revoked";
+
 /// Errors of the publisher.
 #[derive(Debug, thiserror::Error)]
 pub enum AmqpError {
@@ -105,6 +109,10 @@ async fn publish_from(
                     r.change.event_name(),
                 ),
                 Event::Waiver(w) => (WAIVER_TOPIC, to_wire(&w.to_json()), &w.record.uuid, "waiver.new"),
+                Event::Quarantine(q) => {
+                    let topic = if q.record.revoked { QUARANTINE_REVOKED_TOPIC } else { QUARANTINE_TOPIC };
+                    (topic, to_wire(&q.event_json()), &q.record.uuid, q.event_name())
+                }
             };
             let props = BasicProperties::default()
                 .with_content_type("application/json")

@@ -4,6 +4,7 @@ mod commands;
 mod gating;
 mod ingest;
 mod insight;
+mod quarantine;
 mod replication;
 mod submit;
 
@@ -106,6 +107,15 @@ pub enum Command {
         after_help = "Example:\n  verdict compare --base-item foo-1.0-1.fc40 --head-item foo-1.1-1.fc40\n  verdict compare --base last_good --head-item foo-1.1-1.fc40 --head-type koji_build"
     )]
     Compare(insight::CompareArgs),
+
+    /// Quarantine rules: a failing, errored or missing requirement of a matching testcase
+    /// does not block decisions until the rule expires, is revoked, or the test's key
+    /// passes --release-after-passes times in a row.
+    #[command(
+        subcommand,
+        after_help = "Example:\n  verdict quarantine add --testcase 'dist.rpm*' --reason 'mirror flakes' --expires-at 2030-01-01\n  verdict quarantine list\n  verdict quarantine revoke ID"
+    )]
+    Quarantine(quarantine::QuarantineCommand),
 
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]

@@ -4,6 +4,7 @@
 use super::fnmatch::fnmatch;
 use super::load::parse_policies;
 use super::policy::{PassingTestCaseRule, Policy, PolicyKind, RemoteRule, Rule};
+use super::quarantine::QuarantineData;
 use super::request::DecisionRequest;
 use super::subject::Subject;
 use super::{DecisionError, Gate};
@@ -98,6 +99,8 @@ struct Answer {
     waiver_id: Option<i64>,
     /// Our extension: a waiver that would have applied had it not expired (id, expires_at).
     expired_waiver: Option<(i64, i64)>,
+    /// Our extension: the quarantine rule covering it (id, reason).
+    quarantine: Option<(String, String)>,
 }
 
 impl Answer {
@@ -112,11 +115,14 @@ impl Answer {
             scenario: None,
             waiver_id: None,
             expired_waiver: None,
+            quarantine: None,
         }
     }
 
     fn is_satisfied(&self) -> bool {
-        self.waiver_id.is_some() || matches!(self.kind, Kind::Passed | Kind::Fetched | Kind::Excluded(_))
+        self.waiver_id.is_some()
+            || self.quarantine.is_some()
+            || matches!(self.kind, Kind::Passed | Kind::Fetched | Kind::Excluded(_))
     }
 
     fn is_test_result(&self) -> bool {
@@ -150,6 +156,7 @@ pub(super) fn decide(
     now: Timestamp,
     remote: &dyn RemoteRules,
     render: &dyn Fn(&ResultView) -> Value,
+    quarantines: Option<QuarantineData<'_>>,
 ) -> Result<Value, DecisionError> {
     let at = req.when.unwrap_or(now);
     let empty = SubjectData::default();
@@ -177,7 +184,10 @@ pub(super) fn decide(
         }
         candidates.push(current_waivers(&plan.subject, d.waivers, req));
     }
-    let answers = waive(answers, &candidates, at);
+    let mut answers = waive(answers, &candidates, at);
+    if let Some(q) = quarantines {
+        quarantine(&mut answers, req, q, at);
+    }
     Ok(response(req, &answers, &verbose_results, &candidates, at, render))
 }
 
@@ -459,6 +469,21 @@ fn waive(mut answers: Vec<Answer>, candidates: &[Vec<&WaiverView>], at: Timestam
     answers
 }
 
+/// Covers each test requirement still unsatisfied after waivers (failed, errored, missing
+/// or incomplete) with the oldest standing quarantine rule that matches it and has not
+/// released its result's key.
+fn quarantine(answers: &mut [Answer], req: &DecisionRequest, q: QuarantineData<'_>, at: Timestamp) {
+    if q.rules.is_empty() {
+        return;
+    }
+    for a in answers.iter_mut().filter(|a| !a.is_satisfied() && a.is_test_result()) {
+        let Some(plan) = req.subjects.get(a.subject) else { continue };
+        let scenario = a.scenario.as_deref();
+        let rule = q.covering(&a.testcase, scenario, &plan.subject, &req.product_version, at, a.result_id);
+        a.quarantine = rule.map(|r| (r.rule.uuid.clone(), r.rule.reason.clone()));
+    }
+}
+
 // ---------------------------------------------------------------------------------------
 // Response
 // ---------------------------------------------------------------------------------------
@@ -519,12 +544,19 @@ fn answer_json(a: &Answer, s: &Subject) -> Value {
             m.insert((*k).into(), json!(v));
         }
     }
-    match a.waiver_id {
-        Some(id) => {
+    match (a.waiver_id, &a.quarantine) {
+        (Some(id), _) => {
             m.insert("type".into(), json!(format!("{type_name}-waived")));
             m.insert("waiver_id".into(), json!(id));
         }
-        None => {
+        // Greenwave's clients know the `-waived` types: a quarantined requirement reads as
+        // waived, with the rule instead of a waiver id.
+        (None, Some((id, reason))) => {
+            m.insert("type".into(), json!(format!("{type_name}-waived")));
+            m.insert("quarantine_id".into(), json!(id));
+            m.insert("quarantine_reason".into(), json!(reason));
+        }
+        (None, None) => {
             m.insert("type".into(), json!(type_name));
             if item {
                 m.insert("item".into(), s.item_json());

@@ -17,6 +17,46 @@ pub fn fnmatch(name: &str, pattern: &str) -> bool {
     matches(&name, &tokens)
 }
 
+/// A pattern compiled once and matched many times (quarantine rules), with the literal
+/// text it starts with: a name lacking that prefix is refused without matching.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Glob {
+    tokens: Vec<Token>,
+    prefix: String,
+}
+
+impl Glob {
+    pub fn new(pattern: &str) -> Glob {
+        let tokens = compile(pattern);
+        let prefix = tokens
+            .iter()
+            .map_while(|t| match t {
+                Token::Char(c) => Some(*c),
+                _ => None,
+            })
+            .collect();
+        Glob { tokens, prefix }
+    }
+
+    /// The literal text every matching name starts with.
+    pub fn prefix(&self) -> &str {
+        &self.prefix
+    }
+
+    /// Whether the pattern is plain text (matches only itself).
+    pub fn is_literal(&self) -> bool {
+        self.tokens.iter().all(|t| matches!(t, Token::Char(_)))
+    }
+
+    pub fn matches(&self, name: &str) -> bool {
+        if !name.starts_with(&self.prefix) {
+            return false;
+        }
+        let name: Vec<char> = name.chars().collect();
+        matches(&name, &self.tokens)
+    }
+}
+
 fn compile(pattern: &str) -> Vec<Token> {
     let p: Vec<char> = pattern.chars().collect();
     let mut out = Vec::new();
@@ -122,6 +162,13 @@ mod tests {
     use super::fnmatch;
 
     #[test]
+    fn literal_prefixes() {
+        let g = super::Glob::new("dist.rpm*lint");
+        assert_eq!((g.prefix(), g.is_literal()), ("dist.rpm", false));
+        assert!(super::Glob::new("a.b").is_literal() && !super::Glob::new("a[bc]").is_literal());
+    }
+
+    #[test]
     fn python_semantics() {
         let cases = [
             ("fedora-32", "fedora-*", true),
@@ -144,6 +191,7 @@ mod tests {
         ];
         for (name, pat, want) in cases {
             assert_eq!(fnmatch(name, pat), want, "{name} ~ {pat}");
+            assert_eq!(super::Glob::new(pat).matches(name), want, "compiled {name} ~ {pat}");
         }
     }
 }

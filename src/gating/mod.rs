@@ -10,6 +10,7 @@ mod decision;
 mod fnmatch;
 mod load;
 mod policy;
+mod quarantine;
 mod request;
 mod subject;
 
@@ -20,6 +21,7 @@ pub use decision::{NoRemoteRules, RemoteFetch, RemoteRules, SubjectData};
 pub use fnmatch::fnmatch;
 pub use load::{PolicyError, PolicyErrors, load_policies, parse_policies, validate_gating_yaml};
 pub use policy::{PassingTestCaseRule, Policy, PolicyKind, RemoteRule, Rule, on_demand_policy, policies_json};
+pub use quarantine::{QuarantineData, QuarantineRules, Released, released_by};
 pub use request::{DecisionRequest, ResultFetch, SubjectPlan, WaiverFetch, plan_decision};
 pub use subject::{ItemDict, Subject, SubjectType, SubjectTypes};
 
@@ -101,7 +103,21 @@ impl Gate {
         remote: &dyn RemoteRules,
         render: &dyn Fn(&ResultView) -> Value,
     ) -> Result<Value, DecisionError> {
-        decision::decide(self, req, data, now, remote, render)
+        decision::decide(self, req, data, now, remote, render, None)
+    }
+
+    /// [`Gate::decide`] with quarantine rules: requirements still unsatisfied after waivers
+    /// that a standing rule covers count as waived (see `quarantine`).
+    pub fn decide_with_quarantines(
+        &self,
+        req: &DecisionRequest,
+        data: &[SubjectData<'_>],
+        now: Timestamp,
+        remote: &dyn RemoteRules,
+        render: &dyn Fn(&ResultView) -> Value,
+        quarantines: QuarantineData<'_>,
+    ) -> Result<Value, DecisionError> {
+        decision::decide(self, req, data, now, remote, render, Some(quarantines))
     }
 
     /// `GET /api/v1.0/policies` body.

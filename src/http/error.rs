@@ -104,6 +104,10 @@ impl IntoResponse for ApiError {
                 message(StatusCode::SERVICE_UNAVAILABLE, "Service Unavailable")
             }
             ApiError::Service(ServiceError::Waiver(e)) => waiver_error(e),
+            ApiError::Service(ServiceError::Quarantine(crate::model::QuarantineError::Invalid {
+                field,
+                message: m,
+            })) => json_response(StatusCode::BAD_REQUEST, &json!({"message": format!("{field}: {m}"), "field": field})),
             ApiError::Service(ServiceError::Decision(e)) => {
                 let status = match e {
                     DecisionError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,

@@ -76,6 +76,7 @@ async fn next(mut c: Cursor) -> Option<(Result<Event, Infallible>, Cursor)> {
             let (name, json) = match &e {
                 StreamEvent::Result(r) => (r.change.event_name(), to_wire(&result_json(&r.result, &c.urls))),
                 StreamEvent::Waiver(w) => ("waiver.new", to_wire(&w.to_json())),
+                StreamEvent::Quarantine(q) => (q.event_name(), to_wire(&q.event_json())),
             };
             let data = String::from_utf8_lossy(json.trim_ascii_end()).into_owned();
             let event = Event::default().id(e.seq().to_string()).event(name).data(data);

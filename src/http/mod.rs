@@ -7,6 +7,7 @@ mod decisions;
 mod error;
 mod events;
 mod insight;
+mod quarantines;
 mod replication;
 mod request;
 mod routes;

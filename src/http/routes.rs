@@ -33,6 +33,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2.0/events", get(super::events::events))
         .merge(super::decisions::routes())
         .merge(super::waivers::routes())
+        .merge(super::quarantines::routes())
         .merge(super::replication::routes())
         .merge(super::insight::routes())
         .fallback(not_found)

@@ -8,7 +8,7 @@
 
 pub mod stream;
 
-use crate::model::{GroupRecord, IngestRecord, ResultRecord, TestcaseRecord, WaiverRecord};
+use crate::model::{GroupRecord, IngestRecord, QuarantineRecord, ResultRecord, TestcaseRecord, WaiverRecord};
 use std::fmt;
 
 /// A 32-byte blake3 chain hash.
@@ -46,6 +46,7 @@ pub enum Kind {
     Group,
     Ingest,
     Waiver,
+    Quarantine,
 }
 
 impl Kind {
@@ -56,6 +57,7 @@ impl Kind {
             Kind::Group => "group",
             Kind::Ingest => "ingest",
             Kind::Waiver => "waiver",
+            Kind::Quarantine => "quarantine",
         }
     }
 
@@ -66,6 +68,7 @@ impl Kind {
             "group" => Some(Kind::Group),
             "ingest" => Some(Kind::Ingest),
             "waiver" => Some(Kind::Waiver),
+            "quarantine" => Some(Kind::Quarantine),
             _ => None,
         }
     }
@@ -135,6 +138,8 @@ pub enum Body {
     Ingest(IngestRecord),
     /// A waiver (or, with `waived: false`, a revocation).
     Waiver(WaiverRecord),
+    /// A quarantine rule (or, with `revoked: true`, its revocation).
+    Quarantine(QuarantineRecord),
 }
 
 /// Why a body could not be decoded.
@@ -154,6 +159,7 @@ impl Body {
             Body::Group(_) => Kind::Group,
             Body::Ingest(_) => Kind::Ingest,
             Body::Waiver(_) => Kind::Waiver,
+            Body::Quarantine(_) => Kind::Quarantine,
         }
     }
 
@@ -165,6 +171,7 @@ impl Body {
             Body::Group(g) => serde_json::to_string(g),
             Body::Ingest(i) => serde_json::to_string(i),
             Body::Waiver(w) => serde_json::to_string(w),
+            Body::Quarantine(q) => serde_json::to_string(q),
         };
         // Serializing these plain structs (strings, integers, maps with string keys) cannot fail.
         encoded.unwrap_or_default()
@@ -178,6 +185,7 @@ impl Body {
             Kind::Group => Body::Group(serde_json::from_str(body).map_err(err)?),
             Kind::Ingest => Body::Ingest(serde_json::from_str(body).map_err(err)?),
             Kind::Waiver => Body::Waiver(serde_json::from_str(body).map_err(err)?),
+            Kind::Quarantine => Body::Quarantine(serde_json::from_str(body).map_err(err)?),
         })
     }
 }

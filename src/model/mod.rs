@@ -9,6 +9,7 @@ mod input;
 mod insight;
 mod limits;
 pub mod pystr;
+mod quarantine;
 mod query;
 pub mod time;
 mod waiver;
@@ -22,6 +23,10 @@ pub use insight::{
     CompareQuery, FlakyQuery, HISTORY_LIMIT, HISTORY_MAX_LIMIT, HistoryQuery, KeySelect, Side, SimilarQuery,
 };
 pub use limits::{InputLimits, check_data, check_result, check_waiver};
+pub use quarantine::{
+    DEFAULT_RELEASE_AFTER_PASSES, MAX_RELEASE_AFTER_PASSES, Quarantine, QuarantineError, QuarantineInput,
+    QuarantineRecord, QuarantineRequest, QuarantineView, parse_quarantine_request, quarantines_at,
+};
 pub use query::{DataFilter, GroupQuery, ListParams, ResultQuery, TestcaseQuery};
 pub use time::{MonotonicClock, Timestamp, parse_fromisoformat};
 pub use waiver::{

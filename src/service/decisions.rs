@@ -1,9 +1,10 @@
 //! Greenwave's use cases (API v1.0 `/decision`): fetching from the store the results and
 //! waivers the pure `gating` engine needs for each subject, and asking it for the decision.
 
+use super::quarantines::{QuarantineCache, released_keys, rules_for_decision};
 use super::render::{Urls, result_json};
 use super::{Service, ServiceError};
-use crate::gating::{DecisionError, Gate, NoRemoteRules, SubjectData};
+use crate::gating::{DecisionError, Gate, NoRemoteRules, QuarantineData, SubjectData};
 use crate::model::{DataFilter, ResultQuery, ResultView, Timestamp, WaiverView};
 use crate::store::{ReadStore, WaiverKeys};
 use serde_json::Value;
@@ -25,6 +26,18 @@ pub fn decide(
     body: Option<&Value>,
     urls: &Urls,
     now: Timestamp,
+) -> Result<Value, ServiceError> {
+    decide_cached(r, gate, body, urls, now, &QuarantineCache::default())
+}
+
+/// [`decide`] with the service's compiled quarantine rules.
+fn decide_cached(
+    r: &dyn ReadStore,
+    gate: &Gate,
+    body: Option<&Value>,
+    urls: &Urls,
+    now: Timestamp,
+    cache: &QuarantineCache,
 ) -> Result<Value, ServiceError> {
     let req = gate.plan(body)?;
     // `when`: judge exactly what was stored here by then — filtered before the latest
@@ -52,7 +65,13 @@ pub fn decide(
     let data: Vec<SubjectData> =
         fetched.iter().map(|(results, waivers)| SubjectData { results, waivers, created: None }).collect();
     let render = |v: &ResultView| serde_json::to_value(result_json(v, urls)).unwrap_or(Value::Null);
-    Ok(gate.decide(&req, &data, now, &NoRemoteRules, &render)?)
+    // Quarantines last: they only matter to requirements results and waivers left unmet.
+    let rules = rules_for_decision(r, cache, req.when, stored_by)?;
+    let at = req.when.unwrap_or(now);
+    let results = fetched.iter().flat_map(|(results, _)| results.iter());
+    let released = released_keys(r, &rules, results, &gate.outcomes, at, stored_by)?;
+    let quarantines = QuarantineData { rules: &rules, released: &released };
+    Ok(gate.decide_with_quarantines(&req, &data, now, &NoRemoteRules, &render, quarantines)?)
 }
 
 fn latest_query(filters: &[DataFilter], testcases: Option<&[String]>, until: Option<Timestamp>) -> ResultQuery {
@@ -71,7 +90,10 @@ impl Service {
         let gate = self.inner.config.gate.clone();
         let anchored =
             body.as_ref().is_some_and(|b| b.get("subject_identifier").is_some() || b.get("subject").is_some());
-        let f = move |r: &dyn ReadStore| decide(r, &gate, body.as_ref(), &urls, Timestamp::now());
+        let service = self.clone();
+        let f = move |r: &dyn ReadStore| {
+            decide_cached(r, &gate, body.as_ref(), &urls, Timestamp::now(), &service.inner.quarantines)
+        };
         if anchored { self.read_now(f) } else { self.read(f).await }
     }
 }

@@ -5,8 +5,8 @@
 //! testcase for the same item (and scenario/arch when it has them), repeats it, or is the
 //! first: consumers that only want changes filter on that, machines can take everything.
 
-use crate::log::Kind;
-use crate::model::{ResultView, WaiverView};
+use crate::log::{Body, Kind};
+use crate::model::{QuarantineView, ResultView, Timestamp, WaiverView, quarantines_at};
 use crate::store::{ReadStore, StoreError};
 
 /// How a result relates to the one before it (same testcase, item, scenario, arch).
@@ -44,6 +44,8 @@ pub struct ResultEvent {
 pub enum Event {
     Result(ResultEvent),
     Waiver(WaiverView),
+    /// A quarantine rule created (`quarantine.new`) or revoked (`quarantine.revoked`).
+    Quarantine(QuarantineView),
 }
 
 impl Event {
@@ -51,7 +53,21 @@ impl Event {
         match self {
             Event::Result(r) => r.seq,
             Event::Waiver(w) => w.id,
+            Event::Quarantine(q) => q.seq,
         }
+    }
+}
+
+impl QuarantineView {
+    /// The SSE event name of this entry.
+    pub fn event_name(&self) -> &'static str {
+        if self.record.revoked { "quarantine.revoked" } else { "quarantine.new" }
+    }
+
+    /// The rule as this entry leaves it (the API's JSON, judged at the entry's time).
+    pub fn event_json(&self) -> serde_json::Value {
+        let at = Timestamp(self.record.timestamp);
+        quarantines_at(std::slice::from_ref(self), None).first().map(|q| q.to_json(at)).unwrap_or_default()
     }
 }
 
@@ -74,6 +90,17 @@ impl EventFilter {
             && !self.changes_only
             && (self.testcases.is_empty() || self.testcases.contains(&r.testcase))
             && (self.items.is_empty() || self.items.contains(&r.subject_identifier))
+    }
+
+    /// Quarantines are rules, not subjects: a testcase filter keeps those whose glob covers
+    /// one of its testcases; item, outcome and change filters leave them out.
+    fn matches_quarantine(&self, q: &QuarantineView) -> bool {
+        let glob = &q.record.testcase;
+        self.outcomes.is_empty()
+            && !self.changes_only
+            && self.items.is_empty()
+            && (self.testcases.is_empty()
+                || self.testcases.iter().any(|t| t == glob || crate::gating::fnmatch(t, glob)))
     }
 
     fn matches(&self, v: &ResultView) -> bool {
@@ -111,6 +138,16 @@ fn events_after(r: &dyn ReadStore, after: i64, filter: &EventFilter) -> Result<(
                 && filter.matches_waiver(&w)
             {
                 out.push(Event::Waiver(w));
+            }
+            continue;
+        }
+        if entry.kind == Kind::Quarantine {
+            // The entry carries the whole record: no index lookup needed.
+            if let Ok(Body::Quarantine(record)) = Body::decode(entry.kind, &entry.body) {
+                let q = QuarantineView { seq, record };
+                if filter.matches_quarantine(&q) {
+                    out.push(Event::Quarantine(q));
+                }
             }
             continue;
         }

@@ -13,12 +13,15 @@ pub mod insight;
 pub mod local;
 pub mod log_limit;
 mod pool;
+mod quarantines;
 mod queue;
 pub mod redact;
 pub mod render;
 pub mod replication;
 pub mod submit;
 mod waivers;
+
+pub use quarantines::QuarantineFilter;
 
 /// Store data types adapters see (the store itself stays behind the service).
 pub use crate::store::{OriginHead, Stats};
@@ -68,6 +71,9 @@ pub enum ServiceError {
     /// An idempotency key reused with a different request (422).
     #[error("{0}")]
     KeyReused(String),
+    /// A quarantine request was refused (400, naming the field).
+    #[error(transparent)]
+    Quarantine(crate::model::QuarantineError),
     /// A change stream was refused or could not be written (replication).
     #[error(transparent)]
     Stream(#[from] crate::log::stream::StreamError),
@@ -226,6 +232,8 @@ struct Inner {
     /// The read half, shared with commands that run without a server.
     reads: local::ReadOnly,
     config: Config,
+    /// The standing quarantine rules, compiled for decisions.
+    quarantines: quarantines::QuarantineCache,
     /// The server's background checkpoints (none for a batch command: see
     /// [`Service::open_batch`]).
     _checkpoints: Option<CheckpointThread>,
@@ -318,6 +326,7 @@ impl Service {
                     queue,
                     pool,
                     config,
+                    quarantines: quarantines::QuarantineCache::default(),
                     _checkpoints: checkpoints,
                 }),
             },

@@ -18,7 +18,9 @@ use super::{
     Written,
 };
 use crate::log::{Body, Entry, Hash};
-use crate::model::{GroupQuery, GroupView, ResultQuery, ResultView, TestcaseQuery, TestcaseView, WaiverView};
+use crate::model::{
+    GroupQuery, GroupView, QuarantineView, ResultQuery, ResultView, TestcaseQuery, TestcaseView, WaiverView,
+};
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -146,6 +148,11 @@ pub trait ReadStore: Send {
     fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError>;
     /// The texts of interned data values.
     fn value_texts(&self, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError>;
+    /// Quarantine entries at or before log position `max_seq` (`None`: all), of one rule
+    /// when `uuid` is given, in log order.
+    fn quarantine_entries(&self, uuid: Option<&str>, max_seq: Option<i64>) -> Result<Vec<QuarantineView>, StoreError>;
+    /// The newest log position of a quarantine entry (0: none).
+    fn quarantine_mark(&self) -> Result<i64, StoreError>;
 }
 
 /// The one writer: appends entries to this node's chain (local writes) or imports other

@@ -11,6 +11,7 @@ mod facets;
 mod insight;
 mod paths;
 mod plan;
+mod quarantines;
 mod reader;
 mod schema;
 mod writer;

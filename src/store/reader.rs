@@ -594,6 +594,18 @@ impl ReadStore for Reader {
     fn value_texts(&self, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
         insight::value_texts(&self.conn, ids)
     }
+
+    fn quarantine_entries(
+        &self,
+        uuid: Option<&str>,
+        max_seq: Option<i64>,
+    ) -> Result<Vec<crate::model::QuarantineView>, StoreError> {
+        super::quarantines::entries(&self.conn, uuid, max_seq)
+    }
+
+    fn quarantine_mark(&self) -> Result<i64, StoreError> {
+        super::quarantines::mark(&self.conn)
+    }
 }
 
 /// Per testcase, every row at that testcase's newest time. `rows` are newest first.

@@ -180,6 +180,18 @@ CREATE INDEX IF NOT EXISTS waivers_by_subject ON waivers(subject_identifier, sub
     product_version, username, id, uuid, timestamp, waived, comment, proxied_by, expires_at);
 CREATE INDEX IF NOT EXISTS waivers_testcase ON waivers(testcase);
 
+-- Quarantine entries (creations and revocations; few), each under its log position with
+-- its canonical record: decisions resolve which rules stood at their instant from them.
+-- New in schema 3 stores without a version bump: no older store can hold such an entry,
+-- so creating the empty table on open is the whole upgrade.
+CREATE TABLE IF NOT EXISTS quarantines(
+    seq INTEGER PRIMARY KEY, -- the log seq of the entry
+    uuid TEXT NOT NULL,
+    timestamp INTEGER NOT NULL,
+    record TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS quarantines_uuid ON quarantines(uuid);
+
 CREATE TABLE IF NOT EXISTS result_groups(
     group_id INTEGER NOT NULL,
     result_id INTEGER NOT NULL,

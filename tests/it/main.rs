@@ -17,6 +17,7 @@ mod gating;
 mod hostile_peer;
 mod insight;
 mod python_client;
+mod quarantine;
 mod replay;
 mod replication;
 mod server_limits;

@@ -9,7 +9,8 @@ use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, WriteStore};
 use crate::log::{Body, Entry, Hash, Kind};
 use crate::model::{
-    GroupRecord, GroupView, IngestRecord, ResultView, TestcaseRecord, TestcaseView, Timestamp, WaiverRecord, WaiverView,
+    GroupRecord, GroupView, IngestRecord, QuarantineView, ResultView, TestcaseRecord, TestcaseView, Timestamp,
+    WaiverRecord, WaiverView,
 };
 use foldhash::HashMap;
 use rusqlite::{Connection, OptionalExtension, params};
@@ -18,6 +19,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 mod intern;
 mod lww;
+mod quarantines;
 mod results;
 mod runs;
 
@@ -40,6 +42,7 @@ pub enum Written {
         created: bool,
     },
     Waiver(WaiverView),
+    Quarantine(QuarantineView),
 }
 
 /// What importing one foreign entry did.
@@ -275,6 +278,7 @@ impl Writer {
                     .query_row([&w.uuid], |r| r.get(0))?;
                 Ok(Written::Waiver(WaiverView { id, record: w.clone() }))
             }
+            Body::Quarantine(q) => Ok(Written::Quarantine(self.written_quarantine(q)?)),
         }
     }
 
@@ -393,6 +397,7 @@ impl Writer {
                 Ok(None)
             }
             Body::Waiver(w) => self.apply_waiver(seq, w),
+            Body::Quarantine(q) => self.apply_quarantine(seq, q),
         }
     }
 
