@@ -5,7 +5,7 @@
 //! each failure (how long the key has failed, whether the failure was seen before).
 
 use super::ServiceError;
-use super::insight::{SEEN_CAP, classify_keys};
+use super::insight::SEEN_CAP;
 use super::local::ReadOnly;
 use crate::insight::{
     Class, CompareContext, Comparison, FlakyParams, Key, Run, State, compare, key_of, package_name, run_of, signature,
@@ -98,11 +98,12 @@ impl ReadOnly {
         let range = RunRange {
             since: Some(window.window_start(now).0),
             until: Some(q.when.unwrap_or(now).0),
-            max_id,
+            // Parallel readers stop where this snapshot stands.
+            max_id: Some(max_id.map_or(r.last_seq(), Ok)?),
             ..RunRange::default()
         };
         let mut context = CompareContext::default();
-        for c in classify_keys(r, &keys, &range, &FlakyParams::default())? {
+        for c in self.classify_parallel(&keys, &range, &FlakyParams::default())? {
             if c.state == State::Flaky {
                 context.flaky.insert(Key { testcase: c.testcase, scenario: c.scenario, arch: c.arch });
             }

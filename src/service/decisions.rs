@@ -69,7 +69,7 @@ fn decide_cached(
     let rules = rules_for_decision(r, cache, req.when, stored_by)?;
     let at = req.when.unwrap_or(now);
     let results = fetched.iter().flat_map(|(results, _)| results.iter());
-    let released = released_keys(r, &rules, results, &gate.outcomes, at, stored_by)?;
+    let released = released_keys(r, cache, &rules, results, &gate.outcomes, at, stored_by)?;
     let quarantines = QuarantineData { rules: &rules, released: &released };
     Ok(gate.decide_with_quarantines(&req, &data, now, &NoRemoteRules, &render, quarantines)?)
 }

@@ -288,22 +288,7 @@ impl ReadOnly {
             s.range.max_id = Some(s.range.max_id.map_or(r.last_seq(), Ok)?);
             Ok((if s.empty { Vec::new() } else { r.run_keys(&filter_of(&q.keys))? }, s))
         })?;
-        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
-        let chunk = keys.len().div_ceil(workers).max(1);
-        let parts: Vec<Result<Vec<Classification>, ServiceError>> = std::thread::scope(|threads| {
-            let handles: Vec<_> = keys
-                .chunks(chunk)
-                .map(|part| threads.spawn(|| self.read(|r| classify_keys(r, part, &scope.range, &params))))
-                .collect();
-            handles
-                .into_iter()
-                .map(|h| h.join().unwrap_or_else(|_| Err(ServiceError::Unavailable("a flaky worker failed".into()))))
-                .collect()
-        });
-        let mut data = Vec::with_capacity(keys.len());
-        for part in parts {
-            data.extend(part?);
-        }
+        let data = self.classify_parallel(&keys, &scope.range, &params)?;
         Ok(FlakyAnswer {
             since: since.to_iso(),
             until: until.to_iso(),
@@ -318,11 +303,40 @@ impl ReadOnly {
     }
 }
 
+impl ReadOnly {
+    /// Classifies `keys` (answers in their order) on parallel readers, each reading at most
+    /// up to `range.max_id`, so together they answer as one snapshot would.
+    pub(super) fn classify_parallel(
+        &self,
+        keys: &[RunKey],
+        range: &RunRange,
+        params: &FlakyParams,
+    ) -> Result<Vec<Classification>, ServiceError> {
+        let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
+        let chunk = keys.len().div_ceil(workers).max(1);
+        let parts: Vec<Result<Vec<Classification>, ServiceError>> = std::thread::scope(|threads| {
+            let handles: Vec<_> = keys
+                .chunks(chunk)
+                .map(|part| threads.spawn(|| self.read(|r| classify_keys(r, part, range, params))))
+                .collect();
+            handles
+                .into_iter()
+                .map(|h| h.join().unwrap_or_else(|_| Err(ServiceError::Unavailable("a flaky worker failed".into()))))
+                .collect()
+        });
+        let mut data = Vec::with_capacity(keys.len());
+        for part in parts {
+            data.extend(part?);
+        }
+        Ok(data)
+    }
+}
+
 /// Most threads one flaky answer reads with.
 const MAX_WORKERS: usize = 4;
 
 /// Classifies `keys` (in order) over their runs in `range`, with the evidence filled in.
-pub(super) fn classify_keys(
+fn classify_keys(
     r: &dyn ReadStore,
     keys: &[RunKey],
     range: &RunRange,

@@ -26,7 +26,34 @@ impl From<QuarantineError> for ServiceError {
 
 /// The standing rules, compiled, with the quarantine log position they were built at.
 #[derive(Default)]
-pub struct QuarantineCache(Mutex<Option<(i64, Arc<QuarantineRules>)>>);
+pub struct QuarantineCache(Mutex<Option<(i64, Arc<QuarantineRules>)>>, KeyIds);
+
+/// Insight key ids by (testcase, scenario, arch): a key's id never changes once made, so
+/// release lookups skip finding it again (only keys that exist are remembered).
+#[derive(Default)]
+pub(super) struct KeyIds(Mutex<HashMap<(String, String, String), i64>>);
+
+impl KeyIds {
+    fn get(&self, r: &dyn ReadStore, testcase: &str, scenario: &str, arch: &str) -> Result<Option<i64>, ServiceError> {
+        let slot = (testcase.to_owned(), scenario.to_owned(), arch.to_owned());
+        if let Some(id) = self.0.lock().ok().and_then(|ids| ids.get(&slot).copied()) {
+            return Ok(Some(id));
+        }
+        let filter = KeyFilter {
+            testcase: Some(slot.0.clone()),
+            scenario: Some(slot.1.clone()),
+            arch: Some(slot.2.clone()),
+            ..KeyFilter::default()
+        };
+        let Some(key) = r.run_keys(&filter)?.into_iter().next() else { return Ok(None) };
+        if let Ok(mut ids) = self.0.lock()
+            && ids.len() < 100_000
+        {
+            ids.insert(slot, key.id);
+        }
+        Ok(Some(key.id))
+    }
+}
 
 /// The rules a decision applies: those standing now (cached), or with `when` those known by
 /// then — entries this node had stored by `stored_by` and dated by `when`.
@@ -65,6 +92,7 @@ pub(super) fn rules_for_decision(
 /// keys goes on covering the ones still failing.
 pub(super) fn released_keys<'a>(
     r: &dyn ReadStore,
+    cache: &QuarantineCache,
     rules: &QuarantineRules,
     results: impl Iterator<Item = &'a ResultView>,
     outcomes: &OutcomeClasses,
@@ -84,7 +112,10 @@ pub(super) fn released_keys<'a>(
             let done = match known.get(&slot) {
                 Some(done) => *done,
                 None => {
-                    let done = key_released(r, q, &testcase, &scenario, &arch, at, stored_by)?;
+                    let done = match cache.1.get(r, &testcase, &scenario, &arch)? {
+                        Some(key) => key_released(r, q, key, at, stored_by)?,
+                        None => false,
+                    };
                     known.insert(slot, done);
                     done
                 }
@@ -97,29 +128,22 @@ pub(super) fn released_keys<'a>(
     Ok(released)
 }
 
+/// Whether rule `q` has released key `key`: `release_after_passes` consecutive passes of
+/// it after the rule's creation, up to `at`.
 fn key_released(
     r: &dyn ReadStore,
     q: &Quarantine,
-    testcase: &str,
-    scenario: &str,
-    arch: &str,
+    key: i64,
     at: Timestamp,
     stored_by: Option<i64>,
 ) -> Result<bool, ServiceError> {
-    let filter = KeyFilter {
-        testcase: Some(testcase.to_owned()),
-        scenario: Some(scenario.to_owned()),
-        arch: Some(arch.to_owned()),
-        ..KeyFilter::default()
-    };
-    let Some(key) = r.run_keys(&filter)?.into_iter().next() else { return Ok(false) };
     let range = RunRange {
         since: Some(q.rule.created_at.saturating_add(1)),
         until: Some(at.0),
         max_id: stored_by,
         ..RunRange::default()
     };
-    let runs = r.runs(key.id, &range)?;
+    let runs = r.runs(key, &range)?;
     Ok(released_by(runs.iter().map(|run| run.fail), q.rule.release_after_passes))
 }
 

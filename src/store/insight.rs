@@ -1,6 +1,12 @@
 //! Insight's reads: the keys (testcase, scenario, arch) results were indexed under, a
 //! key's runs in a time range, the latest run of every key on an item, and the texts of
 //! interned values. The logic over them is `crate::insight` (pure), fed by the service.
+//!
+//! Parameters compared with an indexed column are written `+?`: SQLite (built with STAT4)
+//! otherwise recompiles such a statement whenever the bound value changes, because the
+//! value might change the plan — measured: a decision covering quarantined failures spent
+//! a third of its time re-preparing these statements (BENCHMARKS.md, "Insight"). The plans
+//! here do not depend on values (each query has one sensible index).
 
 use super::{StoreError, like_to_glob};
 use rusqlite::{Connection, OptionalExtension, params_from_iter, types::Value};
@@ -63,16 +69,16 @@ pub(super) fn keys(conn: &Connection, f: &KeyFilter) -> Result<Vec<RunKey>, Stor
         args.push(Value::Text(v));
     };
     if let Some(t) = &f.testcase {
-        add(" AND t.name = ?", t.clone());
+        add(" AND t.name = +?", t.clone());
     }
     if let Some(p) = &f.testcase_like {
         add(" AND t.name GLOB ?", like_to_glob(p));
     }
     if let Some(s) = &f.scenario {
-        add(" AND k.scenario = ?", s.clone());
+        add(" AND k.scenario = +?", s.clone());
     }
     if let Some(a) = &f.arch {
-        add(" AND k.arch = ?", a.clone());
+        add(" AND k.arch = +?", a.clone());
     }
     sql.push_str(" ORDER BY t.name, k.scenario, k.arch");
     let mut stmt = conn.prepare_cached(&sql).map_err(outdated)?;
@@ -85,7 +91,7 @@ pub(super) fn keys(conn: &Connection, f: &KeyFilter) -> Result<Vec<RunKey>, Stor
 /// The runs of key `key` in `range`.
 pub(super) fn runs(conn: &Connection, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError> {
     let mut sql =
-        String::from("SELECT result_id, submit_time, fail, item_id, type_id, duration FROM runs WHERE key_id = ?");
+        String::from("SELECT result_id, submit_time, fail, item_id, type_id, duration FROM runs WHERE key_id = +?");
     let mut args = vec![key];
     let mut add = |clause: &str, v: Option<i64>| {
         if let Some(v) = v {
@@ -93,8 +99,8 @@ pub(super) fn runs(conn: &Connection, key: i64, range: &RunRange) -> Result<Vec<
             args.push(v);
         }
     };
-    add(" AND submit_time >= ?", range.since);
-    add(" AND submit_time <= ?", range.until);
+    add(" AND submit_time >= +?", range.since);
+    add(" AND submit_time <= +?", range.until);
     add(" AND result_id <= ?", range.max_id);
     add(" AND item_id = ?", range.item_id);
     add(" AND type_id = ?", range.type_id);
@@ -130,8 +136,8 @@ pub(super) fn failures_before(
 ) -> Result<usize, StoreError> {
     let n: i64 = conn
         .prepare_cached(
-            "SELECT count(*) FROM (SELECT 1 FROM failures WHERE signature = ?1
-               AND (submit_time < ?2 OR (submit_time = ?2 AND result_id < ?3)) AND (?4 IS NULL OR result_id <= ?4)
+            "SELECT count(*) FROM (SELECT 1 FROM failures WHERE signature = +?1
+               AND (submit_time < +?2 OR (submit_time = +?2 AND result_id < +?3)) AND (?4 IS NULL OR result_id <= ?4)
              LIMIT ?5)",
         )
         .map_err(outdated)?
@@ -153,8 +159,8 @@ pub(super) fn failures(
 ) -> Result<Vec<FailureRow>, StoreError> {
     let order = if oldest_first { "ASC" } else { "DESC" };
     let sql = format!(
-        "SELECT result_id, submit_time FROM failures WHERE signature = ?1 AND (?2 IS NULL OR result_id <= ?2)
-           AND (?3 IS NULL OR submit_time < ?3 OR (submit_time = ?3 AND result_id < ?4))
+        "SELECT result_id, submit_time FROM failures WHERE signature = +?1 AND (?2 IS NULL OR result_id <= ?2)
+           AND (?3 IS NULL OR submit_time < +?3 OR (submit_time = +?3 AND result_id < +?4))
          ORDER BY submit_time {order}, result_id {order} LIMIT ?5"
     );
     let mut stmt = conn.prepare_cached(&sql).map_err(outdated)?;
@@ -175,8 +181,9 @@ pub(super) fn values_with_prefix(
     // Every text with the prefix sorts at or after it and before the prefix followed by the
     // highest character.
     let end = format!("{prefix}\u{10FFFF}");
-    let mut stmt = conn
-        .prepare_cached("SELECT id, value FROM data_values WHERE value >= ?1 AND value < ?2 ORDER BY value LIMIT ?3")?;
+    let mut stmt = conn.prepare_cached(
+        "SELECT id, value FROM data_values WHERE value >= +?1 AND value < +?2 ORDER BY value LIMIT ?3",
+    )?;
     let rows = stmt.query_map(rusqlite::params![prefix, end, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?;
     Ok(rows.collect::<Result<_, _>>()?)
 }
