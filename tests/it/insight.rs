@@ -324,3 +324,69 @@ fn compare_sorts_every_key_of_base_and_head_into_buckets() {
     assert!(out.lines().any(|l| l.starts_with("NEW FAILURE") && l.contains("t.newfail")), "{out}");
     assert!(out.contains("1 unchanged passing"), "{out}");
 }
+
+/// What two flaky answers must agree on (uuids are each server's own).
+fn comparable(answer: &Value) -> Vec<Value> {
+    answer["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| {
+            let mut c = c.clone();
+            for e in c["evidence"].as_array_mut().unwrap() {
+                e.as_object_mut().unwrap().remove("uuid");
+            }
+            c
+        })
+        .collect()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// Classifying at `when = T` equals classifying a store that holds only what was
+    /// stored by T (and so does a key's history).
+    #[test]
+    fn flaky_at_an_instant_equals_a_store_holding_only_what_was_stored_by_then(
+        runs in proptest::collection::vec((0..2usize, 0..3usize, 0..3usize), 2..30),
+        cut in 0.0..1.0f64,
+    ) {
+        const OUTCOMES: [&str; 3] = ["PASSED", "FAILED", "QUEUED"];
+        let body = |i: usize, (t, item, o): (usize, usize, usize)| json!({
+            "testcase": {"name": format!("t.{t}")},
+            "outcome": OUTCOMES[o],
+            "submit_time": at(i as i64),
+            "data": {"item": format!("pkg-{item}"), "arch": "x86_64"},
+        });
+        let k = ((runs.len() as f64) * cut) as usize;
+        let full = TestServer::start();
+        for (i, r) in runs[..k].iter().enumerate() {
+            full.result(body(i, *r));
+        }
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        let t = verdict::model::Timestamp::now().to_iso();
+        std::thread::sleep(std::time::Duration::from_millis(5));
+        for (i, r) in runs.iter().enumerate().skip(k) {
+            full.result(body(i, *r));
+        }
+        let past = TestServer::start();
+        for (i, r) in runs[..k].iter().enumerate() {
+            past.result(body(i, *r));
+        }
+        let at_t = full.get(&format!("/api/verdict/v1/flaky?since=2020-01-01&when={t}Z")).json;
+        let only = past.get("/api/verdict/v1/flaky?since=2020-01-01").json;
+        proptest::prop_assert_eq!(comparable(&at_t), comparable(&only));
+        for tc in ["t.0", "t.1"] {
+            let h = |s: &TestServer, when: &str| {
+                let mut v = s.get(&format!("/api/verdict/v1/history?testcase={tc}{when}")).json;
+                for key in v["data"].as_array_mut().unwrap() {
+                    for row in key["results"].as_array_mut().unwrap() {
+                        row.as_object_mut().unwrap().remove("uuid");
+                    }
+                }
+                v
+            };
+            proptest::prop_assert_eq!(h(&full, &format!("&when={t}Z")), h(&past, ""));
+        }
+    }
+}
