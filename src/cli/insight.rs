@@ -11,21 +11,15 @@ use anyhow::{Result, bail};
 use clap::Args;
 use std::path::Path;
 
-/// Which keys and results (shared by both commands).
+/// Which keys, at which instant, in which form (shared by every insight command).
 #[derive(Debug, Args)]
-pub struct KeyArgs {
+pub struct SelectArgs {
     /// One testcase by name.
     #[arg(long)]
     pub testcase: Option<String>,
     /// Testcases by pattern (`*` any text, `_` one character).
     #[arg(long = "testcases-like", value_name = "PATTERN")]
     pub testcases_like: Option<String>,
-    /// Only results of this item (subject), e.g. an NVR.
-    #[arg(long)]
-    pub item: Option<String>,
-    /// Only results whose data.type is this.
-    #[arg(long = "type", value_name = "TYPE")]
-    pub item_type: Option<String>,
     #[arg(long)]
     pub scenario: Option<String>,
     #[arg(long)]
@@ -36,6 +30,19 @@ pub struct KeyArgs {
     /// Print the API's JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+}
+
+/// Which keys and results (`history`, `flaky`).
+#[derive(Debug, Args)]
+pub struct KeyArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Only results of this item (subject), e.g. an NVR.
+    #[arg(long)]
+    pub item: Option<String>,
+    /// Only results whose data.type is this.
+    #[arg(long = "type", value_name = "TYPE")]
+    pub item_type: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -93,20 +100,8 @@ pub struct CompareArgs {
     pub head_item: Option<String>,
     #[arg(long = "head-type", value_name = "TYPE")]
     pub head_type: Option<String>,
-    #[arg(long)]
-    pub testcase: Option<String>,
-    #[arg(long = "testcases-like", value_name = "PATTERN")]
-    pub testcases_like: Option<String>,
-    #[arg(long)]
-    pub scenario: Option<String>,
-    #[arg(long)]
-    pub arch: Option<String>,
-    /// Answer as this node would have at that instant (ISO 8601).
-    #[arg(long, value_name = "TIME")]
-    pub when: Option<String>,
-    /// Print the API's JSON instead of a table.
-    #[arg(long)]
-    pub json: bool,
+    #[command(flatten)]
+    pub select: SelectArgs,
 }
 
 /// Flags as API parameters (`name=value` pairs), in the API's names.
@@ -114,16 +109,20 @@ fn pairs(named: &[(&str, &Option<String>)]) -> Vec<(String, String)> {
     named.iter().filter_map(|(k, v)| v.as_ref().map(|v| ((*k).to_owned(), v.clone()))).collect()
 }
 
-fn key_pairs(k: &KeyArgs) -> Vec<(String, String)> {
+fn select_pairs(k: &SelectArgs) -> Vec<(String, String)> {
     pairs(&[
         ("testcase", &k.testcase),
         ("testcases:like", &k.testcases_like),
-        ("item", &k.item),
-        ("type", &k.item_type),
         ("scenario", &k.scenario),
         ("arch", &k.arch),
         ("when", &k.when),
     ])
+}
+
+fn key_pairs(k: &KeyArgs) -> Vec<(String, String)> {
+    let mut p = select_pairs(&k.select);
+    p.extend(pairs(&[("item", &k.item), ("type", &k.item_type)]));
+    p
 }
 
 /// A parameter error in the flags' own words (`--testcases-like`, not `testcases:like`).
@@ -137,7 +136,7 @@ pub fn history(db: &Path, args: HistoryArgs) -> Result<i32> {
     p.extend(pairs(&[("since", &args.since), ("until", &args.until), ("limit", &args.limit)]));
     let q = HistoryQuery::parse(&p).map_err(flag_error)?;
     let answer = ReadOnly::open(db)?.history(&q)?;
-    if args.keys.json {
+    if args.keys.select.json {
         println!("{}", serde_json::to_string_pretty(&serde_json::json!({ "data": answer }))?);
     } else {
         print_history(&answer);
@@ -190,7 +189,7 @@ pub fn flaky(db: &Path, args: FlakyArgs) -> Result<i32> {
         bail!("give --testcase or --testcases-like, not both");
     }
     let answer = ReadOnly::open(db)?.flaky(&q, Timestamp::now())?;
-    if args.keys.json {
+    if args.keys.select.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         print_flaky(&answer);
@@ -199,22 +198,18 @@ pub fn flaky(db: &Path, args: FlakyArgs) -> Result<i32> {
 }
 
 pub fn compare(db: &Path, args: CompareArgs) -> Result<i32> {
-    let p = pairs(&[
+    let mut p = pairs(&[
         ("base", &args.base),
         ("base_item", &args.base_item),
         ("base_type", &args.base_type),
         ("head", &args.head),
         ("head_item", &args.head_item),
         ("head_type", &args.head_type),
-        ("testcase", &args.testcase),
-        ("testcases:like", &args.testcases_like),
-        ("scenario", &args.scenario),
-        ("arch", &args.arch),
-        ("when", &args.when),
     ]);
+    p.extend(select_pairs(&args.select));
     let q = CompareQuery::parse(&p).map_err(flag_error)?;
     let answer = ReadOnly::open(db)?.compare(&q, Timestamp::now())?;
-    if args.json {
+    if args.select.json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         print_compare(&answer);

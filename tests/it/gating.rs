@@ -256,14 +256,7 @@ fn waiver_events_reach_the_stream() {
     let s = gated(&[]);
     let w = waive(&s, "bob", waiver("q-1-1", "dist.rpmdeplint", true));
     assert_eq!(w.status, 201);
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_per_read(Some(Duration::from_secs(20))).build().into();
-    let resp = agent.get(&s.url("/api/v2.0/events")).header("Last-Event-ID", "0").call().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(resp.into_body().into_reader()));
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        seen.push(lines.next().unwrap().unwrap());
-    }
+    let seen = crate::support::first_event_lines(&s, 3);
     assert_eq!(seen[1], "event: waiver.new", "{seen:?}");
     assert!(seen[2].contains("\"subject_identifier\":\"q-1-1\""), "{seen:?}");
 }

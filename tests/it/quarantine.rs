@@ -226,14 +226,7 @@ fn quarantines_reach_the_stream_and_the_cli() {
     let s = dummy();
     let r = quarantine(&s, "bob", json!({"testcase": "dist.rpmdeplint", "reason": "stream me"}));
     assert_eq!(r.status, 201);
-    let agent: ureq::Agent =
-        ureq::Agent::config_builder().timeout_per_read(Some(Duration::from_secs(20))).build().into();
-    let resp = agent.get(&s.url("/api/v2.0/events")).header("Last-Event-ID", "0").call().unwrap();
-    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(resp.into_body().into_reader()));
-    let mut seen = Vec::new();
-    while seen.len() < 3 {
-        seen.push(lines.next().unwrap().unwrap());
-    }
+    let seen = crate::support::first_event_lines(&s, 3);
     assert_eq!(seen[1], "event: quarantine.new", "{seen:?}");
     assert!(seen[2].contains("\"reason\":\"stream me\""), "{seen:?}");
 

@@ -668,3 +668,60 @@ fn waivers_replicate_and_gate_on_the_peer() {
         assert_eq!(d["policies_satisfied"], true, "{d}");
     }
 }
+
+/// Quarantine rules are log entries too: created on one node, they cover the peer's
+/// decisions; revoked on the other, they stop covering everywhere.
+#[test]
+fn quarantines_replicate_and_gate_on_the_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let ports = free_ports(2);
+    let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/policies/gating");
+    let extra = ["--auth", "dummy", "--policies", policies.to_str().unwrap()];
+    let a = Node::start(&dir.path().join("a.db"), ports[0], &[ports[1]], &extra);
+    let b = Node::start(&dir.path().join("b.db"), ports[1], &[ports[0]], &extra);
+    let nvr = "quar-1.0-1.fc40";
+    for (tc, outcome, scenario) in
+        [("dist.rpmdeplint", "FAILED", None), ("compose.install", "PASSED", Some("x86_64.uefi"))]
+    {
+        let mut data = serde_json::json!({"item": nvr, "type": "koji_build"});
+        if let Some(s) = scenario {
+            data["scenario"] = serde_json::json!(s);
+        }
+        a.post("/api/v2.0/results", &serde_json::json!({"testcase": tc, "outcome": outcome, "data": data}), &[]);
+    }
+    use base64::Engine;
+    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:x"));
+    let q = b.post(
+        "/api/verdict/v1/quarantines",
+        &serde_json::json!({"testcase": "dist.rpm*", "reason": "mirror flakes"}),
+        &[("Authorization", &auth)],
+    );
+    let id = q["id"].as_str().unwrap_or_else(|| panic!("{q}")).to_owned();
+    converge(&[&a, &b], 3);
+    let decision = serde_json::json!({"subject_type": "koji_build", "subject_identifier": nvr,
+        "decision_context": "bodhi_update_push_stable", "product_version": "fedora-40"});
+    let decide = |node: &Node| -> Value {
+        let mut r = agent()
+            .post(format!("{}/api/v1.0/decision", node.url()))
+            .header("Content-Type", "application/json")
+            .send(decision.to_string())
+            .unwrap();
+        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+    };
+    for node in [&a, &b] {
+        let d = decide(node);
+        assert_eq!(d["policies_satisfied"], true, "{d}");
+        assert!(d.to_string().contains(&id), "the covering rule is named: {d}");
+    }
+    // Revoked on the other node, the rule stops covering on both.
+    let r = agent()
+        .delete(format!("{}/api/verdict/v1/quarantines/{id}", a.url()))
+        .header("Authorization", &auth)
+        .call()
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    converge(&[&a, &b], 4);
+    for node in [&a, &b] {
+        assert_eq!(decide(node)["policies_satisfied"], false);
+    }
+}

@@ -247,3 +247,12 @@ pub fn read_request_path(conn: &mut impl std::io::Read) -> String {
     let head = String::from_utf8_lossy(&head).into_owned();
     head.split_whitespace().nth(1).unwrap_or("/").to_owned()
 }
+
+/// The first `n` lines of the server's event stream, from its beginning.
+pub fn first_event_lines(s: &TestServer, n: usize) -> Vec<String> {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_per_read(Some(std::time::Duration::from_secs(20))).build().into();
+    let resp = agent.get(&s.url("/api/v2.0/events")).header("Last-Event-ID", "0").call().unwrap();
+    let mut lines = std::io::BufRead::lines(std::io::BufReader::new(resp.into_body().into_reader()));
+    (0..n).map(|_| lines.next().unwrap().unwrap()).collect()
+}
