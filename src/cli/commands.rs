@@ -27,6 +27,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(cmd) => super::gating::policy(cmd),
         Command::Decide(args) => super::gating::decide_cmd(&cli.db, args),
         Command::Stats => stats(&cli.db),
+        Command::Completions(args) => super::docs::completions(&args),
+        Command::Man(args) => super::docs::man(&args),
         Command::Quarantine(cmd) => super::quarantine::quarantine(&cli.db, cmd),
         Command::History(args) => super::insight::history(&cli.db, args),
         Command::Flaky(args) => super::insight::flaky(&cli.db, args),

@@ -1,6 +1,7 @@
 //! The command line: `serve`, `submit`, `query`, `verify`, `replay`, `stats`.
 
 mod commands;
+mod docs;
 mod gating;
 mod ingest;
 mod insight;
@@ -18,9 +19,12 @@ use std::path::PathBuf;
 pub use commands::run;
 pub use replication::{AuditArgs, ExportArgs, ImportArgs, PeerArgs, PeerClientArgs, SyncArgs};
 
+/// The version with the git commit it was built from.
+const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("VERDICT_GIT_COMMIT"), ")");
+
 /// verdict: a ResultsDB-compatible test-results store in one binary and one file.
 #[derive(Debug, Parser)]
-#[command(name = "verdict", version, about, propagate_version = true)]
+#[command(name = "verdict", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
     /// The store file (created on first use).
     #[arg(long, global = true, env = "VERDICT_DB", default_value = "verdict.db", value_name = "PATH")]
@@ -116,6 +120,14 @@ pub enum Command {
         after_help = "Example:\n  verdict quarantine add --testcase 'dist.rpm*' --reason 'mirror flakes' --expires-at 2030-01-01\n  verdict quarantine list\n  verdict quarantine revoke ID"
     )]
     Quarantine(quarantine::QuarantineCommand),
+
+    /// Print shell completions (bash, zsh, fish, elvish, powershell) to standard output.
+    #[command(after_help = "Example:\n  verdict completions bash > /etc/bash_completion.d/verdict")]
+    Completions(docs::CompletionsArgs),
+
+    /// Print the man page (or write one per command into --out-dir).
+    #[command(after_help = "Example:\n  verdict man > verdict.1\n  verdict man --out-dir ./man")]
+    Man(docs::ManArgs),
 
     /// Show counts, size, node id and chain heads.
     #[command(after_help = "Example:\n  verdict stats --db ./verdict.db")]

@@ -21,6 +21,8 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2.0", get(landing))
         .route("/api/v2.0/", get(landing))
         .route("/api/v2.0/healthcheck", get(healthcheck))
+        .route("/livez", get(livez))
+        .route("/readyz", get(readyz))
         .route("/api/v2.0/results", get(list_results).post(create_result))
         .route("/api/v2.0/results/latest", get(latest_results))
         .route("/api/v2.0/results/{id}", get(get_result))
@@ -81,6 +83,28 @@ async fn healthcheck(State(s): State<AppState>) -> Response {
             StatusCode::SERVICE_UNAVAILABLE,
             &json!({"message": format!("Unable to write to database: {why}")}),
         ),
+    }
+}
+
+/// Liveness: the process answers HTTP (for a supervisor's restart decision).
+async fn livez() -> Response {
+    json_response(StatusCode::OK, &json!({"status": "alive"}))
+}
+
+/// Readiness: the store answers and takes writes, the policies are loaded, and the server
+/// is not shutting down (for a load balancer's routing decision).
+async fn readyz(State(s): State<AppState>) -> Response {
+    let policies = s.service.config().gate.policies.len();
+    let not_ready = |reason: String| {
+        json_response(StatusCode::SERVICE_UNAVAILABLE, &json!({"status": "not ready", "reason": reason}))
+    };
+    if s.shutdown.is_begun() {
+        return not_ready("shutting down".into());
+    }
+    match s.service.health().await {
+        Health::Ok => json_response(StatusCode::OK, &json!({"status": "ready", "policies": policies})),
+        Health::Unreachable => not_ready("the database does not answer".into()),
+        Health::Unwritable(why) => not_ready(format!("writes are refused: {why}")),
     }
 }
 

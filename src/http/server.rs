@@ -45,6 +45,11 @@ impl Shutdown {
         self.0.send_replace(true);
     }
 
+    /// Whether the shutdown has begun.
+    pub fn is_begun(&self) -> bool {
+        *self.0.borrow()
+    }
+
     /// Resolves once the shutdown has begun.
     pub async fn begun(&self) {
         let mut rx = self.0.subscribe();

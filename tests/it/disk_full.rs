@@ -268,6 +268,9 @@ fn full_disk_refuses_writes_with_507_keeps_reads_and_recovers_when_space_is_free
     assert_eq!(health.status, 503, "{}", health.text);
     let msg = health.json["message"].as_str().unwrap_or_default();
     assert!(msg.starts_with("Unable to write to database: the disk holding"), "{msg}");
+    let ready = s.get("/readyz");
+    assert_eq!((ready.status, ready.json["status"].as_str()), (503, Some("not ready")), "{}", ready.text);
+    assert_eq!(s.get("/livez").status, 200, "alive, though not ready");
 
     // A spooled file is kept for a retry, not quarantined as bad input.
     std::fs::write(spool.join("late.json"), r#"{"testcase": "disk.spooled", "outcome": "PASSED"}"#).unwrap();

@@ -16,6 +16,7 @@ mod events;
 mod gating;
 mod hostile_peer;
 mod insight;
+mod operate;
 mod python_client;
 mod quarantine;
 mod replay;

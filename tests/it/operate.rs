@@ -1,0 +1,46 @@
+//! Running it like a service: version with the git commit, shell completions, man pages,
+//! liveness and readiness endpoints.
+
+use crate::support::{TestServer, run_cli};
+
+#[test]
+fn version_names_the_commit() {
+    let (code, out, _) = run_cli(&["--version"], None);
+    assert_eq!(code, 0);
+    // "verdict 0.1.0 (abcdef123456)", or "(unknown)" outside a git checkout.
+    assert!(
+        out.starts_with(&format!("verdict {} (", env!("CARGO_PKG_VERSION"))) && out.trim_end().ends_with(')'),
+        "{out}"
+    );
+}
+
+#[test]
+fn completions_and_man_pages_come_from_the_command_line() {
+    for (shell, marker) in [("bash", "_verdict()"), ("zsh", "#compdef verdict"), ("fish", "complete -c verdict")] {
+        let (code, out, err) = run_cli(&["completions", shell], None);
+        assert_eq!(code, 0, "{err}");
+        assert!(out.contains(marker), "{shell}: {}", &out[..out.len().min(200)]);
+        assert!(out.contains("flaky"), "{shell} completes the commands");
+    }
+    let (code, _, err) = run_cli(&["completions", "tcsh"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("tcsh"), "{err}");
+    let (code, out, _) = run_cli(&["man"], None);
+    assert_eq!(code, 0);
+    assert!(out.contains(".TH verdict 1"), "{}", &out[..out.len().min(200)]);
+    let dir = tempfile::tempdir().unwrap();
+    let (code, _, err) = run_cli(&["man", "--out-dir", dir.path().to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let page = std::fs::read_to_string(dir.path().join("verdict-serve.1")).unwrap();
+    assert!(page.contains("verdict serve") && page.contains("listen"), "{page}");
+}
+
+#[test]
+fn liveness_and_readiness() {
+    let s = TestServer::start();
+    let live = s.get("/livez");
+    assert_eq!((live.status, live.json["status"].as_str()), (200, Some("alive")));
+    let ready = s.get("/readyz");
+    assert_eq!(ready.status, 200, "{}", ready.text);
+    assert_eq!((ready.json["status"].as_str(), ready.json["policies"].as_u64()), (Some("ready"), Some(0)));
+}
