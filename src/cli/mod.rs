@@ -19,6 +19,17 @@ use std::path::PathBuf;
 pub use commands::run;
 pub use replication::{AuditArgs, ExportArgs, ImportArgs, PeerArgs, PeerClientArgs, SyncArgs};
 
+/// `--listen`: an address with a port; a bare port gets a suggestion instead of the
+/// parser's "invalid socket address syntax".
+fn listen_addr(text: &str) -> Result<SocketAddr, String> {
+    text.parse().map_err(|_| match text.trim().parse::<u16>() {
+        Ok(port) => format!(
+            "give an address with the port: 127.0.0.1:{port} (this machine only) or 0.0.0.0:{port} (every interface)"
+        ),
+        Err(_) => format!("{text:?} is not an address with a port, e.g. 127.0.0.1:5001 or [::1]:5001"),
+    })
+}
+
 /// The version with the git commit it was built from.
 const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("VERDICT_GIT_COMMIT"), ")");
 
@@ -218,7 +229,7 @@ impl InputLimitArgs {
 #[derive(Debug, Args)]
 pub struct ServeArgs {
     /// Address to listen on (port 0 picks a free port; the address is printed).
-    #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:5001")]
+    #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:5001", value_parser = listen_addr)]
     pub listen: SocketAddr,
 
     #[command(flatten)]

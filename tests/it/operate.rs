@@ -44,3 +44,10 @@ fn liveness_and_readiness() {
     assert_eq!(ready.status, 200, "{}", ready.text);
     assert_eq!((ready.json["status"].as_str(), ready.json["policies"].as_u64()), (Some("ready"), Some(0)));
 }
+
+#[test]
+fn a_bare_port_gets_a_suggestion() {
+    let (code, _, err) = run_cli(&["serve", "--listen", "5003"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("127.0.0.1:5003"), "{err}");
+}
