@@ -27,6 +27,8 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Policy(cmd) => super::gating::policy(cmd),
         Command::Decide(args) => super::gating::decide_cmd(&cli.db, args),
         Command::Stats => stats(&cli.db),
+        Command::Backup(args) => super::backup::backup(&cli.db, &args),
+        Command::Restore(args) => super::backup::restore(&cli.db, &args),
         Command::Completions(args) => super::docs::completions(&args),
         Command::Man(args) => super::docs::man(&args),
         Command::Quarantine(cmd) => super::quarantine::quarantine(&cli.db, cmd),
@@ -322,19 +324,21 @@ fn verify(db: &std::path::Path) -> Result<i32> {
     let bar = progress(None, "verifying");
     let outcome = store.verify(|checked| bar.set_position(checked));
     bar.finish_and_clear();
-    match outcome? {
+    let (line, ok) = verify_line(&outcome?);
+    println!("{line}");
+    Ok(if ok { 0 } else { 1 })
+}
+
+/// `verify`'s one-line verdict, and whether every chain holds.
+pub(super) fn verify_line(outcome: &VerifyOutcome) -> (String, bool) {
+    match outcome {
         VerifyOutcome::Ok { checked, origins, total } => {
-            println!("OK: {checked} entries in {origins} origin chain(s) verified ({total} in the log)");
-            Ok(0)
+            (format!("OK: {checked} entries in {origins} origin chain(s) verified ({total} in the log)"), true)
         }
-        VerifyOutcome::BrokenEntry { seq, reason } => {
-            println!("BROKEN at log entry {seq}: {reason}");
-            Ok(1)
-        }
+        VerifyOutcome::BrokenEntry { seq, reason } => (format!("BROKEN at log entry {seq}: {reason}"), false),
         // The recorded heads (the version vector) must agree with the chains.
         VerifyOutcome::BrokenHead { origin, seq, walked } => {
-            println!("BROKEN: recorded head of origin {origin} (#{seq}) does not match its chain ({walked:?})");
-            Ok(1)
+            (format!("BROKEN: recorded head of origin {origin} (#{seq}) does not match its chain ({walked:?})"), false)
         }
     }
 }

@@ -1,5 +1,6 @@
 //! The command line: `serve`, `submit`, `query`, `verify`, `replay`, `stats`.
 
+mod backup;
 mod commands;
 mod docs;
 mod gating;
@@ -131,6 +132,20 @@ pub enum Command {
         after_help = "Example:\n  verdict quarantine add --testcase 'dist.rpm*' --reason 'mirror flakes' --expires-at 2030-01-01\n  verdict quarantine list\n  verdict quarantine revoke ID"
     )]
     Quarantine(quarantine::QuarantineCommand),
+
+    /// Write a consistent copy of the store to a new file while the server goes on
+    /// writing, then verify the copy (exit 1 if it does not verify).
+    #[command(
+        after_help = "Example:\n  verdict backup --db /var/lib/verdict/verdict.db -o /backup/verdict-$(date +%F).db"
+    )]
+    Backup(backup::BackupArgs),
+
+    /// Put a backup in place as the store given by --db (which must not exist), after
+    /// verifying it; a backup that does not verify is refused.
+    #[command(
+        after_help = "Example:\n  verdict restore --db /var/lib/verdict/verdict.db /backup/verdict-2026-12-01.db"
+    )]
+    Restore(backup::RestoreArgs),
 
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to standard output.
     #[command(after_help = "Example:\n  verdict completions bash > /etc/bash_completion.d/verdict")]

@@ -120,3 +120,43 @@ impl ReadOnly {
         Ok(Replayed { applied, total })
     }
 }
+
+/// What a backup wrote, and whether the copy verifies.
+#[derive(Debug, Clone)]
+pub struct BackupReport {
+    pub bytes: u64,
+    /// The copy's own chain check (`verify` on the new file).
+    pub check: VerifyOutcome,
+}
+
+/// What a restore did: put the backup in place, or refused it.
+#[derive(Debug, Clone)]
+pub enum RestoreOutcome {
+    Restored {
+        bytes: u64,
+        check: VerifyOutcome,
+    },
+    /// The backup does not verify; nothing was written.
+    Refused(VerifyOutcome),
+}
+
+impl ReadOnly {
+    /// `verdict backup`: a consistent copy of this store in the new file `to`, taken while a
+    /// server may go on writing, then verified on its own.
+    pub fn backup(&self, to: &Path) -> Result<BackupReport, ServiceError> {
+        let bytes = self.backend().backup(to)?;
+        let check = ReadOnly::open(to)?.verify(|_| {})?;
+        Ok(BackupReport { bytes, check })
+    }
+}
+
+/// `verdict restore`: verifies the backup `from`, then puts it in place as the store `to`,
+/// which must not exist (stop the server and move the damaged store away first).
+pub fn restore(from: &Path, to: &Path) -> Result<RestoreOutcome, ServiceError> {
+    let check = ReadOnly::open(from)?.verify(|_| {})?;
+    if !matches!(check, VerifyOutcome::Ok { .. }) {
+        return Ok(RestoreOutcome::Refused(check));
+    }
+    let bytes = Store::restore(from, to)?;
+    Ok(RestoreOutcome::Restored { bytes, check })
+}

@@ -26,6 +26,11 @@ impl ReadOnly {
         Ok(ReadOnly { store, pool })
     }
 
+    /// The store behind it (for the service's own use cases).
+    pub(super) fn backend(&self) -> &dyn Backend {
+        self.store.as_ref()
+    }
+
     /// The read half of a running service.
     pub(super) fn over(store: Arc<dyn Backend>, pool: ReadPool) -> ReadOnly {
         ReadOnly { store, pool }

@@ -33,6 +33,9 @@ pub trait Backend: Send + Sync {
     /// `Ok` while writes are accepted; else the error a write would meet now (the disk
     /// holding the store is full), known without touching the store.
     fn writable(&self) -> Result<(), StoreError>;
+    /// Writes a consistent copy of the store, taken while writes go on, to the new file
+    /// `to` (never over an existing one); returns its size in bytes.
+    fn backup(&self, to: &Path) -> Result<u64, StoreError>;
     /// A new read-only connection.
     fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError>;
     /// The writer. Only one may exist per process; the backend serialises writers of

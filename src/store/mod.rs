@@ -5,6 +5,7 @@
 //! replaceable.
 
 mod api;
+mod backup;
 mod codec;
 mod disk;
 mod facets;
@@ -189,6 +190,12 @@ impl Store {
         Ok(Checkpointer { conn: open_rw(&self.path)?, disk: self.disk.clone() })
     }
 
+    /// Puts the backup file `from` in place as a new store at `to` (never over an existing
+    /// file). Check the backup first (open it with [`Store::open_existing`] and verify).
+    pub fn restore(from: &Path, to: &Path) -> Result<u64, StoreError> {
+        backup::restore(from, to)
+    }
+
     /// A read-only connection for queries.
     pub fn reader(&self) -> Result<Reader, StoreError> {
         let conn = open_ro(&self.path, self.immutable)?;
@@ -210,6 +217,10 @@ impl Backend for Store {
 
     fn location(&self) -> &Path {
         &self.path
+    }
+
+    fn backup(&self, to: &Path) -> Result<u64, StoreError> {
+        backup::backup(&self.path, self.immutable, to)
     }
 
     fn writable(&self) -> Result<(), StoreError> {

@@ -51,3 +51,60 @@ fn a_bare_port_gets_a_suggestion() {
     assert_ne!(code, 0);
     assert!(err.contains("127.0.0.1:5003"), "{err}");
 }
+
+#[test]
+fn backup_while_the_server_writes_then_restore() {
+    let s = TestServer::start();
+    for i in 0..50 {
+        s.result(serde_json::json!({"testcase": "bk.t", "outcome": "PASSED", "data": {"n": i.to_string()}}));
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let copy = dir.path().join("copy.db");
+    let (db, copy_s) = (s.db.to_string_lossy().into_owned(), copy.to_string_lossy().into_owned());
+    // Writes go on while the backup runs.
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (code, out, err) = std::thread::scope(|t| {
+        t.spawn(|| {
+            let mut i = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                s.result(
+                    serde_json::json!({"testcase": "bk.during", "outcome": "PASSED", "data": {"n": i.to_string()}}),
+                );
+                i += 1;
+            }
+        });
+        let outcome = run_cli(&["backup", "--db", &db, "-o", &copy_s], None);
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        outcome
+    });
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("the copy verifies: OK"), "{out}");
+    // The copy holds at least what was acknowledged before it began.
+    let (_, q, _) = run_cli(&["query", "--db", &copy_s, "--testcase", "bk.t", "--limit", "100", "--json"], None);
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&q).unwrap()["data"].as_array().map(Vec::len),
+        Some(50),
+        "{q}"
+    );
+    // A backup never overwrites; a restore verifies, then puts the copy in place.
+    let (code, _, err) = run_cli(&["backup", "--db", &db, "-o", &copy_s], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("exists"), "{err}");
+    let restored = dir.path().join("restored.db").to_string_lossy().into_owned();
+    let (code, out, err) = run_cli(&["restore", "--db", &restored, &copy_s], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("OK:"), "{out}");
+    let (code, _, err) = run_cli(&["restore", "--db", &restored, &copy_s], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("exists"), "{err}");
+    // A tampered backup is refused and nothing is written.
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    conn.execute_batch("DROP TRIGGER log_no_update").unwrap();
+    conn.execute("UPDATE log SET body = replace(body, 'PASSED', 'FAILED') WHERE seq = 3", []).unwrap();
+    drop(conn);
+    let target = dir.path().join("from-tampered.db");
+    let (code, _, err) = run_cli(&["restore", "--db", target.to_str().unwrap(), &copy_s], None);
+    assert_eq!(code, 1);
+    assert!(err.contains("does not verify") && err.contains("BROKEN"), "{err}");
+    assert!(!target.exists());
+}
