@@ -1,6 +1,7 @@
 //! The `verdict` binary: parse the command line, run it, map errors to exit codes.
 
 use clap::Parser;
+use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::Layer;
 use tracing_subscriber::layer::SubscriberExt;
@@ -27,10 +28,15 @@ fn main() -> ExitCode {
     let no_dumps = tracing_subscriber::filter::filter_fn(|m| {
         !(*m.level() == tracing::Level::TRACE && m.target().starts_with("ureq_proto"))
     });
-    tracing_subscriber::registry()
-        .with(filter)
-        .with(tracing_subscriber::fmt::layer().with_writer(std::io::stderr).with_filter(no_dumps))
-        .init();
+    let lines = match cli.log_format {
+        verdict::cli::LogFormat::Text => tracing_subscriber::fmt::layer()
+            .with_writer(std::io::stderr)
+            // Colour codes are noise in a file or a journal.
+            .with_ansi(std::io::stderr().is_terminal())
+            .boxed(),
+        verdict::cli::LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
+    };
+    tracing_subscriber::registry().with(filter).with(lines.with_filter(no_dumps)).init();
     match verdict::cli::run(cli) {
         Ok(code) => ExitCode::from(u8::try_from(code).unwrap_or(1)),
         Err(e) => {

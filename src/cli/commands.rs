@@ -96,7 +96,14 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::from_std(listener).context("registering the listening socket")?;
         let addr = listener.local_addr()?;
-        tracing::info!(db = %db.display(), node = service.node_id(), "store opened");
+        let c = service.config();
+        let auth = match &c.auth.mode {
+            AuthMode::None => "none".to_owned(),
+            AuthMode::Dummy => "dummy".to_owned(),
+            AuthMode::Tokens(users) => format!("tokens ({} users)", users.len()),
+        };
+        let policies: Vec<&str> = c.gate.policies.iter().map(|p| p.id.as_deref().unwrap_or("(no id)")).collect();
+        tracing::info!(db = %db.display(), node = service.node_id(), %auth, ?policies, "store opened");
         // Tests and scripts read this line to learn the port.
         println!("verdict listening on http://{addr}");
         std::io::stdout().flush()?;

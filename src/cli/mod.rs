@@ -42,8 +42,21 @@ pub struct Cli {
     #[arg(long, global = true, env = "VERDICT_DB", default_value = "verdict.db", value_name = "PATH")]
     pub db: PathBuf,
 
+    /// Log lines as text or as JSON objects (one per line), on standard error.
+    #[arg(long, global = true, env = "VERDICT_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// For people: colours only when standard error is a terminal.
+    Text,
+    /// For log collectors: one JSON object per line.
+    Json,
 }
 
 #[derive(Debug, Subcommand)]

@@ -108,3 +108,26 @@ fn backup_while_the_server_writes_then_restore() {
     assert!(err.contains("does not verify") && err.contains("BROKEN"), "{err}");
     assert!(!target.exists());
 }
+
+#[test]
+fn start_up_is_logged_as_text_without_colour_or_as_json() {
+    let dir = tempfile::tempdir().unwrap();
+    let policies = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/policies");
+    for format in ["text", "json"] {
+        let log = dir.path().join(format!("{format}.log"));
+        let s = TestServer::start_logged(
+            &dir.path().join(format!("{format}.db")),
+            &["--log-format", format, "--policies", policies.to_str().unwrap(), "--auth", "dummy"],
+            &log,
+        );
+        drop(s);
+        let text = std::fs::read_to_string(&log).unwrap();
+        let opened = text.lines().find(|l| l.contains("store opened")).unwrap_or_else(|| panic!("{text}"));
+        assert!(!opened.contains('\u{1b}'), "no colour codes in a file: {opened:?}");
+        assert!(opened.contains("lab_gate") && opened.contains("dummy"), "policies and auth mode: {opened}");
+        if format == "json" {
+            let v: serde_json::Value = serde_json::from_str(opened).unwrap();
+            assert_eq!(v["fields"]["message"], "store opened", "{v}");
+        }
+    }
+}
