@@ -28,13 +28,18 @@ fn main() -> ExitCode {
     let no_dumps = tracing_subscriber::filter::filter_fn(|m| {
         !(*m.level() == tracing::Level::TRACE && m.target().starts_with("ureq_proto"))
     });
+    // Lines are written by a thread of their own: a request logs its access line without
+    // waiting for standard error (the guard flushes what is left at exit).
+    // Not lossy: a full buffer makes the logger wait rather than drop an error line.
+    let (stderr, _flush) =
+        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
     let lines = match cli.log_format {
         verdict::cli::LogFormat::Text => tracing_subscriber::fmt::layer()
-            .with_writer(std::io::stderr)
+            .with_writer(stderr)
             // Colour codes are noise in a file or a journal.
             .with_ansi(std::io::stderr().is_terminal())
             .boxed(),
-        verdict::cli::LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(std::io::stderr).boxed(),
+        verdict::cli::LogFormat::Json => tracing_subscriber::fmt::layer().json().with_writer(stderr).boxed(),
     };
     tracing_subscriber::registry().with(filter).with(lines.with_filter(no_dumps)).init();
     match verdict::cli::run(cli) {

@@ -64,6 +64,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         max_response_memory: args.max_response_memory,
         shutdown_timeout: Duration::from_secs(args.shutdown_timeout),
         max_body: args.max_body,
+        access_log: args.access_log,
     };
     // Secrets are read before anything starts, so a bad file stops start-up.
     let peer_token = args.replication.client.token()?;

@@ -256,6 +256,11 @@ impl InputLimitArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Log one line per request: method, path, status, bytes, microseconds and the user
+    /// (never a token or password), under the log target `verdict::access`.
+    #[arg(long, env = "VERDICT_ACCESS_LOG")]
+    pub access_log: bool,
+
     /// Address to listen on (port 0 picks a free port; the address is printed).
     #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:5001", value_parser = listen_addr)]
     pub listen: SocketAddr,

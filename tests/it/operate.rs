@@ -120,8 +120,16 @@ fn start_up_is_logged_as_text_without_colour_or_as_json() {
             &["--log-format", format, "--policies", policies.to_str().unwrap(), "--auth", "dummy"],
             &log,
         );
+        // Log lines are written by a thread of their own: wait for the line, then stop.
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+        let text = loop {
+            let text = std::fs::read_to_string(&log).unwrap();
+            if text.contains("store opened") || std::time::Instant::now() > deadline {
+                break text;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        };
         drop(s);
-        let text = std::fs::read_to_string(&log).unwrap();
         let opened = text.lines().find(|l| l.contains("store opened")).unwrap_or_else(|| panic!("{text}"));
         assert!(!opened.contains('\u{1b}'), "no colour codes in a file: {opened:?}");
         assert!(opened.contains("lab_gate") && opened.contains("dummy"), "policies and auth mode: {opened}");
@@ -130,4 +138,35 @@ fn start_up_is_logged_as_text_without_colour_or_as_json() {
             assert_eq!(v["fields"]["message"], "store opened", "{v}");
         }
     }
+}
+
+#[test]
+fn every_request_is_logged_once_without_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("access.log");
+    let s = TestServer::start_logged(&dir.path().join("a.db"), &["--auth", "dummy", "--access-log"], &log);
+    let r = s.post_raw(
+        "/api/v2.0/results",
+        r#"{"testcase": "acc.t", "outcome": "PASSED"}"#,
+        &[("Authorization", "Basic YWxpY2U6c2VjcmV0"), ("Content-Type", "application/json")], // alice:secret
+    );
+    assert_eq!(r.status, 201);
+    assert_eq!(s.get("/api/v2.0/results/999").status, 404);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let lines = loop {
+        let text = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<String> = text.lines().filter(|l| l.contains("verdict::access")).map(str::to_owned).collect();
+        if lines.len() >= 2 || std::time::Instant::now() > deadline {
+            break lines;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
+    let post = lines.iter().find(|l| l.contains("method=POST")).unwrap_or_else(|| panic!("{lines:?}"));
+    assert!(
+        post.contains("path=\"/api/v2.0/results\"") && post.contains("status=201") && post.contains("user=\"alice\""),
+        "{post}"
+    );
+    assert!(post.contains("micros="), "{post}");
+    assert!(lines.iter().any(|l| l.contains("status=404")), "{lines:?}");
+    assert!(!lines.iter().any(|l| l.contains("secret") || l.contains("YWxpY2U")), "no credentials: {lines:?}");
 }

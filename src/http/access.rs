@@ -1,0 +1,45 @@
+//! The access log: one line per request — method, path, status, response bytes, duration
+//! and the caller's identity (a user name; never a token or password) — under the
+//! `verdict::access` target, so `VERDICT_LOG=info,verdict::access=off` turns it off.
+
+use super::AppState;
+use crate::service::auth::Credentials;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::Next;
+use axum::response::Response;
+use std::time::Instant;
+
+/// Logs the request once its response head is ready.
+pub async fn access_log(State(s): State<AppState>, req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let user = identity(&s, req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
+    let resp = next.run(req).await;
+    let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    tracing::info!(
+        target: "verdict::access",
+        %method,
+        path,
+        status = resp.status().as_u16(),
+        bytes,
+        micros = started.elapsed().as_micros() as u64,
+        user,
+    );
+    resp
+}
+
+/// The caller's user name as the server knows it: a Basic user name, or the user a
+/// bearer token belongs to; "-" for none (or an unknown token).
+fn identity(s: &AppState, authorization: Option<&str>) -> String {
+    let Some(value) = authorization else { return "-".to_owned() };
+    match Credentials::from_header(Some(value)) {
+        Credentials::None => "-".to_owned(),
+        Credentials::Basic { user, .. } => user,
+        creds @ Credentials::Bearer(_) => match s.service.config().auth.authenticate(&creds) {
+            Ok(Some(who)) => who.name,
+            _ => "-".to_owned(),
+        },
+    }
+}
