@@ -21,19 +21,22 @@ pub struct ReadOnly {
 impl ReadOnly {
     /// Opens the store at `db` for reading (a read-only file works; nothing is created).
     pub fn open(db: &Path) -> Result<ReadOnly, ServiceError> {
-        let store: Arc<dyn Backend> = Arc::new(Store::open_existing(db)?);
-        let pool = ReadPool::new(store.clone());
-        Ok(ReadOnly { store, pool })
+        Ok(ReadOnly::over(Arc::new(Store::open_existing(db)?)))
+    }
+
+    /// Reads of `store` through a pool of its own (also the read half of a running service).
+    pub(super) fn over(store: Arc<dyn Backend>) -> ReadOnly {
+        ReadOnly { pool: ReadPool::new(store.clone()), store }
     }
 
     /// The store behind it (for the service's own use cases).
-    pub(super) fn backend(&self) -> &dyn Backend {
-        self.store.as_ref()
+    pub(super) fn backend(&self) -> &Arc<dyn Backend> {
+        &self.store
     }
 
-    /// The read half of a running service.
-    pub(super) fn over(store: Arc<dyn Backend>, pool: ReadPool) -> ReadOnly {
-        ReadOnly { store, pool }
+    /// Its reader pool (the service runs reads on it from the async workers).
+    pub(super) fn pool(&self) -> &ReadPool {
+        &self.pool
     }
 
     /// The store's node id.

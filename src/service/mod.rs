@@ -226,10 +226,9 @@ pub struct Service {
 struct Inner {
     /// Strictly increasing server timestamps for waivers: "newest wins" goes by them.
     clock: MonotonicClock,
-    store: Arc<dyn Backend>,
     queue: WriteQueue,
-    pool: ReadPool,
-    /// The read half, shared with commands that run without a server.
+    /// The store and its reader pool: the read half, shared with commands that run
+    /// without a server.
     reads: local::ReadOnly,
     config: Config,
     /// The standing quarantine rules, compiled for decisions.
@@ -311,7 +310,6 @@ impl Service {
     ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
         let writer = store.writer()?;
         let (queue, handle) = WriteQueue::start(writer, 4096).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-        let pool = ReadPool::new(store.clone());
         let checkpoints = if background_checkpoints {
             Some(CheckpointThread::start(store.housekeeping()?, store.location().to_owned())?)
         } else {
@@ -321,10 +319,8 @@ impl Service {
             Service {
                 inner: Arc::new(Inner {
                     clock: MonotonicClock::new(),
-                    reads: local::ReadOnly::over(store.clone(), pool.clone()),
-                    store,
+                    reads: local::ReadOnly::over(store),
                     queue,
-                    pool,
                     config,
                     quarantines: quarantines::QuarantineCache::default(),
                     _checkpoints: checkpoints,
@@ -353,7 +349,7 @@ impl Service {
 
     /// This store's node id.
     pub fn node_id(&self) -> &str {
-        self.inner.store.node_id()
+        self.inner.reads.node_id()
     }
 
     /// The reads every store offers, with or without a server (replication's tips and
@@ -383,7 +379,7 @@ impl Service {
         T: Send + 'static,
         F: FnOnce(&dyn ReadStore) -> Result<T, ServiceError> + Send + 'static,
     {
-        let pool = self.inner.pool.clone();
+        let pool = self.inner.reads.pool().clone();
         tokio::task::spawn_blocking(move || pool.with(f))
             .await
             .map_err(|e| ServiceError::Unavailable(format!("read worker failed: {e}")))?
@@ -393,7 +389,7 @@ impl Service {
     /// anchored on an exact filter, which take well under a millisecond. Measured: a
     /// hand-off to the blocking pool costs more than such a query (see BENCHMARKS.md).
     fn read_now<T>(&self, f: impl FnOnce(&dyn ReadStore) -> Result<T, ServiceError>) -> Result<T, ServiceError> {
-        self.inner.pool.with(f)
+        self.inner.reads.pool().with(f)
     }
 
     /// Reads a result query inline when it is anchored on an exact filter and not deep
@@ -560,7 +556,7 @@ impl Service {
         if !self.read_now(|r| Ok(r.healthy())).unwrap_or(false) {
             return Health::Unreachable;
         }
-        match self.inner.store.writable() {
+        match self.inner.reads.backend().writable() {
             Ok(()) => Health::Ok,
             Err(e) => Health::Unwritable(e.to_string()),
         }
@@ -574,7 +570,7 @@ impl Service {
     /// [`Service::open`] returned; every other clone of this service and of its queue must
     /// be gone first, as the writer stops only then.
     pub fn finish(self, writer: std::thread::JoinHandle<()>) -> Result<(), ServiceError> {
-        let store = self.inner.store.clone();
+        let store = self.inner.reads.backend().clone();
         drop(self);
         // A writer that panicked has nothing left to commit: the checkpoint still runs.
         let _ = writer.join();
