@@ -31,8 +31,8 @@ use serde::Serialize;
 /// Most evidence rows one classification lists (the newest are kept).
 const MAX_EVIDENCE: usize = 10;
 
-/// Thresholds of the rules (see the module doc).
-#[derive(Debug, Clone, PartialEq)]
+/// Thresholds of the rules (see the module doc); answers echo them.
+#[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct FlakyParams {
     /// Fewest counted runs for the flip-rate rule.
     pub min_runs: usize,

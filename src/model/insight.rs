@@ -266,10 +266,16 @@ impl FlakyQuery {
         })
     }
 
-    /// The window's start: `since`, or 14 days before `when` (or `now`).
+    /// The window's start: `since`, or the default window's before `when` (or `now`).
     pub fn window_start(&self, now: Timestamp) -> Timestamp {
-        self.since.unwrap_or(Timestamp(self.when.unwrap_or(now).0 - Self::DEFAULT_WINDOW_DAYS * 86_400 * 1_000_000))
+        self.since.unwrap_or_else(|| default_window_start(self.when.unwrap_or(now)))
     }
+}
+
+/// The start of the default flaky window ending at `end`
+/// ([`FlakyQuery::DEFAULT_WINDOW_DAYS`] days before it).
+pub fn default_window_start(end: Timestamp) -> Timestamp {
+    Timestamp(end.0 - FlakyQuery::DEFAULT_WINDOW_DAYS * 86_400 * 1_000_000)
 }
 
 #[cfg(test)]

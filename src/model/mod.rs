@@ -21,6 +21,7 @@ pub use input::{
 };
 pub use insight::{
     CompareQuery, FlakyQuery, HISTORY_LIMIT, HISTORY_MAX_LIMIT, HistoryQuery, KeySelect, Side, SimilarQuery,
+    default_window_start,
 };
 pub use limits::{InputLimits, check_data, check_result, check_waiver};
 pub use quarantine::{

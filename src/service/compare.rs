@@ -5,14 +5,15 @@
 //! each failure (how long the key has failed, whether the failure was seen before).
 
 use super::ServiceError;
-use super::insight::SEEN_CAP;
+use super::insight::{SEEN_CAP, find_key};
 use super::local::ReadOnly;
 use crate::insight::{
     Class, CompareContext, Comparison, FlakyParams, Key, Run, State, compare, key_of, package_name, run_of, signature,
 };
-use crate::model::{CompareQuery, FlakyQuery, KeySelect, Outcomes, ResultQuery, Side, Timestamp};
-use crate::store::{FailureRow, KeyFilter, ReadStore, RunKey, RunRange};
+use crate::model::{CompareQuery, KeySelect, Outcomes, ResultQuery, Side, Timestamp, default_window_start};
+use crate::store::{FailureRow, ReadStore, RunKey, RunRange};
 use serde::Serialize;
+use std::collections::BTreeMap;
 
 /// A comparison and what each side was.
 #[derive(Debug, Clone, Serialize)]
@@ -72,32 +73,20 @@ impl ReadOnly {
         now: Timestamp,
         max_id: Option<i64>,
     ) -> Result<CompareContext, ServiceError> {
-        let mut keys: Vec<RunKey> = Vec::new();
+        // The index's key of every key compared (each looked up once).
+        let mut ids: BTreeMap<&Key, RunKey> = BTreeMap::new();
         for (key, _) in base.iter().chain(head) {
-            if keys.iter().any(|k| k.testcase == key.testcase && k.scenario == key.scenario && k.arch == key.arch) {
-                continue;
+            if !ids.contains_key(key)
+                && let Some(k) = find_key(r, key)?
+            {
+                ids.insert(key, k);
             }
-            keys.extend(r.run_keys(&KeyFilter {
-                testcase: Some(key.testcase.clone()),
-                scenario: Some(key.scenario.clone()),
-                arch: Some(key.arch.clone()),
-                ..KeyFilter::default()
-            })?);
         }
-        let window = FlakyQuery {
-            keys: KeySelect::default(),
-            item: None,
-            item_type: None,
-            since: None,
-            when: q.when,
-            min_runs: 5,
-            flip_rate: 0.2,
-            breakage_run: 3,
-            clear_after: 5,
-        };
+        let keys: Vec<RunKey> = ids.values().cloned().collect();
+        let end = q.when.unwrap_or(now);
         let range = RunRange {
-            since: Some(window.window_start(now).0),
-            until: Some(q.when.unwrap_or(now).0),
+            since: Some(default_window_start(end).0),
+            until: Some(end.0),
             // Parallel readers stop where this snapshot stands.
             max_id: Some(max_id.map_or(r.last_seq(), Ok)?),
             ..RunRange::default()
@@ -109,9 +98,7 @@ impl ReadOnly {
             }
         }
         for (key, run) in head.iter().filter(|(_, run)| run.class() == Class::Fail) {
-            if let Some(k) =
-                keys.iter().find(|k| k.testcase == key.testcase && k.scenario == key.scenario && k.arch == key.arch)
-            {
+            if let Some(k) = ids.get(key) {
                 context.failing.insert(key.clone(), failing_streak(r, k.id, max_id)?);
             }
             if let Some(sig) = signature(run) {

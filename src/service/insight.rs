@@ -77,17 +77,9 @@ impl HistoryRow {
 pub struct FlakyAnswer {
     pub since: String,
     pub until: String,
-    pub params: FlakyParamsShown,
+    /// The thresholds used (echoed so an answer explains itself).
+    pub params: FlakyParams,
     pub data: Vec<Classification>,
-}
-
-/// The thresholds a classification used (echoed so an answer explains itself).
-#[derive(Debug, Clone, Serialize)]
-pub struct FlakyParamsShown {
-    pub min_runs: usize,
-    pub flip_rate: f64,
-    pub breakage_run: usize,
-    pub clear_after: usize,
 }
 
 fn filter_of(k: &KeySelect) -> KeyFilter {
@@ -97,6 +89,17 @@ fn filter_of(k: &KeySelect) -> KeyFilter {
         scenario: k.scenario.clone(),
         arch: k.arch.clone(),
     }
+}
+
+/// The index's key for (testcase, scenario, arch), if any pass or fail was stored under it.
+pub(super) fn find_key(r: &dyn ReadStore, key: &Key) -> Result<Option<RunKey>, ServiceError> {
+    let filter = KeyFilter {
+        testcase: Some(key.testcase.clone()),
+        scenario: Some(key.scenario.clone()),
+        arch: Some(key.arch.clone()),
+        ..KeyFilter::default()
+    };
+    Ok(r.run_keys(&filter)?.into_iter().next())
 }
 
 fn key_of(k: &RunKey) -> Key {
@@ -289,17 +292,7 @@ impl ReadOnly {
             Ok((if s.empty { Vec::new() } else { r.run_keys(&filter_of(&q.keys))? }, s))
         })?;
         let data = self.classify_parallel(&keys, &scope.range, &params)?;
-        Ok(FlakyAnswer {
-            since: since.to_iso(),
-            until: until.to_iso(),
-            params: FlakyParamsShown {
-                min_runs: params.min_runs,
-                flip_rate: params.flip_rate,
-                breakage_run: params.breakage_run,
-                clear_after: params.clear_after,
-            },
-            data,
-        })
+        Ok(FlakyAnswer { since: since.to_iso(), until: until.to_iso(), params, data })
     }
 }
 

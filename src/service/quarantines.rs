@@ -6,14 +6,16 @@
 //! rebuilt only when a quarantine entry arrived (one `max(seq)` lookup per decision tells),
 //! so 1,000 loaded rules cost a decision nothing until a requirement is unsatisfied.
 
+use super::insight::find_key;
 use super::{Service, ServiceError, auth, local};
 use crate::gating::{OutcomeClasses, QuarantineRules, Released, released_by};
+use crate::insight::{Key, key_of};
 use crate::log::Body;
 use crate::model::{
     Quarantine, QuarantineError, QuarantineRequest, QuarantineView, ResultView, Timestamp, new_result_uuid,
     parse_quarantine_request, quarantines_at,
 };
-use crate::store::{KeyFilter, ReadStore, RunRange, Written};
+use crate::store::{ReadStore, RunRange, Written};
 use serde_json::Value;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -31,27 +33,20 @@ pub struct QuarantineCache(Mutex<Option<(i64, Arc<QuarantineRules>)>>, KeyIds);
 /// Insight key ids by (testcase, scenario, arch): a key's id never changes once made, so
 /// release lookups skip finding it again (only keys that exist are remembered).
 #[derive(Default)]
-pub(super) struct KeyIds(Mutex<HashMap<(String, String, String), i64>>);
+pub(super) struct KeyIds(Mutex<HashMap<Key, i64>>);
 
 impl KeyIds {
-    fn get(&self, r: &dyn ReadStore, testcase: &str, scenario: &str, arch: &str) -> Result<Option<i64>, ServiceError> {
-        let slot = (testcase.to_owned(), scenario.to_owned(), arch.to_owned());
-        if let Some(id) = self.0.lock().ok().and_then(|ids| ids.get(&slot).copied()) {
+    fn get(&self, r: &dyn ReadStore, key: &Key) -> Result<Option<i64>, ServiceError> {
+        if let Some(id) = self.0.lock().ok().and_then(|ids| ids.get(key).copied()) {
             return Ok(Some(id));
         }
-        let filter = KeyFilter {
-            testcase: Some(slot.0.clone()),
-            scenario: Some(slot.1.clone()),
-            arch: Some(slot.2.clone()),
-            ..KeyFilter::default()
-        };
-        let Some(key) = r.run_keys(&filter)?.into_iter().next() else { return Ok(None) };
+        let Some(found) = find_key(r, key)? else { return Ok(None) };
         if let Ok(mut ids) = self.0.lock()
             && ids.len() < 100_000
         {
-            ids.insert(slot, key.id);
+            ids.insert(key.clone(), found.id);
         }
-        Ok(Some(key.id))
+        Ok(Some(found.id))
     }
 }
 
@@ -103,16 +98,15 @@ pub(super) fn released_keys<'a>(
     if rules.is_empty() {
         return Ok(released);
     }
-    let mut known: HashMap<(String, String, String, String), bool> = HashMap::new();
+    let mut known: HashMap<(String, Key), bool> = HashMap::new();
     for v in results.filter(|v| !outcomes.passed.contains(&v.record.outcome)) {
-        let first = |k: &str| v.record.data.get(k).and_then(|vs| vs.first()).cloned().unwrap_or_default();
-        let (testcase, scenario, arch) = (v.record.testcase.name.clone(), first("scenario"), first("arch"));
-        for q in rules.for_testcase(&testcase, at) {
-            let slot = (q.id().to_owned(), testcase.clone(), scenario.clone(), arch.clone());
+        let key = key_of(&v.record);
+        for q in rules.for_testcase(&key.testcase, at) {
+            let slot = (q.id().to_owned(), key.clone());
             let done = match known.get(&slot) {
                 Some(done) => *done,
                 None => {
-                    let done = match cache.1.get(r, &testcase, &scenario, &arch)? {
+                    let done = match cache.1.get(r, &key)? {
                         Some(key) => key_released(r, q, key, at, stored_by)?,
                         None => false,
                     };
