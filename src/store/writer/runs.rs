@@ -12,19 +12,24 @@ use crate::store::facets;
 use foldhash::HashMap;
 use rusqlite::{OptionalExtension, params};
 
-/// What `runs` keeps of one result.
-struct RunRow<'a> {
-    testcase_id: i64,
-    scenario: &'a str,
-    arch: &'a str,
+/// What `runs` keeps of one result, interned.
+struct RunRow {
+    key_id: i64,
     fail: bool,
-    item: Option<&'a str>,
-    item_type: Option<&'a str>,
+    /// `data_values` ids of the first `data.item` and `data.type` (0: none).
+    item_id: i64,
+    type_id: i64,
     duration: Option<f64>,
 }
 
-const INSERT_RUN: &str = "INSERT OR IGNORE INTO runs(key_id, submit_time, result_id, fail, item_id, type_id, duration)
-     VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)";
+/// Whether an outcome is a fail, a pass, or not a run at all (`None`).
+fn fail_of(outcome: &str) -> Option<bool> {
+    match class_of(outcome) {
+        Class::Pass => Some(false),
+        Class::Fail => Some(true),
+        Class::Ignored => None,
+    }
+}
 
 /// A result's failure signature (see `insight::signature`).
 fn failure_signature(r: &ResultRecord) -> Option<String> {
@@ -41,21 +46,12 @@ impl Writer {
     /// Indexes result `id` for insight (nothing for outcomes that are neither a pass nor a
     /// fail: QUEUED, RUNNING and custom ones).
     pub(super) fn index_run(&mut self, id: i64, testcase_id: i64, r: &ResultRecord) -> Result<(), StoreError> {
-        let fail = match class_of(&r.outcome) {
-            Class::Pass => false,
-            Class::Fail => true,
-            Class::Ignored => return Ok(()),
-        };
+        let Some(fail) = fail_of(&r.outcome) else { return Ok(()) };
         let first = |k: &str| r.data.get(k).and_then(|v| v.first()).map(String::as_str);
-        let row = RunRow {
-            testcase_id,
-            scenario: first("scenario").unwrap_or(""),
-            arch: first("arch").unwrap_or(""),
-            fail,
-            item: first("item"),
-            item_type: first("type"),
-            duration: duration_of(first("duration")),
-        };
+        let mut intern = |k: &str| first(k).map(|v| self.intern_value(v)).transpose().map(|id| id.unwrap_or(0));
+        let (item_id, type_id) = (intern("item")?, intern("type")?);
+        let key_id = self.run_key(testcase_id, first("scenario").unwrap_or(""), first("arch").unwrap_or(""))?;
+        let row = RunRow { key_id, fail, item_id, type_id, duration: duration_of(first("duration")) };
         self.insert_run(id, r.submit_time, &row)?;
         if fail {
             self.index_failure(id, r)?;
@@ -73,18 +69,12 @@ impl Writer {
     }
 
     fn insert_run(&mut self, id: i64, submit_time: i64, row: &RunRow) -> Result<(), StoreError> {
-        let key_id = self.run_key(row.testcase_id, row.scenario, row.arch)?;
-        let item_id = row.item.map(|v| self.intern_value(v)).transpose()?.unwrap_or(0);
-        let type_id = row.item_type.map(|v| self.intern_value(v)).transpose()?.unwrap_or(0);
-        self.conn.prepare_cached(INSERT_RUN)?.execute(params![
-            key_id,
-            submit_time,
-            id,
-            row.fail,
-            item_id,
-            type_id,
-            row.duration
-        ])?;
+        self.conn
+            .prepare_cached(
+                "INSERT OR IGNORE INTO runs(key_id, submit_time, result_id, fail, item_id, type_id, duration)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?
+            .execute(params![row.key_id, submit_time, id, row.fail, row.item_id, row.type_id, row.duration])?;
         Ok(())
     }
 
@@ -122,25 +112,20 @@ impl Writer {
         Ok(())
     }
 
-    /// Schema 2 → 3: indexes the signature of every listed failing result (their notes are
-    /// in the log bodies).
+    /// Schema 2 → 3, after [`Writer::index_all_runs`]: indexes the signature of every
+    /// failing result it indexed (their notes are in the log bodies).
     pub(super) fn index_all_failures(&mut self) -> Result<(), StoreError> {
-        let mut after = 0i64;
-        loop {
-            let ids: Vec<i64> = self
-                .conn
-                .prepare_cached(
-                    "SELECT id FROM results WHERE id > ?1 AND outcome IN ('FAILED', 'NEEDS_INSPECTION', 'ERROR', 'CRASHED', 'ABORTED')
-                     ORDER BY id LIMIT 10000",
-                )?
-                .query_map([after], |r| r.get(0))?
-                .collect::<Result<_, _>>()?;
-            let Some(last) = ids.last() else { break };
-            after = *last;
-            for id in ids {
-                let record = self.logged_result(id)?;
-                self.index_failure(id, &record)?;
-            }
+        // Ids only (8 bytes each), read in one pass; `runs` is ordered by key and time, so
+        // they are sorted to read the log bodies in log order.
+        let mut ids: Vec<i64> = self
+            .conn
+            .prepare("SELECT result_id FROM runs WHERE fail")?
+            .query_map([], |r| r.get(0))?
+            .collect::<Result<_, _>>()?;
+        ids.sort_unstable();
+        for id in ids {
+            let record = self.logged_result(id)?;
+            self.index_failure(id, &record)?;
         }
         Ok(())
     }
@@ -176,26 +161,16 @@ impl Writer {
             let Some(last) = rows.last() else { break };
             after = last.0;
             for (id, testcase_id, outcome, submit_time, blob) in rows {
-                let fail = match class_of(&outcome) {
-                    Class::Pass => false,
-                    Class::Fail => true,
-                    Class::Ignored => continue,
-                };
+                let Some(fail) = fail_of(&outcome) else { continue };
                 // Facets keep a result's (key, value) pairs in the order its data listed
                 // them, so the first pair of a key is its first value.
                 let pairs = facets::decode(&blob);
                 let first = |k: i64| pairs.iter().find(|(key, _)| *key == k).map(|(_, v)| *v);
                 let text = |k: i64| first(k).and_then(|v| values.get(&v)).map(String::as_str);
                 let key_id = self.run_key(testcase_id, text(scenario_k).unwrap_or(""), text(arch_k).unwrap_or(""))?;
-                self.conn.prepare_cached(INSERT_RUN)?.execute(params![
-                    key_id,
-                    submit_time,
-                    id,
-                    fail,
-                    first(item_k).unwrap_or(0),
-                    first(type_k).unwrap_or(0),
-                    duration_of(text(duration_k))
-                ])?;
+                let (item_id, type_id) = (first(item_k).unwrap_or(0), first(type_k).unwrap_or(0));
+                let row = RunRow { key_id, fail, item_id, type_id, duration: duration_of(text(duration_k)) };
+                self.insert_run(id, submit_time, &row)?;
             }
         }
         Ok(())
