@@ -625,16 +625,15 @@ fn one_uuid_from_two_origins_with_the_same_result_is_listed_once() {
     }
 }
 
-/// Waivers are log entries too: they replicate, and the peer's decisions use them.
-#[test]
-fn waivers_replicate_and_gate_on_the_peer() {
-    let dir = tempfile::tempdir().unwrap();
+/// Two gating nodes pulling from each other (policies from `fixtures/policies/gating`,
+/// `--auth dummy`), with a failed `dist.rpmdeplint` and a passed `compose.install` of
+/// `nvr` posted to the first.
+fn gating_pair(dir: &std::path::Path, nvr: &str) -> (Node, Node) {
     let ports = free_ports(2);
     let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/policies/gating");
     let extra = ["--auth", "dummy", "--policies", policies.to_str().unwrap()];
-    let a = Node::start(&dir.path().join("a.db"), ports[0], &[ports[1]], &extra);
-    let b = Node::start(&dir.path().join("b.db"), ports[1], &[ports[0]], &extra);
-    let nvr = "repl-1.0-1.fc40";
+    let a = Node::start(&dir.join("a.db"), ports[0], &[ports[1]], &extra);
+    let b = Node::start(&dir.join("b.db"), ports[1], &[ports[0]], &extra);
     for (tc, outcome, scenario) in
         [("dist.rpmdeplint", "FAILED", None), ("compose.install", "PASSED", Some("x86_64.uefi"))]
     {
@@ -644,27 +643,45 @@ fn waivers_replicate_and_gate_on_the_peer() {
         }
         a.post("/api/v2.0/results", &serde_json::json!({"testcase": tc, "outcome": outcome, "data": data}), &[]);
     }
+    (a, b)
+}
+
+/// `alice` under `--auth dummy`.
+fn alice() -> String {
     use base64::Engine;
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:x"));
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:x"))
+}
+
+/// The node's decision for `nvr` in the gating fixtures' context.
+fn decide(node: &Node, nvr: &str) -> Value {
+    let decision = serde_json::json!({"subject_type": "koji_build", "subject_identifier": nvr,
+        "decision_context": "bodhi_update_push_stable", "product_version": "fedora-40"});
+    let mut r = agent()
+        .post(format!("{}/api/v1.0/decision", node.url()))
+        .header("Content-Type", "application/json")
+        .send(decision.to_string())
+        .unwrap();
+    serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
+}
+
+/// Waivers are log entries too: they replicate, and the peer's decisions use them.
+#[test]
+fn waivers_replicate_and_gate_on_the_peer() {
+    let dir = tempfile::tempdir().unwrap();
+    let nvr = "repl-1.0-1.fc40";
+    let (a, b) = gating_pair(dir.path(), nvr);
     let w = b.post(
         "/api/v1.0/waivers/",
         &serde_json::json!({"subject_type": "koji_build", "subject_identifier": nvr, "testcase": "dist.rpmdeplint",
             "product_version": "fedora-40", "waived": true, "comment": "flaky"}),
-        &[("Authorization", &auth)],
+        &[("Authorization", &alice())],
     );
     assert_eq!(w["username"], "alice");
     converge(&[&a, &b], 3);
     let (_, listed) = a.get(&format!("/api/v1.0/waivers/?subject_identifier={nvr}"));
     assert_eq!(listed["data"][0]["comment"], "flaky", "{listed}");
-    let decision = serde_json::json!({"subject_type": "koji_build", "subject_identifier": nvr,
-        "decision_context": "bodhi_update_push_stable", "product_version": "fedora-40"});
     for node in [&a, &b] {
-        let mut r = agent()
-            .post(format!("{}/api/v1.0/decision", node.url()))
-            .header("Content-Type", "application/json")
-            .send(decision.to_string())
-            .unwrap();
-        let d: Value = serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap();
+        let d = decide(node, nvr);
         assert_eq!(d["policies_satisfied"], true, "{d}");
     }
 }
@@ -674,23 +691,9 @@ fn waivers_replicate_and_gate_on_the_peer() {
 #[test]
 fn quarantines_replicate_and_gate_on_the_peer() {
     let dir = tempfile::tempdir().unwrap();
-    let ports = free_ports(2);
-    let policies = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/policies/gating");
-    let extra = ["--auth", "dummy", "--policies", policies.to_str().unwrap()];
-    let a = Node::start(&dir.path().join("a.db"), ports[0], &[ports[1]], &extra);
-    let b = Node::start(&dir.path().join("b.db"), ports[1], &[ports[0]], &extra);
     let nvr = "quar-1.0-1.fc40";
-    for (tc, outcome, scenario) in
-        [("dist.rpmdeplint", "FAILED", None), ("compose.install", "PASSED", Some("x86_64.uefi"))]
-    {
-        let mut data = serde_json::json!({"item": nvr, "type": "koji_build"});
-        if let Some(s) = scenario {
-            data["scenario"] = serde_json::json!(s);
-        }
-        a.post("/api/v2.0/results", &serde_json::json!({"testcase": tc, "outcome": outcome, "data": data}), &[]);
-    }
-    use base64::Engine;
-    let auth = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode("alice:x"));
+    let (a, b) = gating_pair(dir.path(), nvr);
+    let auth = alice();
     let q = b.post(
         "/api/verdict/v1/quarantines",
         &serde_json::json!({"testcase": "dist.rpm*", "reason": "mirror flakes"}),
@@ -698,18 +701,8 @@ fn quarantines_replicate_and_gate_on_the_peer() {
     );
     let id = q["id"].as_str().unwrap_or_else(|| panic!("{q}")).to_owned();
     converge(&[&a, &b], 3);
-    let decision = serde_json::json!({"subject_type": "koji_build", "subject_identifier": nvr,
-        "decision_context": "bodhi_update_push_stable", "product_version": "fedora-40"});
-    let decide = |node: &Node| -> Value {
-        let mut r = agent()
-            .post(format!("{}/api/v1.0/decision", node.url()))
-            .header("Content-Type", "application/json")
-            .send(decision.to_string())
-            .unwrap();
-        serde_json::from_str(&r.body_mut().read_to_string().unwrap()).unwrap()
-    };
     for node in [&a, &b] {
-        let d = decide(node);
+        let d = decide(node, nvr);
         assert_eq!(d["policies_satisfied"], true, "{d}");
         assert!(d.to_string().contains(&id), "the covering rule is named: {d}");
     }
@@ -722,6 +715,6 @@ fn quarantines_replicate_and_gate_on_the_peer() {
     assert_eq!(r.status().as_u16(), 200);
     converge(&[&a, &b], 4);
     for node in [&a, &b] {
-        assert_eq!(decide(node)["policies_satisfied"], false);
+        assert_eq!(decide(node, nvr)["policies_satisfied"], false);
     }
 }

@@ -184,23 +184,35 @@ fn impurities(file: &str, module: &str, text: &str) -> Vec<String> {
     found
 }
 
-#[test]
-fn pure_layers_stay_pure() {
+/// Every source file under `src/` that belongs to a layer: (path, its path relative to
+/// `src/`, its layer, its text).
+fn layered_files() -> Vec<(PathBuf, PathBuf, String, String)> {
     let src = root().join("src");
     let mut files = Vec::new();
     rust_files(&src, &mut files);
+    files
+        .into_iter()
+        .filter_map(|f| {
+            let module = module_of(&src, &f)?;
+            let rel = f.strip_prefix(&src).unwrap_or(&f).to_owned();
+            let text = std::fs::read_to_string(&f).unwrap();
+            Some((f, rel, module, text))
+        })
+        .collect()
+}
+
+#[test]
+fn pure_layers_stay_pure() {
     let mut found = Vec::new();
-    for f in &files {
-        let Some(module) = module_of(&src, f) else { continue };
+    for (f, rel, module, text) in layered_files() {
         // Test files (`tests.rs`, `*_tests.rs`, anything under a `tests/` folder) are
         // test modules: like `#[cfg(test)]` blocks, they may use anything.
-        let rel = f.strip_prefix(&src).unwrap_or(f);
         let test_file = rel.components().any(|c| c.as_os_str() == "tests")
             || rel.file_name().is_some_and(|n| n.to_string_lossy().ends_with("tests.rs"));
         if test_file {
             continue;
         }
-        found.extend(impurities(&f.display().to_string(), &module, &std::fs::read_to_string(f).unwrap()));
+        found.extend(impurities(&f.display().to_string(), &module, &text));
     }
     assert!(found.is_empty(), "purity violations:\n{}", found.join("\n"));
 }
@@ -237,13 +249,9 @@ fn files_stay_under_the_length_cap() {
 
 #[test]
 fn modules_use_only_lower_layers() {
-    let src = root().join("src");
-    let mut files = Vec::new();
-    rust_files(&src, &mut files);
     let mut found = Vec::new();
-    for f in &files {
-        let Some(module) = module_of(&src, f) else { continue };
-        found.extend(violations(&f.display().to_string(), &module, &std::fs::read_to_string(f).unwrap()));
+    for (f, _, module, text) in layered_files() {
+        found.extend(violations(&f.display().to_string(), &module, &text));
     }
     assert!(found.is_empty(), "layering violations:\n{}", found.join("\n"));
 }
