@@ -32,7 +32,9 @@ pub(super) fn entries(
 
 /// The newest log position of a quarantine entry (0: none): changes whenever one arrives.
 pub(super) fn mark(conn: &Connection) -> Result<i64, StoreError> {
-    match conn.query_row("SELECT coalesce(max(seq), 0) FROM quarantines", [], |r| r.get(0)) {
+    // Every decision asks: a cached statement, not one parsed per call.
+    let stmt = conn.prepare_cached("SELECT coalesce(max(seq), 0) FROM quarantines");
+    match stmt.and_then(|mut s| s.query_row([], |r| r.get(0))) {
         Err(e) if no_table(&e) => Ok(0),
         other => Ok(other?),
     }
