@@ -44,14 +44,12 @@ impl ReadOnly {
         self.read(|r| {
             let max_id = q.when.map(|w| r.stored_by(w.0)).transpose()?;
             let head = latest_per_key(r, &q.head, &q.keys, max_id)?;
-            let base_side = match &q.base {
-                Side::LastGood => last_good(r, &q.head, &head, &q.keys, max_id)?,
-                side => Some(side.clone()),
+            // `last_good` has read the latest results of the item it picked already.
+            let (base_side, base) = match &q.base {
+                Side::LastGood => last_good(r, &q.head, &head, &q.keys, max_id)?.unzip(),
+                side => (Some(side.clone()), Some(latest_per_key(r, side, &q.keys, max_id)?)),
             };
-            let base = match &base_side {
-                Some(side) => latest_per_key(r, side, &q.keys, max_id)?,
-                None => Vec::new(),
-            };
+            let base = base.unwrap_or_default();
             let context = self.context(r, &base, &head, q, now, max_id)?;
             Ok(CompareAnswer {
                 base: shown(base_side.as_ref(), base.len()),
@@ -169,14 +167,15 @@ fn latest_per_key(
 }
 
 /// `last_good`: the newest earlier item of the head item's type and package name (the
-/// NVR's name part) whose keys all passed. None when there is none.
+/// NVR's name part) whose keys all passed, with those latest results. None when there is
+/// none.
 fn last_good(
     r: &dyn ReadStore,
     head_side: &Side,
     head: &[(Key, Run)],
     keys: &KeySelect,
     max_id: Option<i64>,
-) -> Result<Option<Side>, ServiceError> {
+) -> Result<Option<(Side, Vec<(Key, Run)>)>, ServiceError> {
     let Side::Item { item, item_type } = head_side else { return Ok(None) };
     let Some(name) = package_name(item) else {
         return Err(ServiceError::Invalid(crate::model::ModelError::BadRequest(format!(
@@ -200,7 +199,7 @@ fn last_good(
     Ok(candidates
         .into_iter()
         .find(|(_, _, latest)| latest.iter().all(|(_, run)| run.class() == Class::Pass))
-        .map(|(_, side, _)| side))
+        .map(|(_, side, latest)| (side, latest)))
 }
 
 fn shown(side: Option<&Side>, keys: usize) -> SideShown {
