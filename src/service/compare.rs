@@ -35,6 +35,9 @@ pub struct SideShown {
     pub keys: usize,
 }
 
+/// The latest result of every key on a side.
+type Latest = Vec<(Key, Run)>;
+
 /// Earlier items of the head's package looked at for `last_good`, newest first.
 const LAST_GOOD_CANDIDATES: usize = 200;
 
@@ -138,7 +141,7 @@ fn latest_per_key(
     side: &Side,
     keys: &KeySelect,
     max_id: Option<i64>,
-) -> Result<Vec<(Key, Run)>, ServiceError> {
+) -> Result<Latest, ServiceError> {
     let mut pairs: Vec<(String, String)> = vec![("_distinct_on".into(), "scenario,arch".into())];
     match side {
         Side::Group(uuid) => pairs.push(("groups".into(), uuid.clone())),
@@ -175,7 +178,7 @@ fn last_good(
     head: &[(Key, Run)],
     keys: &KeySelect,
     max_id: Option<i64>,
-) -> Result<Option<(Side, Vec<(Key, Run)>)>, ServiceError> {
+) -> Result<Option<(Side, Latest)>, ServiceError> {
     let Side::Item { item, item_type } = head_side else { return Ok(None) };
     let Some(name) = package_name(item) else {
         return Err(ServiceError::Invalid(crate::model::ModelError::BadRequest(format!(
