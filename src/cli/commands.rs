@@ -105,6 +105,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         };
         let policies: Vec<&str> = c.gate.policies.iter().map(|p| p.id.as_deref().unwrap_or("(no id)")).collect();
         tracing::info!(db = %db.display(), node = service.node_id(), %auth, ?policies, "store opened");
+        service.keep_insight_warm();
         // Tests and scripts read this line to learn the port.
         println!("verdict listening on http://{addr}");
         std::io::stdout().flush()?;

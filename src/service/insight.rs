@@ -5,6 +5,7 @@
 
 use super::ServiceError;
 use super::local::ReadOnly;
+use super::classified::Classified;
 use crate::insight::{Classification, FlakyParams, Key, KeyHistory, Run, classify, run_of, signature, summarize};
 use crate::model::{FlakyQuery, HistoryQuery, KeySelect, ResultView, SimilarQuery, Timestamp};
 use crate::store::{FailureRow, KeyFilter, ReadStore, RunKey, RunRange, RunRow};
@@ -310,7 +311,7 @@ impl ReadOnly {
         let parts: Vec<Result<Vec<Classification>, ServiceError>> = std::thread::scope(|threads| {
             let handles: Vec<_> = keys
                 .chunks(chunk)
-                .map(|part| threads.spawn(|| self.read(|r| classify_keys(r, part, range, params))))
+                .map(|part| threads.spawn(|| self.read(|r| classify_keys(r, self.classified(), part, range, params))))
                 .collect();
             handles
                 .into_iter()
@@ -325,12 +326,17 @@ impl ReadOnly {
     }
 }
 
+/// Least time between two background passes of `keep_insight_warm`.
+const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Most threads one flaky answer reads with.
 const MAX_WORKERS: usize = 4;
 
 /// Classifies `keys` (in order) over their runs in `range`, with the evidence filled in.
+/// Remembered answers are used while they still hold (see `classified`).
 fn classify_keys(
     r: &dyn ReadStore,
+    memo: &Classified,
     keys: &[RunKey],
     range: &RunRange,
     params: &FlakyParams,
@@ -338,8 +344,13 @@ fn classify_keys(
     let mut texts = Texts::new();
     let mut out = Vec::new();
     for k in keys {
+        if let Some(known) = memo.get(r, k, range, params)? {
+            out.extend(known);
+            continue;
+        }
         let rows = r.runs(k.id, range)?;
         if rows.is_empty() {
+            memo.put(k, range, params, None);
             continue;
         }
         texts.learn(r, &rows)?;
@@ -348,6 +359,7 @@ fn classify_keys(
             let run = run_of(&view(r, e.id)?);
             (e.uuid, e.outcome) = (run.uuid, run.outcome.to_string());
         }
+        memo.put(k, range, params, Some(&c));
         out.push(c);
     }
     Ok(out)
@@ -366,6 +378,31 @@ impl super::Service {
 
     pub async fn flaky(&self, q: FlakyQuery) -> Result<FlakyAnswer, ServiceError> {
         self.off_workers(move |reads| reads.flaky(&q, Timestamp::now())).await
+    }
+
+    /// Keeps the remembered classifications of the default flaky window fresh for a
+    /// running server: one default `flaky` pass at start, then one at most every
+    /// [`WARM_EVERY`] while writes arrive. A pass classifies again only the keys whose
+    /// runs changed, so `compare` and the flaky board rarely wait for a whole window
+    /// (measured: BENCHMARKS.md, "Insight").
+    pub fn keep_insight_warm(&self) {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut committed = service.committed();
+            loop {
+                let pass = service.off_workers(|reads| {
+                    let q = FlakyQuery::parse(&[])?;
+                    reads.flaky(&q, Timestamp::now())
+                });
+                if let Err(e) = pass.await {
+                    tracing::warn!(error = %e, "warming the flaky classifications failed");
+                }
+                tokio::time::sleep(WARM_EVERY).await;
+                if committed.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
     }
 
     async fn off_workers<T: Send + 'static>(

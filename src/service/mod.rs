@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+mod classified;
 pub mod compare;
 pub mod decisions;
 pub mod events;

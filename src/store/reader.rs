@@ -562,6 +562,10 @@ impl ReadStore for Reader {
         insight::runs(&self.conn, key, range)
     }
 
+    fn has_runs(&self, key: i64, from: i64, to: i64) -> Result<bool, StoreError> {
+        insight::has_runs(&self.conn, key, from, to)
+    }
+
     fn failures_before(
         &self,
         signature: &str,
