@@ -98,9 +98,15 @@ impl ReadOnly {
                 context.flaky.insert(Key { testcase: c.testcase, scenario: c.scenario, arch: c.arch });
             }
         }
+        let failed_in_base: std::collections::BTreeSet<&Key> =
+            base.iter().filter(|(_, run)| run.class() == Class::Fail).map(|(key, _)| key).collect();
         for (key, run) in head.iter().filter(|(_, run)| run.class() == Class::Fail) {
-            if let Some(k) = ids.get(key) {
-                context.failing.insert(key.clone(), failing_streak(r, k.id, max_id)?);
+            // How long a key has failed is told for still failing keys only.
+            if failed_in_base.contains(key)
+                && let Some(k) = ids.get(key)
+            {
+                let (count, since) = r.fail_streak(k.id, max_id)?;
+                context.failing.insert(key.clone(), (Timestamp(since), count));
             }
             if let Some(sig) = signature(run) {
                 let at = FailureRow { result_id: run.id, submit_time: run.submit_time.0 };
@@ -109,29 +115,6 @@ impl ReadOnly {
             }
         }
         Ok(context)
-    }
-}
-
-/// Consecutive fails of a key across all items, newest first, and when they began.
-fn failing_streak(r: &dyn ReadStore, key: i64, max_id: Option<i64>) -> Result<(Timestamp, usize), ServiceError> {
-    const PAGE: usize = 1000;
-    let (mut count, mut since, mut until) = (0usize, Timestamp(0), None);
-    loop {
-        let rows =
-            r.runs(key, &RunRange { max_id, until, newest_first: true, limit: Some(PAGE), ..RunRange::default() })?;
-        for row in &rows {
-            if !row.fail {
-                return Ok((since, count));
-            }
-            count += 1;
-            since = Timestamp(row.submit_time);
-        }
-        match rows.last() {
-            // The next page starts before the oldest row read (same-time rows are rare;
-            // one read twice would count twice, so step past its instant).
-            Some(last) if rows.len() == PAGE => until = Some(last.submit_time - 1),
-            _ => return Ok((since, count)),
-        }
     }
 }
 

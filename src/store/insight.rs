@@ -99,6 +99,26 @@ pub(super) fn keys(conn: &Connection, f: &KeyFilter) -> Result<Vec<RunKey>, Stor
     Ok(rows.collect::<Result<_, _>>()?)
 }
 
+/// The newest consecutive fails of key `key` (at or before log position `max_id`): how
+/// many, and the submit time of the oldest of them. Read newest first, stopping at the
+/// first pass, so a short streak costs a short read.
+pub(super) fn fail_streak(conn: &Connection, key: i64, max_id: Option<i64>) -> Result<(usize, i64), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT submit_time, fail FROM runs WHERE key_id = ?1 AND result_id <= ?2
+         ORDER BY submit_time DESC, result_id DESC",
+    )?;
+    let mut rows = stmt.query([key, max_id.unwrap_or(i64::MAX)])?;
+    let (mut count, mut since) = (0, 0);
+    while let Some(row) = rows.next()? {
+        if !row.get::<_, bool>(1)? {
+            break;
+        }
+        count += 1;
+        since = row.get(0)?;
+    }
+    Ok((count, since))
+}
+
 /// Whether key `key` has a run with a submit time in `from..=to` (one index seek).
 pub(super) fn has_runs(conn: &Connection, key: i64, from: i64, to: i64) -> Result<bool, StoreError> {
     Ok(conn
