@@ -93,13 +93,14 @@ impl ReadOnly {
             ..RunRange::default()
         };
         let mut context = CompareContext::default();
-        for c in self.classify_parallel(&keys, &range, &FlakyParams::default())? {
+        for c in self.classify(r, &keys, &range, &FlakyParams::default())? {
             if c.state == State::Flaky {
                 context.flaky.insert(Key { testcase: c.testcase, scenario: c.scenario, arch: c.arch });
             }
         }
         let failed_in_base: std::collections::BTreeSet<&Key> =
             base.iter().filter(|(_, run)| run.class() == Class::Fail).map(|(key, _)| key).collect();
+        let mut first_failures: BTreeMap<String, FailureRow> = BTreeMap::new();
         for (key, run) in head.iter().filter(|(_, run)| run.class() == Class::Fail) {
             // How long a key has failed is told for still failing keys only.
             if failed_in_base.contains(key)
@@ -110,9 +111,17 @@ impl ReadOnly {
             }
             if let Some(sig) = signature(run) {
                 let at = FailureRow { result_id: run.id, submit_time: run.submit_time.0 };
-                let seen = r.failures_before(&sig, at, max_id, SEEN_CAP)?;
-                context.seen_before.insert(sig, seen);
+                let first = first_failures.entry(sig).or_insert(at);
+                if (at.submit_time, at.result_id) < (first.submit_time, first.result_id) {
+                    *first = at;
+                }
             }
+        }
+        // Once per signature (head failures often share one): seen before the earliest
+        // head failure that has it.
+        for (sig, at) in first_failures {
+            let seen = r.failures_before(&sig, at, max_id, SEEN_CAP)?;
+            context.seen_before.insert(sig, seen);
         }
         Ok(context)
     }
