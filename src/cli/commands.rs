@@ -105,7 +105,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         };
         let policies: Vec<&str> = c.gate.policies.iter().map(|p| p.id.as_deref().unwrap_or("(no id)")).collect();
         tracing::info!(db = %db.display(), node = service.node_id(), %auth, ?policies, "store opened");
-        service.keep_insight_warm();
+        let warm = service.keep_insight_warm();
         // Tests and scripts read this line to learn the port.
         println!("verdict listening on http://{addr}");
         std::io::stdout().flush()?;
@@ -147,8 +147,9 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         if let Some(p) = peers {
             tokio::task::spawn_blocking(move || p.stop()).await?;
         }
-        if let Some(task) = amqp {
-            // The publisher holds a Service handle; the writer stops only once all are gone.
+        // The publisher and the warming task hold Service handles; the writer stops only
+        // once all are gone.
+        for task in amqp.into_iter().chain([warm]) {
             task.abort();
             let _ = task.await;
         }

@@ -408,8 +408,9 @@ impl super::Service {
     /// running server: one default `flaky` pass at start, then one at most every
     /// [`WARM_EVERY`] while writes arrive. A pass classifies again only the keys whose
     /// runs changed, so `compare` and the flaky board rarely wait for a whole window
-    /// (measured: BENCHMARKS.md, "Insight").
-    pub fn keep_insight_warm(&self) {
+    /// (measured: BENCHMARKS.md, "Insight"). The task holds a service handle: abort it
+    /// before waiting for the writer to stop.
+    pub fn keep_insight_warm(&self) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         tokio::spawn(async move {
             let mut committed = service.committed();
@@ -426,7 +427,7 @@ impl super::Service {
                     return;
                 }
             }
-        });
+        })
     }
 
     async fn off_workers<T: Send + 'static>(
