@@ -7,6 +7,7 @@ mod gating;
 mod ingest;
 mod insight;
 mod quarantine;
+mod remote;
 mod replication;
 mod submit;
 
@@ -405,6 +406,15 @@ pub struct IngestArgs {
     /// Files or directories (searched recursively).
     #[arg(required = true)]
     pub paths: Vec<std::path::PathBuf>,
+
+    /// Send the files to this server (`POST /api/verdict/v1/ingest`) instead of writing
+    /// the local store (--db is then not used).
+    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// API token for --url (better from the environment: a flag shows in `ps`).
+    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
+    pub token: Option<String>,
 
     #[command(flatten)]
     pub defaults: DefaultArgs,

@@ -7,6 +7,7 @@ mod conn;
 mod decisions;
 mod error;
 mod events;
+mod ingest;
 mod insight;
 mod quarantines;
 mod replication;

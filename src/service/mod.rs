@@ -20,6 +20,7 @@ pub mod redact;
 pub mod render;
 pub mod replication;
 pub mod submit;
+pub mod upload;
 mod waivers;
 
 pub use quarantines::QuarantineFilter;
@@ -78,6 +79,10 @@ pub enum ServiceError {
     /// A change stream was refused or could not be written (replication).
     #[error(transparent)]
     Stream(#[from] crate::log::stream::StreamError),
+    /// An uploaded result file was refused (400, with the format, line and record), or
+    /// could not be stored (503/507 when `transient`).
+    #[error(transparent)]
+    Ingest(ingest::IngestError),
 }
 
 impl From<auth::AuthError> for ServiceError {

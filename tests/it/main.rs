@@ -15,6 +15,7 @@ mod disk_full;
 mod events;
 mod gating;
 mod hostile_peer;
+mod ingest_http;
 mod insight;
 mod operate;
 mod python_client;
