@@ -8,6 +8,7 @@ mod decisions;
 mod error;
 mod events;
 mod insight;
+pub mod pages;
 mod quarantines;
 mod replication;
 mod request;

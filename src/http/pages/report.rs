@@ -1,0 +1,1 @@
+//! The offline report (`verdict report`): one self-contained HTML file.
