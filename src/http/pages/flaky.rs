@@ -103,8 +103,7 @@ pub fn board_table(rows: &[&Classification], active: &[serde_json::Value], mode:
 
 fn quarantine_cell(c: &Classification, active: &[serde_json::Value], mode: &AuthMode) -> Markup {
     let standing = active.iter().find(|q| {
-        q["testcase"].as_str() == Some(c.testcase.as_str())
-            && q["scenario"].as_str().is_none_or(|sc| sc == c.scenario)
+        q["testcase"].as_str() == Some(c.testcase.as_str()) && q["scenario"].as_str().is_none_or(|sc| sc == c.scenario)
     });
     if let Some(q) = standing {
         let id = q["id"].as_str().unwrap_or("");

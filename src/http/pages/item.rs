@@ -40,7 +40,12 @@ pub fn guess_product_version(item: &str) -> Option<String> {
 /// The (decision context, product version) pairs the local policies apply to `item` of
 /// `item_type`; `given` (the URL's `product_version`) overrides the guess. Pairs whose
 /// product version cannot be known are returned with `None`.
-pub fn decision_contexts(gate: &Gate, item: &str, item_type: &str, given: Option<&str>) -> Vec<(String, Option<String>)> {
+pub fn decision_contexts(
+    gate: &Gate,
+    item: &str,
+    item_type: &str,
+    given: Option<&str>,
+) -> Vec<(String, Option<String>)> {
     let t = gate.subject_types.resolve(item_type);
     let mut out: BTreeSet<(String, Option<String>)> = BTreeSet::new();
     for p in gate.policies.iter().filter(|p| p.kind == crate::gating::PolicyKind::Local && p.matches_subject_type(&t)) {

@@ -3,7 +3,9 @@
 //! quarantine controls). A post runs the same use case as the API's JSON endpoint.
 
 use super::layout::{Nav, empty, item_link, page, testcase_link, time};
-use super::{PageError, PageResult, auth_fields, back_to, field, form_credentials, html_response, read_form, respond, see_other};
+use super::{
+    PageError, PageResult, auth_fields, back_to, field, form_credentials, html_response, read_form, respond, see_other,
+};
 use crate::http::AppState;
 use crate::http::request::Ctx;
 use crate::service::QuarantineFilter;
@@ -199,7 +201,8 @@ pub async fn quarantine(State(s): State<AppState>, ctx: Ctx, body: Body) -> Resp
 pub async fn revoke(State(s): State<AppState>, ctx: Ctx, body: Body) -> Response {
     respond(async move {
         let form = read_form(&ctx.headers, body, s.limits.max_body).await?;
-        let id = field(&form, "id").ok_or_else(|| PageError::BadForm("id: the quarantine to revoke is required".into()))?;
+        let id =
+            field(&form, "id").ok_or_else(|| PageError::BadForm("id: the quarantine to revoke is required".into()))?;
         s.service.revoke_quarantine(id, &form_credentials(&form, &ctx.headers)).await?;
         Ok(see_other(&back_to(&form, "/quarantines")))
     })

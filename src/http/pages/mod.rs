@@ -8,8 +8,8 @@
 
 mod compare;
 mod flaky;
-pub mod layout;
 mod item;
+pub mod layout;
 mod lists;
 mod overview;
 pub mod report;

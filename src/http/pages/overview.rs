@@ -41,11 +41,7 @@ async fn render(s: AppState, ctx: Ctx) -> PageResult {
     let (stats, heads) = svc.reads().stats()?;
     let newest = svc.results(ResultQuery { limit: 10, ..ResultQuery::default() }).await?.items;
     let failures = svc
-        .results(ResultQuery {
-            limit: 10,
-            outcomes: vec!["FAILED".into(), "ERROR".into()],
-            ..ResultQuery::default()
-        })
+        .results(ResultQuery { limit: 10, outcomes: vec!["FAILED".into(), "ERROR".into()], ..ResultQuery::default() })
         .await?
         .items;
     let flaky = svc.flaky(FlakyQuery::parse(&[])?).await?;
