@@ -314,3 +314,24 @@ fn browser_drives_the_pages() {
     assert!(out.status.success(), "browser checks failed:\n{text}");
     assert!(shots.join("grid.png").exists() && shots.join("item.png").exists());
 }
+
+#[test]
+fn the_report_is_one_self_contained_file() {
+    let (dir, db) = seeded_store();
+    let out = dir.path().join("report.html");
+    let (code, stdout, err) =
+        run_cli(&["report", "--db", db.to_str().unwrap(), "--item", ITEM, "-o", out.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(stdout.contains("store verified"), "{stdout}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(!html.contains("<script") && !html.contains("<link") && !html.contains(" src="), "no script, no fetch");
+    assert!(html.contains("<style>") && html.contains("prefers-color-scheme"), "CSS inline");
+    assert!(html.contains("default-src 'none'"), "a CSP forbids scripts");
+    assert!(html.contains("data-verified=\"true\"") && html.contains("Chain heads"), "verify and heads");
+    assert!(html.contains("class=\"cell o-fail\"") && html.contains("state-flaky"), "grids and the flaky board");
+    assert!(html.contains("id=\"new-failures\""), "the comparison with the last good build");
+    assert!(html.contains("&lt;script&gt;"), "names escaped");
+    let (code, _, err) = run_cli(&["report", "--db", db.to_str().unwrap(), "-o", out.to_str().unwrap()], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("--item"), "{err}");
+}

@@ -47,17 +47,15 @@ async fn render(s: AppState, ctx: Ctx) -> PageResult {
     Ok(html_response(page("Compare", Nav::Compare, main)))
 }
 
-fn side(name: &str, s: &SideShown) -> Markup {
+fn side(s: &SideShown) -> Markup {
     html! {
-        div { dt { (name) } dd {
-            @if let Some(g) = &s.group { "group " code { (g) } }
-            @if let Some(i) = &s.item { (super::layout::item_link(i)) }
-            " · " (s.keys) " keys"
-        } }
+        @if let Some(g) = &s.group { "group " code { (g) } }
+        @if let Some(i) = &s.item { (super::layout::item_link(i)) }
+        " · " (s.keys) " keys"
     }
 }
 
-/// The buckets side by side (also in the offline report).
+/// The buckets (also in the offline report): counts first, then each non-empty bucket.
 pub fn comparison(a: &CompareAnswer) -> Markup {
     let c = &a.comparison;
     let buckets: [(&str, &str, &[CompareEntry]); 7] = [
@@ -70,16 +68,17 @@ pub fn comparison(a: &CompareAnswer) -> Markup {
         ("pending", "Pending", &c.pending),
     ];
     html! {
-        dl.cards { (side("Base", &a.base)) (side("Head", &a.head))
-            @for (_, name, list) in &buckets { div { dt { (name) } dd { (list.len()) } } }
+        dl.fields { dt { "Base" } dd { (side(&a.base)) } dt { "Head" } dd { (side(&a.head)) } }
+        dl.cards {
+            @for (id, name, list) in &buckets { div { dt { a href={"#" (id)} { (name) } } dd { (list.len()) } } }
             div { dt { "Unchanged passing" } dd { (c.unchanged_passing) } }
         }
-        div.cols { @for (id, name, list) in &buckets {
+        @for (id, name, list) in &buckets {
             section id=(id) {
-                h2 { (name) " (" (list.len()) ")" }
+                h3 { (name) " (" (list.len()) ")" }
                 @if list.is_empty() { (empty("None.")) } @else { (entries(list)) }
             }
-        } }
+        }
     }
 }
 
