@@ -69,7 +69,7 @@ async fn render(s: AppState, item: String, ctx: Ctx) -> PageResult {
     }
     let c = s.service.config();
     let mut latest = s.service.latest(ResultQuery::parse(&pairs, &c.outcomes, c.max_limit)?).await?;
-    latest.sort_by(|a, b| key(a).cmp(&key(b)));
+    latest.sort_by_key(key);
     let item_type = param("type")
         .map(str::to_owned)
         .or_else(|| latest.iter().find_map(|r| r.record.data.get("type").and_then(|v| v.first()).cloned()))
@@ -129,7 +129,7 @@ fn decision(context: &str, pv: Option<&str>, d: Option<&Value>, mode: &AuthMode,
     let ok = d["policies_satisfied"].as_bool() == Some(true);
     let (done, total) =
         (d["progress"]["satisfied"].as_u64().unwrap_or(0), d["progress"]["required"].as_u64().unwrap_or(0));
-    let pct = if total == 0 { 100 } else { done * 100 / total };
+    let pct = (done * 100).checked_div(total).unwrap_or(100);
     let unmet = d["unsatisfied_requirements"].as_array().cloned().unwrap_or_default();
     html! {
         section.decision.(if ok { "ok" } else { "no" }) data-context=(context) data-satisfied=(ok) {
