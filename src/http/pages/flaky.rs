@@ -44,7 +44,13 @@ async fn render(s: AppState, ctx: Ctx) -> PageResult {
         .filter(|(k, v)| k != "state" && !v.trim().is_empty() && FlakyQuery::PARAMS.contains(&k.as_str()))
         .cloned()
         .collect();
-    let answer = s.service.flaky(FlakyQuery::parse(&pairs)?).await?;
+    // Unfiltered, the board is the overview's cached classification.
+    let (answer, age) = if pairs.is_empty() {
+        let (a, age) = super::cache::flaky_all(&s.service).await?;
+        (a, Some(age))
+    } else {
+        (std::sync::Arc::new(s.service.flaky(FlakyQuery::parse(&pairs)?).await?), None)
+    };
     let active =
         s.service.list_quarantines(QuarantineFilter { active: Some(true), ..QuarantineFilter::default() }).await?;
     let rows: Vec<&Classification> = answer.data.iter().filter(|c| wanted(state, c.state)).collect();
@@ -65,6 +71,7 @@ async fn render(s: AppState, ctx: Ctx) -> PageResult {
         p.muted {
             "Window " (time(&answer.since)) " – " (time(&answer.until)) "; thresholds: at least "
             (answer.params.min_runs) " runs, flip rate ≥ " (answer.params.flip_rate) "."
+            @if let Some(age) = age { " Classification " (super::cache::age_words(age)) "." }
         }
         (board_table(&rows, &active, Some(&s.service.config().auth.mode)))
     };

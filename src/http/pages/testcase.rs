@@ -10,7 +10,7 @@ use super::{PageResult, html_response, respond};
 use crate::http::AppState;
 use crate::http::request::Ctx;
 use crate::insight::Classification;
-use crate::model::{FlakyQuery, ResultQuery, ResultView, Timestamp};
+use crate::model::{ResultQuery, ResultView, Timestamp};
 use axum::extract::{Path, State};
 use axum::response::Response;
 use maud::{Markup, html};
@@ -88,7 +88,8 @@ async fn render(s: AppState, name: String, ctx: Ctx) -> PageResult {
     let tc = s.service.testcase(name.clone()).await?;
     let q = ResultQuery { testcases: vec![name.clone()], limit: GRID_RESULTS, ..ResultQuery::default() };
     let results = s.service.results(q).await?.items;
-    let flaky = s.service.flaky(FlakyQuery::parse(&[("testcase".into(), name.clone())])?).await?;
+    // The rows' states come from the board's (cached) classification of every key.
+    let (flaky, age) = super::cache::flaky_all(&s.service).await?;
     let main = html! {
         h1 { "Testcase " (tc.name) }
         p {
@@ -98,6 +99,7 @@ async fn render(s: AppState, name: String, ctx: Ctx) -> PageResult {
             @if let Some(u) = &tc.ref_url { " · " (super::layout::ext_link(u, "documentation")) }
         }
         (grid(&tc.name, &results, columns, &flaky.data))
+        p.muted { "Flaky states " (super::cache::age_words(age)) "." }
     };
     Ok(html_response(page(&tc.name, Nav::None, main)))
 }
@@ -111,13 +113,13 @@ pub fn grid(testcase: &str, results: &[ResultView], columns: usize, flaky: &[Cla
     let states: HashMap<(&str, &str), &Classification> =
         flaky.iter().filter(|c| c.testcase == testcase).map(|c| ((c.scenario.as_str(), c.arch.as_str()), c)).collect();
     html! {
-        p.muted { "Newest " (g.columns.len()) " items left to right from the newest; "
+        p.muted { "The newest " (g.columns.len()) " items, newest on the left; "
             "P passed, F failed, E error, I info, N needs inspection." }
         div.scroll { table.grid aria-label={"History of " (testcase)} {
             thead { tr {
-                th scope="col" { "Scenario / arch" } th scope="col" { "Flaky state" }
-                th scope="col" { "Pass rate" } th scope="col" { "Duration" }
+                th scope="col" { "Scenario / arch" }
                 @for c in &g.columns { th.col scope="col" title=(c) { a href={"/items/" (enc(c))} { (c) } } }
+                th scope="col" { "Flaky state" } th scope="col" { "Pass rate" } th scope="col" { "Duration" }
             } }
             tbody { @for (key, list) in &g.rows {
                 @let state = states.get(&(key.0.as_str(), key.1.as_str()));
@@ -126,12 +128,6 @@ pub fn grid(testcase: &str, results: &[ResultView], columns: usize, flaky: &[Cla
                 @let durations: Vec<f64> = list.iter().filter_map(|r| data(r, "duration").parse::<f64>().ok()).collect();
                 tr id={"k-" (enc(&key.0)) "-" (enc(&key.1))} {
                     th scope="row" { (key.0) @if !key.1.is_empty() { " / " (key.1) } }
-                    td.flaky-state { @if let Some(c) = state {
-                        span class={"state-" (state_name(c.state))} title=(c.reason) { (state_name(c.state)) }
-                        br; span.muted.reason { (c.reason) }
-                    } @else { span.muted { "—" } } }
-                    td { (sparkline(&rolling_pass_rate(&passes, 5), Some(0.0), Some(1.0), "pass rate, rolling over 5 runs")) }
-                    td { (sparkline(&durations, None, None, "duration (seconds)")) }
                     @for c in &g.columns {
                         @match g.cell(key, c) {
                             Some(r) => td class={"cell " (outcome_class(&r.record.outcome))} data-outcome=(r.record.outcome) {
@@ -143,6 +139,12 @@ pub fn grid(testcase: &str, results: &[ResultView], columns: usize, flaky: &[Cla
                             None => td.cell.none {},
                         }
                     }
+                    td.flaky-state { @if let Some(c) = state {
+                        span class={"state-" (state_name(c.state))} title=(c.reason) { (state_name(c.state)) }
+                        br; span.muted.reason { (c.reason) }
+                    } @else { span.muted { "—" } } }
+                    td { (sparkline(&rolling_pass_rate(&passes, 5), Some(0.0), Some(1.0), "pass rate, rolling over 5 runs")) }
+                    td { (sparkline(&durations, None, None, "duration (seconds)")) }
                 }
             } }
         } }
