@@ -126,7 +126,7 @@ fn quarantine_cell(c: &Classification, active: &[serde_json::Value], mode: &Auth
                 input type="hidden" name="testcase" value=(c.testcase);
                 input type="hidden" name="scenario" value=(c.scenario);
                 input type="hidden" name="back" value="/flaky";
-                label { "Reason" input name="reason" required value={(state_name(c.state)) ": " (c.reason)}; }
+                label { "Reason" input name="reason" required value=(c.reason); }
                 (auth_fields(mode))
                 button type="submit" { "Quarantine" }
             }
