@@ -78,3 +78,14 @@ pub fn age_words(age: Duration) -> String {
         s => format!("as of {s} s ago (recomputed every {} s)", FRESH_FOR.as_secs()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_say_how_old_the_answer_is() {
+        assert_eq!(age_words(Duration::from_millis(300)), "just computed");
+        assert_eq!(age_words(Duration::from_secs(42)), "as of 42 s ago (recomputed every 30 s)");
+    }
+}

@@ -41,7 +41,7 @@ impl Filters {
                 "since" => v.clone_into(&mut f.since),
                 "groups" => v.clone_into(&mut f.groups),
                 "data" => v.clone_into(&mut f.data),
-                "page" => f.page = v.parse().unwrap_or(0),
+                "page" => f.page = v.parse::<i64>().unwrap_or(0).max(0),
                 _ => {}
             }
         }
@@ -66,7 +66,7 @@ impl Filters {
             let (k, v) = kv.split_once('=').unwrap_or((kv, ""));
             add(k.trim(), v.trim());
         }
-        p.push(("page".into(), self.page.max(0).to_string()));
+        p.push(("page".into(), self.page.to_string()));
         p.push(("limit".into(), PAGE_ROWS.to_string()));
         p
     }
