@@ -213,6 +213,7 @@ fn waive_forms_open_the_gate() {
     assert_eq!(decision(&s)["policies_satisfied"], true);
     let item = html(&s, &back);
     assert!(item.contains("data-satisfied=\"true\""), "{item}");
+    assert!(item.contains("failed, waived") && item.contains("5 met requirement(s)"), "{item}");
     let waivers = html(&s, "/waivers");
     assert!(waivers.contains("known &lt;issue&gt;") && waivers.contains("alice"), "{waivers}");
     // Without an identity the API's 401 is shown as a page.

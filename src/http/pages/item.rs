@@ -131,6 +131,7 @@ fn decision(context: &str, pv: Option<&str>, d: Option<&Value>, mode: &AuthMode,
         (d["progress"]["satisfied"].as_u64().unwrap_or(0), d["progress"]["required"].as_u64().unwrap_or(0));
     let pct = (done * 100).checked_div(total).unwrap_or(100);
     let unmet = d["unsatisfied_requirements"].as_array().cloned().unwrap_or_default();
+    let met = d["satisfied_requirements"].as_array().cloned().unwrap_or_default();
     html! {
         section.decision.(if ok { "ok" } else { "no" }) data-context=(context) data-satisfied=(ok) {
             h3 { (context) " · " (pv.unwrap_or("")) " — " @if ok { span.badge.o-pass { "passes" } } @else { span.badge.o-fail { "blocked" } } }
@@ -158,7 +159,27 @@ fn decision(context: &str, pv: Option<&str>, d: Option<&Value>, mode: &AuthMode,
                     }
                 }
             } } } }
+            @if !met.is_empty() {
+                details.met { summary { (met.len()) " met requirement(s)" }
+                    ul { @for r in &met { li {
+                        (r["testcase"].as_str().unwrap_or("")) @if let Some(sc) = r["scenario"].as_str() { " (" (sc) ")" } " — "
+                        span class={"badge " (if r["type"].as_str().is_some_and(|t| t.ends_with("-waived")) { "o-inspect" } else { "o-pass" })} {
+                            (met_words(r["type"].as_str().unwrap_or("")))
+                        }
+                        @if let Some(id) = r["result_id"].as_i64() { " " (result_link(id, &format!("#{id}"))) }
+                    } } }
+                }
+            }
         }
+    }
+}
+
+/// A met requirement's type in words (`test-result-failed-waived` → `failed, waived`).
+fn met_words(t: &str) -> String {
+    let t = t.strip_prefix("test-result-").unwrap_or(t);
+    match t.strip_suffix("-waived") {
+        Some(why) => format!("{why}, waived"),
+        None => t.to_owned(),
     }
 }
 
@@ -191,6 +212,13 @@ fn latest_table(rows: &[ResultView]) -> Markup {
 #[cfg(test)]
 mod tests {
     use super::guess_product_version;
+
+    #[test]
+    fn met_requirements_in_words() {
+        assert_eq!(super::met_words("test-result-passed"), "passed");
+        assert_eq!(super::met_words("test-result-failed-waived"), "failed, waived");
+        assert_eq!(super::met_words("fetched-gating-yaml"), "fetched-gating-yaml");
+    }
 
     #[test]
     fn product_versions_from_nvrs() {
