@@ -84,14 +84,23 @@ try {
   check(decision && (await decision.getAttribute('data-satisfied')) === 'true', 'the gate opens once every requirement is waived');
   await page.screenshot({ path: `${shots}/item-waived.png`, fullPage: true });
 
-  // The flaky board: quarantine the flaky key by form.
+  // The flaky board: quarantine the flaky key by form, and see another item's gate move.
+  const gated = process.env.GATED_ITEM;
+  const progress = async () => {
+    await page.goto(`${base}/items/${enc(gated)}`);
+    return Number(await page.$eval('[role=progressbar]', (e) => e.getAttribute('aria-valuenow')));
+  };
+  const before = await progress();
   await visit('/flaky', 'flaky');
   const reasons = await page.$$eval('tr[data-state=flaky] td.reason', (t) => t.map((e) => e.textContent));
   check(reasons.some((r) => r.includes('flip rate')), 'the board gives the flaky reason');
-  await page.click('tr[data-state=flaky] details.quarantine summary');
-  await page.fill('tr[data-state=flaky] details.quarantine[open] input[name=username]', 'alice');
-  await Promise.all([page.waitForNavigation(), page.click('tr[data-state=flaky] details.quarantine[open] button[type=submit]')]);
-  check((await page.textContent('tr[data-state=flaky]')).includes('quarantined'), 'the key shows as quarantined');
+  const row = page.locator('tr[data-state=flaky]', { has: page.locator(`a[href="/testcases/${enc(flakyTc)}"]`) });
+  await row.locator('details.quarantine summary').click();
+  await row.locator('input[name=username]').fill('alice');
+  await Promise.all([page.waitForNavigation(), row.locator('button[type=submit]').click()]);
+  check((await row.textContent()).includes('quarantined'), 'the key shows as quarantined');
+  const after = await progress();
+  check(after === before + 1, `the quarantine covers the flaky requirement of ${gated} (${before} → ${after} met)`);
   await visit('/quarantines', 'quarantines');
   check((await page.$$('form[action="/quarantines/revoke"]')).length > 0, 'the rule is listed with a revoke form');
 

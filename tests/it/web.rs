@@ -236,6 +236,7 @@ fn waive_forms_open_the_gate() {
 #[test]
 fn quarantine_forms_add_and_revoke() {
     let (_dir, s) = server(&["--auth", "dummy"]);
+    assert_eq!(decision(&s)["progress"]["satisfied"], 2);
     let r = post_form(
         &s,
         "/quarantines",
@@ -251,6 +252,13 @@ fn quarantine_forms_add_and_revoke() {
     assert_eq!(r.status, 303, "{}", r.text);
     let board = html(&s, "/flaky");
     assert!(board.contains("quarantined"), "{board}");
+    // The rule covers the item's failed rpmlint run: one more requirement met.
+    let d = decision(&s);
+    assert_eq!(d["progress"]["satisfied"], 3, "{d}");
+    let covered = d["satisfied_requirements"].as_array().unwrap().iter().any(|r| {
+        r["testcase"] == FLAKY && r["scenario"] == "fedora.x86_64.default" && r["type"] == "test-result-failed-waived"
+    });
+    assert!(covered, "{d}");
     let rules = s.get("/api/verdict/v1/quarantines").json["data"].as_array().unwrap().clone();
     assert_eq!(rules.len(), 1);
     let id = rules[0]["id"].as_str().unwrap();
@@ -311,6 +319,7 @@ fn browser_drives_the_pages() {
         .args([s.base.as_str(), shots.to_str().unwrap(), ITEM, FLAKY, SCRIPT])
         .env("VERDICT_CHROMIUM", &chromium)
         .env("BASE_ITEM", BASE_ITEM)
+        .env("GATED_ITEM", "bash-5.2.9-1.fc40")
         .output()
         .expect("run node");
     let text = format!("{}{}", String::from_utf8_lossy(&out.stdout), String::from_utf8_lossy(&out.stderr));
