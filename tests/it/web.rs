@@ -343,6 +343,16 @@ fn the_report_is_one_self_contained_file() {
     assert!(html.contains("class=\"cell o-fail\"") && html.contains("state-flaky"), "grids and the flaky board");
     assert!(html.contains("id=\"new-failures\""), "the comparison with the last good build");
     assert!(html.contains("&lt;script&gt;"), "names escaped");
+    assert!(!html.contains("<base"), "links stay relative unless asked");
+    let args = ["report", "--db", db.to_str().unwrap(), "--testcase-like", "dist.*", "--since", "2026-01-01"];
+    let (code, _, err) = run_cli(
+        &[&args[..], &["--link-base", "https://verdict.example.org", "-o", out.to_str().unwrap()]].concat(),
+        None,
+    );
+    assert_eq!(code, 0, "{err}");
+    let html = std::fs::read_to_string(&out).unwrap();
+    assert!(html.contains("<base href=\"https://verdict.example.org\">") && html.contains("dist.depcheck"));
+    assert!(!html.contains("<h3>&lt;script"), "only the testcases matched get a grid");
     let (code, _, err) = run_cli(&["report", "--db", db.to_str().unwrap(), "-o", out.to_str().unwrap()], None);
     assert_ne!(code, 0);
     assert!(err.contains("--item"), "{err}");
