@@ -162,6 +162,19 @@ fn a_script_testcase_name_renders_as_text() {
 }
 
 #[test]
+fn an_empty_store_and_auth_none() {
+    let s = TestServer::start();
+    for path in ["/", "/results", "/flaky", "/compare", "/waivers", "/quarantines", "/items/x-1-1.fc40"] {
+        html(&s, path);
+    }
+    assert_eq!(s.get("/testcases/none").status, 404);
+    // Without --auth there is nobody to record as waiver: no waive buttons.
+    let (_dir, s) = server(&[]);
+    let item = html(&s, &format!("/items/{ITEM}"));
+    assert!(item.contains("data-satisfied=\"false\"") && !item.contains("action=\"/waivers\""), "{item}");
+}
+
+#[test]
 fn forms_from_other_sites_are_refused() {
     let (_dir, s) = server(&["--auth", "dummy"]);
     let fields = [
