@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::History(args) => super::insight::history(&cli.db, args),
         Command::Flaky(args) => super::insight::flaky(&cli.db, args),
         Command::Compare(args) => super::insight::compare(&cli.db, args),
+        Command::Report(args) => super::report::report(&cli.db, args),
         Command::Sync(args) => super::replication::sync(&cli.db, args),
         Command::Export(args) => super::replication::export(&cli.db, args),
         Command::Import(args) => super::replication::import(&cli.db, args),

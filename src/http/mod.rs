@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod ingest;
 mod insight;
+pub mod pages;
 mod quarantines;
 mod replication;
 mod request;

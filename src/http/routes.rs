@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::replication::routes())
         .merge(super::insight::routes())
         .merge(super::ingest::routes())
+        .merge(super::pages::routes())
         .fallback(not_found)
         .with_state(state)
 }

@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod insight;
 pub mod local;
 pub mod log_limit;
+pub mod pages;
 mod pool;
 mod quarantines;
 mod queue;

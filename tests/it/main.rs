@@ -27,3 +27,4 @@ mod spool;
 mod store_errors;
 mod submit;
 mod tidy;
+mod web;
