@@ -44,13 +44,8 @@ async fn render(s: AppState, ctx: Ctx) -> PageResult {
         .filter(|(k, v)| k != "state" && !v.trim().is_empty() && FlakyQuery::PARAMS.contains(&k.as_str()))
         .cloned()
         .collect();
-    // Unfiltered, the board is the overview's cached classification.
-    let (answer, age) = if pairs.is_empty() {
-        let (a, age) = super::cache::flaky_all(&s.service).await?;
-        (a, Some(age))
-    } else {
-        (std::sync::Arc::new(s.service.flaky(FlakyQuery::parse(&pairs)?).await?), None)
-    };
+    // Exact as of now: the service classifies again only the keys that changed.
+    let answer = s.service.flaky(FlakyQuery::parse(&pairs)?).await?;
     let active =
         s.service.list_quarantines(QuarantineFilter { active: Some(true), ..QuarantineFilter::default() }).await?;
     let rows: Vec<&Classification> = answer.data.iter().filter(|c| wanted(state, c.state)).collect();
@@ -71,7 +66,6 @@ async fn render(s: AppState, ctx: Ctx) -> PageResult {
         p.muted {
             "Window " (time(&answer.since)) " – " (time(&answer.until)) "; thresholds: at least "
             (answer.params.min_runs) " runs, flip rate ≥ " (answer.params.flip_rate) "."
-            @if let Some(age) = age { " Classification " (super::cache::age_words(age)) "." }
         }
         (board_table(&rows, &active, Some(&s.service.config().auth.mode)))
     };

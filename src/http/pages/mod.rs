@@ -6,7 +6,6 @@
 //! same-origin check (Origin, else Referer, must name this server's host), with the
 //! credentials of the form's user/token fields or else the request's `Authorization`.
 
-mod cache;
 mod compare;
 mod flaky;
 mod item;

@@ -6,6 +6,7 @@ use super::{PageResult, html_response, respond, see_other};
 use crate::http::AppState;
 use crate::http::request::Ctx;
 use crate::insight::State as KeyState;
+use crate::model::FlakyQuery;
 use crate::model::{ResultQuery, ResultView, Timestamp};
 use crate::service::ingest::SpoolStatus;
 use crate::service::replication::PeerStatus;
@@ -44,7 +45,7 @@ async fn render(s: AppState, ctx: Ctx) -> PageResult {
         .results(ResultQuery { limit: 10, outcomes: vec!["FAILED".into(), "ERROR".into()], ..ResultQuery::default() })
         .await?
         .items;
-    let (flaky, age) = super::cache::flaky_all(svc).await?;
+    let flaky = svc.flaky(FlakyQuery::parse(&[])?).await?;
     let count = |state: KeyState| flaky.data.iter().filter(|c| c.state == state).count();
     let (n_flaky, n_broken) = (count(KeyState::Flaky), count(KeyState::Broken));
     let spool = s.spool.as_ref().and_then(|st| st.lock().ok().map(|g| g.clone()));
@@ -64,7 +65,7 @@ async fn render(s: AppState, ctx: Ctx) -> PageResult {
             div { dt { a href="/flaky?state=flaky" { "Flaky keys" } } dd.state-flaky { (n_flaky) } }
             div { dt { a href="/flaky?state=broken" { "Broken keys" } } dd.state-broken { (n_broken) } }
         }
-        p.muted { "Flaky and broken: keys judged over the window since " (time(&flaky.since)) ", " (super::cache::age_words(age)) "." }
+        p.muted { "Flaky and broken: keys judged over the window since " (time(&flaky.since)) "." }
         div.cols {
             section { h2 { "Newest results" } (result_table(&newest)) p { a href="/results" { "All results →" } } }
             section {

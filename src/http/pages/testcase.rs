@@ -10,6 +10,7 @@ use super::{PageResult, html_response, respond};
 use crate::http::AppState;
 use crate::http::request::Ctx;
 use crate::insight::Classification;
+use crate::model::FlakyQuery;
 use crate::model::{ResultQuery, ResultView, Timestamp};
 use axum::extract::{Path, State};
 use axum::response::Response;
@@ -88,8 +89,8 @@ async fn render(s: AppState, name: String, ctx: Ctx) -> PageResult {
     let tc = s.service.testcase(name.clone()).await?;
     let q = ResultQuery { testcases: vec![name.clone()], limit: GRID_RESULTS, ..ResultQuery::default() };
     let results = s.service.results(q).await?.items;
-    // The rows' states come from the board's (cached) classification of every key.
-    let (flaky, age) = super::cache::flaky_all(&s.service).await?;
+    // The rows' states: this testcase's keys as the flaky board classifies them.
+    let flaky = s.service.flaky(FlakyQuery::parse(&[("testcase".to_owned(), name.clone())])?).await?;
     let main = html! {
         h1 { "Testcase " (tc.name) }
         p {
@@ -99,7 +100,6 @@ async fn render(s: AppState, name: String, ctx: Ctx) -> PageResult {
             @if let Some(u) = &tc.ref_url { " · " (super::layout::ext_link(u, "documentation")) }
         }
         (grid(&tc.name, &results, columns, &flaky.data))
-        p.muted { "Flaky states " (super::cache::age_words(age)) "." }
     };
     Ok(html_response(page(&tc.name, Nav::None, main)))
 }
