@@ -32,6 +32,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Completions(args) => super::docs::completions(&args),
         Command::Man(args) => super::docs::man(&args),
         Command::Quarantine(cmd) => super::quarantine::quarantine(&cli.db, cmd),
+        Command::Waive(args) => super::waive::waive(&cli.db, args),
         Command::History(args) => super::insight::history(&cli.db, args),
         Command::Flaky(args) => super::insight::flaky(&cli.db, args),
         Command::Compare(args) => super::insight::compare(&cli.db, args),

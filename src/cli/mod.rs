@@ -11,6 +11,7 @@ mod remote;
 mod replication;
 mod report;
 mod submit;
+mod waive;
 
 use crate::model::Outcomes;
 use clap::{Args, Parser, Subcommand};
@@ -155,6 +156,8 @@ pub enum Command {
         after_help = "Example:\n  verdict quarantine add --testcase 'dist.rpm*' --reason 'mirror flakes' --expires-at 2030-01-01\n  verdict quarantine list\n  verdict quarantine revoke ID"
     )]
     Quarantine(quarantine::QuarantineCommand),
+    /// Create a waiver (WaiverDB): on the store file, or on a server with --url.
+    Waive(waive::WaiveArgs),
 
     /// Write a consistent copy of the store to a new file while the server goes on
     /// writing, then verify the copy (exit 1 if it does not verify).

@@ -27,4 +27,5 @@ mod spool;
 mod store_errors;
 mod submit;
 mod tidy;
+mod waive_cli;
 mod web;

@@ -1,0 +1,62 @@
+//! `verdict waive`: on the store file (the operator recorded) and with --url against a
+//! server (dummy user, token rights), revoking with a newer waiver.
+
+use crate::support::{TestServer, run_cli};
+
+const WAIVER: [&str; 10] = [
+    "--subject-type",
+    "koji_build",
+    "--subject-identifier",
+    "foo-1.0-1.fc40",
+    "--testcase",
+    "dist.rpmdeplint",
+    "--product-version",
+    "fedora-40",
+    "--comment",
+    "known mirror outage",
+];
+
+#[test]
+fn waive_writes_the_store_file_or_sends_to_a_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("v.db");
+    let db_s = db.to_str().unwrap();
+    let mut args = vec!["waive", "--db", db_s];
+    args.extend_from_slice(&WAIVER);
+    let (code, out, err) = run_cli(&args, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        out.starts_with("waiver 1: dist.rpmdeplint on koji_build foo-1.0-1.fc40 (fedora-40), waived=true"),
+        "{out}"
+    );
+
+    let s = TestServer::start_on(&db, &["--auth", "dummy"]);
+    let listed = s.get("/api/v1.0/waivers/?testcase=dist.rpmdeplint");
+    assert_eq!(listed.json["data"].as_array().unwrap().len(), 1, "{}", listed.text);
+    let url = s.url("");
+    let mut args = vec!["waive", "--url", &url, "--user", "alice", "--revoke"];
+    args.extend_from_slice(&WAIVER);
+    let (code, out, err) = run_cli(&args, None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("waived=false, by alice"), "{out}");
+    // The newest waiver wins: the subject is no longer waived.
+    let listed = s.get("/api/v1.0/waivers/?testcase=dist.rpmdeplint");
+    assert_eq!(listed.json["data"][0]["waived"], false, "{}", listed.text);
+}
+
+#[test]
+fn waive_with_a_token_the_server_refuses_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let (code, out, err) = run_cli(&["token", "--user", "bob", "--testcases", "osci.*", "--waive"], None);
+    assert_eq!(code, 0);
+    std::fs::write(dir.path().join("tokens.toml"), out).unwrap();
+    let token = err.trim().rsplit(' ').next().unwrap().to_owned();
+    let tokens = dir.path().join("tokens.toml");
+    let s = TestServer::start_with(&["--auth", "tokens", "--tokens", tokens.to_str().unwrap()]);
+    let url = s.url("");
+    let mut args = vec!["waive", "--url", &url, "--token", &token];
+    args.extend_from_slice(&WAIVER);
+    let (code, _, err) = run_cli(&args, None);
+    assert_ne!(code, 0);
+    assert!(err.contains("403") && err.contains("dist.rpmdeplint"), "{err}");
+}
