@@ -295,40 +295,56 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
     pairs.push(("limit".into(), args.limit.to_string()));
     pairs.push(("page".into(), args.page.to_string()));
     let q = ResultQuery::parse(&pairs, &outcomes, i64::MAX)?;
+    if args.latest && !q.distinct_on.is_empty() && !q.has_filter_besides_distinct() {
+        bail!("--distinct-on needs at least one other filter");
+    }
+    if let Some(url) = &args.url {
+        return super::remote::query(url, args.token.as_deref(), &pairs, args.latest, args.json, args.page);
+    }
     let store = ReadOnly::open(db)?;
     let (results, has_next) = if args.latest {
-        if !q.distinct_on.is_empty() && !q.has_filter_besides_distinct() {
-            bail!("--distinct-on needs at least one other filter");
-        }
         (store.latest(&q)?, false)
     } else {
         let page = store.results(&q)?;
         (page.items, page.has_next)
     };
-    let mut out = std::io::stdout().lock();
     if args.json {
         let urls = Urls::new(args.base_url);
         let data: Vec<_> = results.iter().map(|r| result_json(r, &urls)).collect();
-        out.write_all(&to_wire(&DataOnly { data }))?;
+        std::io::stdout().lock().write_all(&to_wire(&DataOnly { data }))?;
         return Ok(0);
     }
-    writeln!(out, "{:>8}  {:<26}  {:<16}  {:<40}  ITEM", "ID", "SUBMIT_TIME", "OUTCOME", "TESTCASE")?;
-    for r in &results {
-        let item = r.record.data.get("item").map(|v| v.join(",")).unwrap_or_default();
-        writeln!(
-            out,
-            "{:>8}  {:<26}  {:<16}  {:<40}  {}",
-            r.id,
-            Timestamp(r.record.submit_time).to_iso(),
-            r.record.outcome,
-            r.record.testcase.name,
-            item
-        )?;
-    }
-    if has_next {
-        writeln!(out, "(more: --page {})", args.page + 1)?;
-    }
+    let rows = results.iter().map(|r| Row {
+        id: r.id,
+        time: Timestamp(r.record.submit_time).to_iso(),
+        outcome: r.record.outcome.clone(),
+        testcase: r.record.testcase.name.clone(),
+        item: r.record.data.get("item").map(|v| v.join(",")).unwrap_or_default(),
+    });
+    print_rows(rows, has_next.then_some(args.page + 1))?;
     Ok(0)
+}
+
+/// One line of `verdict query`'s table.
+pub(super) struct Row {
+    pub id: i64,
+    pub time: String,
+    pub outcome: String,
+    pub testcase: String,
+    pub item: String,
+}
+
+/// `verdict query`'s table, local or remote, with the next page's number when there is one.
+pub(super) fn print_rows(rows: impl Iterator<Item = Row>, next_page: Option<i64>) -> Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{:>8}  {:<26}  {:<16}  {:<40}  ITEM", "ID", "SUBMIT_TIME", "OUTCOME", "TESTCASE")?;
+    for r in rows {
+        writeln!(out, "{:>8}  {:<26}  {:<16}  {:<40}  {}", r.id, r.time, r.outcome, r.testcase, r.item)?;
+    }
+    if let Some(page) = next_page {
+        writeln!(out, "(more: --page {page})")?;
+    }
+    Ok(())
 }
 
 fn verify(db: &std::path::Path) -> Result<i32> {

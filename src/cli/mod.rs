@@ -497,6 +497,12 @@ pub struct QueryArgs {
     /// URL root used for `href` fields in --json output.
     #[arg(long, default_value = "http://127.0.0.1:5001")]
     pub base_url: String,
+    /// Ask this server (`GET /api/v2.0/results`) instead of reading the store file.
+    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// API token for --url (better from the environment).
+    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
+    pub token: Option<String>,
 
     #[command(flatten)]
     pub outcomes: OutcomeArgs,

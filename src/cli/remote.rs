@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 /// `verdict ingest --url`: sends every file; prints the same summary as a local ingest.
 pub(super) fn ingest(url: &str, token: Option<&str>, files: &[PathBuf], defaults: &Defaults) -> Result<i32> {
     let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let endpoint = format!("{}/api/verdict/v1/ingest?{}", url.trim_end_matches('/'), query(defaults));
+    let endpoint = format!("{}/api/verdict/v1/ingest?{}", url.trim_end_matches('/'), defaults_query(defaults));
     let (mut stored, mut duplicates, mut results) = (0usize, 0usize, 0usize);
     let mut failures: Vec<(String, String)> = Vec::new();
     let bar = super::progress(Some(files.len() as u64), "sending");
@@ -28,8 +28,58 @@ pub(super) fn ingest(url: &str, token: Option<&str>, files: &[PathBuf], defaults
     Ok(super::ingest::summary(files.len(), stored, results, duplicates, &failures))
 }
 
+/// `verdict query --url`: the same filters as query parameters of `GET /api/v2.0/results`
+/// (or `/results/latest`); prints the server's JSON with --json, else the same table as a
+/// local query.
+pub(super) fn query(
+    url: &str,
+    token: Option<&str>,
+    pairs: &[(String, String)],
+    latest: bool,
+    json: bool,
+    page: i64,
+) -> Result<i32> {
+    let path = if latest { "/api/v2.0/results/latest" } else { "/api/v2.0/results" };
+    let mut q = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in pairs {
+        q.append_pair(k, v);
+    }
+    let endpoint = format!("{}{path}?{}", url.trim_end_matches('/'), q.finish());
+    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let mut req = agent.get(&endpoint);
+    if let Some(t) = token {
+        req = req.header("Authorization", &format!("Bearer {t}"));
+    }
+    let mut resp = req.call().with_context(|| format!("cannot reach {endpoint}"))?;
+    let status = resp.status().as_u16();
+    let text = resp.body_mut().read_to_string().with_context(|| format!("reading the answer of {endpoint}"))?;
+    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+    if status != 200 {
+        let why = answer["message"].as_str().map_or(text.clone(), str::to_owned);
+        anyhow::bail!("{endpoint} answered {status}: {why}");
+    }
+    if json {
+        println!("{text}");
+        return Ok(0);
+    }
+    let data = answer["data"].as_array().cloned().unwrap_or_default();
+    let text_of = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    let rows = data.iter().map(|r| super::commands::Row {
+        id: r["id"].as_i64().unwrap_or(0),
+        time: text_of(&r["submit_time"]),
+        outcome: text_of(&r["outcome"]),
+        testcase: text_of(&r["testcase"]["name"]),
+        item: r["data"]["item"]
+            .as_array()
+            .map(|v| v.iter().map(text_of).collect::<Vec<_>>().join(","))
+            .unwrap_or_default(),
+    });
+    super::commands::print_rows(rows, answer["next"].is_string().then_some(page + 1))?;
+    Ok(0)
+}
+
 /// The defaults as the endpoint's parameters.
-fn query(d: &Defaults) -> String {
+fn defaults_query(d: &Defaults) -> String {
     let mut q = form_urlencoded::Serializer::new(String::new());
     if let Some(item) = &d.item {
         q.append_pair("item", item);

@@ -1,7 +1,8 @@
-//! `verdict waive`: on the store file (the operator recorded) and with --url against a
-//! server (dummy user, token rights), revoking with a newer waiver.
+//! Commands with --url: `verdict waive` (and on the store file, the operator recorded;
+//! dummy user, token rights, revoking with a newer waiver) and `verdict query`.
 
 use crate::support::{TestServer, run_cli};
+use serde_json::json;
 
 const WAIVER: [&str; 10] = [
     "--subject-type",
@@ -59,4 +60,28 @@ fn waive_with_a_token_the_server_refuses_says_why() {
     let (code, _, err) = run_cli(&args, None);
     assert_ne!(code, 0);
     assert!(err.contains("403") && err.contains("dist.rpmdeplint"), "{err}");
+}
+
+#[test]
+fn query_asks_a_server_and_prints_the_same_table() {
+    let s = TestServer::start();
+    for (tc, outcome) in [("t.a", "PASSED"), ("t.b", "FAILED"), ("t.a", "FAILED")] {
+        s.result(json!({"testcase": {"name": tc}, "outcome": outcome, "data": {"item": "pkg-1"}}));
+    }
+    let url = s.url("");
+    let db = s.db.to_str().unwrap().to_owned();
+    let table = |args: &[&str]| {
+        let (code, out, err) = run_cli(args, None);
+        assert_eq!(code, 0, "{err}");
+        out
+    };
+    let remote = table(&["query", "--url", &url, "--item", "pkg-1", "--limit", "2"]);
+    let local = table(&["query", "--db", &db, "--item", "pkg-1", "--limit", "2"]);
+    assert_eq!(remote, local);
+    assert!(remote.contains("(more: --page 1)"), "{remote}");
+    let latest = table(&["query", "--url", &url, "--latest", "--outcome", "FAILED"]);
+    assert_eq!(latest.lines().count(), 3, "{latest}");
+    let (code, _, err) = run_cli(&["query", "--url", &url, "--since", "yesterday"], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("since"), "{err}");
 }
