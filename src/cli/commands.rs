@@ -320,6 +320,7 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
         outcome: r.record.outcome.clone(),
         testcase: r.record.testcase.name.clone(),
         item: r.record.data.get("item").map(|v| v.join(",")).unwrap_or_default(),
+        note: r.record.note.clone().unwrap_or_default(),
     });
     print_rows(rows, has_next.then_some(args.page + 1))?;
     Ok(0)
@@ -332,19 +333,62 @@ pub(super) struct Row {
     pub outcome: String,
     pub testcase: String,
     pub item: String,
+    pub note: String,
 }
 
-/// `verdict query`'s table, local or remote, with the next page's number when there is one.
+/// Longest note shown in the table (the JSON output has all of it).
+const NOTE_WIDTH: usize = 60;
+
+/// `verdict query`'s table, local or remote, with the next page's number when there is one:
+/// columns as wide as their longest value, outcomes coloured on a terminal (not with
+/// `NO_COLOR` set), notes on one line and cut at [`NOTE_WIDTH`] characters.
 pub(super) fn print_rows(rows: impl Iterator<Item = Row>, next_page: Option<i64>) -> Result<()> {
+    use std::io::IsTerminal;
+    let rows: Vec<Row> = rows.collect();
+    let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    let width = |f: fn(&Row) -> usize, title: &str| rows.iter().map(f).chain([title.len()]).max().unwrap_or(0);
+    let w_id = width(|r| r.id.to_string().len(), "ID");
+    let w_time = width(|r| r.time.chars().count(), "SUBMIT_TIME");
+    let w_out = width(|r| r.outcome.chars().count(), "OUTCOME");
+    let w_tc = width(|r| r.testcase.chars().count(), "TESTCASE");
+    let w_item = width(|r| r.item.chars().count(), "ITEM");
     let mut out = std::io::stdout().lock();
-    writeln!(out, "{:>8}  {:<26}  {:<16}  {:<40}  ITEM", "ID", "SUBMIT_TIME", "OUTCOME", "TESTCASE")?;
-    for r in rows {
-        writeln!(out, "{:>8}  {:<26}  {:<16}  {:<40}  {}", r.id, r.time, r.outcome, r.testcase, r.item)?;
+    writeln!(
+        out,
+        "{:>w_id$}  {:<w_time$}  {:<w_out$}  {:<w_tc$}  {:<w_item$}  NOTE",
+        "ID", "SUBMIT_TIME", "OUTCOME", "TESTCASE", "ITEM"
+    )?;
+    for r in &rows {
+        let pad = " ".repeat(w_out.saturating_sub(r.outcome.chars().count()));
+        let outcome = match (colour, ansi_colour(&r.outcome)) {
+            (true, Some(code)) => format!("\x1b[{code}m{}\x1b[0m{pad}", r.outcome),
+            _ => format!("{}{pad}", r.outcome),
+        };
+        let note: String = r.note.split_whitespace().collect::<Vec<_>>().join(" ");
+        let note = match note.char_indices().nth(NOTE_WIDTH) {
+            Some((cut, _)) => format!("{}…", &note[..cut]),
+            None => note,
+        };
+        writeln!(
+            out,
+            "{:>w_id$}  {:<w_time$}  {outcome}  {:<w_tc$}  {:<w_item$}  {note}",
+            r.id, r.time, r.testcase, r.item
+        )?;
     }
     if let Some(page) = next_page {
         writeln!(out, "(more: --page {page})")?;
     }
     Ok(())
+}
+
+/// The ANSI colour of an outcome: green passes, red fails, yellow the rest we know.
+fn ansi_colour(outcome: &str) -> Option<&'static str> {
+    match outcome {
+        "PASSED" | "INFO" => Some("32"),
+        "FAILED" | "ERROR" | "CRASHED" | "ABORTED" => Some("31"),
+        "NEEDS_INSPECTION" | "QUEUED" | "RUNNING" => Some("33"),
+        _ => None,
+    }
 }
 
 fn verify(db: &std::path::Path) -> Result<i32> {

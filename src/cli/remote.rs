@@ -73,6 +73,7 @@ pub(super) fn query(
             .as_array()
             .map(|v| v.iter().map(text_of).collect::<Vec<_>>().join(","))
             .unwrap_or_default(),
+        note: r["note"].as_str().unwrap_or_default().to_owned(),
     });
     super::commands::print_rows(rows, answer["next"].is_string().then_some(page + 1))?;
     Ok(0)
