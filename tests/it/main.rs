@@ -11,6 +11,7 @@ mod api_queries;
 mod api_writes;
 mod auth;
 mod cli;
+mod config;
 mod disk_full;
 mod events;
 mod gating;
