@@ -116,3 +116,24 @@ fn serve_runs_with_the_files_settings() {
     let r = s.get("/api/v2.0/results?limit=8");
     assert_eq!(r.status, 400, "max-limit from the file: {}", r.text);
 }
+
+#[test]
+fn the_example_file_documents_every_key_and_checks() {
+    let example = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("examples/verdict.toml");
+    let (code, out, err) = run_cli_env(&["serve", "--config", example.to_str().unwrap(), "--check-config"], &[], None);
+    assert_eq!(code, 0, "{err}");
+    let text = std::fs::read_to_string(&example).unwrap();
+    let keys: Vec<&str> = out
+        .lines()
+        .filter(|l| !l.starts_with("# verdict") && !l.starts_with("# config file"))
+        .map(|l| l.trim_start_matches("# ").split([' ', '=']).next().unwrap())
+        .collect();
+    assert!(keys.len() > 40 && keys.contains(&"peer-token"), "{keys:?}");
+    for key in keys {
+        let documented = text.lines().any(|l| {
+            let l = l.trim_start_matches("# ");
+            l.starts_with(&format!("{key} =")) || l.starts_with(&format!("{key}="))
+        });
+        assert!(documented, "examples/verdict.toml does not document `{key}`");
+    }
+}
