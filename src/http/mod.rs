@@ -8,6 +8,7 @@ mod decisions;
 mod error;
 mod events;
 mod insight;
+mod metrics;
 mod quarantines;
 mod replication;
 mod request;
@@ -110,9 +111,10 @@ pub fn router_with_replication(
     shutdown: Shutdown,
 ) -> Router {
     let state = AppState { service, limits: Arc::new(limits), spool, replication, shutdown };
+    let app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record));
     if state.limits.access_log {
-        routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(state, access::access_log))
+        app.layer(axum::middleware::from_fn_with_state(state, access::access_log))
     } else {
-        routes::router(state)
+        app
     }
 }

@@ -38,6 +38,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::quarantines::routes())
         .merge(super::replication::routes())
         .merge(super::insight::routes())
+        .merge(super::metrics::routes())
         .fallback(not_found)
         .with_state(state)
 }
