@@ -17,6 +17,7 @@ mod events;
 mod gating;
 mod hostile_peer;
 mod insight;
+mod metrics;
 mod operate;
 mod python_client;
 mod quarantine;
