@@ -144,7 +144,7 @@ pub fn parse_from(args: Vec<OsString>) -> Result<Cli> {
 }
 
 fn cli_from(matches: &ArgMatches) -> Result<Cli> {
-    Ok(Cli::from_arg_matches(matches).map_err(|e| anyhow::anyhow!("{}", first_line(&e)))?)
+    Cli::from_arg_matches(matches).map_err(|e| anyhow::anyhow!("{}", first_line(&e)))
 }
 
 /// A clap error's message without its "error: " and usage lines.
@@ -180,7 +180,7 @@ fn effective(
         .iter()
         .filter_map(|arg| {
             let id = arg.get_id().as_str();
-            let Some(key) = arg.get_long() else { return None };
+            let key = arg.get_long()?;
             let raw: Vec<String> =
                 serve.get_raw(id).map(|vs| vs.map(|v| v.to_string_lossy().into_owned()).collect()).unwrap_or_default();
             let source = match (from_file.iter().find(|(k, _)| k == id), serve.value_source(id)) {

@@ -277,7 +277,7 @@ impl Metrics {
             if let Some(lag) = p.lag {
                 self.lag_entries.get_or_create(&peer).set(lag as i64);
             }
-            let last = p.last_success.as_deref().and_then(|t| crate::model::time::parse_iso8601(t));
+            let last = p.last_success.as_deref().and_then(crate::model::time::parse_iso8601);
             let seconds = match (p.lag, last) {
                 (Some(0), _) if p.state != "error" => Some(0.0),
                 (_, Some(t)) => Some((now.0 - t.0).max(0) as f64 / 1e6),

@@ -34,7 +34,10 @@ fn counters_move_with_writes_reads_and_decisions() {
     let before = scrape(&s);
     let created = s.result(json!({"testcase": "m.t", "outcome": "PASSED", "data": {"item": "foo-1.0-1.fc40"}}));
     let after = scrape(&s);
-    assert_eq!(sample(&after, "verdict_writes_committed_total"), sample(&before, "verdict_writes_committed_total") + 1.0);
+    assert_eq!(
+        sample(&after, "verdict_writes_committed_total"),
+        sample(&before, "verdict_writes_committed_total") + 1.0
+    );
     assert_eq!(sample(&after, POSTS), sample(&before, POSTS) + 1.0, "{after}");
     assert!(sample(&after, "verdict_group_commit_duration_seconds_count") >= 1.0, "{after}");
     assert!(sample(&after, "verdict_commit_fsync_duration_seconds_count") >= 1.0, "{after}");
