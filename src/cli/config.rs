@@ -52,7 +52,7 @@ pub struct Effective {
 impl Effective {
     /// The settings as a TOML document (unset ones commented out), each with its source.
     pub fn render(&self) -> String {
-        let mut out = String::from("# verdict serve: effective configuration (secrets masked)\n");
+        let mut out = String::from("# verdict serve: effective configuration (tokens and passwords shown as ***)\n");
         match &self.file {
             Some(f) => out.push_str(&format!("# config file: {}\n", f.display())),
             None => out.push_str("# config file: none\n"),
