@@ -263,8 +263,8 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDICT_CONFIG", value_name = "PATH")]
     pub config: Option<PathBuf>,
 
-    /// Print the effective configuration (tokens and passwords masked) with where each value came from,
-    /// check it (policies, tokens file, peer token) and exit: 0 when it is valid.
+    /// Print the effective configuration (tokens and passwords masked) with where each value
+    /// came from, check it (policies, tokens file, peer token) and exit: 0 when it is valid.
     #[arg(long)]
     pub check_config: bool,
 
