@@ -196,7 +196,8 @@ fn effective(
             let value = match (arg.get_action(), shown.as_slice()) {
                 (ArgAction::Append, []) if source == Source::Unset => None,
                 (ArgAction::Append, vs) => Some(format!("[{}]", vs.join(", "))),
-                (ArgAction::SetTrue, [v]) => Some(if v == "\"true\"" { "true".into() } else { "false".into() }),
+                // An on/off flag from the environment may read `1` or `yes`: show what clap made of it.
+                (ArgAction::SetTrue, _) => Some(serve.get_flag(id).to_string()),
                 (_, [v]) => Some(v.clone()),
                 _ => None,
             };

@@ -26,7 +26,7 @@ fn flags_beat_environment_beats_file_beats_defaults() {
         "# every serve flag is a key\nworkers = 3\nlisten = \"127.0.0.1:7001\"\nmax-body = 100\nsuperuser = [\"alice\", \"bob\"]\n",
     );
     let cfg = cfg.to_str().unwrap();
-    let env = [("VERDICT_LISTEN", "127.0.0.1:7002"), ("VERDICT_WORKERS", "2")];
+    let env = [("VERDICT_LISTEN", "127.0.0.1:7002"), ("VERDICT_WORKERS", "2"), ("VERDICT_ACCESS_LOG", "true")];
     let (code, out, err) = run_cli_env(&["serve", "--config", cfg, "--workers", "1", "--check-config"], &env, None);
     assert_eq!(code, 0, "{err}");
     assert_eq!(line_of(&out, "workers"), "workers = 1  # command line");
@@ -34,6 +34,7 @@ fn flags_beat_environment_beats_file_beats_defaults() {
     assert_eq!(line_of(&out, "max-body"), "max-body = 100  # config file, line 4");
     assert_eq!(line_of(&out, "superuser"), "superuser = [\"alice\", \"bob\"]  # config file, line 5");
     assert_eq!(line_of(&out, "max-limit"), "max-limit = 1000  # default");
+    assert_eq!(line_of(&out, "access-log"), "access-log = true  # environment VERDICT_ACCESS_LOG");
     assert_eq!(line_of(&out, "policies"), "# policies  # not set");
     assert!(out.contains(&format!("# config file: {cfg}")), "{out}");
     // Without the environment the file's value holds.
