@@ -35,6 +35,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::History(args) => super::insight::history(&cli.db, args),
         Command::Flaky(args) => super::insight::flaky(&cli.db, args),
         Command::Compare(args) => super::insight::compare(&cli.db, args),
+        Command::Report(args) => super::report::report(&cli.db, args),
         Command::Sync(args) => super::replication::sync(&cli.db, args),
         Command::Export(args) => super::replication::export(&cli.db, args),
         Command::Import(args) => super::replication::import(&cli.db, args),
@@ -111,6 +112,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         };
         let policies: Vec<&str> = c.gate.policies.iter().map(|p| p.id.as_deref().unwrap_or("(no id)")).collect();
         tracing::info!(db = %db.display(), node = service.node_id(), %auth, ?policies, "store opened");
+        let warm = service.keep_insight_warm();
         // Tests and scripts read this line to learn the port.
         println!("verdict listening on http://{addr}");
         std::io::stdout().flush()?;
@@ -152,8 +154,9 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         if let Some(p) = peers {
             tokio::task::spawn_blocking(move || p.stop()).await?;
         }
-        if let Some(task) = amqp {
-            // The publisher holds a Service handle; the writer stops only once all are gone.
+        // The publisher and the warming task hold Service handles; the writer stops only
+        // once all are gone.
+        for task in amqp.into_iter().chain([warm]) {
             task.abort();
             let _ = task.await;
         }

@@ -66,6 +66,12 @@ fn sidecar_of(path: &Path) -> Option<PathBuf> {
 pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
     let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?, args.input_limits.limits())?;
     let files = collect(&args.paths)?;
+    if let Some(url) = &args.url {
+        if cfg.require_item {
+            bail!("--require-item is a local check; with --url the server stores what the files and flags say");
+        }
+        return super::remote::ingest(url, args.token.as_deref(), &files, &cfg.defaults);
+    }
     let config = Config { outcomes: cfg.outcomes.clone(), input_limits: cfg.limits.clone(), ..Config::default() };
     let (service, writer) = Service::open_batch(db, config)?;
     let queue = service.queue();
@@ -92,13 +98,28 @@ pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
     if let Err(e) = service.finish(writer) {
         tracing::warn!(error = %e, "WAL checkpoint after ingest failed");
     }
+    Ok(summary(files.len(), stored, results, duplicates, &failures))
+}
+
+/// Prints what became of the files; the exit code (1 if any failed).
+pub(super) fn summary(
+    files: usize,
+    stored: usize,
+    results: usize,
+    duplicates: usize,
+    failures: &[(String, String)],
+) -> i32 {
     println!(
-        "{} file(s): {stored} ingested ({results} results), {duplicates} already ingested, {} failed",
-        files.len(),
+        "{files} file(s): {stored} ingested ({results} results), {duplicates} already ingested, {} failed",
         failures.len()
     );
-    for (file, why) in &failures {
+    for (file, why) in failures {
         println!("FAILED {file}: {why}");
     }
-    Ok(if failures.is_empty() { 0 } else { 1 })
+    if failures.is_empty() { 0 } else { 1 }
+}
+
+/// The sidecar of a result file, when there is one (`<file>.meta.json`).
+pub(super) fn sidecar_path(path: &Path) -> Option<PathBuf> {
+    sidecar_of(path)
 }

@@ -8,7 +8,9 @@ mod gating;
 mod ingest;
 mod insight;
 mod quarantine;
+mod remote;
 mod replication;
+mod report;
 mod submit;
 
 use crate::model::Outcomes;
@@ -137,6 +139,14 @@ pub enum Command {
         after_help = "Example:\n  verdict compare --base-item foo-1.0-1.fc40 --head-item foo-1.1-1.fc40\n  verdict compare --base last_good --head-item foo-1.1-1.fc40 --head-type koji_build"
     )]
     Compare(insight::CompareArgs),
+
+    /// Write one self-contained HTML report (CSS inline, no scripts): the history grids,
+    /// the flaky board and a comparison of the selection, the store's verify verdict and
+    /// its chain heads — for an auditor, an air-gapped site. Exit 1 if the store is broken.
+    #[command(
+        after_help = "Example:\n  verdict report --item foo-1.1-1.fc40 -o report.html\n  verdict report --testcase-like 'dist.*' --since 2026-11-01 -o report.html"
+    )]
+    Report(report::ReportArgs),
 
     /// Quarantine rules: a failing, errored or missing requirement of a matching testcase
     /// does not block decisions until the rule expires, is revoked, or the test's key
@@ -421,6 +431,15 @@ pub struct IngestArgs {
     /// Files or directories (searched recursively).
     #[arg(required = true)]
     pub paths: Vec<std::path::PathBuf>,
+
+    /// Send the files to this server (`POST /api/verdict/v1/ingest`) instead of writing
+    /// the local store (--db is then not used).
+    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// API token for --url (better from the environment: a flag shows in `ps`).
+    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
+    pub token: Option<String>,
 
     #[command(flatten)]
     pub defaults: DefaultArgs,

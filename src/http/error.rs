@@ -76,6 +76,17 @@ fn waiver_error(e: WaiverError) -> Response {
     }
 }
 
+/// A refused upload says what and where, like the spool's `.error` note; a store failure
+/// says to retry.
+fn ingest_error(e: crate::service::ingest::IngestError) -> Response {
+    let status = match (e.transient, e.disk_full) {
+        (_, true) => StatusCode::INSUFFICIENT_STORAGE,
+        (true, false) => StatusCode::SERVICE_UNAVAILABLE,
+        _ => StatusCode::BAD_REQUEST,
+    };
+    json_response(status, &json!({"message": e.message, "format": e.format, "line": e.line, "record": e.record}))
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         match self {
@@ -124,6 +135,7 @@ impl IntoResponse for ApiError {
             }
             ApiError::Service(ServiceError::Conflict(msg)) => message(StatusCode::CONFLICT, &msg),
             ApiError::Service(ServiceError::KeyReused(msg)) => message(StatusCode::UNPROCESSABLE_ENTITY, &msg),
+            ApiError::Service(ServiceError::Ingest(e)) => ingest_error(e),
             ApiError::Service(ServiceError::Stream(e)) => message(StatusCode::BAD_REQUEST, &e.to_string()),
             ApiError::Service(ServiceError::Forbidden(msg)) => {
                 message(StatusCode::FORBIDDEN, &format!("403 Forbidden: {msg}"))

@@ -82,8 +82,14 @@ pub async fn read_json(headers: &HeaderMap, body: Body, limit: usize, timeout: D
 
 /// Reads the whole body within `limit` bytes and `timeout`, then parses it as JSON.
 async fn read_json_body(body: Body, limit: usize, timeout: Duration) -> Result<Value, ApiError> {
-    let bytes = match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
-        Err(_) => return Err(ApiError::BodyTimeout),
+    let bytes = read_bytes(body, limit, timeout).await?;
+    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+}
+
+/// Reads the whole body within `limit` bytes (413 past it) and `timeout`.
+pub async fn read_bytes(body: Body, limit: usize, timeout: Duration) -> Result<axum::body::Bytes, ApiError> {
+    match tokio::time::timeout(timeout, axum::body::to_bytes(body, limit)).await {
+        Err(_) => Err(ApiError::BodyTimeout),
         Ok(Err(e)) => {
             // `to_bytes` reports the limit as a length-limit error somewhere in the chain.
             let mut source: Option<&(dyn std::error::Error + 'static)> = Some(&e);
@@ -93,11 +99,10 @@ async fn read_json_body(body: Body, limit: usize, timeout: Duration) -> Result<V
                 }
                 source = err.source();
             }
-            return Err(ApiError::BodyRead(e.to_string()));
+            Err(ApiError::BodyRead(e.to_string()))
         }
-        Ok(Ok(b)) => b,
-    };
-    serde_json::from_slice(&bytes).map_err(|e| ApiError::MalformedJson(e.to_string()))
+        Ok(Ok(b)) => Ok(b),
+    }
 }
 
 const PLACEHOLDER: &str = "\u{0}PAGE\u{0}";

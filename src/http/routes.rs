@@ -38,6 +38,8 @@ pub fn router(state: AppState) -> Router {
         .merge(super::quarantines::routes())
         .merge(super::replication::routes())
         .merge(super::insight::routes())
+        .merge(super::ingest::routes())
+        .merge(super::pages::routes())
         .merge(super::metrics::routes())
         .fallback(not_found)
         .with_state(state)

@@ -93,45 +93,37 @@ impl ReadOnly {
             ..RunRange::default()
         };
         let mut context = CompareContext::default();
-        for c in self.classify_parallel(&keys, &range, &FlakyParams::default())? {
+        for c in self.classify(r, &keys, &range, &FlakyParams::default())? {
             if c.state == State::Flaky {
                 context.flaky.insert(Key { testcase: c.testcase, scenario: c.scenario, arch: c.arch });
             }
         }
+        let failed_in_base: std::collections::BTreeSet<&Key> =
+            base.iter().filter(|(_, run)| run.class() == Class::Fail).map(|(key, _)| key).collect();
+        let mut first_failures: BTreeMap<String, FailureRow> = BTreeMap::new();
         for (key, run) in head.iter().filter(|(_, run)| run.class() == Class::Fail) {
-            if let Some(k) = ids.get(key) {
-                context.failing.insert(key.clone(), failing_streak(r, k.id, max_id)?);
+            // How long a key has failed is told for still failing keys only.
+            if failed_in_base.contains(key)
+                && let Some(k) = ids.get(key)
+            {
+                let (count, since) = r.fail_streak(k.id, max_id)?;
+                context.failing.insert(key.clone(), (Timestamp(since), count));
             }
             if let Some(sig) = signature(run) {
                 let at = FailureRow { result_id: run.id, submit_time: run.submit_time.0 };
-                let seen = r.failures_before(&sig, at, max_id, SEEN_CAP)?;
-                context.seen_before.insert(sig, seen);
+                let first = first_failures.entry(sig).or_insert(at);
+                if (at.submit_time, at.result_id) < (first.submit_time, first.result_id) {
+                    *first = at;
+                }
             }
+        }
+        // Once per signature (head failures often share one): seen before the earliest
+        // head failure that has it.
+        for (sig, at) in first_failures {
+            let seen = r.failures_before(&sig, at, max_id, SEEN_CAP)?;
+            context.seen_before.insert(sig, seen);
         }
         Ok(context)
-    }
-}
-
-/// Consecutive fails of a key across all items, newest first, and when they began.
-fn failing_streak(r: &dyn ReadStore, key: i64, max_id: Option<i64>) -> Result<(Timestamp, usize), ServiceError> {
-    const PAGE: usize = 1000;
-    let (mut count, mut since, mut until) = (0usize, Timestamp(0), None);
-    loop {
-        let rows =
-            r.runs(key, &RunRange { max_id, until, newest_first: true, limit: Some(PAGE), ..RunRange::default() })?;
-        for row in &rows {
-            if !row.fail {
-                return Ok((since, count));
-            }
-            count += 1;
-            since = Timestamp(row.submit_time);
-        }
-        match rows.last() {
-            // The next page starts before the oldest row read (same-time rows are rare;
-            // one read twice would count twice, so step past its instant).
-            Some(last) if rows.len() == PAGE => until = Some(last.submit_time - 1),
-            _ => return Ok((since, count)),
-        }
     }
 }
 

@@ -207,6 +207,36 @@ pub fn start_ingest(queue: &WriteQueue, file: &FileRef, cfg: &IngestConfig) -> R
     queue.exclusive_blocking(move |w| stream(w, &ctx, &path, &cfg))?.map(StartedIngest::Finished)
 }
 
+/// A file sent over HTTP (`POST /api/verdict/v1/ingest`), held in memory (at most
+/// [`SMALL_FILE`] bytes: larger files go through the spool or `verdict ingest`).
+#[derive(Debug, Clone)]
+pub struct Upload {
+    /// The file's name as given (format detection looks at its extension).
+    pub name: String,
+    pub bytes: Vec<u8>,
+    /// A sidecar's JSON (`<file>.meta.json`'s content), when one was sent.
+    pub sidecar: Option<Vec<u8>>,
+    /// A format name to parse it as, instead of detecting (over the sidecar's).
+    pub format: Option<String>,
+}
+
+/// Parses an uploaded file into log bodies (the ingest record first, then the results)
+/// exactly as the spool would parse the same file and sidecar: the same content gets the
+/// same idempotency key and the same result uuids wherever it arrives.
+pub fn prepare_upload(up: &Upload, cfg: &IngestConfig) -> Result<(Vec<Body>, Format), IngestError> {
+    let sidecar = match &up.sidecar {
+        Some(b) => serde_json::from_slice::<Sidecar>(b).map_err(|e| IngestError::new(format!("sidecar: {e}")))?,
+        None => Sidecar::default(),
+    };
+    let file = FileRef { path: Path::new(&up.name), name: &up.name, dir: DirContext::default(), sidecar: None };
+    let mut ctx = Context::new(&file, &sidecar, up.sidecar.as_deref(), cfg)?.hashed(&up.bytes);
+    if let Some(f) = &up.format {
+        ctx.forced = Some(Format::from_name(f)?);
+    }
+    let format = ctx.format(&up.bytes)?;
+    Ok((prepare(&ctx, format, &up.bytes[..], cfg)?, format))
+}
+
 /// Everything needed to turn one file's records into log bodies.
 #[derive(Debug, Clone)]
 struct Context {

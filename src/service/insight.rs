@@ -4,6 +4,7 @@
 //! `when`, only what this node had stored by then counts (as decisions' `when`).
 
 use super::ServiceError;
+use super::classified::Classified;
 use super::local::ReadOnly;
 use crate::insight::{Classification, FlakyParams, Key, KeyHistory, Run, classify, run_of, signature, summarize};
 use crate::model::{FlakyQuery, HistoryQuery, KeySelect, ResultView, SimilarQuery, Timestamp};
@@ -26,8 +27,10 @@ pub struct KeyHistoryAnswer {
     pub results: Vec<HistoryRow>,
 }
 
-/// Known failures are counted up to this many: "10000" then reads "at least".
-pub const SEEN_CAP: usize = 10_000;
+/// Known failures are counted up to this many: "1000" then reads "at least". Counting is
+/// a range scan of the signature's failures, and past a thousand the number no longer
+/// changes what a reader does about the failure (it is a well-known one).
+pub const SEEN_CAP: usize = 1_000;
 
 /// `GET /api/verdict/v1/results/{id}/similar`.
 #[derive(Debug, Clone, Serialize)]
@@ -286,31 +289,56 @@ impl ReadOnly {
         // The keys and the log position to read up to, on one snapshot; then the keys are
         // classified on parallel readers. Every reader stops at that position, so together
         // they answer as one snapshot would (measured: BENCHMARKS.md, "Insight").
-        let (keys, scope) = self.read(|r| {
+        let data = self.read(|r| {
             let mut s = scope(r, q.item.as_deref(), q.item_type.as_deref(), Some(since), Some(until), q.when)?;
             s.range.max_id = Some(s.range.max_id.map_or(r.last_seq(), Ok)?);
-            Ok((if s.empty { Vec::new() } else { r.run_keys(&filter_of(&q.keys))? }, s))
+            let keys = if s.empty { Vec::new() } else { r.run_keys(&filter_of(&q.keys))? };
+            self.classify(r, &keys, &s.range, &params)
         })?;
-        let data = self.classify_parallel(&keys, &scope.range, &params)?;
         Ok(FlakyAnswer { since: since.to_iso(), until: until.to_iso(), params, data })
     }
 }
 
 impl ReadOnly {
-    /// Classifies `keys` (answers in their order) on parallel readers, each reading at most
-    /// up to `range.max_id`, so together they answer as one snapshot would.
-    pub(super) fn classify_parallel(
+    /// Classifies `keys` (answers in their order; keys without runs in `range` left out).
+    /// Remembered answers that still hold are proved on `r`, the caller's snapshot, which
+    /// `range.max_id` was taken on; the other keys are classified on parallel readers, each
+    /// reading at most up to `range.max_id`, so together they answer as one snapshot would.
+    pub(super) fn classify(
         &self,
+        r: &dyn ReadStore,
         keys: &[RunKey],
         range: &RunRange,
         params: &FlakyParams,
     ) -> Result<Vec<Classification>, ServiceError> {
+        let mut answers: Vec<Option<Option<Classification>>> =
+            keys.iter().map(|k| self.classified().get(r, k, range, params)).collect::<Result<_, _>>()?;
+        let missing: Vec<RunKey> =
+            keys.iter().zip(&answers).filter(|(_, a)| a.is_none()).map(|(k, _)| k.clone()).collect();
+        let mut fresh = self.classify_parallel(&missing, range, params)?.into_iter();
+        for slot in answers.iter_mut().filter(|a| a.is_none()) {
+            *slot = fresh.next();
+        }
+        Ok(answers.into_iter().flatten().flatten().collect())
+    }
+
+    /// Classifies `keys` (answers in their order, None for a key without runs) on parallel
+    /// readers, and remembers the answers.
+    fn classify_parallel(
+        &self,
+        keys: &[RunKey],
+        range: &RunRange,
+        params: &FlakyParams,
+    ) -> Result<Vec<Option<Classification>>, ServiceError> {
+        if keys.is_empty() {
+            return Ok(Vec::new());
+        }
         let workers = std::thread::available_parallelism().map_or(1, |n| n.get()).clamp(1, MAX_WORKERS);
         let chunk = keys.len().div_ceil(workers).max(1);
-        let parts: Vec<Result<Vec<Classification>, ServiceError>> = std::thread::scope(|threads| {
+        let parts: Vec<Result<Vec<Option<Classification>>, ServiceError>> = std::thread::scope(|threads| {
             let handles: Vec<_> = keys
                 .chunks(chunk)
-                .map(|part| threads.spawn(|| self.read(|r| classify_keys(r, part, range, params))))
+                .map(|part| threads.spawn(|| self.read(|r| classify_keys(r, self.classified(), part, range, params))))
                 .collect();
             handles
                 .into_iter()
@@ -325,21 +353,28 @@ impl ReadOnly {
     }
 }
 
+/// Least time between two background passes of `keep_insight_warm`.
+const WARM_EVERY: std::time::Duration = std::time::Duration::from_secs(10);
+
 /// Most threads one flaky answer reads with.
 const MAX_WORKERS: usize = 4;
 
-/// Classifies `keys` (in order) over their runs in `range`, with the evidence filled in.
+/// Classifies `keys` (in order; None for a key without runs in `range`) over their runs
+/// in `range`, with the evidence filled in, and remembers the answers (see `classified`).
 fn classify_keys(
     r: &dyn ReadStore,
+    memo: &Classified,
     keys: &[RunKey],
     range: &RunRange,
     params: &FlakyParams,
-) -> Result<Vec<Classification>, ServiceError> {
+) -> Result<Vec<Option<Classification>>, ServiceError> {
     let mut texts = Texts::new();
     let mut out = Vec::new();
     for k in keys {
         let rows = r.runs(k.id, range)?;
         if rows.is_empty() {
+            memo.put(k, range, params, None);
+            out.push(None);
             continue;
         }
         texts.learn(r, &rows)?;
@@ -348,7 +383,8 @@ fn classify_keys(
             let run = run_of(&view(r, e.id)?);
             (e.uuid, e.outcome) = (run.uuid, run.outcome.to_string());
         }
-        out.push(c);
+        memo.put(k, range, params, Some(&c));
+        out.push(Some(c));
     }
     Ok(out)
 }
@@ -366,6 +402,32 @@ impl super::Service {
 
     pub async fn flaky(&self, q: FlakyQuery) -> Result<FlakyAnswer, ServiceError> {
         self.off_workers(move |reads| reads.flaky(&q, Timestamp::now())).await
+    }
+
+    /// Keeps the remembered classifications of the default flaky window fresh for a
+    /// running server: one default `flaky` pass at start, then one at most every
+    /// [`WARM_EVERY`] while writes arrive. A pass classifies again only the keys whose
+    /// runs changed, so `compare` and the flaky board rarely wait for a whole window
+    /// (measured: BENCHMARKS.md, "Insight"). The task holds a service handle: abort it
+    /// before waiting for the writer to stop.
+    pub fn keep_insight_warm(&self) -> tokio::task::JoinHandle<()> {
+        let service = self.clone();
+        tokio::spawn(async move {
+            let mut committed = service.committed();
+            loop {
+                let pass = service.off_workers(|reads| {
+                    let q = FlakyQuery::parse(&[])?;
+                    reads.flaky(&q, Timestamp::now())
+                });
+                if let Err(e) = pass.await {
+                    tracing::warn!(error = %e, "warming the flaky classifications failed");
+                }
+                tokio::time::sleep(WARM_EVERY).await;
+                if committed.changed().await.is_err() {
+                    return;
+                }
+            }
+        })
     }
 
     async fn off_workers<T: Send + 'static>(

@@ -16,6 +16,8 @@ use std::sync::Arc;
 pub struct ReadOnly {
     store: Arc<dyn Backend>,
     pool: ReadPool,
+    /// Flaky classifications remembered between questions.
+    classified: super::classified::Classified,
 }
 
 impl ReadOnly {
@@ -26,12 +28,17 @@ impl ReadOnly {
 
     /// Reads of `store` through a pool of its own (also the read half of a running service).
     pub(super) fn over(store: Arc<dyn Backend>) -> ReadOnly {
-        ReadOnly { pool: ReadPool::new(store.clone()), store }
+        ReadOnly { pool: ReadPool::new(store.clone()), store, classified: Default::default() }
     }
 
     /// The store behind it (for the service's own use cases).
     pub(super) fn backend(&self) -> &Arc<dyn Backend> {
         &self.store
+    }
+
+    /// Flaky classifications remembered between questions.
+    pub(super) fn classified(&self) -> &super::classified::Classified {
+        &self.classified
     }
 
     /// Its reader pool (the service runs reads on it from the async workers).

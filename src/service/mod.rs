@@ -5,6 +5,7 @@
 
 pub mod admin;
 pub mod auth;
+mod classified;
 pub mod compare;
 pub mod decisions;
 pub mod events;
@@ -13,6 +14,7 @@ pub mod insight;
 pub mod local;
 pub mod log_limit;
 pub mod metrics;
+pub mod pages;
 mod pool;
 mod quarantines;
 mod queue;
@@ -20,6 +22,7 @@ pub mod redact;
 pub mod render;
 pub mod replication;
 pub mod submit;
+pub mod upload;
 mod waivers;
 
 pub use quarantines::QuarantineFilter;
@@ -78,6 +81,10 @@ pub enum ServiceError {
     /// A change stream was refused or could not be written (replication).
     #[error(transparent)]
     Stream(#[from] crate::log::stream::StreamError),
+    /// An uploaded result file was refused (400, with the format, line and record), or
+    /// could not be stored (503/507 when `transient`).
+    #[error(transparent)]
+    Ingest(ingest::IngestError),
 }
 
 impl From<auth::AuthError> for ServiceError {

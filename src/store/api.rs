@@ -126,6 +126,11 @@ pub trait ReadStore: Send {
     fn run_keys(&self, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError>;
     /// Insight: the pass/fail results of key `key` in `range`.
     fn runs(&self, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError>;
+    /// Insight: the newest consecutive fails of key `key` (at or before log position
+    /// `max_id`): how many, and the submit time of the oldest of them.
+    fn fail_streak(&self, key: i64, max_id: Option<i64>) -> Result<(usize, i64), StoreError>;
+    /// Insight: whether key `key` has a run with a submit time in `from..=to`.
+    fn has_runs(&self, key: i64, from: i64, to: i64) -> Result<bool, StoreError>;
     /// Known failures: how many results with `signature` came before `before` (at or
     /// before log position `max_id`), counting up to `cap`.
     fn failures_before(

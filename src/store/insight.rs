@@ -19,6 +19,9 @@ pub struct RunKey {
     pub testcase: String,
     pub scenario: String,
     pub arch: String,
+    /// The newest log position at which a run of the key was added or removed, as of the
+    /// reader's snapshot (`i64::MAX` when not recorded: treat as changing all the time).
+    pub changed: i64,
 }
 
 /// Which keys: by testcase name or LIKE pattern, and exact scenario/arch.
@@ -61,7 +64,8 @@ pub struct RunRow {
 /// The keys matching `f`, by testcase name, scenario and arch.
 pub(super) fn keys(conn: &Connection, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError> {
     let mut sql = String::from(
-        "SELECT k.id, t.name, k.scenario, k.arch FROM run_keys k JOIN testcase t ON t.id = k.testcase_id WHERE 1",
+        "SELECT k.id, t.name, k.scenario, k.arch, c.changed FROM run_keys k JOIN testcase t ON t.id = k.testcase_id
+         LEFT JOIN run_key_changes c ON c.key_id = k.id WHERE 1",
     );
     let mut args: Vec<Value> = Vec::new();
     let mut add = |clause: &str, v: String| {
@@ -83,9 +87,45 @@ pub(super) fn keys(conn: &Connection, f: &KeyFilter) -> Result<Vec<RunKey>, Stor
     sql.push_str(" ORDER BY t.name, k.scenario, k.arch");
     let mut stmt = conn.prepare_cached(&sql).map_err(outdated)?;
     let rows = stmt.query_map(params_from_iter(args), |r| {
-        Ok(RunKey { id: r.get(0)?, testcase: r.get(1)?, scenario: r.get(2)?, arch: r.get(3)? })
+        let changed: Option<i64> = r.get(4)?;
+        Ok(RunKey {
+            id: r.get(0)?,
+            testcase: r.get(1)?,
+            scenario: r.get(2)?,
+            arch: r.get(3)?,
+            changed: changed.unwrap_or(i64::MAX),
+        })
     })?;
     Ok(rows.collect::<Result<_, _>>()?)
+}
+
+/// The newest consecutive fails of key `key` (at or before log position `max_id`): how
+/// many, and the submit time of the oldest of them. Read newest first, stopping at the
+/// first pass, so a short streak costs a short read.
+pub(super) fn fail_streak(conn: &Connection, key: i64, max_id: Option<i64>) -> Result<(usize, i64), StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT submit_time, fail FROM runs WHERE key_id = ?1 AND result_id <= ?2
+         ORDER BY submit_time DESC, result_id DESC",
+    )?;
+    let mut rows = stmt.query([key, max_id.unwrap_or(i64::MAX)])?;
+    let (mut count, mut since) = (0, 0);
+    while let Some(row) = rows.next()? {
+        if !row.get::<_, bool>(1)? {
+            break;
+        }
+        count += 1;
+        since = row.get(0)?;
+    }
+    Ok((count, since))
+}
+
+/// Whether key `key` has a run with a submit time in `from..=to` (one index seek).
+pub(super) fn has_runs(conn: &Connection, key: i64, from: i64, to: i64) -> Result<bool, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT 1 FROM runs WHERE key_id = ?1 AND submit_time >= ?2 AND submit_time <= ?3 LIMIT 1")?
+        .query_row([key, from, to], |_| Ok(()))
+        .optional()?
+        .is_some())
 }
 
 /// The runs of key `key` in `range`.

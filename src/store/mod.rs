@@ -120,7 +120,10 @@ impl Store {
             if version == "1" {
                 writer.upgrade_from_1()?;
             }
-            writer.upgrade_from_2()?;
+            if version == "1" || version == "2" {
+                writer.upgrade_from_2()?;
+            }
+            writer.upgrade_from_3()?;
         }
         Ok(store)
     }
@@ -408,8 +411,8 @@ fn ensure_meta(conn: &Connection) -> Result<String, StoreError> {
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('node_id', ?1)", [crate::log::new_node_id()])?;
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)", [schema::SCHEMA_VERSION])?;
     let version = schema_version(conn)?;
-    // Versions 1 and 2 are upgraded by `Store::open` (see `Writer::upgrade_from_1`, `_2`).
-    if version != schema::SCHEMA_VERSION && version != "1" && version != "2" {
+    // Versions 1 to 3 are upgraded by `Store::open` (see `Writer::upgrade_from_1`, `_2`, `_3`).
+    if version != schema::SCHEMA_VERSION && !["1", "2", "3"].contains(&version.as_str()) {
         return Err(StoreError::Open {
             path: PathBuf::from(conn.path().unwrap_or_default()),
             reason: format!("schema version {version} is not supported (this build reads {})", schema::SCHEMA_VERSION),

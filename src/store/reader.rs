@@ -562,6 +562,14 @@ impl ReadStore for Reader {
         insight::runs(&self.conn, key, range)
     }
 
+    fn fail_streak(&self, key: i64, max_id: Option<i64>) -> Result<(usize, i64), StoreError> {
+        insight::fail_streak(&self.conn, key, max_id)
+    }
+
+    fn has_runs(&self, key: i64, from: i64, to: i64) -> Result<bool, StoreError> {
+        insight::has_runs(&self.conn, key, from, to)
+    }
+
     fn failures_before(
         &self,
         signature: &str,

@@ -1,7 +1,7 @@
 //! The store's SQL schema: the log (source of truth) and the derived index tables.
 
 /// Bumped when the layout changes; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: &str = "3";
+pub const SCHEMA_VERSION: &str = "4";
 
 /// Creates every table, index and trigger (idempotent).
 ///
@@ -141,6 +141,13 @@ CREATE TABLE IF NOT EXISTS runs(
     duration REAL,            -- data.duration in seconds, when it is a number
     PRIMARY KEY(key_id, submit_time, result_id)
 ) WITHOUT ROWID;
+-- The newest log position that added or removed a run of each key (new in schema 4):
+-- a classification of a key stays valid while this does not move (`service::classified`).
+-- A key without a row counts as changed at every position (never cached).
+CREATE TABLE IF NOT EXISTS run_key_changes(
+    key_id INTEGER PRIMARY KEY,
+    changed INTEGER NOT NULL
+);
 -- Known failures: every failing result with a failure signature (its note or
 -- data.error_reason with numbers, paths, uuids, times masked, hashed; `insight::signature`).
 CREATE TABLE IF NOT EXISTS failures(

@@ -218,6 +218,35 @@ fn upgrading_a_version_2_store_builds_the_insight_index() {
 }
 
 #[test]
+fn upgrading_a_version_3_store_records_where_each_keys_runs_changed() {
+    let s = TestServer::start();
+    post(&s, "t.v3", "pkg-1", "x86_64", "FAILED", 1);
+    post(&s, "t.v3", "pkg-1", "x86_64", "PASSED", 2);
+    let dir = s.stop().unwrap();
+    let path = dir.path().join("verdict.db");
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    conn.execute_batch("DROP TABLE run_key_changes; UPDATE meta SET value = '3' WHERE key = 'schema_version';")
+        .unwrap();
+    drop(conn);
+    let s = TestServer::start_on(&path, &[]);
+    let r = s.get("/api/verdict/v1/flaky?since=2023-11-01").json;
+    assert_eq!(r["data"][0]["state"], "flaky", "{r}");
+    post(&s, "t.v3", "pkg-2", "x86_64", "FAILED", 3);
+    let r = s.get("/api/verdict/v1/flaky?since=2023-11-01").json;
+    assert_eq!(r["data"][0]["runs"], 3, "a new run is seen after the upgrade: {r}");
+    s.stop();
+    let conn = rusqlite::Connection::open(&path).unwrap();
+    let (version, changed): (String, i64) = conn
+        .query_row(
+            "SELECT (SELECT value FROM meta WHERE key = 'schema_version'), (SELECT changed FROM run_key_changes)",
+            [],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .unwrap();
+    assert_eq!((version.as_str(), changed), ("4", 3));
+}
+
+#[test]
 fn similar_lists_earlier_results_that_failed_the_same_way() {
     let s = TestServer::start();
     let fail = |item: &str, minute: i64, note: &str| {
@@ -387,6 +416,52 @@ proptest::proptest! {
                 v
             };
             proptest::prop_assert_eq!(h(&full, &format!("&when={t}Z")), h(&past, ""));
+        }
+    }
+}
+
+/// The `data` of a flaky answer from the CLI, which reads the store with nothing
+/// remembered from earlier questions.
+fn fresh_flaky(s: &TestServer, query: &[&str]) -> Value {
+    let db = s.db.to_string_lossy().into_owned();
+    let mut args = vec!["flaky", "--db", &db, "--json"];
+    args.extend_from_slice(query);
+    let (code, out, err) = run_cli(&args, None);
+    assert_eq!(code, 0, "{err}");
+    serde_json::from_str(&out).unwrap()
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(6))]
+
+    /// A server remembers classifications between questions; whatever arrives between
+    /// them (new results, late results with old submit times) and however the window
+    /// and `when` move, its answers equal those of a reader that remembers nothing.
+    #[test]
+    fn remembered_classifications_equal_fresh_ones(
+        steps in proptest::collection::vec((0..2usize, 0..3usize, 0..2usize, 0..40i64, 0..4i64), 4..24),
+    ) {
+        let s = TestServer::start();
+        let mut instants: Vec<String> = Vec::new();
+        for (i, (t, item, o, minute, ask)) in steps.into_iter().enumerate() {
+            post(&s, &format!("t.{t}"), &format!("pkg-{item}"), "x86_64", ["PASSED", "FAILED"][o], minute);
+            if i % 2 == 0 {
+                std::thread::sleep(std::time::Duration::from_millis(3));
+                instants.push(verdict::model::Timestamp::now().to_iso());
+                std::thread::sleep(std::time::Duration::from_millis(3));
+            }
+            // Windows whose start moves over the results, and instants in the past.
+            let since = at(minute / (ask + 1));
+            let since_iso = verdict::model::Timestamp(since * 1000).to_iso();
+            let mut query = vec![format!("since={since_iso}Z")];
+            let mut cli = vec!["--since".to_owned(), format!("{since_iso}Z")];
+            if ask == 3 && let Some(when) = instants.get(instants.len() / 2) {
+                query.push(format!("when={when}Z"));
+                cli.extend(["--when".to_owned(), format!("{when}Z")]);
+            }
+            let served = s.get(&format!("/api/verdict/v1/flaky?{}", query.join("&"))).json;
+            let cli: Vec<&str> = cli.iter().map(String::as_str).collect();
+            proptest::prop_assert_eq!(&served["data"], &fresh_flaky(&s, &cli)["data"], "{:?}", query);
         }
     }
 }

@@ -100,6 +100,9 @@ pub struct Writer {
     lww: HashMap<(LwwField, i64), Pending>,
     /// The newest log position this transaction wrote, recorded in `commit_times`.
     wrote_up_to: Option<i64>,
+    /// Insight keys whose runs this transaction added or removed, with the newest log
+    /// position that did (recorded in `run_key_changes` at commit).
+    runs_changed: HashMap<i64, i64>,
     /// Whether the disk is full (writes then fail fast), and the WAL size to keep to.
     disk: WriterDisk,
     /// How long the last COMMIT statement took (see [`WriteStore::last_commit_duration`]).
@@ -124,6 +127,7 @@ impl Writer {
             encoder: Encoder::load(&conn)?,
             lww: HashMap::default(),
             wrote_up_to: None,
+            runs_changed: HashMap::default(),
             decoder: Decoder::default(),
             conn,
             node,
@@ -162,6 +166,7 @@ impl Writer {
             self.keys.clear();
             self.values.clear();
             self.run_keys.clear();
+            self.runs_changed.clear();
             self.lww.clear();
             self.decoder = Decoder::default();
             if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {
@@ -175,6 +180,7 @@ impl Writer {
     fn commit(&mut self) -> Result<(), StoreError> {
         self.flush_lww()?;
         self.flush_heads()?;
+        self.flush_run_changes()?;
         self.record_commit_time()?;
         let started = std::time::Instant::now();
         self.conn.execute_batch("COMMIT")?;

@@ -197,4 +197,18 @@ impl Writer {
             Ok(())
         })
     }
+
+    /// Schema 3 → 4: every key counts as changed at the newest log position (when its runs
+    /// last changed before is not known), so cached classifications start from here.
+    pub fn upgrade_from_3(&mut self) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            w.conn.execute(
+                "INSERT OR REPLACE INTO run_key_changes(key_id, changed)
+                 SELECT id, (SELECT coalesce(max(seq), 0) FROM log) FROM run_keys",
+                [],
+            )?;
+            w.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'", [])?;
+            Ok(())
+        })
+    }
 }

@@ -69,12 +69,37 @@ impl Writer {
     }
 
     fn insert_run(&mut self, id: i64, submit_time: i64, row: &RunRow) -> Result<(), StoreError> {
+        self.run_changed(row.key_id, id);
         self.conn
             .prepare_cached(
                 "INSERT OR IGNORE INTO runs(key_id, submit_time, result_id, fail, item_id, type_id, duration)
                  VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
             )?
             .execute(params![row.key_id, submit_time, id, row.fail, row.item_id, row.type_id, row.duration])?;
+        Ok(())
+    }
+
+    /// Notes that key `key_id`'s runs changed at log position `at` (see `flush_run_changes`).
+    fn run_changed(&mut self, key_id: i64, at: i64) {
+        let slot = self.runs_changed.entry(key_id).or_insert(at);
+        *slot = (*slot).max(at);
+    }
+
+    /// Records, once per transaction, the position at which each key's runs changed: a
+    /// cached classification of a key is valid while it stays put. That is the newest
+    /// position the transaction wrote (a removal is noted under the removed result's id,
+    /// older than the entry that caused it), so it is never earlier than the change.
+    pub(super) fn flush_run_changes(&mut self) -> Result<(), StoreError> {
+        let newest = self.wrote_up_to;
+        for (key_id, at) in std::mem::take(&mut self.runs_changed) {
+            let at = newest.map_or(at, |n| n.max(at));
+            self.conn
+                .prepare_cached(
+                    "INSERT INTO run_key_changes(key_id, changed) VALUES(?1, ?2)
+                     ON CONFLICT(key_id) DO UPDATE SET changed = max(changed, excluded.changed)",
+                )?
+                .execute(params![key_id, at])?;
+        }
         Ok(())
     }
 
@@ -101,6 +126,7 @@ impl Writer {
     pub(super) fn unindex_run(&mut self, id: i64, testcase_id: i64, r: &ResultRecord) -> Result<(), StoreError> {
         let first = |k: &str| r.data.get(k).and_then(|v| v.first()).map(String::as_str).unwrap_or("");
         let key_id = self.run_key(testcase_id, first("scenario"), first("arch"))?;
+        self.run_changed(key_id, id);
         self.conn
             .prepare_cached("DELETE FROM runs WHERE key_id = ?1 AND submit_time = ?2 AND result_id = ?3")?
             .execute(params![key_id, r.submit_time, id])?;
