@@ -1,6 +1,5 @@
 //! The `verdict` binary: parse the command line, run it, map errors to exit codes.
 
-use clap::Parser;
 use std::io::IsTerminal;
 use std::process::ExitCode;
 use tracing_subscriber::Layer;
@@ -20,7 +19,13 @@ fn main() -> ExitCode {
     unsafe {
         libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0);
     }
-    let cli = verdict::cli::Cli::parse();
+    let cli = match verdict::cli::config::parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            return ExitCode::from(2);
+        }
+    };
     let filter = tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // At trace level the HTTP client dumps every request's bytes, Authorization headers

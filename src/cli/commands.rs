@@ -70,6 +70,12 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
     };
     // Secrets are read before anything starts, so a bad file stops start-up.
     let peer_token = args.replication.client.token()?;
+    if args.check_config {
+        // Everything above read and checked what the settings name (policies, tokens, peer token).
+        super::ingest::ingest_config(&args.defaults, config.outcomes.clone(), config.input_limits.clone())?;
+        print!("{}", args.effective.render());
+        return Ok(0);
+    }
     raise_fd_limit();
     // Bind first: a taken port must not leave a new empty store behind.
     let listener = std::net::TcpListener::bind(args.listen).with_context(|| {

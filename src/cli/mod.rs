@@ -2,6 +2,7 @@
 
 mod backup;
 mod commands;
+pub mod config;
 mod docs;
 mod gating;
 mod ingest;
@@ -269,6 +270,21 @@ impl InputLimitArgs {
 
 #[derive(Debug, Args)]
 pub struct ServeArgs {
+    /// Read settings from this TOML file: keys are these flags' names (`listen = "…"`,
+    /// `max-body = 1048576`, `peer = ["http://lab2:5001"]`). Flags and VERDICT_* variables
+    /// override it. Default: /etc/verdict/verdict.toml when it exists.
+    #[arg(long, env = "VERDICT_CONFIG", value_name = "PATH")]
+    pub config: Option<PathBuf>,
+
+    /// Print the effective configuration (tokens and passwords masked) with where each value
+    /// came from, check it (policies, tokens file, peer token) and exit: 0 when it is valid.
+    #[arg(long)]
+    pub check_config: bool,
+
+    /// What `--check-config` prints (filled by `config::parse`).
+    #[arg(skip)]
+    pub effective: config::Effective,
+
     /// Log one line per request: method, path, status, bytes, microseconds and the user
     /// (never a token or password), under the log target `verdict::access`.
     #[arg(long, env = "VERDICT_ACCESS_LOG")]

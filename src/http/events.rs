@@ -25,6 +25,8 @@ struct Cursor {
     after: i64,
     buffer: VecDeque<StreamEvent>,
     committed: tokio::sync::watch::Receiver<i64>,
+    /// Counts the stream in `verdict_sse_subscribers` while it is open.
+    _subscriber: crate::service::metrics::Subscriber,
 }
 
 fn list(ctx: &Ctx, name: &str, upper: bool) -> Vec<String> {
@@ -62,6 +64,7 @@ pub async fn events(State(s): State<AppState>, ctx: Ctx) -> Sse<impl Stream<Item
         after,
         buffer: VecDeque::new(),
         committed,
+        _subscriber: s.service.metrics().subscriber(),
     };
     // The stream ends when the server shuts down, so the connection can close gracefully.
     let shutdown = s.shutdown.clone();

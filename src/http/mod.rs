@@ -9,6 +9,7 @@ mod error;
 mod events;
 mod ingest;
 mod insight;
+mod metrics;
 pub mod pages;
 mod quarantines;
 mod replication;
@@ -112,9 +113,10 @@ pub fn router_with_replication(
     shutdown: Shutdown,
 ) -> Router {
     let state = AppState { service, limits: Arc::new(limits), spool, replication, shutdown };
+    let app = routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(state.clone(), metrics::record));
     if state.limits.access_log {
-        routes::router(state.clone()).layer(axum::middleware::from_fn_with_state(state, access::access_log))
+        app.layer(axum::middleware::from_fn_with_state(state, access::access_log))
     } else {
-        routes::router(state)
+        app
     }
 }

@@ -40,6 +40,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::insight::routes())
         .merge(super::ingest::routes())
         .merge(super::pages::routes())
+        .merge(super::metrics::routes())
         .fallback(not_found)
         .with_state(state)
 }

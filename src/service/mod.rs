@@ -13,6 +13,7 @@ pub mod ingest;
 pub mod insight;
 pub mod local;
 pub mod log_limit;
+pub mod metrics;
 pub mod pages;
 mod pool;
 mod quarantines;
@@ -238,6 +239,8 @@ struct Inner {
     /// without a server.
     reads: local::ReadOnly,
     config: Config,
+    /// What `GET /metrics` shows.
+    metrics: Arc<metrics::Metrics>,
     /// The standing quarantine rules, compiled for decisions.
     quarantines: quarantines::QuarantineCache,
     /// The server's background checkpoints (none for a batch command: see
@@ -316,7 +319,10 @@ impl Service {
         background_checkpoints: bool,
     ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
         let writer = store.writer()?;
-        let (queue, handle) = WriteQueue::start(writer, 4096).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let reads = local::ReadOnly::over(store.clone());
+        let metrics = Arc::new(metrics::Metrics::new(reads.pool().opened()));
+        let (queue, handle) =
+            WriteQueue::start(writer, 4096, metrics.clone()).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         let checkpoints = if background_checkpoints {
             Some(CheckpointThread::start(store.housekeeping()?, store.location().to_owned())?)
         } else {
@@ -326,9 +332,10 @@ impl Service {
             Service {
                 inner: Arc::new(Inner {
                     clock: MonotonicClock::new(),
-                    reads: local::ReadOnly::over(store),
+                    reads,
                     queue,
                     config,
+                    metrics,
                     quarantines: quarantines::QuarantineCache::default(),
                     _checkpoints: checkpoints,
                 }),
@@ -369,6 +376,11 @@ impl Service {
         &self.inner.config
     }
 
+    /// The server's metrics (the HTTP adapter records requests and event streams in them).
+    pub fn metrics(&self) -> &Arc<metrics::Metrics> {
+        &self.inner.metrics
+    }
+
     /// Watches the newest committed log position (event streams wait on it).
     pub fn committed(&self) -> tokio::sync::watch::Receiver<i64> {
         self.inner.queue.committed()
@@ -387,9 +399,13 @@ impl Service {
         F: FnOnce(&dyn ReadStore) -> Result<T, ServiceError> + Send + 'static,
     {
         let pool = self.inner.reads.pool().clone();
-        tokio::task::spawn_blocking(move || pool.with(f))
-            .await
-            .map_err(|e| ServiceError::Unavailable(format!("read worker failed: {e}")))?
+        let (metrics, queued) = (self.inner.metrics.clone(), std::time::Instant::now());
+        tokio::task::spawn_blocking(move || {
+            metrics.read_waited(queued.elapsed());
+            pool.with(f)
+        })
+        .await
+        .map_err(|e| ServiceError::Unavailable(format!("read worker failed: {e}")))?
     }
 
     /// Runs a read right here, on the calling async worker: for point lookups and queries

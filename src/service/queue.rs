@@ -7,9 +7,12 @@
 //! "job") are never split across transactions, so a job is all or nothing.
 
 use super::log_limit;
+use super::metrics::Metrics;
 use crate::log::Body;
 use crate::store::{Prepared, SharedDict, StoreError, WriteStore, Written, transaction};
+use std::sync::Arc;
 use std::thread::JoinHandle;
+use std::time::Instant;
 use tokio::sync::{mpsc, oneshot, watch};
 
 /// Work that needs the writer to itself (a streamed file, an import page, a submit chunk).
@@ -59,12 +62,18 @@ pub const MAX_BATCH: usize = 2048;
 impl WriteQueue {
     /// Starts the writer thread with a bounded queue of `capacity` requests; a full queue
     /// makes callers wait (backpressure) instead of growing memory.
-    pub fn start(writer: Box<dyn WriteStore>, capacity: usize) -> std::io::Result<(WriteQueue, JoinHandle<()>)> {
+    /// Every group commit is recorded in `metrics`.
+    pub fn start(
+        writer: Box<dyn WriteStore>,
+        capacity: usize,
+        metrics: Arc<Metrics>,
+    ) -> std::io::Result<(WriteQueue, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (notify, committed) = watch::channel(writer.last_seq().unwrap_or(0));
         let dict = writer.shared_dict();
-        let handle =
-            std::thread::Builder::new().name("verdict-writer".into()).spawn(move || run(writer, rx, notify))?;
+        let handle = std::thread::Builder::new()
+            .name("verdict-writer".into())
+            .spawn(move || run(writer, rx, notify, &metrics))?;
         Ok((WriteQueue { tx, committed, dict }, handle))
     }
 
@@ -118,7 +127,7 @@ impl WriteQueue {
     }
 }
 
-fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i64>) {
+fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i64>, metrics: &Metrics) {
     let mut next: Option<Job> = None;
     loop {
         let first = match next.take() {
@@ -147,7 +156,7 @@ fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: wat
                         Err(_) => break,
                     }
                 }
-                commit(writer.as_mut(), batch);
+                commit(writer.as_mut(), batch, metrics);
             }
         }
         if let Ok(seq) = writer.last_seq() {
@@ -165,7 +174,7 @@ type Reply = oneshot::Sender<Result<Vec<Written>, StoreError>>;
 
 /// Commits all jobs in one transaction. If that fails and there were several, each is
 /// retried alone so one bad request cannot fail its neighbours.
-fn commit(writer: &mut dyn WriteStore, batch: Vec<(Vec<Prepared>, bool, Reply)>) {
+fn commit(writer: &mut dyn WriteStore, batch: Vec<(Vec<Prepared>, bool, Reply)>, metrics: &Metrics) {
     let mut jobs = Vec::with_capacity(batch.len());
     let mut replies = Vec::with_capacity(batch.len());
     for (bodies, answers, reply) in batch {
@@ -173,7 +182,16 @@ fn commit(writer: &mut dyn WriteStore, batch: Vec<(Vec<Prepared>, bool, Reply)>)
         replies.push(reply);
     }
     let slices: Vec<(&[Prepared], bool)> = jobs.iter().map(|(b, a)| (b.as_slice(), *a)).collect();
-    match writer.write_jobs(&slices) {
+    let started = Instant::now();
+    let outcome = writer.write_jobs(&slices);
+    match &outcome {
+        Ok(_) => {
+            let writes = slices.iter().map(|(b, _)| b.len()).sum();
+            metrics.group_commit(slices.len(), writes, started.elapsed(), writer.last_commit_duration());
+        }
+        Err(_) => metrics.commit_failed(),
+    }
+    match outcome {
         Ok(answers) => {
             for (reply, answer) in replies.into_iter().zip(answers) {
                 let _ = reply.send(Ok(answer));
@@ -199,7 +217,12 @@ fn commit(writer: &mut dyn WriteStore, batch: Vec<(Vec<Prepared>, bool, Reply)>)
                 tracing::warn!(error = %e, jobs = replies.len(), "group commit failed; retrying requests one by one{r}");
             }
             for (reply, (bodies, answers)) in replies.into_iter().zip(&jobs) {
-                let _ = reply.send(transaction(writer, |w| w.write_job(bodies, *answers)));
+                let started = Instant::now();
+                let answer = transaction(writer, |w| w.write_job(bodies, *answers));
+                if answer.is_ok() {
+                    metrics.group_commit(1, bodies.len(), started.elapsed(), writer.last_commit_duration());
+                }
+                let _ = reply.send(answer);
             }
         }
     }

@@ -202,6 +202,11 @@ pub trait WriteStore: Send {
     fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError>;
     /// The newest log position.
     fn last_seq(&self) -> Result<i64, StoreError>;
+    /// How long the last transaction's COMMIT statement took (writing the WAL and its
+    /// fsync), for the service's metrics; `None` when not measured.
+    fn last_commit_duration(&self) -> Option<std::time::Duration> {
+        None
+    }
     /// Whether a result with this uuid is stored (an interrupted `submit` resumes past the
     /// results it stored before).
     fn has_result(&self, uuid: &str) -> Result<bool, StoreError>;

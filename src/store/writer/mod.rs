@@ -105,6 +105,8 @@ pub struct Writer {
     runs_changed: HashMap<i64, i64>,
     /// Whether the disk is full (writes then fail fast), and the WAL size to keep to.
     disk: WriterDisk,
+    /// How long the last COMMIT statement took (see [`WriteStore::last_commit_duration`]).
+    commit_took: Option<std::time::Duration>,
 }
 
 /// Past this size the writer restarts the WAL from its beginning.
@@ -137,6 +139,7 @@ impl Writer {
             values: HashMap::default(),
             run_keys: HashMap::default(),
             disk: WriterDisk::new(disk, WAL_RESTART_BYTES),
+            commit_took: None,
         })
     }
 
@@ -179,7 +182,10 @@ impl Writer {
         self.flush_heads()?;
         self.flush_run_changes()?;
         self.record_commit_time()?;
-        Ok(self.conn.execute_batch("COMMIT")?)
+        let started = std::time::Instant::now();
+        self.conn.execute_batch("COMMIT")?;
+        self.commit_took = Some(started.elapsed());
+        Ok(())
     }
 
     /// Records when the entries this transaction wrote were stored (never earlier than a
@@ -551,6 +557,10 @@ impl WriteStore for Writer {
         // The answers show testcases' and groups' current fields: apply deferred updates.
         self.flush_lww()?;
         bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
+    }
+
+    fn last_commit_duration(&self) -> Option<std::time::Duration> {
+        self.commit_took
     }
 
     fn last_seq(&self) -> Result<i64, StoreError> {
