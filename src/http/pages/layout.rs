@@ -28,18 +28,27 @@ const NAV: [(Nav, &str, &str); 6] = [
     (Nav::Quarantines, "/quarantines", "Quarantines"),
 ];
 
+/// The `<head>` of every page and of the report: `extra` goes before the title (the
+/// report's own security policy and link base).
+pub fn head(title: &str, extra: Markup) -> Markup {
+    html! {
+        head {
+            meta charset="utf-8";
+            meta name="viewport" content="width=device-width, initial-scale=1";
+            meta name="color-scheme" content="light dark";
+            (extra)
+            title { (title) }
+            style { (PreEscaped(CSS)) }
+        }
+    }
+}
+
 /// A whole page: `title`, the current navigation entry and the main content.
 pub fn page(title: &str, nav: Nav, main: Markup) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light dark";
-                title { (title) " · verdict" }
-                style { (PreEscaped(CSS)) }
-            }
+            (head(&format!("{title} · verdict"), html! {}))
             body {
                 header.top {
                     a.brand href="/" { "verdict" }

@@ -5,14 +5,13 @@
 
 use super::compare::comparison;
 use super::flaky::board_table;
-use super::layout::CSS;
 use super::testcase::grid;
 use crate::insight::Classification;
 use crate::model::ResultView;
 use crate::service::OriginHead;
 use crate::service::compare::CompareAnswer;
 use crate::service::insight::FlakyAnswer;
-use maud::{DOCTYPE, PreEscaped, html};
+use maud::{DOCTYPE, html};
 
 /// What a report shows; the caller (the CLI) reads it through the service.
 pub struct Report<'a> {
@@ -42,15 +41,10 @@ pub fn render(r: &Report) -> String {
     html! {
         (DOCTYPE)
         html lang="en" {
-            head {
-                meta charset="utf-8";
-                meta name="viewport" content="width=device-width, initial-scale=1";
-                meta name="color-scheme" content="light dark";
+            (super::layout::head(&format!("verdict report · {}", r.selection), html! {
                 meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'";
                 @if let Some(b) = &r.link_base { base href=(b); }
-                title { "verdict report · " (r.selection) }
-                style { (PreEscaped(CSS)) }
-            }
+            }))
             body {
                 header.top { span.brand { "verdict report" } span { (r.selection) } }
                 main {
