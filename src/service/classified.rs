@@ -64,6 +64,9 @@ struct Entry {
 #[derive(Debug, Default)]
 pub(super) struct Classified {
     entries: Mutex<HashMap<Slot, Entry>>,
+    /// Whether someone asked a question that classifies since the background pass last
+    /// looked: the server keeps the window warm only while it is used.
+    asked: std::sync::atomic::AtomicBool,
 }
 
 /// Whether the question reads every run the key's change position stands for: the
@@ -121,6 +124,16 @@ impl Classified {
             entries.clear();
         }
         entries.insert(Slot::of(key, range, p), entry);
+    }
+
+    /// Notes that a client asked `flaky` or `compare`.
+    pub(super) fn mark_asked(&self) {
+        self.asked.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Whether a client asked since the last call (and forgets it).
+    pub(super) fn take_asked(&self) -> bool {
+        self.asked.swap(false, std::sync::atomic::Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Slot, Entry>> {

@@ -209,6 +209,7 @@ fn shown(side: Option<&Side>, keys: usize) -> SideShown {
 /// The same from a running server, off the async workers.
 impl super::Service {
     pub async fn compare(&self, q: CompareQuery) -> Result<CompareAnswer, ServiceError> {
+        self.reads().classified().mark_asked();
         let service = self.clone();
         tokio::task::spawn_blocking(move || service.reads().compare(&q, Timestamp::now()))
             .await

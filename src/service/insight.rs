@@ -401,31 +401,37 @@ impl super::Service {
     }
 
     pub async fn flaky(&self, q: FlakyQuery) -> Result<FlakyAnswer, ServiceError> {
+        self.reads().classified().mark_asked();
         self.off_workers(move |reads| reads.flaky(&q, Timestamp::now())).await
     }
 
     /// Keeps the remembered classifications of the default flaky window fresh for a
     /// running server: one default `flaky` pass at start, then one at most every
-    /// [`WARM_EVERY`] while writes arrive. A pass classifies again only the keys whose
-    /// runs changed, so `compare` and the flaky board rarely wait for a whole window
-    /// (measured: BENCHMARKS.md, "Insight"). The task holds a service handle: abort it
-    /// before waiting for the writer to stop.
+    /// [`WARM_EVERY`] while writes arrive and clients ask `flaky` or `compare` (a server
+    /// whose insight nobody uses spends nothing on it). A pass classifies again only the
+    /// keys whose runs changed, so `compare` and the flaky board rarely wait for a whole
+    /// window (measured: BENCHMARKS.md, "Insight"). The task holds a service handle:
+    /// abort it before waiting for the writer to stop.
     pub fn keep_insight_warm(&self) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         tokio::spawn(async move {
             let mut committed = service.committed();
+            let mut wanted = true;
             loop {
-                let pass = service.off_workers(|reads| {
-                    let q = FlakyQuery::parse(&[])?;
-                    reads.flaky(&q, Timestamp::now())
-                });
-                if let Err(e) = pass.await {
-                    tracing::warn!(error = %e, "warming the flaky classifications failed");
+                if wanted {
+                    let pass = service.off_workers(|reads| {
+                        let q = FlakyQuery::parse(&[])?;
+                        reads.flaky(&q, Timestamp::now())
+                    });
+                    if let Err(e) = pass.await {
+                        tracing::warn!(error = %e, "warming the flaky classifications failed");
+                    }
                 }
                 tokio::time::sleep(WARM_EVERY).await;
                 if committed.changed().await.is_err() {
                     return;
                 }
+                wanted = service.reads().classified().take_asked();
             }
         })
     }

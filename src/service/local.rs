@@ -69,6 +69,11 @@ impl ReadOnly {
         self.read(|r| Ok((r.stats()?, r.heads()?)))
     }
 
+    /// How many results have each outcome, most first (reads every result row).
+    pub fn outcome_counts(&self) -> Result<Vec<(String, i64)>, ServiceError> {
+        self.read(|r| Ok(r.outcome_counts()?))
+    }
+
     /// A page of results matching `q` (`verdict query`).
     pub fn results(&self, q: &ResultQuery) -> Result<Page<ResultView>, ServiceError> {
         self.read(|r| Ok(Page::from_rows(r.results(q)?, q.limit)))

@@ -122,6 +122,8 @@ pub trait ReadStore: Send {
     fn heads(&self) -> Result<Vec<OriginHead>, StoreError>;
     /// Counts and storage layout (`verdict stats`).
     fn stats(&self) -> Result<Stats, StoreError>;
+    /// How many listed results have each outcome, most first (a scan: `verdict stats`).
+    fn outcome_counts(&self) -> Result<Vec<(String, i64)>, StoreError>;
     /// Insight: the keys (testcase, scenario, arch) with pass or fail results matching `f`.
     fn run_keys(&self, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError>;
     /// Insight: the pass/fail results of key `key` in `range`.

@@ -51,6 +51,8 @@ pub struct Stats {
     pub data_values: i64,
     pub page_count: i64,
     pub page_size: i64,
+    /// Waiver entries (creations and revocations alike: each is a waiver record).
+    pub waivers: i64,
 }
 
 /// A read-only connection.
@@ -551,7 +553,14 @@ impl ReadStore for Reader {
             data_values: count("data_values")?,
             page_count: self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?,
             page_size: self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?,
+            waivers: count("waivers")?,
         })
+    }
+
+    fn outcome_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        let mut stmt = self.conn.prepare("SELECT outcome, count(*) FROM results GROUP BY outcome ORDER BY 2 DESC")?;
+        let rows = stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        Ok(rows.collect::<Result<_, _>>()?)
     }
 
     fn run_keys(&self, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError> {

@@ -36,7 +36,9 @@ fn submit_jsonl_array_and_object_then_query() {
 
     let (code, out, _) = run_cli(&["stats", "--db", &db], None);
     assert_eq!(code, 0);
-    assert!(out.contains("results:      4"), "{out}");
+    assert!(out.contains("results:      4   ("), "with the count of each outcome: {out}");
+    assert!(out.contains("waivers:      0"), "{out}");
+    assert!(out.contains("iB ("), "a human file size: {out}");
 }
 
 #[test]
