@@ -582,7 +582,21 @@ fn outcomes(args: &OutcomeArgs) -> anyhow::Result<Outcomes> {
     Ok(Outcomes::new(&extra)?)
 }
 
-/// A progress bar on stderr when it is a terminal, hidden otherwise.
+/// A bar over `n` things called `noun` (files, entries), with its ETA; hidden off a terminal.
+fn progress_count(n: u64, what: &str, noun: &str) -> ProgressBar {
+    let bar = ProgressBar::new(n);
+    if !std::io::stderr().is_terminal() {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+    }
+    let template = format!("{{spinner}} {what} [{{bar:40}}] {{pos}}/{{len}} {noun}, ETA {{eta}}");
+    if let Ok(style) = ProgressStyle::with_template(&template) {
+        bar.set_style(style);
+    }
+    bar
+}
+
+/// A bar over `len` bytes with its ETA, or a spinner counting up when the total is not
+/// known; hidden off a terminal.
 fn progress(len: Option<u64>, what: &str) -> ProgressBar {
     let bar = match len {
         Some(n) => ProgressBar::new(n),
@@ -592,7 +606,7 @@ fn progress(len: Option<u64>, what: &str) -> ProgressBar {
         bar.set_draw_target(ProgressDrawTarget::hidden());
     }
     let template = if len.is_some() {
-        format!("{{spinner}} {what} [{{bar:40}}] {{bytes}}/{{total_bytes}} ({{eta}})")
+        format!("{{spinner}} {what} [{{bar:40}}] {{bytes}}/{{total_bytes}}, ETA {{eta}}")
     } else {
         format!("{{spinner}} {what} {{pos}}")
     };

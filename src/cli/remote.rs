@@ -7,11 +7,11 @@ use std::path::{Path, PathBuf};
 
 /// `verdict ingest --url`: sends every file; prints the same summary as a local ingest.
 pub(super) fn ingest(url: &str, token: Option<&str>, files: &[PathBuf], defaults: &Defaults) -> Result<i32> {
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
+    let agent = agent();
     let endpoint = format!("{}/api/verdict/v1/ingest?{}", url.trim_end_matches('/'), defaults_query(defaults));
     let (mut stored, mut duplicates, mut results) = (0usize, 0usize, 0usize);
     let mut failures: Vec<(String, String)> = Vec::new();
-    let bar = super::progress(Some(files.len() as u64), "sending");
+    let bar = super::progress_count(files.len() as u64, "sending", "files");
     for path in files {
         let name = path.to_string_lossy().into_owned();
         match send(&agent, &endpoint, token, path) {
@@ -45,23 +45,19 @@ pub(super) fn query(
         q.append_pair(k, v);
     }
     let endpoint = format!("{}{path}?{}", url.trim_end_matches('/'), q.finish());
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut req = agent.get(&endpoint);
+    let mut req = agent().get(&endpoint);
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
-    let mut resp = req.call().with_context(|| format!("cannot reach {endpoint}"))?;
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().with_context(|| format!("reading the answer of {endpoint}"))?;
-    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    if status != 200 {
-        let why = answer["message"].as_str().map_or(text.clone(), str::to_owned);
-        anyhow::bail!("{endpoint} answered {status}: {why}");
+    let answer = Answer::of(req.call(), &endpoint)?;
+    if answer.status != 200 {
+        anyhow::bail!("{endpoint} answered {}: {}", answer.status, answer.reason());
     }
     if json {
-        println!("{text}");
+        println!("{}", answer.text);
         return Ok(0);
     }
+    let answer = answer.json;
     let data = answer["data"].as_array().cloned().unwrap_or_default();
     let text_of = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
     let rows = data.iter().map(|r| super::commands::Row {
@@ -77,6 +73,34 @@ pub(super) fn query(
     });
     super::commands::print_rows(rows, answer["next"].is_string().then_some(page + 1))?;
     Ok(0)
+}
+
+/// An agent that hands every status back as an answer: the caller reads the server's reason.
+pub(super) fn agent() -> ureq::Agent {
+    ureq::Agent::config_builder().http_status_as_error(false).build().into()
+}
+
+/// A server's answer: its status, body text, and the body as JSON (Null when it is not).
+pub(super) struct Answer {
+    pub status: u16,
+    pub text: String,
+    pub json: serde_json::Value,
+}
+
+impl Answer {
+    /// Reads the answer to a request sent to `endpoint`.
+    pub(super) fn of(sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>, endpoint: &str) -> Result<Answer> {
+        let mut resp = sent.with_context(|| format!("cannot reach {endpoint}"))?;
+        let status = resp.status().as_u16();
+        let text = resp.body_mut().read_to_string().with_context(|| format!("reading the answer of {endpoint}"))?;
+        let json = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
+        Ok(Answer { status, text, json })
+    }
+
+    /// The server's reason for a refusal: its `message`, else the whole body.
+    pub(super) fn reason(&self) -> String {
+        self.json["message"].as_str().map_or_else(|| self.text.clone(), str::to_owned)
+    }
 }
 
 /// The defaults as the endpoint's parameters.
@@ -111,16 +135,12 @@ fn send(agent: &ureq::Agent, endpoint: &str, token: Option<&str>, path: &Path) -
     if let Some(t) = token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
-    let mut resp = req.send(&body[..]).with_context(|| format!("cannot reach {endpoint}"))?;
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    let answer: serde_json::Value = serde_json::from_str(&text).unwrap_or(serde_json::Value::Null);
-    match status {
-        200 | 201 => Ok(answer),
-        _ => {
-            let why = answer["message"].as_str().map_or(text.clone(), str::to_owned);
-            let at = answer["line"].as_u64().map(|l| format!(" (line {l})")).unwrap_or_default();
-            anyhow::bail!("the server refused it ({status}): {why}{at}")
+    let answer = Answer::of(req.send(&body[..]), endpoint)?;
+    match answer.status {
+        200 | 201 => Ok(answer.json),
+        status => {
+            let at = answer.json["line"].as_u64().map(|l| format!(" (line {l})")).unwrap_or_default();
+            anyhow::bail!("the server refused it ({status}): {}{at}", answer.reason())
         }
     }
 }

@@ -164,7 +164,7 @@ pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
         if bar.length().is_none() && p.received + p.lag > 0 {
             bar.set_length(p.received + p.lag);
             bar.set_style(
-                indicatif::ProgressStyle::with_template("{spinner} pulling [{bar:40}] {pos}/{len} entries ({eta})")
+                indicatif::ProgressStyle::with_template("{spinner} pulling [{bar:40}] {pos}/{len} entries, ETA {eta}")
                     .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
             );
         }

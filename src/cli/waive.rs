@@ -104,19 +104,14 @@ fn send(url: &str, token: Option<&str>, user: Option<&str>, body: &Value) -> Res
             format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:")))
         }
     };
-    let agent: ureq::Agent = ureq::Agent::config_builder().http_status_as_error(false).build().into();
-    let mut resp = agent
+    let sent = super::remote::agent()
         .post(&endpoint)
         .header("Content-Type", "application/json")
         .header("Authorization", &auth)
-        .send(body.to_string())
-        .with_context(|| format!("cannot reach {endpoint}"))?;
-    let status = resp.status().as_u16();
-    let text = resp.body_mut().read_to_string().unwrap_or_default();
-    let answer: Value = serde_json::from_str(&text).unwrap_or(Value::Null);
-    if status != 201 {
-        let why = answer["message"].as_str().map_or(text.clone(), str::to_owned);
-        bail!("{endpoint} refused the waiver ({status}): {why}");
+        .send(body.to_string());
+    let answer = super::remote::Answer::of(sent, &endpoint)?;
+    if answer.status != 201 {
+        bail!("{endpoint} refused the waiver ({}): {}", answer.status, answer.reason());
     }
-    Ok(answer)
+    Ok(answer.json)
 }
