@@ -464,6 +464,15 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub again: bool,
 
+    /// Send the checked input to this server (`POST /api/verdict/v1/ingest`, in parts of
+    /// whole lines past 4 MiB) instead of writing the store file.
+    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
+    pub url: Option<String>,
+
+    /// API token for --url (better from the environment).
+    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
+    pub token: Option<String>,
+
     #[command(flatten)]
     pub outcomes: OutcomeArgs,
 

@@ -28,6 +28,78 @@ pub(super) fn ingest(url: &str, token: Option<&str>, files: &[PathBuf], defaults
     Ok(super::ingest::summary(files.len(), stored, results, duplicates, &failures))
 }
 
+/// Largest request body `submit --url` sends: well under the server's 8 MiB per upload.
+const SUBMIT_CHUNK: usize = 4 << 20;
+
+/// `verdict submit --url`: the checked input sent as ResultsDB JSON to the ingest
+/// endpoint — whole when it fits one upload, else (JSON Lines only) in parts of whole
+/// lines. Each part is stored exactly once by its content, and a rerun splits the same
+/// input the same way, so rerunning after a failure stores only what is missing.
+pub(super) fn submit(url: &str, token: Option<&str>, name: &str, input: std::fs::File, records: usize) -> Result<i32> {
+    use std::io::{BufRead, Read};
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0) as usize;
+    let endpoint = format!("{}/api/verdict/v1/ingest", url.trim_end_matches('/'));
+    let base = Path::new(name).file_name().map_or_else(|| "input".to_owned(), |n| n.to_string_lossy().into_owned());
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, input);
+    let mut parts: Vec<Vec<u8>> = Vec::new();
+    if size <= SUBMIT_CHUNK {
+        let mut all = Vec::with_capacity(size);
+        reader.read_to_end(&mut all).with_context(|| format!("cannot read {name}"))?;
+        parts.push(all);
+    } else {
+        let mut part = Vec::with_capacity(SUBMIT_CHUNK + (64 << 10));
+        for line in reader.split(b'\n') {
+            let line = line.with_context(|| format!("cannot read {name}"))?;
+            if parts.is_empty() && part.is_empty() && line.trim_ascii_start().starts_with(b"[") {
+                anyhow::bail!(
+                    "{name} is a JSON array of {size} bytes: over {SUBMIT_CHUNK} bytes only JSON Lines (one result \
+                     per line) can be sent in parts; rewrite it as JSON Lines or submit it on the server's machine"
+                );
+            }
+            part.extend_from_slice(&line);
+            part.push(b'\n');
+            if part.len() >= SUBMIT_CHUNK {
+                parts.push(std::mem::take(&mut part));
+            }
+        }
+        if !part.is_empty() {
+            parts.push(part);
+        }
+    }
+    let (mut stored, mut again) = (0usize, 0usize);
+    let bar = super::progress_count(parts.len() as u64, "sending", "parts");
+    for (i, body) in parts.iter().enumerate() {
+        let part_name = if parts.len() == 1 { base.clone() } else { format!("{base}.part{}", i + 1) };
+        let mut req = agent().post(&format!("{endpoint}?format=resultsdb-json&name={}", urlencode(&part_name)));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let answer = Answer::of(req.send(&body[..]), &endpoint)?;
+        match answer.status {
+            201 => stored += answer.json["results"].as_u64().unwrap_or(0) as usize,
+            200 => again += answer.json["results"].as_u64().unwrap_or(0) as usize,
+            status => anyhow::bail!(
+                "{endpoint} refused part {} of {} ({status}): {}; parts before it are stored, and a rerun stores \
+                 only what is missing",
+                i + 1,
+                parts.len(),
+                answer.reason()
+            ),
+        }
+        bar.inc(1);
+    }
+    bar.finish_and_clear();
+    println!(
+        "sent {records} results from {name} in {} part(s): {stored} stored now, {again} were stored before",
+        parts.len()
+    );
+    Ok(0)
+}
+
+fn urlencode(text: &str) -> String {
+    form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
 /// `verdict query --url`: the same filters as query parameters of `GET /api/v2.0/results`
 /// (or `/results/latest`); prints the server's JSON with --json, else the same table as a
 /// local query.

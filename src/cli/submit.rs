@@ -5,7 +5,7 @@ use super::SubmitArgs;
 use super::{outcomes, progress};
 use crate::service::submit::{Checked, SubmitError, SubmitOptions, Submitted, check};
 use crate::service::{Config, Service};
-use anyhow::{Context, Result};
+use anyhow::{Context, Result, bail};
 use std::fs::File;
 use std::io::{Seek, SeekFrom};
 use std::path::Path;
@@ -30,6 +30,12 @@ pub(super) fn submit(db: &Path, args: SubmitArgs) -> Result<i32> {
             return Ok(1);
         }
     };
+    if let Some(url) = &args.url {
+        if args.again {
+            bail!("--again stores a new copy on the store file; with --url the server stores each part once");
+        }
+        return super::remote::submit(url, args.token.as_deref(), &name, second, checked.records);
+    }
     let config = Config { outcomes: outcomes.clone(), input_limits: limits.clone(), ..Config::default() };
     let (service, writer) = Service::open_batch(db, config)?;
     let mut opts = SubmitOptions::new(outcomes, limits, args.file.clone(), args.again);

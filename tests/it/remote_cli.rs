@@ -85,3 +85,39 @@ fn query_asks_a_server_and_prints_the_same_table() {
     assert_ne!(code, 0);
     assert!(err.contains("since"), "{err}");
 }
+
+#[test]
+fn submit_sends_the_checked_input_in_parts_and_a_rerun_stores_nothing_twice() {
+    let s = TestServer::start();
+    let url = s.url("");
+    let dir = tempfile::tempdir().unwrap();
+    // Over 4 MiB of JSON Lines: sent in two parts of whole lines.
+    let line = |i: usize| {
+        json!({"testcase": {"name": "t.bulk"}, "outcome": "PASSED", "note": "x".repeat(900),
+               "data": {"item": format!("bulk-{i}")}})
+        .to_string()
+    };
+    let big: String = (0..5000).map(|i| line(i) + "\n").collect();
+    assert!(big.len() > 4 << 20);
+    let path = dir.path().join("big.jsonl");
+    std::fs::write(&path, &big).unwrap();
+    let p = path.to_str().unwrap();
+    let (code, out, err) = run_cli(&["submit", "--url", &url, p], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("in 2 part(s): 5000 stored now, 0 were stored before"), "{out}");
+    assert_eq!(s.count(), 5000);
+    let (code, out, err) = run_cli(&["submit", "--url", &url, p], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 stored now, 5000 were stored before"), "{out}");
+    assert_eq!(s.count(), 5000);
+
+    // Standard input, checked before anything is sent: a bad record sends nothing.
+    let (code, out, err) = run_cli(&["submit", "--url", &url, "-"], Some(&format!("{}\n", line(1))));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("1 stored now"), "{out}");
+    let bad = r#"{"testcase": "t.bad", "outcome": "NOPE"}"#;
+    let (code, _, err) = run_cli(&["submit", "--url", &url, "-"], Some(bad));
+    assert_eq!(code, 1);
+    assert!(err.contains("outcome") && err.contains("nothing was stored"), "{err}");
+    assert_eq!(s.count(), 5001);
+}
