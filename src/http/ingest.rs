@@ -5,7 +5,7 @@
 use super::AppState;
 use super::error::ApiError;
 use super::json_response;
-use super::request::{Ctx, read_bytes};
+use super::request::{Ctx, read_bytes, same_origin};
 use crate::model::ModelError;
 use crate::service::ServiceError;
 use crate::service::ingest::{Defaults, SMALL_FILE, Upload};
@@ -50,19 +50,16 @@ async fn ingest(
 }
 
 fn bad(message: String) -> ApiError {
-    ApiError::Service(ServiceError::Invalid(ModelError::BadRequest(message)))
+    ApiError::from(ModelError::BadRequest(message))
 }
 
 /// A browser may post a form or plain text to any site without asking first; a write that
-/// a browser sent from another origin is refused (command-line clients send no Origin).
+/// a browser sent from another origin is refused. Command-line clients send no Origin.
 fn refuse_cross_site(ctx: &Ctx) -> Result<(), ApiError> {
-    let origin = ctx.headers.get(header::ORIGIN).and_then(|v| v.to_str().ok());
-    let host = ctx.headers.get(header::HOST).and_then(|v| v.to_str().ok());
-    match (origin, host) {
-        (Some(o), Some(h)) if o.split("://").nth(1) == Some(h) => Ok(()),
-        (None, _) => Ok(()),
-        _ => Err(ApiError::Service(ServiceError::Forbidden("a cross-site upload is refused".into()))),
+    if ctx.headers.contains_key(header::ORIGIN) && !same_origin(&ctx.headers) {
+        return Err(ApiError::Service(ServiceError::Forbidden("a cross-site upload is refused".into())));
     }
+    Ok(())
 }
 
 /// `name` (the file name, for format detection), `format` (a format name instead of

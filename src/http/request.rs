@@ -195,9 +195,54 @@ fn collapse_ampersands(s: &str) -> String {
     out
 }
 
+/// The host a request was sent to (as the browser sees it: proxy header first).
+fn request_host(headers: &HeaderMap) -> Option<&str> {
+    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(|s| s.split(',').next().unwrap_or(s).trim());
+    get("x-forwarded-host").or_else(|| get(header::HOST.as_str())).filter(|h| !h.is_empty())
+}
+
+/// The `host[:port]` of an absolute URL.
+fn url_host(url: &str) -> Option<&str> {
+    let rest = url.split_once("://")?.1;
+    Some(rest.split(['/', '?', '#']).next().unwrap_or(rest))
+}
+
+/// Whether a browser's write comes from our own pages: its `Origin` (or, without one, its
+/// `Referer`) names the host the request was sent to. A post with neither is refused too:
+/// every browser sends at least one on a form post.
+pub fn same_origin(headers: &HeaderMap) -> bool {
+    let Some(host) = request_host(headers) else { return false };
+    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null");
+    let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok());
+    match origin.or(referer).and_then(url_host) {
+        Some(h) => h.eq_ignore_ascii_case(host),
+        None => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::http::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.insert(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn same_origin_checks_origin_then_referer() {
+        assert!(same_origin(&headers(&[("host", "ci:8080"), ("origin", "http://ci:8080")])));
+        assert!(!same_origin(&headers(&[("host", "ci:8080"), ("origin", "http://evil.example")])));
+        assert!(!same_origin(&headers(&[("host", "ci:8080"), ("origin", "http://ci:8081")])));
+        assert!(same_origin(&headers(&[("host", "ci:8080"), ("referer", "http://ci:8080/items/x?y=1")])));
+        assert!(!same_origin(&headers(&[("host", "ci:8080"), ("referer", "http://ci:8080.evil.example/")])));
+        assert!(!same_origin(&headers(&[("host", "ci:8080")])), "neither header");
+        assert!(!same_origin(&headers(&[("host", "ci"), ("origin", "null")])), "opaque origin");
+    }
 
     #[test]
     fn links_follow_upstream() {

@@ -167,34 +167,9 @@ pub async fn respond(f: impl Future<Output = PageResult>) -> Response {
     }
 }
 
-/// The host a request was sent to (as the browser sees it: proxy header first).
-fn request_host(headers: &HeaderMap) -> Option<&str> {
-    let get = |n: &str| headers.get(n).and_then(|v| v.to_str().ok()).map(|s| s.split(',').next().unwrap_or(s).trim());
-    get("x-forwarded-host").or_else(|| get(header::HOST.as_str())).filter(|h| !h.is_empty())
-}
-
-/// The `host[:port]` of an absolute URL.
-fn url_host(url: &str) -> Option<&str> {
-    let rest = url.split_once("://")?.1;
-    Some(rest.split(['/', '?', '#']).next().unwrap_or(rest))
-}
-
-/// Whether a form post comes from our own pages: its `Origin` (or, without one, its
-/// `Referer`) names the host the request was sent to. A post with neither is refused too:
-/// every browser sends at least one on a form post.
-pub fn same_origin(headers: &HeaderMap) -> bool {
-    let Some(host) = request_host(headers) else { return false };
-    let origin = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).filter(|o| *o != "null");
-    let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok());
-    match origin.or(referer).and_then(url_host) {
-        Some(h) => h.eq_ignore_ascii_case(host),
-        None => false,
-    }
-}
-
 /// A posted form: checked for same origin, read within `limit` bytes, decoded.
 pub async fn read_form(headers: &HeaderMap, body: Body, limit: usize) -> Result<Vec<(String, String)>, PageError> {
-    if !same_origin(headers) {
+    if !crate::http::request::same_origin(headers) {
         return Err(PageError::CrossSite);
     }
     let ct = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("");
@@ -255,25 +230,6 @@ pub fn see_other(location: &str) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
-        let mut h = HeaderMap::new();
-        for (k, v) in pairs {
-            h.insert(*k, HeaderValue::from_static(v));
-        }
-        h
-    }
-
-    #[test]
-    fn same_origin_checks_origin_then_referer() {
-        assert!(same_origin(&headers(&[("host", "ci:8080"), ("origin", "http://ci:8080")])));
-        assert!(!same_origin(&headers(&[("host", "ci:8080"), ("origin", "http://evil.example")])));
-        assert!(!same_origin(&headers(&[("host", "ci:8080"), ("origin", "http://ci:8081")])));
-        assert!(same_origin(&headers(&[("host", "ci:8080"), ("referer", "http://ci:8080/items/x?y=1")])));
-        assert!(!same_origin(&headers(&[("host", "ci:8080"), ("referer", "http://ci:8080.evil.example/")])));
-        assert!(!same_origin(&headers(&[("host", "ci:8080")])), "neither header");
-        assert!(!same_origin(&headers(&[("host", "ci"), ("origin", "null")])), "opaque origin");
-    }
 
     #[test]
     fn back_stays_local() {
