@@ -304,8 +304,8 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
     if args.latest && !q.distinct_on.is_empty() && !q.has_filter_besides_distinct() {
         bail!("--distinct-on needs at least one other filter");
     }
-    if let Some(url) = &args.url {
-        return super::remote::query(url, args.token.as_deref(), &pairs, args.latest, args.json, args.page);
+    if let Some(url) = &args.remote.url {
+        return super::remote::query(url, args.remote.token.as_deref(), &pairs, args.latest, args.json, args.page);
     }
     let store = ReadOnly::open(db)?;
     let (results, has_next) = if args.latest {
@@ -407,18 +407,6 @@ fn verify(db: &std::path::Path) -> Result<i32> {
     Ok(if ok { 0 } else { 1 })
 }
 
-/// Bytes in the largest binary unit that keeps the number ≥ 1 ("412.3 MiB").
-pub(super) fn human_size(bytes: u64) -> String {
-    const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];
-    let mut size = bytes as f64;
-    let mut unit = 0;
-    while size >= 1024.0 && unit + 1 < UNITS.len() {
-        size /= 1024.0;
-        unit += 1;
-    }
-    if unit == 0 { format!("{bytes} B") } else { format!("{size:.1} {}", UNITS[unit]) }
-}
-
 /// `verify`'s one-line verdict, and whether every chain holds.
 pub(super) fn verify_line(outcome: &VerifyOutcome) -> (String, bool) {
     match outcome {
@@ -463,24 +451,15 @@ fn stats(db: &std::path::Path) -> Result<i32> {
     println!("waivers:      {}", s.waivers);
     println!("log entries:  {}", s.log_entries);
     println!("data keys:    {}   distinct values: {}", s.data_keys, s.data_values);
-    println!("file size:    {} ({file_size} bytes, {} pages of {})", human_size(file_size), s.page_count, s.page_size);
+    println!(
+        "file size:    {} ({file_size} bytes, {} pages of {})",
+        indicatif::HumanBytes(file_size),
+        s.page_count,
+        s.page_size
+    );
     for h in &heads {
         println!("origin {}: {} entries, head {}", h.origin, h.seq, h.hash.to_hex());
     }
     println!("version vector: {}", crate::log::stream::format_vv(&crate::service::replication::vv_of(&heads)));
     Ok(0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::human_size;
-
-    #[test]
-    fn sizes_read_in_binary_units() {
-        assert_eq!(human_size(0), "0 B");
-        assert_eq!(human_size(1023), "1023 B");
-        assert_eq!(human_size(1024), "1.0 KiB");
-        assert_eq!(human_size(432_345_088), "412.3 MiB");
-        assert_eq!(human_size(3 << 40), "3.0 TiB");
-    }
 }

@@ -56,7 +56,8 @@ fn walk(dir: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-fn sidecar_of(path: &Path) -> Option<PathBuf> {
+/// The sidecar of a result file, when there is one (`<file>.meta.json`).
+pub(super) fn sidecar_of(path: &Path) -> Option<PathBuf> {
     let mut s = path.as_os_str().to_owned();
     s.push(".meta.json");
     let p = PathBuf::from(s);
@@ -66,11 +67,11 @@ fn sidecar_of(path: &Path) -> Option<PathBuf> {
 pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
     let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?, args.input_limits.limits())?;
     let files = collect(&args.paths)?;
-    if let Some(url) = &args.url {
+    if let Some(url) = &args.remote.url {
         if cfg.require_item {
             bail!("--require-item is a local check; with --url the server stores what the files and flags say");
         }
-        return super::remote::ingest(url, args.token.as_deref(), &files, &cfg.defaults);
+        return super::remote::ingest(url, args.remote.token.as_deref(), &files, &cfg.defaults);
     }
     let config = Config { outcomes: cfg.outcomes.clone(), input_limits: cfg.limits.clone(), ..Config::default() };
     let (service, writer) = Service::open_batch(db, config)?;
@@ -117,9 +118,4 @@ pub(super) fn summary(
         println!("FAILED {file}: {why}");
     }
     if failures.is_empty() { 0 } else { 1 }
-}
-
-/// The sidecar of a result file, when there is one (`<file>.meta.json`).
-pub(super) fn sidecar_path(path: &Path) -> Option<PathBuf> {
-    sidecar_of(path)
 }

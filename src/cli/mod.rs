@@ -435,14 +435,8 @@ pub struct IngestArgs {
     #[arg(required = true)]
     pub paths: Vec<std::path::PathBuf>,
 
-    /// Send the files to this server (`POST /api/verdict/v1/ingest`) instead of writing
-    /// the local store (--db is then not used).
-    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
-    pub url: Option<String>,
-
-    /// API token for --url (better from the environment: a flag shows in `ps`).
-    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
 
     #[command(flatten)]
     pub defaults: DefaultArgs,
@@ -464,14 +458,8 @@ pub struct SubmitArgs {
     #[arg(long)]
     pub again: bool,
 
-    /// Send the checked input to this server (`POST /api/verdict/v1/ingest`, in parts of
-    /// whole lines past 4 MiB) instead of writing the store file.
-    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
-    pub url: Option<String>,
-
-    /// API token for --url (better from the environment).
-    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
 
     #[command(flatten)]
     pub outcomes: OutcomeArgs,
@@ -522,12 +510,8 @@ pub struct QueryArgs {
     /// URL root used for `href` fields in --json output.
     #[arg(long, default_value = "http://127.0.0.1:5001")]
     pub base_url: String,
-    /// Ask this server (`GET /api/v2.0/results`) instead of reading the store file.
-    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
-    pub url: Option<String>,
-    /// API token for --url (better from the environment).
-    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub remote: remote::RemoteArgs,
 
     #[command(flatten)]
     pub outcomes: OutcomeArgs,
@@ -589,6 +573,29 @@ pub struct ReplayArgs {
 fn outcomes(args: &OutcomeArgs) -> anyhow::Result<Outcomes> {
     let extra: Vec<&str> = args.outcomes.split(',').collect();
     Ok(Outcomes::new(&extra)?)
+}
+
+/// Whoever runs a command that writes the store file as a person (`quarantine`,
+/// `waive`): access to the file is the right, and this name is recorded.
+fn operator() -> String {
+    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "local".to_owned())
+}
+
+/// Runs one write through the service on the store file as [`operator`], then closes it.
+fn write_as<T, F, Fut>(db: &std::path::Path, f: F) -> anyhow::Result<T>
+where
+    F: FnOnce(crate::service::Service, String) -> Fut,
+    Fut: std::future::Future<Output = Result<T, crate::service::ServiceError>>,
+{
+    use anyhow::Context;
+    let runtime =
+        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
+    let (service, writer) = crate::service::Service::open_batch(db, crate::service::Config::default())?;
+    let outcome = runtime.block_on(f(service.clone(), operator()));
+    if let Err(e) = service.finish(writer) {
+        tracing::warn!(error = %e, "WAL checkpoint after the write failed");
+    }
+    Ok(outcome?)
 }
 
 /// A bar over `n` things called `noun` (files, entries), with its ETA; hidden off a terminal.

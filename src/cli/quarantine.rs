@@ -2,9 +2,9 @@
 //! blocking decisions, written on the store file through the service (access to the file
 //! is the right; `--owner` names whom a rule is for, the operator being recorded as proxy).
 
+use crate::service::QuarantineFilter;
 use crate::service::local::ReadOnly;
-use crate::service::{Config, QuarantineFilter, Service};
-use anyhow::{Context, Result};
+use anyhow::Result;
 use clap::{Args, Subcommand};
 use serde_json::{Value, json};
 use std::path::Path;
@@ -53,11 +53,6 @@ pub struct AddArgs {
     pub release_after_passes: Option<u32>,
 }
 
-/// Whoever runs the command: recorded as the rule's owner, or as proxy for `--owner`.
-fn operator() -> String {
-    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "local".to_owned())
-}
-
 pub(super) fn quarantine(db: &Path, cmd: QuarantineCommand) -> Result<i32> {
     match cmd {
         QuarantineCommand::List { json, active } => list(db, json, active),
@@ -76,32 +71,17 @@ pub(super) fn quarantine(db: &Path, cmd: QuarantineCommand) -> Result<i32> {
                     body[k] = v;
                 }
             }
-            let rule = write(db, |s, op| async move { s.post_quarantine_as(&body, &op).await.map(|(v, _)| v) })?;
+            let rule =
+                super::write_as(db, |s, op| async move { s.post_quarantine_as(&body, &op).await.map(|(v, _)| v) })?;
             println!("{} {}", rule["id"].as_str().unwrap_or_default(), rule["testcase"].as_str().unwrap_or_default());
             Ok(0)
         }
         QuarantineCommand::Revoke { id } => {
-            let rule = write(db, |s, op| async move { s.revoke_quarantine_as(&id, &op).await })?;
+            let rule = super::write_as(db, |s, op| async move { s.revoke_quarantine_as(&id, &op).await })?;
             println!("revoked {}", rule["id"].as_str().unwrap_or_default());
             Ok(0)
         }
     }
-}
-
-/// Runs one write through the service on the store file, then closes it.
-fn write<F, Fut>(db: &Path, f: F) -> Result<Value>
-where
-    F: FnOnce(Service, String) -> Fut,
-    Fut: std::future::Future<Output = Result<Value, crate::service::ServiceError>>,
-{
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
-    let (service, writer) = Service::open_batch(db, Config::default())?;
-    let outcome = runtime.block_on(f(service.clone(), operator()));
-    if let Err(e) = service.finish(writer) {
-        tracing::warn!(error = %e, "WAL checkpoint after quarantine failed");
-    }
-    Ok(outcome?)
 }
 
 fn list(db: &Path, as_json: bool, active: Option<bool>) -> Result<i32> {

@@ -3,7 +3,20 @@
 
 use crate::service::ingest::Defaults;
 use anyhow::{Context, Result};
+use clap::Args;
 use std::path::{Path, PathBuf};
+
+/// `--url` and `--token`, shared by every command that can talk to a running server.
+#[derive(Debug, Args)]
+pub struct RemoteArgs {
+    /// Talk to this server (`http://host:5001`) instead of the store file; --db is then
+    /// not used.
+    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
+    pub url: Option<String>,
+    /// API token for --url (better from the environment: a flag shows in `ps`).
+    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
+    pub token: Option<String>,
+}
 
 /// `verdict ingest --url`: sends every file; prints the same summary as a local ingest.
 pub(super) fn ingest(url: &str, token: Option<&str>, files: &[PathBuf], defaults: &Defaults) -> Result<i32> {
@@ -33,24 +46,48 @@ const SUBMIT_CHUNK: usize = 4 << 20;
 
 /// `verdict submit --url`: the checked input sent as ResultsDB JSON to the ingest
 /// endpoint — whole when it fits one upload, else (JSON Lines only) in parts of whole
-/// lines. Each part is stored exactly once by its content, and a rerun splits the same
-/// input the same way, so rerunning after a failure stores only what is missing.
+/// lines, read and sent one at a time. Each part is stored exactly once by its content,
+/// and a rerun splits the same input the same way, so rerunning after a failure stores
+/// only what is missing.
 pub(super) fn submit(url: &str, token: Option<&str>, name: &str, input: std::fs::File, records: usize) -> Result<i32> {
     use std::io::{BufRead, Read};
-    let size = input.metadata().map(|m| m.len()).unwrap_or(0) as usize;
+    let size = input.metadata().map(|m| m.len()).unwrap_or(0);
     let endpoint = format!("{}/api/verdict/v1/ingest", url.trim_end_matches('/'));
     let base = Path::new(name).file_name().map_or_else(|| "input".to_owned(), |n| n.to_string_lossy().into_owned());
-    let mut reader = std::io::BufReader::with_capacity(1 << 20, input);
-    let mut parts: Vec<Vec<u8>> = Vec::new();
-    if size <= SUBMIT_CHUNK {
-        let mut all = Vec::with_capacity(size);
+    let (mut parts, mut stored, mut again) = (0usize, 0usize, 0usize);
+    // Parts are named `NAME.partN`; a whole input keeps its name.
+    let mut send = |part: &[u8], numbered: bool| -> Result<()> {
+        parts += 1;
+        let part_name = if numbered { format!("{base}.part{parts}") } else { base.clone() };
+        let mut req = agent().post(&format!("{endpoint}?format=resultsdb-json&name={}", urlencode(&part_name)));
+        if let Some(t) = token {
+            req = req.header("Authorization", &format!("Bearer {t}"));
+        }
+        let answer = Answer::of(req.send(part), &endpoint)?;
+        let results = answer.json["results"].as_u64().unwrap_or(0) as usize;
+        match answer.status {
+            201 => stored += results,
+            200 => again += results,
+            status => anyhow::bail!(
+                "{endpoint} refused part {parts} ({status}): {}; parts before it are stored, and a rerun stores \
+                 only what is missing",
+                answer.reason()
+            ),
+        }
+        Ok(())
+    };
+    let bar = super::progress(Some(size), "sending");
+    let mut reader = std::io::BufReader::with_capacity(1 << 20, bar.wrap_read(input));
+    if size <= SUBMIT_CHUNK as u64 {
+        // Whole, byte for byte: the same content as `verdict ingest` of the file.
+        let mut all = Vec::with_capacity(size as usize);
         reader.read_to_end(&mut all).with_context(|| format!("cannot read {name}"))?;
-        parts.push(all);
+        send(&all, false)?;
     } else {
         let mut part = Vec::with_capacity(SUBMIT_CHUNK + (64 << 10));
         for line in reader.split(b'\n') {
             let line = line.with_context(|| format!("cannot read {name}"))?;
-            if parts.is_empty() && part.is_empty() && line.trim_ascii_start().starts_with(b"[") {
+            if part.is_empty() && line.trim_ascii_start().starts_with(b"[") {
                 anyhow::bail!(
                     "{name} is a JSON array of {size} bytes: over {SUBMIT_CHUNK} bytes only JSON Lines (one result \
                      per line) can be sent in parts; rewrite it as JSON Lines or submit it on the server's machine"
@@ -59,40 +96,16 @@ pub(super) fn submit(url: &str, token: Option<&str>, name: &str, input: std::fs:
             part.extend_from_slice(&line);
             part.push(b'\n');
             if part.len() >= SUBMIT_CHUNK {
-                parts.push(std::mem::take(&mut part));
+                send(&part, true)?;
+                part.clear();
             }
         }
         if !part.is_empty() {
-            parts.push(part);
+            send(&part, true)?;
         }
-    }
-    let (mut stored, mut again) = (0usize, 0usize);
-    let bar = super::progress_count(parts.len() as u64, "sending", "parts");
-    for (i, body) in parts.iter().enumerate() {
-        let part_name = if parts.len() == 1 { base.clone() } else { format!("{base}.part{}", i + 1) };
-        let mut req = agent().post(&format!("{endpoint}?format=resultsdb-json&name={}", urlencode(&part_name)));
-        if let Some(t) = token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
-        let answer = Answer::of(req.send(&body[..]), &endpoint)?;
-        match answer.status {
-            201 => stored += answer.json["results"].as_u64().unwrap_or(0) as usize,
-            200 => again += answer.json["results"].as_u64().unwrap_or(0) as usize,
-            status => anyhow::bail!(
-                "{endpoint} refused part {} of {} ({status}): {}; parts before it are stored, and a rerun stores \
-                 only what is missing",
-                i + 1,
-                parts.len(),
-                answer.reason()
-            ),
-        }
-        bar.inc(1);
     }
     bar.finish_and_clear();
-    println!(
-        "sent {records} results from {name} in {} part(s): {stored} stored now, {again} were stored before",
-        parts.len()
-    );
+    println!("sent {records} results from {name} in {parts} part(s): {stored} stored now, {again} were stored before");
     Ok(0)
 }
 
@@ -196,7 +209,7 @@ fn defaults_query(d: &Defaults) -> String {
 /// server's reason.
 fn send(agent: &ureq::Agent, endpoint: &str, token: Option<&str>, path: &Path) -> Result<serde_json::Value> {
     let bytes = std::fs::read(path).with_context(|| format!("cannot read {}", path.display()))?;
-    let sidecar = match super::ingest::sidecar_path(path) {
+    let sidecar = match super::ingest::sidecar_of(path) {
         Some(p) => Some(std::fs::read(&p).with_context(|| format!("cannot read {}", p.display()))?),
         None => None,
     };

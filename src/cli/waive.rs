@@ -1,8 +1,7 @@
 //! `verdict waive`: a WaiverDB waiver, written on the store file through the service
 //! (access to the file is the right; `$USER` is recorded) or sent to a server with --url.
 
-use crate::service::{Config, Service};
-use anyhow::{Context, Result, bail};
+use anyhow::{Result, bail};
 use base64::Engine;
 use clap::Args;
 use serde_json::{Value, json};
@@ -34,20 +33,11 @@ pub struct WaiveArgs {
     /// Record that an earlier waiver no longer holds (a newer waiver with waived=false).
     #[arg(long)]
     pub revoke: bool,
-    /// Send it to this server (`POST /api/v1.0/waivers/`) instead of writing the store file.
-    #[arg(long, env = "VERDICT_URL", value_name = "URL")]
-    pub url: Option<String>,
-    /// API token for --url (`--auth tokens` servers; better from the environment).
-    #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
-    pub token: Option<String>,
+    #[command(flatten)]
+    pub remote: super::remote::RemoteArgs,
     /// With --url and no token: the user name for an `--auth dummy` server (default $USER).
     #[arg(long, value_name = "NAME", requires = "url")]
     pub user: Option<String>,
-}
-
-/// Whoever runs the command.
-fn operator() -> String {
-    std::env::var("USER").ok().filter(|u| !u.is_empty()).unwrap_or_else(|| "local".to_owned())
 }
 
 pub(super) fn waive(db: &Path, args: WaiveArgs) -> Result<i32> {
@@ -62,8 +52,8 @@ pub(super) fn waive(db: &Path, args: WaiveArgs) -> Result<i32> {
     if let Some(s) = &args.scenario {
         body["scenario"] = Value::from(s.as_str());
     }
-    let waiver = match &args.url {
-        Some(url) => send(url, args.token.as_deref(), args.user.as_deref(), &body)?,
+    let waiver = match &args.remote.url {
+        Some(url) => send(url, args.remote.token.as_deref(), args.user.as_deref(), &body)?,
         None => write(db, &body)?,
     };
     let text = |k: &str| waiver[k].as_str().map_or_else(|| waiver[k].to_string(), str::to_owned);
@@ -82,14 +72,7 @@ pub(super) fn waive(db: &Path, args: WaiveArgs) -> Result<i32> {
 
 /// Writes the waiver on the store file.
 fn write(db: &Path, body: &Value) -> Result<Value> {
-    let runtime =
-        tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
-    let (service, writer) = Service::open_batch(db, Config::default())?;
-    let outcome = runtime.block_on(service.create_waivers_as(body, &operator()));
-    if let Err(e) = service.finish(writer) {
-        tracing::warn!(error = %e, "WAL checkpoint after waive failed");
-    }
-    let (mut waivers, _) = outcome?;
+    let (mut waivers, _) = super::write_as(db, |s, op| async move { s.create_waivers_as(body, &op).await })?;
     let Some(w) = waivers.pop() else { bail!("the store answered with no waiver") };
     Ok(serde_json::to_value(w.to_json())?)
 }
@@ -100,7 +83,7 @@ fn send(url: &str, token: Option<&str>, user: Option<&str>, body: &Value) -> Res
     let auth = match token {
         Some(t) => format!("Bearer {t}"),
         None => {
-            let user = user.map_or_else(operator, str::to_owned);
+            let user = user.map_or_else(super::operator, str::to_owned);
             format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:")))
         }
     };
