@@ -406,32 +406,28 @@ impl super::Service {
     }
 
     /// Keeps the remembered classifications of the default flaky window fresh for a
-    /// running server: one default `flaky` pass at start, then one at most every
-    /// [`WARM_EVERY`] while writes arrive and clients ask `flaky` or `compare` (a server
-    /// whose insight nobody uses spends nothing on it). A pass classifies again only the
-    /// keys whose runs changed, so `compare` and the flaky board rarely wait for a whole
-    /// window (measured: BENCHMARKS.md, "Insight"). The task holds a service handle:
-    /// abort it before waiting for the writer to stop.
+    /// running server while it is used: after writes, at most every [`WARM_EVERY`], one
+    /// default `flaky` pass if a client asked `flaky` or `compare` since the last look (a
+    /// server whose insight nobody uses spends nothing on it, at start or later). A pass
+    /// classifies again only the keys whose runs changed, so `compare` and the flaky board
+    /// rarely wait for a whole window (measured: BENCHMARKS.md, "Insight"). The task holds
+    /// a service handle: abort it before waiting for the writer to stop.
     pub fn keep_insight_warm(&self) -> tokio::task::JoinHandle<()> {
         let service = self.clone();
         tokio::spawn(async move {
             let mut committed = service.committed();
-            let mut wanted = true;
             loop {
-                if wanted {
-                    let pass = service.off_workers(|reads| {
-                        let q = FlakyQuery::parse(&[])?;
-                        reads.flaky(&q, Timestamp::now())
-                    });
-                    if let Err(e) = pass.await {
-                        tracing::warn!(error = %e, "warming the flaky classifications failed");
-                    }
-                }
                 tokio::time::sleep(WARM_EVERY).await;
                 if committed.changed().await.is_err() {
                     return;
                 }
-                wanted = service.reads().classified().take_asked();
+                if !service.reads().classified().take_asked() {
+                    continue;
+                }
+                let pass = service.off_workers(|reads| reads.flaky(&FlakyQuery::parse(&[])?, Timestamp::now()));
+                if let Err(e) = pass.await {
+                    tracing::warn!(error = %e, "warming the flaky classifications failed");
+                }
             }
         })
     }

@@ -264,7 +264,7 @@ impl Metrics {
     /// Sets what is read at scrape time, then writes the exposition.
     pub(super) fn render(&self, scrape: &Scrape<'_>) -> String {
         self.store_bytes.set(file_size(scrape.db));
-        self.wal_bytes.set(file_size(&wal_path(scrape.db)));
+        self.wal_bytes.set(file_size(&crate::store::wal_path(scrape.db)));
         if let Some(s) = scrape.spool {
             self.spool_pending.set((s.pending + s.in_progress) as i64);
             self.spool_failed.set(s.failed as i64);
@@ -336,12 +336,6 @@ fn method_label(m: &str) -> &'static str {
 
 fn file_size(path: &std::path::Path) -> i64 {
     std::fs::metadata(path).map_or(0, |m| i64::try_from(m.len()).unwrap_or(i64::MAX))
-}
-
-fn wal_path(db: &std::path::Path) -> std::path::PathBuf {
-    let mut p = db.as_os_str().to_owned();
-    p.push("-wal");
-    std::path::PathBuf::from(p)
 }
 
 /// `GET /metrics` of a running service.

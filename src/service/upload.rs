@@ -3,7 +3,7 @@
 //! the write queue with the file's ingest record, so the same content is stored once
 //! whether it came by HTTP, the spool or `verdict ingest`.
 
-use super::ingest::{Defaults, IngestConfig, IngestError, Upload, prepare_upload};
+use super::ingest::{Defaults, IngestConfig, Upload, prepare_upload};
 use super::{Service, ServiceError, auth};
 use crate::log::Body;
 use crate::store::Written;
@@ -61,11 +61,5 @@ impl Service {
         let written = self.write(bodies).await?;
         let stored = !matches!(written.first(), Some(Written::Ingest { created: false }));
         Ok(UploadAnswer { name, format: format.name().to_owned(), results, stored, blake3 })
-    }
-}
-
-impl From<IngestError> for ServiceError {
-    fn from(e: IngestError) -> Self {
-        ServiceError::Ingest(e)
     }
 }

@@ -318,10 +318,15 @@ fn needs_shm(e: &rusqlite::Error) -> bool {
     matches!(e.sqlite_error_code(), Some(rusqlite::ErrorCode::ReadOnly | rusqlite::ErrorCode::CannotOpen))
 }
 
+/// The store's write-ahead log file, beside the database file.
+pub fn wal_path(db: &Path) -> PathBuf {
+    paths::sibling(db, "-wal")
+}
+
 /// Whether the store's `-wal` file exists and is not empty (it may hold commits the
 /// database file lacks, which an immutable read would miss).
 fn wal_has_data(path: &Path) -> bool {
-    std::fs::metadata(paths::sibling(path, "-wal")).map(|m| m.len() > 0).unwrap_or(false)
+    std::fs::metadata(wal_path(path)).map(|m| m.len() > 0).unwrap_or(false)
 }
 
 /// `file:` URI of `path` with `immutable=1` (characters URIs reserve are escaped).
