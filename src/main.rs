@@ -36,8 +36,12 @@ fn main() -> ExitCode {
     // Lines are written by a thread of their own: a request logs its access line without
     // waiting for standard error (the guard flushes what is left at exit).
     // Not lossy: a full buffer makes the logger wait rather than drop an error line.
-    let (stderr, _flush) =
-        tracing_appender::non_blocking::NonBlockingBuilder::default().lossy(false).finish(std::io::stderr());
+    // The thread writes through a buffer it flushes whenever it has drained every queued
+    // line, so a busy server's access log costs one write(2) per batch, not per request
+    // (measured in BENCHMARKS.md, "Operate"); a line is never split across writes.
+    let (stderr, _flush) = tracing_appender::non_blocking::NonBlockingBuilder::default()
+        .lossy(false)
+        .finish(std::io::BufWriter::with_capacity(64 * 1024, std::io::stderr()));
     let lines = match cli.log_format {
         verdict::cli::LogFormat::Text => tracing_subscriber::fmt::layer()
             .with_writer(stderr)

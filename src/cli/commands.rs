@@ -29,6 +29,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Stats => stats(&cli.db),
         Command::Backup(args) => super::backup::backup(&cli.db, &args),
         Command::Restore(args) => super::backup::restore(&cli.db, &args),
+        Command::Prune(args) => super::prune::prune(&cli.db, &args),
         Command::Completions(args) => super::docs::completions(&args),
         Command::Man(args) => super::docs::man(&args),
         Command::Quarantine(cmd) => super::quarantine::quarantine(&cli.db, cmd),

@@ -165,6 +165,13 @@ fn print_history(keys: &[KeyHistoryAnswer]) {
             s.fails,
             s.transitions
         );
+        if let Some(p) = &k.pruned {
+            let rate = p.pass_rate.map_or("-".to_owned(), |r| format!("{:.0}%", r * 100.0));
+            println!(
+                "  pruned {}..{}: {} runs, {} passed, {} failed ({rate} pass) kept as daily counts",
+                p.first_day, p.last_day, p.runs, p.passes, p.fails
+            );
+        }
         for r in &k.results {
             println!("  {:>10}  {:<16} {}  {}", r.id, r.outcome, r.submit_time, r.item);
         }

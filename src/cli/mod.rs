@@ -7,6 +7,7 @@ mod docs;
 mod gating;
 mod ingest;
 mod insight;
+mod prune;
 mod quarantine;
 mod remote;
 mod replication;
@@ -173,6 +174,14 @@ pub enum Command {
         after_help = "Example:\n  verdict restore --db /var/lib/verdict/verdict.db /backup/verdict-2026-12-01.db"
     )]
     Restore(backup::RestoreArgs),
+
+    /// Drop results submitted before a date. Each origin's chain stays verifiable under
+    /// a hash-chained horizon entry that also keeps per-day outcome counts (history still
+    /// answers); peers that import it prune the same results. The file then shrinks.
+    #[command(
+        after_help = "Example:\n  verdict prune --db /var/lib/verdict/verdict.db --before 2026-01-01\n  verdict prune --before 2026-06-01 --testcases-like 'dist.*'"
+    )]
+    Prune(prune::PruneArgs),
 
     /// Print shell completions (bash, zsh, fish, elvish, powershell) to standard output.
     #[command(after_help = "Example:\n  verdict completions bash > /etc/bash_completion.d/verdict")]

@@ -131,6 +131,6 @@ fn first_pass(
 }
 
 /// A number from the environment, if set and valid.
-fn env_number(name: &str) -> Option<usize> {
+pub(super) fn env_number(name: &str) -> Option<usize> {
     std::env::var(name).ok().and_then(|v| v.trim().parse().ok())
 }

@@ -168,7 +168,8 @@ impl Drop for ChannelWriter {
 }
 
 /// `GET /api/verdict/v1/hashes?origin=O&seqs=1,5,9`: this node's chain hashes of origin O
-/// at those positions (positions it does not hold are left out); at most 1,000.
+/// at those positions (positions it does not hold are left out; at most 1,000), and the
+/// stretches of O it pruned (`pruned`: `[from, to]` pairs).
 async fn hashes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiError> {
     authorize(&s, &ctx)?;
     let origin =
@@ -186,9 +187,17 @@ async fn hashes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiErro
     let origin = origin.to_owned();
     let service = s.service.clone();
     let o = origin.clone();
-    let found = tokio::task::spawn_blocking(move || service.reads().hashes(&o, &seqs)).await.map_err(unavailable)??;
+    let (found, gaps) = tokio::task::spawn_blocking(move || {
+        let reads = service.reads();
+        Ok::<_, crate::service::ServiceError>((reads.hashes(&o, &seqs)?, reads.gaps(&o)?))
+    })
+    .await
+    .map_err(unavailable)??;
     let found: BTreeMap<String, String> = found.into_iter().map(|(seq, h)| (seq.to_string(), h.to_hex())).collect();
-    Ok(json_response(StatusCode::OK, &json!({"origin": origin, "hashes": found})))
+    // Pruned stretches (positions whose hashes are gone but for each end's): an auditor
+    // tells them from entries this node lacks.
+    let pruned: Vec<[u64; 2]> = gaps.iter().map(|g| [g.from, g.to]).collect();
+    Ok(json_response(StatusCode::OK, &json!({"origin": origin, "hashes": found, "pruned": pruned})))
 }
 
 /// `GET /api/verdict/v1/replication`: node id, version vector (with head hashes) and the

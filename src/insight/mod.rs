@@ -17,6 +17,7 @@
 mod compare;
 mod flaky;
 mod history;
+mod pruned;
 mod signature;
 
 #[cfg(test)]
@@ -25,6 +26,7 @@ mod tests;
 pub use compare::{CompareContext, CompareEntry, Comparison, compare};
 pub use flaky::{Classification, Evidence, FlakyParams, State, classify};
 pub use history::{DurationStats, KeyHistory, Streak, summarize};
+pub use pruned::{PrunedHistory, pruned_history};
 pub use signature::{mask, signature, signature_of};
 
 use crate::model::{ResultRecord, ResultView, Timestamp};

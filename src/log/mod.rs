@@ -8,7 +8,9 @@
 
 pub mod stream;
 
-use crate::model::{GroupRecord, IngestRecord, QuarantineRecord, ResultRecord, TestcaseRecord, WaiverRecord};
+use crate::model::{
+    GroupRecord, HorizonRecord, IngestRecord, QuarantineRecord, ResultRecord, TestcaseRecord, WaiverRecord,
+};
 use std::fmt;
 
 /// A 32-byte blake3 chain hash.
@@ -47,6 +49,8 @@ pub enum Kind {
     Ingest,
     Waiver,
     Quarantine,
+    /// Old results of one origin pruned (`verdict prune`), with what they said.
+    Horizon,
 }
 
 impl Kind {
@@ -58,6 +62,7 @@ impl Kind {
             Kind::Ingest => "ingest",
             Kind::Waiver => "waiver",
             Kind::Quarantine => "quarantine",
+            Kind::Horizon => "horizon",
         }
     }
 
@@ -69,6 +74,7 @@ impl Kind {
             "ingest" => Some(Kind::Ingest),
             "waiver" => Some(Kind::Waiver),
             "quarantine" => Some(Kind::Quarantine),
+            "horizon" => Some(Kind::Horizon),
             _ => None,
         }
     }
@@ -140,6 +146,8 @@ pub enum Body {
     Waiver(WaiverRecord),
     /// A quarantine rule (or, with `revoked: true`, its revocation).
     Quarantine(QuarantineRecord),
+    /// Result entries of an origin pruned, with their summaries (see `model::horizon`).
+    Horizon(HorizonRecord),
 }
 
 /// Why a body could not be decoded.
@@ -160,6 +168,7 @@ impl Body {
             Body::Ingest(_) => Kind::Ingest,
             Body::Waiver(_) => Kind::Waiver,
             Body::Quarantine(_) => Kind::Quarantine,
+            Body::Horizon(_) => Kind::Horizon,
         }
     }
 
@@ -172,6 +181,7 @@ impl Body {
             Body::Ingest(i) => serde_json::to_string(i),
             Body::Waiver(w) => serde_json::to_string(w),
             Body::Quarantine(q) => serde_json::to_string(q),
+            Body::Horizon(h) => serde_json::to_string(h),
         };
         // Serializing these plain structs (strings, integers, maps with string keys) cannot fail.
         encoded.unwrap_or_default()
@@ -186,16 +196,33 @@ impl Body {
             Kind::Ingest => Body::Ingest(serde_json::from_str(body).map_err(err)?),
             Kind::Waiver => Body::Waiver(serde_json::from_str(body).map_err(err)?),
             Kind::Quarantine => Body::Quarantine(serde_json::from_str(body).map_err(err)?),
+            Kind::Horizon => Body::Horizon(serde_json::from_str(body).map_err(err)?),
         })
     }
 }
 
+/// A pruned stretch of one origin's chain, as a store records it: positions `from..=to`
+/// are gone and `hash` is the chain hash of entry `to` (see `model::horizon`).
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Gap {
+    pub origin: String,
+    pub from: u64,
+    pub to: u64,
+    pub hash: Hash,
+}
+
 /// Walks entries in log order and checks every origin's chain: consecutive origin
-/// sequence numbers, hashes that chain, bodies that decode.
+/// sequence numbers, hashes that chain, bodies that decode. A store that pruned results
+/// hands it its gaps: the walk steps over a gap to the gap's hash, and [`ChainVerifier::finish`]
+/// demands that a horizon entry of the walk declared every gap it was given.
 #[derive(Debug, Default)]
 pub struct ChainVerifier {
     heads: std::collections::HashMap<String, (u64, Hash)>,
     checked: u64,
+    /// Origin → gap start → (gap end, hash at the end).
+    gaps: std::collections::HashMap<String, std::collections::BTreeMap<u64, (u64, Hash)>>,
+    /// Gaps declared by the horizon entries checked so far.
+    declared: std::collections::HashSet<Gap>,
 }
 
 /// The first problem found in a chain.
@@ -212,10 +239,35 @@ impl ChainVerifier {
         Self::default()
     }
 
+    /// A verifier for a store holding these pruned gaps.
+    pub fn with_gaps(gaps: impl IntoIterator<Item = Gap>) -> Self {
+        let mut v = Self::default();
+        for g in gaps {
+            v.gaps.entry(g.origin).or_default().insert(g.from, (g.to, g.hash));
+        }
+        v
+    }
+
+    /// From position `seq` (hash `hash`) of `origin`, steps over every gap that holds the
+    /// next position; returns where the chain then stands.
+    fn step_over(&self, origin: &str, mut seq: u64, mut hash: Hash) -> (u64, Hash) {
+        let Some(gaps) = self.gaps.get(origin) else { return (seq, hash) };
+        while let Some((_, (to, h))) = gaps.range(..=seq + 1).next_back() {
+            if *to <= seq {
+                break;
+            }
+            (seq, hash) = (*to, *h);
+        }
+        (seq, hash)
+    }
+
     /// Checks the next entry (in log order).
     pub fn feed(&mut self, e: &Entry) -> Result<(), ChainError> {
         let err = |reason: String| ChainError { origin: e.origin.clone(), origin_seq: e.origin_seq, reason };
-        let (seq, prev) = self.heads.get(&e.origin).copied().unwrap_or((0, Hash::GENESIS));
+        let (mut seq, mut prev) = self.heads.get(&e.origin).copied().unwrap_or((0, Hash::GENESIS));
+        if e.origin_seq != seq + 1 {
+            (seq, prev) = self.step_over(&e.origin, seq, prev);
+        }
         if e.origin_seq != seq + 1 {
             return Err(err(format!("expected origin sequence {} after {seq}", seq + 1)));
         }
@@ -225,9 +277,41 @@ impl ChainVerifier {
                 e.hash.to_hex()
             )));
         }
-        Body::decode(e.kind, &e.body).map_err(|b| err(b.to_string()))?;
+        let body = Body::decode(e.kind, &e.body).map_err(|b| err(b.to_string()))?;
+        if let Body::Horizon(h) = body {
+            for r in h.ranges {
+                let hash = Hash::from_hex(&r.hash).ok_or_else(|| err(format!("range hash {:?} is not hex", r.hash)))?;
+                self.declared.insert(Gap { origin: h.origin.clone(), from: r.from, to: r.to, hash });
+            }
+        }
         self.heads.insert(e.origin.clone(), (e.origin_seq, e.hash));
         self.checked += 1;
+        Ok(())
+    }
+
+    /// Ends the walk: steps every chain over the gaps at its end, then checks that a horizon
+    /// entry declared every gap the store holds.
+    pub fn finish(&mut self) -> Result<(), ChainError> {
+        let origins: Vec<String> = self.gaps.keys().cloned().collect();
+        for origin in origins {
+            let (seq, hash) = self.heads.get(&origin).copied().unwrap_or((0, Hash::GENESIS));
+            let stepped = self.step_over(&origin, seq, hash);
+            if stepped.0 != seq {
+                self.heads.insert(origin, stepped);
+            }
+        }
+        for (origin, gaps) in &self.gaps {
+            for (from, (to, hash)) in gaps {
+                let gap = Gap { origin: origin.clone(), from: *from, to: *to, hash: *hash };
+                if !self.declared.contains(&gap) {
+                    return Err(ChainError {
+                        origin: origin.clone(),
+                        origin_seq: *from,
+                        reason: format!("entries #{from}..#{to} are pruned but no horizon entry declares it"),
+                    });
+                }
+            }
+        }
         Ok(())
     }
 
@@ -272,5 +356,42 @@ mod tests {
         let body = r#"{"data":{"a":["1","2"]},"groups":[{"description":null,"uuid":"g"}],"outcome":"PASSED","submit_time":7,"testcase":{"name":"t","ref_url":null},"uuid":"u"}"#;
         let decoded = Body::decode(Kind::Result, body).unwrap();
         assert_eq!(decoded.encode(), body);
+    }
+
+    #[test]
+    fn the_verifier_steps_over_declared_gaps_only() {
+        let mut chain = Vec::new();
+        let mut prev = Hash::GENESIS;
+        for i in 1..=6u64 {
+            let e = Entry::seal(&prev, "n1", i, Kind::Testcase, i as i64, format!(r#"{{"name":"t{i}"}}"#));
+            prev = e.hash;
+            chain.push(e);
+        }
+        let gap = Gap { origin: "n1".into(), from: 2, to: 3, hash: chain[2].hash };
+        let horizon = crate::model::HorizonRecord {
+            before: 0,
+            days: Vec::new(),
+            origin: "n1".into(),
+            ranges: vec![crate::model::PrunedRange { from: 2, hash: gap.hash.to_hex(), to: 3 }],
+            results: 2,
+            testcases_like: None,
+        };
+        let h = Entry::seal(&chain[5].hash, "n1", 7, Kind::Horizon, 7, Body::Horizon(horizon).encode());
+        let kept = [&chain[0], &chain[3], &chain[4], &chain[5], &h];
+        let mut v = ChainVerifier::with_gaps([gap.clone()]);
+        for e in kept {
+            v.feed(e).unwrap();
+        }
+        v.finish().unwrap();
+        assert_eq!(v.heads()["n1"], (7, h.hash));
+        // The same walk without the gap fails; a gap no horizon declares fails at the end.
+        let mut v = ChainVerifier::new();
+        v.feed(kept[0]).unwrap();
+        assert!(v.feed(kept[1]).is_err());
+        let mut v = ChainVerifier::with_gaps([gap]);
+        for e in &kept[..4] {
+            v.feed(e).unwrap();
+        }
+        assert!(v.finish().is_err(), "undeclared gap");
     }
 }

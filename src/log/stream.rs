@@ -19,15 +19,18 @@
 //! chain hashes, which cover every field of an entry, it makes any change, reordering or
 //! truncation of the stream detectable, at 32 bytes of hashing per entry.
 
-use super::{Entry, Hash, Kind};
+use super::{Entry, Gap, Hash, Kind};
 use serde::{Deserialize, Serialize};
 use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 
-/// Stream format name and version written in every header.
+/// Stream format name and version written in every header. Version 2 streams may carry
+/// `pruned` lines (gaps a horizon made in an origin's chain); a producer writes 2 only
+/// when its stream does, so nodes that never pruned still talk to older builds.
 pub const FORMAT: &str = "verdict-changes";
 pub const VERSION: u32 = 1;
+pub const VERSION_WITH_GAPS: u32 = 2;
 
 /// Longest line a stream may contain (a body is bounded by the request size limit).
 const MAX_LINE: usize = 64 * 1024 * 1024;
@@ -211,6 +214,16 @@ impl<W: Write> StreamWriter<W> {
         Ok(true)
     }
 
+    /// Writes a gap line: positions `from..=to` of the origin were pruned, and the next
+    /// entry of that origin follows `hash` (a version-2 stream). Its bytes go into the digest.
+    pub fn gap(&mut self, g: &Gap) -> Result<(), StreamError> {
+        let line = gap_line(g);
+        self.digest.update(line.as_bytes());
+        self.out.write_all(line.as_bytes())?;
+        self.bytes += line.len() as u64;
+        Ok(())
+    }
+
     /// Writes the trailer and returns the sink (to flush or finish it).
     pub fn finish(mut self, more: bool) -> Result<(W, StreamEnd), StreamError> {
         let end = StreamEnd { entries: self.entries, more, digest: self.digest.finalize().to_hex().to_string() };
@@ -225,6 +238,28 @@ impl<W: Write> StreamWriter<W> {
     pub fn entries(&self) -> u64 {
         self.entries
     }
+}
+
+/// The wire form of a gap, with its newline.
+#[derive(Serialize, Deserialize)]
+struct GapLine {
+    pruned: WireGap,
+}
+
+#[derive(Serialize, Deserialize)]
+struct WireGap {
+    from: u64,
+    hash: String,
+    origin: String,
+    to: u64,
+}
+
+fn gap_line(g: &Gap) -> String {
+    let wire = GapLine { pruned: WireGap { from: g.from, hash: g.hash.to_hex(), origin: g.origin.clone(), to: g.to } };
+    // Serializing plain strings and integers cannot fail.
+    let mut line = serde_json::to_string(&wire).unwrap_or_default();
+    line.push('\n');
+    line
 }
 
 fn json_str(out: &mut Vec<u8>, s: &str) {
@@ -243,6 +278,8 @@ pub struct StreamReader<R: BufRead> {
     entries: u64,
     end: Option<StreamEnd>,
     line: Vec<u8>,
+    /// Gaps read (and verified to continue their chains) since the last `take_gaps`.
+    gaps: Vec<Gap>,
 }
 
 impl<R: BufRead> StreamReader<R> {
@@ -255,7 +292,7 @@ impl<R: BufRead> StreamReader<R> {
         }
         let header: StreamHeader = serde_json::from_slice(&line)
             .map_err(|e| StreamError::Malformed(format!("header line does not parse: {e}")))?;
-        if header.format != FORMAT || header.version != VERSION {
+        if header.format != FORMAT || !(header.version == VERSION || header.version == VERSION_WITH_GAPS) {
             return Err(StreamError::Malformed(format!(
                 "format {:?} version {} is not {FORMAT} version {VERSION}",
                 header.format, header.version
@@ -274,7 +311,7 @@ impl<R: BufRead> StreamReader<R> {
         let mut digest = blake3::Hasher::new();
         digest.update(&line);
         digest.update(b"\n");
-        Ok(StreamReader { input, header, tips, digest, entries: 0, end: None, line })
+        Ok(StreamReader { input, header, tips, digest, entries: 0, end: None, line, gaps: Vec::new() })
     }
 
     pub fn header(&self) -> &StreamHeader {
@@ -298,6 +335,10 @@ impl<R: BufRead> StreamReader<R> {
             return Ok(None);
         }
         read_line(&mut self.input, &mut self.line)?;
+        while self.line.starts_with(b"{\"pruned\"") {
+            self.read_gap()?;
+            read_line(&mut self.input, &mut self.line)?;
+        }
         if self.line.is_empty() {
             return Err(StreamError::Malformed(format!(
                 "stream ends after {} entries without its trailer (truncated)",
@@ -324,6 +365,35 @@ impl<R: BufRead> StreamReader<R> {
         self.digest.update(&entry.hash.0);
         self.entries += 1;
         Ok(Some((entry, prev)))
+    }
+
+    /// Verifies a gap line: it must start right after its origin's tip; the tip moves to
+    /// its end and hash.
+    fn read_gap(&mut self) -> Result<(), StreamError> {
+        if self.header.version < VERSION_WITH_GAPS {
+            return Err(StreamError::Malformed("a pruned line in a version-1 stream".into()));
+        }
+        let g: GapLine = serde_json::from_slice(&self.line)
+            .map_err(|e| StreamError::Malformed(format!("pruned line does not parse: {e}")))?;
+        let g = g.pruned;
+        let tampered = |reason: String| StreamError::Tampered { origin: g.origin.clone(), seq: g.from, reason };
+        let hash = hex32(&g.hash).ok_or_else(|| tampered("pruned hash is not 64 hex characters".into()))?;
+        let Some((tip_seq, _)) = self.tips.get(&g.origin).copied() else {
+            return Err(StreamError::Malformed(format!("gap of origin {} not announced in the header", g.origin)));
+        };
+        if g.from != tip_seq + 1 || g.to < g.from {
+            return Err(tampered(format!("pruned #{}..#{} does not follow #{tip_seq}", g.from, g.to)));
+        }
+        self.digest.update(&self.line);
+        self.digest.update(b"\n");
+        self.tips.insert(g.origin.clone(), (g.to, hash));
+        self.gaps.push(Gap { origin: g.origin, from: g.from, to: g.to, hash });
+        Ok(())
+    }
+
+    /// The gaps read since the last call (an importer records them before the entries).
+    pub fn take_gaps(&mut self) -> Vec<Gap> {
+        std::mem::take(&mut self.gaps)
     }
 
     fn parse_entry(&mut self) -> Result<(Entry, Hash), StreamError> {
@@ -466,6 +536,49 @@ mod tests {
                 e
             })
             .collect()
+    }
+
+    /// A stream over a chain with positions 3..=5 pruned: the gap line carries the chain
+    /// across; a gap that does not follow its tip, or any change to it, is refused.
+    #[test]
+    fn gap_lines_carry_a_chain_over_pruned_positions() {
+        let c = chain("aa", 7);
+        let gap = Gap { origin: "aa".into(), from: 3, to: 5, hash: c[4].hash };
+        let write = |gap: &Gap, version: u32| {
+            let header = StreamHeader {
+                format: FORMAT.into(),
+                version,
+                node: "aa".into(),
+                created: 0,
+                since: [("aa".to_owned(), Position::new(0, &Hash::GENESIS))].into(),
+                heads: BTreeMap::new(),
+            };
+            let mut w = StreamWriter::start(Vec::new(), &header).unwrap();
+            w.entry(&c[0]).unwrap();
+            w.entry(&c[1]).unwrap();
+            w.gap(gap).unwrap();
+            w.entry(&c[5]).unwrap();
+            w.entry(&c[6]).unwrap();
+            w.finish(false).unwrap().0
+        };
+        let read = |bytes: Vec<u8>| -> Result<(Vec<u64>, Vec<Gap>), StreamError> {
+            let mut r = StreamReader::open(&bytes[..])?;
+            let mut seqs = Vec::new();
+            while let Some(e) = r.next_entry()? {
+                seqs.push(e.origin_seq);
+            }
+            Ok((seqs, r.take_gaps()))
+        };
+        let (seqs, gaps) = read(write(&gap, VERSION_WITH_GAPS)).unwrap();
+        assert_eq!(seqs, [1, 2, 6, 7]);
+        assert_eq!(gaps, std::slice::from_ref(&gap));
+        assert!(read(write(&gap, VERSION)).is_err(), "a version-1 stream has no gaps");
+        let late = Gap { from: 4, ..gap.clone() };
+        assert!(read(write(&late, VERSION_WITH_GAPS)).is_err(), "a gap must start right after the tip");
+        let wrong = Gap { hash: c[3].hash, ..gap.clone() };
+        assert!(read(write(&wrong, VERSION_WITH_GAPS)).is_err(), "the next entry must follow the gap's hash");
+        let text = String::from_utf8(write(&gap, VERSION_WITH_GAPS)).unwrap().replace("\"to\":5", "\"to\":4");
+        assert!(read(text.into_bytes()).is_err(), "a changed gap line breaks the chain or the digest");
     }
 
     fn stream(entries: &[Entry], since: u64, prev: &Hash) -> Vec<u8> {

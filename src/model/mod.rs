@@ -5,6 +5,7 @@
 //! pydantic errors so adapters can answer exactly as upstream does.
 
 mod error;
+pub mod horizon;
 mod input;
 mod insight;
 mod limits;
@@ -15,6 +16,7 @@ pub mod time;
 mod waiver;
 
 pub use error::{FieldError, Loc, ModelError};
+pub use horizon::{DaySummary, HorizonRecord, PrunedRange};
 pub use input::{
     GroupInput, ResultInput, TestcaseInput, check_data_keys, convert_data, parse_create_group, parse_create_result,
     parse_create_testcase,

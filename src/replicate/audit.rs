@@ -53,6 +53,8 @@ trait Remote {
     /// Positions whose hashes it can give for `origin` (inclusive).
     fn known(&self, origin: &str) -> (u64, u64);
     fn hashes(&mut self, origin: &str, seqs: &[u64]) -> Result<BTreeMap<u64, Hash>, PullError>;
+    /// The stretches of `origin` it pruned (`from`, `to`).
+    fn pruned(&mut self, origin: &str) -> Result<Vec<(u64, u64)>, PullError>;
 }
 
 struct Peer<'a> {
@@ -75,12 +77,16 @@ impl Remote for Peer<'_> {
         }
         Ok(out)
     }
+    fn pruned(&mut self, origin: &str) -> Result<Vec<(u64, u64)>, PullError> {
+        self.client.pruned(origin)
+    }
 }
 
 /// A bundle's hashes: every position it carries plus the one it starts after.
 struct Bundle {
     ranges: BTreeMap<String, (u64, u64)>,
     hashes: BTreeMap<String, BTreeMap<u64, Hash>>,
+    pruned: BTreeMap<String, Vec<(u64, u64)>>,
 }
 
 impl Remote for Bundle {
@@ -90,6 +96,9 @@ impl Remote for Bundle {
     fn hashes(&mut self, origin: &str, seqs: &[u64]) -> Result<BTreeMap<u64, Hash>, PullError> {
         let all = self.hashes.get(origin);
         Ok(seqs.iter().filter_map(|s| all.and_then(|m| m.get(s)).map(|h| (*s, *h))).collect())
+    }
+    fn pruned(&mut self, origin: &str) -> Result<Vec<(u64, u64)>, PullError> {
+        Ok(self.pruned.get(origin).cloned().unwrap_or_default())
     }
 }
 
@@ -104,7 +113,7 @@ pub fn audit_peer(reads: &ReadOnly, client: &PeerClient) -> Result<AuditReport, 
 /// Audits this store against a bundle file (verified completely first).
 pub fn audit_bundle(reads: &ReadOnly, path: &Path) -> Result<AuditReport, PullError> {
     let mut stream = open_stream_file(path)?;
-    let mut b = Bundle { ranges: BTreeMap::new(), hashes: BTreeMap::new() };
+    let mut b = Bundle { ranges: BTreeMap::new(), hashes: BTreeMap::new(), pruned: BTreeMap::new() };
     for (origin, p) in &stream.header().since {
         b.ranges.insert(origin.clone(), (p.seq, p.seq));
         b.hashes.entry(origin.clone()).or_default().insert(p.seq, p.hash().unwrap_or(Hash::GENESIS));
@@ -114,10 +123,71 @@ pub fn audit_bundle(reads: &ReadOnly, path: &Path) -> Result<AuditReport, PullEr
             r.1 = e.origin_seq;
         }
         b.hashes.entry(e.origin.clone()).or_default().insert(e.origin_seq, e.hash);
+        for g in stream.take_gaps() {
+            b.note_gap(g);
+        }
+    }
+    for g in stream.take_gaps() {
+        b.note_gap(g);
     }
     let node = stream.header().node.clone();
     let remote_heads: BTreeMap<String, u64> = b.ranges.iter().map(|(o, r)| (o.clone(), r.1)).collect();
     audit(reads, node, &remote_heads, &mut b)
+}
+
+impl Bundle {
+    /// A gap the bundle carries: its end's hash is known, the positions before it are not.
+    fn note_gap(&mut self, g: crate::log::Gap) {
+        if let Some(r) = self.ranges.get_mut(&g.origin) {
+            r.1 = r.1.max(g.to);
+        }
+        self.hashes.entry(g.origin.clone()).or_default().insert(g.to, g.hash);
+        self.pruned.entry(g.origin).or_default().push((g.from, g.to));
+    }
+}
+
+/// Pruned stretches of one origin on both sides: positions inside one (but its end) have
+/// no hash to compare on that side.
+struct Pruned {
+    here: Vec<(u64, u64)>,
+    there: Vec<(u64, u64)>,
+}
+
+impl Pruned {
+    /// The stretch holding `s` without ending there, on either side.
+    fn hiding(&self, s: u64) -> Option<(u64, u64)> {
+        self.here.iter().chain(&self.there).find(|(from, to)| *from <= s && s < *to).copied()
+    }
+
+    /// The highest position at or below `s` whose hash both sides can give.
+    fn comparable(&self, mut s: u64) -> u64 {
+        while let Some((from, _)) = self.hiding(s) {
+            s = from.saturating_sub(1);
+        }
+        s
+    }
+
+    /// How the stretches read in a report; `None` when neither side pruned.
+    fn note(&self) -> Option<String> {
+        if self.here.is_empty() && self.there.is_empty() {
+            return None;
+        }
+        let describe = |v: &[(u64, u64)]| {
+            let n: u64 = v.iter().map(|(f, t)| t - f + 1).sum();
+            let shown: Vec<String> = v.iter().take(3).map(|(f, t)| format!("#{f}..#{t}")).collect();
+            let more = if v.len() > 3 { format!(", … {} more", v.len() - 3) } else { String::new() };
+            if v.is_empty() {
+                "none".to_owned()
+            } else {
+                format!("{n} entries in {} stretches ({}{more})", v.len(), shown.join(", "))
+            }
+        };
+        Some(format!(
+            "pruned (under horizon entries, not missing): here {}; there {}",
+            describe(&self.here),
+            describe(&self.there)
+        ))
+    }
 }
 
 fn audit(
@@ -145,10 +215,19 @@ fn audit_origin(
     l: u64,
     r: u64,
 ) -> Result<OriginAudit, PullError> {
-    let done =
-        |verdict, note: Option<String>| OriginAudit { origin: origin.to_owned(), local: l, remote: r, verdict, note };
+    let pruned =
+        Pruned { here: reads.gaps(origin)?.iter().map(|g| (g.from, g.to)).collect(), there: remote.pruned(origin)? };
+    let pruned_note = pruned.note();
+    let done = |verdict, note: Option<String>| {
+        let note = match (note, pruned_note.clone()) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        };
+        OriginAudit { origin: origin.to_owned(), local: l, remote: r, verdict, note }
+    };
     let (known_lo, _) = remote.known(origin);
-    let k = l.min(r);
+    // Compared where both sides still have the hash (a pruned stretch hides its inside).
+    let k = pruned.comparable(l.min(r));
     let by_length = || match l.cmp(&r) {
         std::cmp::Ordering::Equal => Verdict::InSync,
         std::cmp::Ordering::Less => Verdict::Behind(r - l),
@@ -178,7 +257,12 @@ fn audit_origin(
     let (mut lo, mut hi) = (known_lo, k);
     while hi - lo > 1 {
         let step = ((hi - lo) / 33).max(1);
-        let probes: Vec<u64> = (1..=32).map(|i| lo + i * step).filter(|p| *p < hi).collect();
+        let probes: Vec<u64> =
+            (1..=32).map(|i| lo + i * step).filter(|p| *p < hi && pruned.hiding(*p).is_none()).collect();
+        if probes.is_empty() {
+            // Only pruned positions lie between: the first difference is somewhere in them.
+            break;
+        }
         let theirs = remote.hashes(origin, &probes)?;
         let mut moved = false;
         for p in probes {

@@ -109,14 +109,16 @@ pub fn import_bundle(
     let mut stream = open_stream_file(path)?;
     let mut counts = Counts::default();
     let mut page: Vec<(Entry, Hash)> = Vec::with_capacity(PAGE);
+    let mut gaps = Vec::new();
     loop {
         let next = stream.next_verified()?;
         let last = next.is_none();
         if let Some(e) = next {
             page.push(e);
         }
-        if page.len() >= PAGE || (last && !page.is_empty()) {
-            counts.add(service.import_page(std::mem::take(&mut page))?);
+        gaps.extend(stream.take_gaps());
+        if page.len() >= PAGE || (last && !(page.is_empty() && gaps.is_empty())) {
+            counts.add(service.import_page(std::mem::take(&mut gaps), std::mem::take(&mut page))?);
             progress("importing", counts.applied + counts.skipped);
         }
         if last {

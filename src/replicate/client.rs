@@ -224,6 +224,20 @@ impl PeerClient {
         }
         Ok(out)
     }
+
+    /// The stretches of `origin`'s chain the peer pruned (`[from, to]`; none from a peer
+    /// that predates pruning).
+    pub fn pruned(&self, origin: &str) -> Result<Vec<(u64, u64)>, PullError> {
+        let v = self.get_json(&format!("/api/verdict/v1/hashes?origin={origin}&seqs="))?;
+        let mut out = Vec::new();
+        for pair in v["pruned"].as_array().into_iter().flatten() {
+            match (pair[0].as_u64(), pair[1].as_u64()) {
+                (Some(from), Some(to)) if from <= to => out.push((from, to)),
+                _ => return Err(self.peer_err("hashes: a pruned stretch is not [from, to]")),
+            }
+        }
+        Ok(out)
+    }
 }
 
 /// The error a [`Capped`] reader fails with: the page passed this many bytes.

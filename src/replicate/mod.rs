@@ -18,7 +18,7 @@ pub use client::{
 };
 
 use crate::log::stream::{StreamError, StreamHeader, StreamReader, VersionVector};
-use crate::log::{Entry, Hash};
+use crate::log::{Entry, Gap, Hash};
 use crate::service::local::ReadOnly;
 use crate::service::replication::{Counts, ReplicationState, Tips};
 use crate::service::{Service, ServiceError};
@@ -140,13 +140,13 @@ pub fn pull(
     let mut tips = reads.tips()?;
     let mut state = Progress::default();
     let mut pages = 0u64;
-    let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<Vec<(Entry, Hash)>>(1);
+    let (page_tx, page_rx) = std::sync::mpsc::sync_channel::<(Vec<Gap>, Vec<(Entry, Hash)>)>(1);
     let (done_tx, done_rx) = std::sync::mpsc::channel::<Counts>();
     std::thread::scope(|scope| {
         let applier = scope.spawn(move || -> Result<Counts, PullError> {
             let mut total = Counts::default();
-            for page in page_rx {
-                let c = service.import_page(page)?;
+            for (gaps, page) in page_rx {
+                let c = service.import_page(gaps, page)?;
                 total.add(c);
                 let _ = done_tx.send(c);
             }
@@ -192,10 +192,11 @@ pub fn pull(
                 state.received += page.len() as u64;
                 state.lag =
                     header.heads.iter().map(|(o, p)| p.seq.saturating_sub(tips.get(o).map_or(0, |t| t.0))).sum();
-                let sent = !page.is_empty();
+                let gaps = stream.take_gaps();
+                let sent = !page.is_empty() || !gaps.is_empty();
                 if sent {
                     pages += 1;
-                    page_tx.send(page).map_err(|_| PullError::Stopped)?;
+                    page_tx.send((gaps, page)).map_err(|_| PullError::Stopped)?;
                 }
                 if sent && !more {
                     // Caught up: report once the last page is imported (no more to overlap).

@@ -64,7 +64,7 @@ impl ReadOnly {
     pub fn verify(&self, mut progress: impl FnMut(u64)) -> Result<VerifyOutcome, ServiceError> {
         let reader = self.scan_reader()?;
         let total = reader.stats()?.log_entries;
-        let mut v = ChainVerifier::new();
+        let mut v = ChainVerifier::with_gaps(reader.gaps(None)?);
         let mut after = 0;
         loop {
             let chunk = match reader.entries_after(after, CHUNK) {
@@ -80,6 +80,9 @@ impl ReadOnly {
                 }
             }
             progress(v.checked());
+        }
+        if let Err(e) = v.finish() {
+            return Ok(VerifyOutcome::BrokenEntry { seq: 0, reason: e.to_string() });
         }
         for head in reader.heads()? {
             let walked = v.heads().get(&head.origin).copied();
@@ -102,15 +105,19 @@ impl ReadOnly {
         let total = reader.stats()?.log_entries;
         let target = Store::create_with_node_id(into, self.node_id())?;
         let mut writer = target.writer()?;
+        // Gaps first: the entries after a gap come before the horizon that declares it.
+        let gaps = reader.gaps(None)?;
+        if !gaps.is_empty() {
+            writer.announce_gaps(&gaps)?;
+        }
         let mut after = 0;
         let mut applied = 0u64;
         loop {
             let chunk = reader.entries_after(after, CHUNK)?;
             let Some((last, _)) = chunk.last() else { break };
             after = *last;
-            let entries: Vec<_> = chunk.into_iter().map(|(_, e)| e).collect();
-            writer.import(&entries).map_err(|source| ReplayError::Import { after, source })?;
-            applied += entries.len() as u64;
+            writer.replay(&chunk).map_err(|source| ReplayError::Import { after, source })?;
+            applied += chunk.len() as u64;
             progress(applied);
         }
         let times = reader.commit_times()?;

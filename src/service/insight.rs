@@ -6,7 +6,11 @@
 use super::ServiceError;
 use super::classified::Classified;
 use super::local::ReadOnly;
-use crate::insight::{Classification, FlakyParams, Key, KeyHistory, Run, classify, run_of, signature, summarize};
+use crate::insight::{
+    Classification, FlakyParams, Key, KeyHistory, PrunedHistory, Run, classify, pruned_history, run_of, signature,
+    summarize,
+};
+use crate::model::horizon::day_of;
 use crate::model::{FlakyQuery, HistoryQuery, KeySelect, ResultView, SimilarQuery, Timestamp};
 use crate::store::{FailureRow, KeyFilter, ReadStore, RunKey, RunRange, RunRow};
 use serde::Serialize;
@@ -23,6 +27,11 @@ pub struct KeyHistoryAnswer {
     /// way before it (counted up to [`SEEN_CAP`]).
     pub signature: Option<String>,
     pub seen_before: Option<usize>,
+    /// What results `verdict prune` dropped said, per whole UTC day of the window (not
+    /// for an `item`/`type` question: the summaries are per key and day). The numbers
+    /// above count only the results still held.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pruned: Option<PrunedHistory>,
     /// Newest first, at most `limit`.
     pub results: Vec<HistoryRow>,
 }
@@ -218,7 +227,13 @@ impl ReadOnly {
             let mut out = Vec::new();
             for k in r.run_keys(&filter_of(&q.keys))? {
                 let rows = if s.empty { Vec::new() } else { r.runs(k.id, &s.range)? };
-                if rows.is_empty() {
+                let pruned = if q.item.is_some() || q.item_type.is_some() {
+                    None
+                } else {
+                    let day = |t: Option<Timestamp>| t.map(|t| day_of(t.0));
+                    pruned_history(&r.run_days(k.id, day(q.since), day(q.until))?)
+                };
+                if rows.is_empty() && pruned.is_none() {
                     continue;
                 }
                 let summary = summarize(&Texts::new().runs(&rows));
@@ -237,7 +252,7 @@ impl ReadOnly {
                     }
                     None => (None, None),
                 };
-                out.push(KeyHistoryAnswer { key: key_of(&k), summary, signature, seen_before, results });
+                out.push(KeyHistoryAnswer { key: key_of(&k), summary, signature, seen_before, pruned, results });
             }
             Ok(out)
         })

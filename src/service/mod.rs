@@ -16,6 +16,7 @@ pub mod log_limit;
 pub mod metrics;
 pub mod pages;
 mod pool;
+pub mod prune;
 mod quarantines;
 mod queue;
 pub mod redact;

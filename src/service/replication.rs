@@ -5,8 +5,10 @@
 
 use super::local::ReadOnly;
 use super::{Service, ServiceError};
-use crate::log::stream::{FORMAT, Position, StreamEnd, StreamHeader, StreamWriter, VERSION, VersionVector};
-use crate::log::{Entry, Hash};
+use crate::log::stream::{
+    FORMAT, Position, StreamEnd, StreamHeader, StreamWriter, VERSION, VERSION_WITH_GAPS, VersionVector,
+};
+use crate::log::{Entry, Gap, Hash};
 use crate::store::{ImportOutcome, OriginHead, ReadStore, StoreError};
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -86,6 +88,11 @@ impl ReadOnly {
         })
     }
 
+    /// The gaps pruning left in `origin`'s chain here, by position.
+    pub fn gaps(&self, origin: &str) -> Result<Vec<Gap>, ServiceError> {
+        self.read(|r| Ok(r.gaps(Some(origin))?))
+    }
+
     /// How many uuids carry different results from different origins, and the first
     /// `examples` of them with their result ids.
     pub fn conflicts(&self, examples: usize) -> Result<Conflicts, ServiceError> {
@@ -119,10 +126,11 @@ impl ReadOnly {
 /// Writes of replication: verified pages go through the one write queue, so imports
 /// serialise with every other write.
 impl Service {
-    /// Imports one verified page (each entry with the hash it was verified to follow) in
-    /// one transaction; entries already held are skipped.
-    pub fn import_page(&self, page: Vec<(Entry, Hash)>) -> Result<Counts, ServiceError> {
-        let outcomes = self.inner.queue.exclusive_blocking(move |w| w.import_verified(&page))??;
+    /// Imports one verified page (each entry with the hash it was verified to follow, and
+    /// the gaps the page stepped over, recorded first) in one transaction; entries already
+    /// held or pruned here are skipped.
+    pub fn import_page(&self, gaps: Vec<Gap>, page: Vec<(Entry, Hash)>) -> Result<Counts, ServiceError> {
+        let outcomes = self.inner.queue.exclusive_blocking(move |w| w.import_verified(&gaps, &page))??;
         Ok(Counts::of(&outcomes))
     }
 }
@@ -156,37 +164,73 @@ fn produce<W: Write>(
         if from >= h.seq {
             continue;
         }
-        let hash = reader.hash_at(&h.origin, from)?.ok_or_else(|| StoreError::Corrupt {
+        let gaps: Vec<Gap> = reader.gaps(Some(&h.origin))?.into_iter().filter(|g| g.to > from).collect();
+        // A holder of a position inside a gap is sent the whole gap, from the position
+        // before it (whose hash this store knows: an entry, another gap's end or genesis).
+        let start = gaps.iter().find(|g| g.from <= from + 1).map_or(from, |g| g.from - 1);
+        let hash = reader.hash_at(&h.origin, start)?.ok_or_else(|| StoreError::Corrupt {
             seq: 0,
-            reason: format!("origin {} has no entry #{from} below its head #{}", h.origin, h.seq),
+            reason: format!("origin {} has no entry #{start} below its head #{}", h.origin, h.seq),
         })?;
-        header.since.insert(h.origin.clone(), Position::new(from, &hash));
-        todo.push((h.origin.clone(), from, h.seq));
+        header.since.insert(h.origin.clone(), Position::new(start, &hash));
+        todo.push((h.origin.clone(), start, h.seq, gaps));
+    }
+    if todo.iter().any(|t| !t.3.is_empty()) {
+        header.version = VERSION_WITH_GAPS;
     }
     let origins = todo.len();
     let mut w = StreamWriter::start(out, &header)?;
     let mut more = false;
-    'origins: for (origin, from, head) in todo {
-        let mut after = from;
+    'origins: for (origin, start, head, gaps) in todo {
+        let mut gaps = gaps.into_iter().peekable();
+        let mut after = start;
         while after < head {
+            after = write_gaps(&mut w, &mut gaps, after)?;
+            if after >= head {
+                break;
+            }
             let room = limit.saturating_sub(w.entries());
             if room == 0 {
                 more = true;
                 break 'origins;
             }
             let chunk = reader.origin_entries(&origin, after, (room.min(CHUNK as u64)) as usize)?;
-            let Some(last) = chunk.last() else { break };
-            after = last.origin_seq;
+            if chunk.is_empty() {
+                break;
+            }
             for e in &chunk {
+                after = write_gaps(&mut w, &mut gaps, after)?;
+                // An entry still held inside a gap just sent (announced, its horizon not
+                // yet applied here) is covered by the gap.
+                if e.origin_seq <= after {
+                    continue;
+                }
                 if !w.entry_within(e, max_bytes)? {
                     more = true;
                     break 'origins;
                 }
+                after = e.origin_seq;
             }
         }
     }
     let (out, end) = w.finish(more)?;
     Ok((out, Produced { end, origins }))
+}
+
+/// Writes the gaps that start right after position `after` (one after another); returns
+/// where the chain then stands.
+fn write_gaps<W: Write>(
+    w: &mut StreamWriter<W>,
+    gaps: &mut std::iter::Peekable<std::vec::IntoIter<Gap>>,
+    mut after: u64,
+) -> Result<u64, ServiceError> {
+    while let Some(g) = gaps.next_if(|g| g.from <= after + 1) {
+        if g.to > after {
+            w.gap(&g)?;
+            after = g.to;
+        }
+    }
+    Ok(after)
 }
 
 /// Compares two secrets in time independent of where they differ.

@@ -14,12 +14,12 @@
 
 use super::ImportOutcome;
 use super::{
-    FailureRow, KeyFilter, OriginHead, Prepared, RunKey, RunRange, RunRow, SharedDict, Stats, StoreError, WaiverKeys,
-    Written,
+    FailureRow, KeyFilter, OriginHead, Prepared, PruneStep, RunKey, RunRange, RunRow, SharedDict, Stats, StoreError,
+    WaiverKeys, Written,
 };
-use crate::log::{Body, Entry, Hash};
+use crate::log::{Body, Entry, Gap, Hash};
 use crate::model::{
-    GroupQuery, GroupView, QuarantineView, ResultQuery, ResultView, TestcaseQuery, TestcaseView, WaiverView,
+    DaySummary, GroupQuery, GroupView, QuarantineView, ResultQuery, ResultView, TestcaseQuery, TestcaseView, WaiverView,
 };
 use std::collections::HashMap;
 use std::path::Path;
@@ -115,6 +115,8 @@ pub trait ReadStore: Send {
     fn origin_entries(&self, origin: &str, after: u64, limit: usize) -> Result<Vec<Entry>, StoreError>;
     /// The chain hash of `origin` at position `origin_seq` (the genesis hash at 0), if held.
     fn hash_at(&self, origin: &str, origin_seq: u64) -> Result<Option<Hash>, StoreError>;
+    /// The gaps pruning left in origins' chains (of `origin`, or of all), by origin and position.
+    fn gaps(&self, origin: Option<&str>) -> Result<Vec<Gap>, StoreError>;
     /// The newest local log position (0 for an empty log): changes when anything is
     /// appended, locally or by import.
     fn last_seq(&self) -> Result<i64, StoreError>;
@@ -132,6 +134,9 @@ pub trait ReadStore: Send {
     /// `max_id`): how many, and the submit time of the oldest of them.
     fn fail_streak(&self, key: i64, max_id: Option<i64>) -> Result<(usize, i64), StoreError>;
     /// Insight: whether key `key` has a run with a submit time in `from..=to`.
+    /// What pruned results of a key said, per UTC day in `from_day..=to_day` (either open),
+    /// oldest first.
+    fn run_days(&self, key: i64, from_day: Option<i64>, to_day: Option<i64>) -> Result<Vec<DaySummary>, StoreError>;
     fn has_runs(&self, key: i64, from: i64, to: i64) -> Result<bool, StoreError>;
     /// Known failures: how many results with `signature` came before `before` (at or
     /// before log position `max_id`), counting up to `cap`.
@@ -198,10 +203,13 @@ pub trait WriteStore: Send {
     /// An entry already held with the same hash is skipped; a gap, a broken chain or a
     /// different hash for a held position is refused and nothing of the batch is kept.
     fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError>;
+    /// [`WriteStore::import`] at the given log positions (`replay`: a rebuilt store keeps
+    /// every result id, also where pruning left holes).
+    fn replay(&mut self, entries: &[(i64, Entry)]) -> Result<Vec<ImportOutcome>, StoreError>;
     /// Like [`WriteStore::import`] for entries already verified to chain: each comes with
     /// the predecessor hash its own hash was checked against (a change-stream reader does
     /// that), so only that predecessor is compared with this store's chain head.
-    fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError>;
+    fn import_verified(&mut self, gaps: &[Gap], entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError>;
     /// The newest log position.
     fn last_seq(&self) -> Result<i64, StoreError>;
     /// How long the last transaction's COMMIT statement took (writing the WAL and its
@@ -217,6 +225,14 @@ pub trait WriteStore: Send {
     /// Replaces the recorded commit times (`replay` carries the source store's over: the
     /// rebuilt store holds the same entries at the same positions, stored when they were).
     fn set_commit_times(&mut self, times: &[(i64, i64)]) -> Result<(), StoreError>;
+    /// Records gaps of origins' chains that a peer's stream or a replayed store announced
+    /// ahead of the horizon entries that declare them (one transaction).
+    fn announce_gaps(&mut self, gaps: &[Gap]) -> Result<(), StoreError>;
+    /// One transaction of `verdict prune`: up to `limit` of the oldest results submitted
+    /// before `before` (of testcases matching `like`) pruned under horizon entries.
+    fn prune_step(&mut self, before: i64, like: Option<&str>, limit: usize) -> Result<PruneStep, StoreError>;
+    /// Gives the space pruning freed back to the file system.
+    fn vacuum(&mut self) -> Result<(), StoreError>;
     /// Between transactions: keeps the write-ahead storage bounded (SQLite: restarts the
     /// WAL once it has grown past a limit).
     fn tend_wal(&mut self) -> Result<(), StoreError>;

@@ -262,3 +262,30 @@ fn outdated(e: rusqlite::Error) -> StoreError {
         _ => e.into(),
     }
 }
+
+/// What pruned results of key `key` said, per UTC day from `from_day` to `to_day`
+/// (inclusive, either open), oldest first (`run_days`, written by horizon entries).
+pub(super) fn run_days(
+    conn: &Connection,
+    key: i64,
+    from_day: Option<i64>,
+    to_day: Option<i64>,
+) -> Result<Vec<crate::model::DaySummary>, StoreError> {
+    let mut stmt = conn.prepare_cached(
+        "SELECT day, passes, fails, others, duration_n, duration_sum_ms, duration_min_ms, duration_max_ms
+         FROM run_days WHERE key_id = ?1 AND day >= ?2 AND day <= ?3 ORDER BY day",
+    )?;
+    let rows =
+        stmt.query_map(rusqlite::params![key, from_day.unwrap_or(i64::MIN), to_day.unwrap_or(i64::MAX)], |r| {
+            let mut d = crate::model::DaySummary::new("", "", "", r.get(0)?);
+            d.passes = r.get::<_, i64>(1)? as u64;
+            d.fails = r.get::<_, i64>(2)? as u64;
+            d.others = r.get::<_, i64>(3)? as u64;
+            d.duration_n = r.get::<_, i64>(4)? as u64;
+            d.duration_sum_ms = r.get(5)?;
+            d.duration_min_ms = r.get(6)?;
+            d.duration_max_ms = r.get(7)?;
+            Ok(d)
+        })?;
+    Ok(rows.collect::<Result<_, _>>()?)
+}

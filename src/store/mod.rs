@@ -12,6 +12,7 @@ mod facets;
 mod insight;
 mod paths;
 mod plan;
+mod pruned;
 mod quarantines;
 mod reader;
 mod schema;
@@ -22,7 +23,7 @@ pub use codec::{Prepared, SharedDict};
 pub use disk::{DiskState, RESUME_FREE, free_bytes};
 pub use insight::{FailureRow, KeyFilter, RunKey, RunRange, RunRow};
 pub use reader::{OriginHead, Reader, Stats, WaiverKeys};
-pub use writer::{ImportOutcome, Writer, Written};
+pub use writer::{ImportOutcome, PruneStep, Writer, Written};
 
 use rusqlite::{Connection, OpenFlags};
 use std::path::{Path, PathBuf};
@@ -123,7 +124,10 @@ impl Store {
             if version == "1" || version == "2" {
                 writer.upgrade_from_2()?;
             }
-            writer.upgrade_from_3()?;
+            if ["1", "2", "3"].contains(&version.as_str()) {
+                writer.upgrade_from_3()?;
+            }
+            writer.upgrade_from_4()?;
         }
         Ok(store)
     }
@@ -416,8 +420,8 @@ fn ensure_meta(conn: &Connection) -> Result<String, StoreError> {
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('node_id', ?1)", [crate::log::new_node_id()])?;
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)", [schema::SCHEMA_VERSION])?;
     let version = schema_version(conn)?;
-    // Versions 1 to 3 are upgraded by `Store::open` (see `Writer::upgrade_from_1`, `_2`, `_3`).
-    if version != schema::SCHEMA_VERSION && !["1", "2", "3"].contains(&version.as_str()) {
+    // Versions 1 to 4 are upgraded by `Store::open` (see `Writer::upgrade_from_1` … `_4`).
+    if version != schema::SCHEMA_VERSION && !["1", "2", "3", "4"].contains(&version.as_str()) {
         return Err(StoreError::Open {
             path: PathBuf::from(conn.path().unwrap_or_default()),
             reason: format!("schema version {version} is not supported (this build reads {})", schema::SCHEMA_VERSION),

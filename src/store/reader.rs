@@ -517,8 +517,12 @@ impl ReadStore for Reader {
                 seq: 0,
                 reason: format!("hash of {origin}#{origin_seq} is not 32 bytes"),
             })?)),
-            None => Ok(None),
+            None => super::pruned::hash_at_gap_end(&self.conn, origin, origin_seq),
         }
+    }
+
+    fn gaps(&self, origin: Option<&str>) -> Result<Vec<crate::log::Gap>, StoreError> {
+        super::pruned::gaps(&self.conn, origin)
     }
 
     fn last_seq(&self) -> Result<i64, StoreError> {
@@ -573,6 +577,15 @@ impl ReadStore for Reader {
 
     fn fail_streak(&self, key: i64, max_id: Option<i64>) -> Result<(usize, i64), StoreError> {
         insight::fail_streak(&self.conn, key, max_id)
+    }
+
+    fn run_days(
+        &self,
+        key: i64,
+        from_day: Option<i64>,
+        to_day: Option<i64>,
+    ) -> Result<Vec<crate::model::DaySummary>, StoreError> {
+        insight::run_days(&self.conn, key, from_day, to_day)
     }
 
     fn has_runs(&self, key: i64, from: i64, to: i64) -> Result<bool, StoreError> {

@@ -1,7 +1,7 @@
 //! The store's SQL schema: the log (source of truth) and the derived index tables.
 
 /// Bumped when the layout changes; stored in `meta.schema_version`.
-pub const SCHEMA_VERSION: &str = "4";
+pub const SCHEMA_VERSION: &str = "5";
 
 /// Creates every table, index and trigger (idempotent).
 ///
@@ -49,8 +49,25 @@ CREATE UNIQUE INDEX IF NOT EXISTS log_origin ON log(origin_id, origin_seq);
 
 CREATE TRIGGER IF NOT EXISTS log_no_update BEFORE UPDATE ON log
 BEGIN SELECT RAISE(ABORT, 'the log is append-only: UPDATE refused'); END;
-CREATE TRIGGER IF NOT EXISTS log_no_delete BEFORE DELETE ON log
-BEGIN SELECT RAISE(ABORT, 'the log is append-only: DELETE refused'); END;
+-- Pruned stretches of origins' chains (new in schema 5; `verdict prune`, `model::horizon`):
+-- positions from_seq..=to_seq of the origin are gone, `hash` is the chain hash at to_seq.
+-- `horizon` is the log position of the horizon entry that declared the stretch (NULL while
+-- only a peer's stream or a replayed store announced it: its horizon entry comes later).
+CREATE TABLE IF NOT EXISTS pruned(
+    origin_id INTEGER NOT NULL,
+    from_seq INTEGER NOT NULL,
+    to_seq INTEGER NOT NULL,
+    hash BLOB NOT NULL,
+    horizon INTEGER,
+    PRIMARY KEY(origin_id, from_seq)
+) WITHOUT ROWID;
+
+-- Entries are never deleted, but for those a horizon pruned.
+DROP TRIGGER IF EXISTS log_no_delete;
+CREATE TRIGGER IF NOT EXISTS log_delete_only_pruned BEFORE DELETE ON log
+WHEN coalesce((SELECT to_seq FROM pruned WHERE origin_id = OLD.origin_id AND from_seq <= OLD.origin_seq
+               ORDER BY from_seq DESC LIMIT 1), 0) < OLD.origin_seq
+BEGIN SELECT RAISE(ABORT, 'the log is append-only: DELETE refused (only entries a horizon pruned go)'); END;
 
 CREATE TABLE IF NOT EXISTS testcase(
     id INTEGER PRIMARY KEY,
@@ -148,6 +165,20 @@ CREATE TABLE IF NOT EXISTS run_key_changes(
     key_id INTEGER PRIMARY KEY,
     changed INTEGER NOT NULL
 );
+-- What pruned results said (new in schema 5): per insight key and UTC day, from the
+-- horizon entries that pruned them, so history over a pruned range still answers.
+CREATE TABLE IF NOT EXISTS run_days(
+    key_id INTEGER NOT NULL,
+    day INTEGER NOT NULL,
+    passes INTEGER NOT NULL,
+    fails INTEGER NOT NULL,
+    others INTEGER NOT NULL,
+    duration_n INTEGER NOT NULL,
+    duration_sum_ms INTEGER NOT NULL,
+    duration_min_ms INTEGER,
+    duration_max_ms INTEGER,
+    PRIMARY KEY(key_id, day)
+) WITHOUT ROWID;
 -- Known failures: every failing result with a failure signature (its note or
 -- data.error_reason with numbers, paths, uuids, times masked, hashed; `insight::signature`).
 CREATE TABLE IF NOT EXISTS failures(

@@ -20,6 +20,7 @@ mod ingest_http;
 mod insight;
 mod metrics;
 mod operate;
+mod prune;
 mod python_client;
 mod quarantine;
 mod remote_cli;

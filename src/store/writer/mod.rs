@@ -7,7 +7,7 @@ use super::codec::{Compressed, Decoder, Encoder, Prepared, SharedDict, stored_by
 use super::disk::{DiskState, WriterDisk};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, WriteStore};
-use crate::log::{Body, Entry, Hash, Kind};
+use crate::log::{Body, Entry, Gap, Hash, Kind};
 use crate::model::{
     GroupRecord, GroupView, IngestRecord, QuarantineView, ResultView, TestcaseRecord, TestcaseView, Timestamp,
     WaiverRecord, WaiverView,
@@ -19,12 +19,14 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 mod intern;
 mod lww;
+mod prune;
 mod quarantines;
 mod results;
 mod runs;
 
 use intern::{DATA_KEYS, DATA_VALUES, TESTCASES, intern, lookup, remember};
 use lww::{LwwField, Pending};
+pub use prune::PruneStep;
 
 /// What a local write produced.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,6 +45,8 @@ pub enum Written {
     },
     Waiver(WaiverView),
     Quarantine(QuarantineView),
+    /// A horizon (written by `prune`, never by a client's write).
+    Horizon,
 }
 
 /// What importing one foreign entry did.
@@ -51,6 +55,8 @@ pub enum ImportOutcome {
     Applied,
     /// The store already holds this (origin, origin_seq) with the same hash.
     AlreadyHeld,
+    /// A horizon pruned this position here: the entry is not imported again.
+    Pruned,
 }
 
 /// The last entry of one origin's chain.
@@ -291,6 +297,7 @@ impl Writer {
                 Ok(Written::Waiver(WaiverView { id, record: w.clone() }))
             }
             Body::Quarantine(q) => Ok(Written::Quarantine(self.written_quarantine(q)?)),
+            Body::Horizon(_) => Ok(Written::Horizon),
         }
     }
 
@@ -314,20 +321,36 @@ impl Writer {
         let ts = Timestamp::now().0.max(head.ts);
         let json = pre.map(|(json, _)| json.to_owned()).unwrap_or_else(|| body.encode());
         let entry = Entry::seal(&head.hash, &node, head.seq + 1, body.kind(), ts, json);
-        let seq = self.insert_entry(origin_id, &entry, pre.and_then(|(_, c)| c))?;
+        let seq = self.insert_entry(origin_id, &entry, pre.and_then(|(_, c)| c), None)?;
         let stamp = Stamp { ts, origin: &node, oseq: entry.origin_seq as i64 };
         // `append_with` found no result under this uuid: no holder to compare with.
         self.apply(seq, &stamp, body, true)
     }
 
-    fn import_one(&mut self, entry: &Entry, verified_prev: Option<&Hash>) -> Result<ImportOutcome, StoreError> {
+    /// Imports one foreign entry (at log position `at` when given: a replay keeps them).
+    fn import_one(
+        &mut self,
+        entry: &Entry,
+        verified_prev: Option<&Hash>,
+        at: Option<i64>,
+    ) -> Result<ImportOutcome, StoreError> {
         let refuse =
             |reason: String| StoreError::Refused { origin: entry.origin.clone(), origin_seq: entry.origin_seq, reason };
         let origin_id = self.origin_id(&entry.origin)?;
         let head =
             self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
+        let head = if entry.origin_seq > head.seq + 1 {
+            // The chain may go on after a gap this store recorded (pruned, or announced).
+            self.step_over_gaps(origin_id)?;
+            self.heads.get(&origin_id).cloned().unwrap_or(head)
+        } else {
+            head
+        };
         if entry.origin_seq <= head.seq {
             let held = self.held_entry(origin_id, entry.origin_seq)?;
+            if held.is_none() && self.in_gap(origin_id, entry.origin_seq)? {
+                return Ok(ImportOutcome::Pruned);
+            }
             return match held {
                 Some(h)
                     if h.hash == entry.hash.0
@@ -357,7 +380,7 @@ impl Writer {
             ));
         }
         let body = Body::decode(entry.kind, &entry.body).map_err(|e| refuse(e.to_string()))?;
-        let seq = self.insert_entry(origin_id, entry, None)?;
+        let seq = self.insert_entry(origin_id, entry, None, at)?;
         let stamp = Stamp { ts: entry.ts, origin: &entry.origin, oseq: entry.origin_seq as i64 };
         self.apply(seq, &stamp, &body, false)?;
         Ok(ImportOutcome::Applied)
@@ -376,13 +399,21 @@ impl Writer {
         Ok(Some(HeldEntry { hash, kind, body: self.decoder.decode(&self.conn, seq, enc, body)?, ts }))
     }
 
-    fn insert_entry(&mut self, origin_id: i64, e: &Entry, pre: Option<&Compressed>) -> Result<i64, StoreError> {
+    /// Stores an entry at the next log position, or at `at` (a replay keeps positions, so
+    /// result ids survive even where pruning left holes).
+    fn insert_entry(
+        &mut self,
+        origin_id: i64,
+        e: &Entry,
+        pre: Option<&Compressed>,
+        at: Option<i64>,
+    ) -> Result<i64, StoreError> {
         let (enc, stored) = self.encoder.encode_prepared(&e.body, pre)?;
         self.conn
             .prepare_cached(
-                "INSERT INTO log(origin_id, origin_seq, kind, ts, enc, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                "INSERT INTO log(seq, origin_id, origin_seq, kind, ts, enc, body, hash) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
             )?
-            .execute(params![origin_id, e.origin_seq as i64, e.kind.as_str(), e.ts, enc, stored, &e.hash.0[..]])?;
+            .execute(params![at, origin_id, e.origin_seq as i64, e.kind.as_str(), e.ts, enc, stored, &e.hash.0[..]])?;
         let seq = self.conn.last_insert_rowid();
         self.wrote_up_to = Some(seq);
         self.heads.insert(origin_id, Head { seq: e.origin_seq, hash: e.hash, ts: e.ts, dirty: true });
@@ -410,6 +441,10 @@ impl Writer {
             }
             Body::Waiver(w) => self.apply_waiver(seq, w),
             Body::Quarantine(q) => self.apply_quarantine(seq, q),
+            Body::Horizon(h) => {
+                self.apply_horizon(seq, h)?;
+                Ok(None)
+            }
         }
     }
 
@@ -576,12 +611,43 @@ impl WriteStore for Writer {
     }
 
     fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None)).collect()).map_err(|e| self.disk.locate(e))
+        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None, None)).collect())
+            .map_err(|e| self.disk.locate(e))
     }
 
-    fn import_verified(&mut self, entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|(e, prev)| w.import_one(e, Some(prev))).collect())
+    fn replay(&mut self, entries: &[(i64, Entry)]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| entries.iter().map(|(seq, e)| w.import_one(e, None, Some(*seq))).collect())
             .map_err(|e| self.disk.locate(e))
+    }
+
+    fn import_verified(&mut self, gaps: &[Gap], entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| {
+            for g in gaps {
+                let origin_id = w.origin_id(&g.origin)?;
+                w.declare_gap(origin_id, g, None)?;
+            }
+            entries.iter().map(|(e, prev)| w.import_one(e, Some(prev), None)).collect()
+        })
+        .map_err(|e| self.disk.locate(e))
+    }
+
+    fn announce_gaps(&mut self, gaps: &[Gap]) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            for g in gaps {
+                let origin_id = w.origin_id(&g.origin)?;
+                w.declare_gap(origin_id, g, None)?;
+            }
+            Ok(())
+        })
+        .map_err(|e| self.disk.locate(e))
+    }
+
+    fn prune_step(&mut self, before: i64, like: Option<&str>, limit: usize) -> Result<PruneStep, StoreError> {
+        self.transaction(|w| w.prune_step(before, like, limit)).map_err(|e| self.disk.locate(e))
+    }
+
+    fn vacuum(&mut self) -> Result<(), StoreError> {
+        self.reclaim_space()
     }
 
     fn set_commit_times(&mut self, times: &[(i64, i64)]) -> Result<(), StoreError> {

@@ -120,7 +120,7 @@ impl Writer {
     }
 
     /// Removes result `id` from the derived tables (its log entry stays).
-    fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
+    pub(super) fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
         let old = self.logged_result(id)?;
         for (key, values) in &old.data {
             let key_id = self.intern_key(key)?;
@@ -208,6 +208,16 @@ impl Writer {
                 [],
             )?;
             w.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'", [])?;
+            Ok(())
+        })
+    }
+
+    /// Schema 4 → 5: the `pruned` and `run_days` tables and the delete trigger that admits
+    /// pruned entries are created on open; a version-4 store has pruned nothing, so that is
+    /// the whole upgrade (the bump keeps older builds, blind to gaps, off pruned stores).
+    pub fn upgrade_from_4(&mut self) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            w.conn.execute("UPDATE meta SET value = '5' WHERE key = 'schema_version'", [])?;
             Ok(())
         })
     }

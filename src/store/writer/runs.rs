@@ -23,7 +23,7 @@ struct RunRow {
 }
 
 /// Whether an outcome is a fail, a pass, or not a run at all (`None`).
-fn fail_of(outcome: &str) -> Option<bool> {
+pub(super) fn fail_of(outcome: &str) -> Option<bool> {
     match class_of(outcome) {
         Class::Pass => Some(false),
         Class::Fail => Some(true),
@@ -38,7 +38,7 @@ fn failure_signature(r: &ResultRecord) -> Option<String> {
 }
 
 /// `data.duration` in seconds, when it is a plain finite number.
-fn duration_of(text: Option<&str>) -> Option<f64> {
+pub(super) fn duration_of(text: Option<&str>) -> Option<f64> {
     text.and_then(|d| d.trim().parse::<f64>().ok()).filter(|d| d.is_finite())
 }
 
@@ -80,7 +80,7 @@ impl Writer {
     }
 
     /// Notes that key `key_id`'s runs changed at log position `at` (see `flush_run_changes`).
-    fn run_changed(&mut self, key_id: i64, at: i64) {
+    pub(super) fn run_changed(&mut self, key_id: i64, at: i64) {
         let slot = self.runs_changed.entry(key_id).or_insert(at);
         *slot = (*slot).max(at);
     }
@@ -104,7 +104,7 @@ impl Writer {
     }
 
     /// The id of key (testcase, scenario, arch), created if missing.
-    fn run_key(&mut self, testcase_id: i64, scenario: &str, arch: &str) -> Result<i64, StoreError> {
+    pub(super) fn run_key(&mut self, testcase_id: i64, scenario: &str, arch: &str) -> Result<i64, StoreError> {
         let text = format!("{testcase_id}\u{1f}{scenario}\u{1f}{arch}");
         if let Some(id) = self.run_keys.get(&text) {
             return Ok(*id);

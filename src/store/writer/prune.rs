@@ -1,0 +1,301 @@
+//! Pruning (`verdict prune`): sealing horizon entries over old results and applying them —
+//! on the pruning node, on every peer that imports them and in a replay alike: the gaps
+//! are recorded (`pruned`), the results' entries and derived rows deleted, and what they
+//! said added to `run_days`. Also the gaps a peer's stream or a replayed store announces
+//! before their horizon entry arrives.
+
+use super::runs::{duration_of, fail_of};
+use super::{Head, Writer};
+use crate::log::{Body, Gap, Hash};
+use crate::model::horizon::{DaySummary, HorizonRecord, PrunedRange, day_of, ranges_of};
+use crate::store::{StoreError, like_to_glob};
+use rusqlite::{OptionalExtension, params};
+use std::collections::BTreeMap;
+
+/// What one prune step did.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PruneStep {
+    /// Results pruned.
+    pub results: u64,
+    /// Horizon entries written (one per origin whose results were pruned).
+    pub horizons: u64,
+}
+
+/// One doomed result: where it sits in its origin's chain, and what it said.
+struct Doomed {
+    origin: String,
+    origin_seq: u64,
+    hash: Hash,
+    summary_key: (String, String, String, i64),
+    fail: Option<bool>,
+    duration: Option<f64>,
+}
+
+impl Writer {
+    /// Prunes up to `limit` of the oldest results submitted before `before` (of testcases
+    /// matching `like`, `*` wildcards): seals one horizon entry per origin over them and
+    /// applies it. Run inside a transaction.
+    pub(super) fn prune_step(
+        &mut self,
+        before: i64,
+        like: Option<&str>,
+        limit: usize,
+    ) -> Result<PruneStep, StoreError> {
+        let ids = self.doomed_ids(before, like, limit)?;
+        let mut by_origin: BTreeMap<String, Vec<Doomed>> = BTreeMap::new();
+        for id in &ids {
+            let d = self.doomed(*id)?;
+            by_origin.entry(d.origin.clone()).or_default().push(d);
+        }
+        let mut step = PruneStep { results: ids.len() as u64, horizons: 0 };
+        for (origin, mut doomed) in by_origin {
+            doomed.sort_by_key(|d| d.origin_seq);
+            let positions: Vec<(u64, String)> = doomed.iter().map(|d| (d.origin_seq, d.hash.to_hex())).collect();
+            let mut days: BTreeMap<(String, String, String, i64), DaySummary> = BTreeMap::new();
+            for d in &doomed {
+                let (t, s, a, day) = &d.summary_key;
+                days.entry(d.summary_key.clone())
+                    .or_insert_with(|| DaySummary::new(t, s, a, *day))
+                    .add(d.fail, d.duration);
+            }
+            let record = HorizonRecord {
+                before,
+                days: days.into_values().collect(),
+                origin,
+                ranges: ranges_of(&positions),
+                results: doomed.len() as u64,
+                testcases_like: like.map(str::to_owned),
+            };
+            self.append_local(&Body::Horizon(record), None)?;
+            step.horizons += 1;
+        }
+        Ok(step)
+    }
+
+    /// The ids of the oldest `limit` results submitted before `before`.
+    fn doomed_ids(&self, before: i64, like: Option<&str>, limit: usize) -> Result<Vec<i64>, StoreError> {
+        let limit = limit as i64;
+        let ids = match like {
+            None => self
+                .conn
+                .prepare_cached(
+                    "SELECT id FROM results INDEXED BY results_time WHERE submit_time < ?1 ORDER BY submit_time LIMIT ?2",
+                )?
+                .query_map(params![before, limit], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
+            Some(p) => self
+                .conn
+                .prepare_cached(
+                    "SELECT r.id FROM results r INDEXED BY results_time
+                     WHERE r.submit_time < ?1 AND r.testcase_id IN (SELECT id FROM testcase WHERE name GLOB ?2)
+                     ORDER BY r.submit_time LIMIT ?3",
+                )?
+                .query_map(params![before, like_to_glob(p), limit], |r| r.get(0))?
+                .collect::<Result<_, _>>()?,
+        };
+        Ok(ids)
+    }
+
+    fn doomed(&self, id: i64) -> Result<Doomed, StoreError> {
+        let (origin, origin_seq, hash): (String, i64, Vec<u8>) = self
+            .conn
+            .prepare_cached(
+                "SELECT o.node, l.origin_seq, l.hash FROM log l JOIN origins o ON o.id = l.origin_id WHERE l.seq = ?1",
+            )?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let hash = Hash::from_slice(&hash)
+            .ok_or_else(|| StoreError::Corrupt { seq: id, reason: "hash is not 32 bytes".into() })?;
+        let r = self.logged_result(id)?;
+        let first = |k: &str| r.data.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
+        let summary_key = (r.testcase.name.clone(), first("scenario"), first("arch"), day_of(r.submit_time));
+        let duration = duration_of(r.data.get("duration").and_then(|v| v.first()).map(String::as_str));
+        Ok(Doomed { origin, origin_seq: origin_seq as u64, hash, summary_key, fail: fail_of(&r.outcome), duration })
+    }
+
+    /// Applies horizon entry `seq`: records its gaps, drops the entries they cover that
+    /// this store holds (with their derived rows) and adds its summaries.
+    pub(super) fn apply_horizon(&mut self, seq: i64, h: &HorizonRecord) -> Result<(), StoreError> {
+        let origin_id = self.origin_id(&h.origin)?;
+        for r in &h.ranges {
+            let gap = gap_of(&h.origin, r).ok_or_else(|| StoreError::Refused {
+                origin: h.origin.clone(),
+                origin_seq: r.from,
+                reason: format!("horizon #{seq}: range #{}..#{} is empty or its hash is not hex", r.from, r.to),
+            })?;
+            self.declare_gap(origin_id, &gap, Some(seq))?;
+            self.drop_range(origin_id, &gap)?;
+        }
+        for d in &h.days {
+            self.add_day(seq, d)?;
+        }
+        Ok(())
+    }
+
+    /// Records a gap of `origin_id`'s chain (declared by horizon `horizon`, or announced);
+    /// steps the chain head over it when the head lies inside. A gap that disagrees with
+    /// what this store holds is refused as a diverged chain.
+    pub(super) fn declare_gap(&mut self, origin_id: i64, gap: &Gap, horizon: Option<i64>) -> Result<(), StoreError> {
+        let refuse = |reason: String| StoreError::Refused { origin: gap.origin.clone(), origin_seq: gap.to, reason };
+        let known: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT to_seq, hash FROM pruned WHERE origin_id = ?1 AND from_seq = ?2")?
+            .query_row(params![origin_id, gap.from as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match known {
+            Some((to, hash)) if to as u64 == gap.to && hash == gap.hash.0 => {
+                if let Some(h) = horizon {
+                    self.conn
+                        .prepare_cached("UPDATE pruned SET horizon = ?3 WHERE origin_id = ?1 AND from_seq = ?2")?
+                        .execute(params![origin_id, gap.from as i64, h])?;
+                }
+            }
+            Some(_) => {
+                return Err(refuse("diverged: a pruned range here differs from the one this store holds".into()));
+            }
+            None => {
+                let held: Option<Vec<u8>> = self
+                    .conn
+                    .prepare_cached("SELECT hash FROM log WHERE origin_id = ?1 AND origin_seq = ?2")?
+                    .query_row(params![origin_id, gap.to as i64], |r| r.get(0))
+                    .optional()?;
+                if held.is_some_and(|h| h != gap.hash.0) {
+                    return Err(refuse(
+                        "diverged: the pruned range ends at an entry this store holds differently".into(),
+                    ));
+                }
+                self.conn
+                    .prepare_cached(
+                        "INSERT INTO pruned(origin_id, from_seq, to_seq, hash, horizon) VALUES(?1, ?2, ?3, ?4, ?5)",
+                    )?
+                    .execute(params![origin_id, gap.from as i64, gap.to as i64, &gap.hash.0[..], horizon])?;
+            }
+        }
+        let head =
+            self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
+        if head.seq + 1 >= gap.from && head.seq < gap.to {
+            self.heads.insert(origin_id, Head { seq: gap.to, hash: gap.hash, ts: head.ts, dirty: true });
+        }
+        Ok(())
+    }
+
+    /// Deletes the entries of a gap this store holds, with their derived rows. Only result
+    /// entries may be pruned.
+    fn drop_range(&mut self, origin_id: i64, gap: &Gap) -> Result<(), StoreError> {
+        let held: Vec<(i64, u64, String)> = self
+            .conn
+            .prepare_cached(
+                "SELECT seq, origin_seq, kind FROM log WHERE origin_id = ?1 AND origin_seq BETWEEN ?2 AND ?3",
+            )?
+            .query_map(params![origin_id, gap.from as i64, gap.to as i64], |r| {
+                Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
+            })?
+            .collect::<Result<_, _>>()?;
+        for (seq, origin_seq, kind) in held {
+            if kind != "result" {
+                return Err(StoreError::Refused {
+                    origin: gap.origin.clone(),
+                    origin_seq,
+                    reason: format!("a horizon may prune only results; this entry is a {kind}"),
+                });
+            }
+            let indexed: bool = self
+                .conn
+                .prepare_cached("SELECT EXISTS(SELECT 1 FROM results WHERE id = ?1)")?
+                .query_row([seq], |r| r.get(0))?;
+            if indexed {
+                self.unindex_result(seq)?;
+            }
+            self.conn.prepare_cached("DELETE FROM log WHERE seq = ?1")?.execute([seq])?;
+        }
+        Ok(())
+    }
+
+    /// Adds one day's summary of pruned results to its key.
+    fn add_day(&mut self, seq: i64, d: &DaySummary) -> Result<(), StoreError> {
+        let testcase_id = super::intern::intern(&self.conn, &mut self.testcases, &super::TESTCASES, &d.testcase)?;
+        let key_id = self.run_key(testcase_id, &d.scenario, &d.arch)?;
+        self.run_changed(key_id, seq);
+        self.conn
+            .prepare_cached(
+                "INSERT INTO run_days(key_id, day, passes, fails, others, duration_n, duration_sum_ms, duration_min_ms, duration_max_ms)
+                 VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
+                 ON CONFLICT(key_id, day) DO UPDATE SET passes = passes + excluded.passes,
+                    fails = fails + excluded.fails, others = others + excluded.others,
+                    duration_n = duration_n + excluded.duration_n,
+                    duration_sum_ms = duration_sum_ms + excluded.duration_sum_ms,
+                    duration_min_ms = min(coalesce(duration_min_ms, excluded.duration_min_ms), coalesce(excluded.duration_min_ms, duration_min_ms)),
+                    duration_max_ms = max(coalesce(duration_max_ms, excluded.duration_max_ms), coalesce(excluded.duration_max_ms, duration_max_ms))",
+            )?
+            .execute(params![
+                key_id,
+                d.day,
+                d.passes as i64,
+                d.fails as i64,
+                d.others as i64,
+                d.duration_n as i64,
+                d.duration_sum_ms,
+                d.duration_min_ms,
+                d.duration_max_ms
+            ])?;
+        Ok(())
+    }
+
+    /// Whether position `origin_seq` of `origin_id`'s chain lies in a recorded gap.
+    pub(super) fn in_gap(&self, origin_id: i64, origin_seq: u64) -> Result<bool, StoreError> {
+        let to: Option<i64> = self
+            .conn
+            .prepare_cached(
+                "SELECT to_seq FROM pruned WHERE origin_id = ?1 AND from_seq <= ?2 ORDER BY from_seq DESC LIMIT 1",
+            )?
+            .query_row(params![origin_id, origin_seq as i64], |r| r.get(0))
+            .optional()?;
+        Ok(to.is_some_and(|to| to as u64 >= origin_seq))
+    }
+
+    /// Steps `origin_id`'s head over the recorded gaps that hold its next position (an
+    /// importer meeting a chain that continues after a gap).
+    pub(super) fn step_over_gaps(&mut self, origin_id: i64) -> Result<(), StoreError> {
+        loop {
+            let head = self.heads.get(&origin_id).cloned().unwrap_or(Head {
+                seq: 0,
+                hash: Hash::GENESIS,
+                ts: 0,
+                dirty: false,
+            });
+            let next: Option<(i64, Vec<u8>)> = self
+                .conn
+                .prepare_cached(
+                    "SELECT to_seq, hash FROM pruned WHERE origin_id = ?1 AND from_seq <= ?2 ORDER BY from_seq DESC LIMIT 1",
+                )?
+                .query_row(params![origin_id, (head.seq + 1) as i64], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?;
+            let Some((to, hash)) = next.filter(|(to, _)| *to as u64 > head.seq) else { return Ok(()) };
+            let hash = Hash::from_slice(&hash)
+                .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "pruned hash is not 32 bytes".into() })?;
+            self.heads.insert(origin_id, Head { seq: to as u64, hash, ts: head.ts, dirty: true });
+        }
+    }
+}
+
+impl Writer {
+    /// Gives the pages pruning freed back to the file system: an incremental vacuum once the
+    /// store is in that mode; the first time, a full `VACUUM` that also switches it (SQLite
+    /// can only change the mode by rebuilding the file; after a prune that copies only what
+    /// is left). Then the WAL is checkpointed so the file itself shrinks.
+    pub(super) fn reclaim_space(&mut self) -> Result<(), StoreError> {
+        let mode: i64 = self.conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
+        if mode == 2 {
+            self.conn.execute_batch("PRAGMA incremental_vacuum")?;
+        } else {
+            self.conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")?;
+        }
+        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        Ok(())
+    }
+}
+
+/// A horizon's range as a gap (`None` when empty or its hash is not hex).
+fn gap_of(origin: &str, r: &PrunedRange) -> Option<Gap> {
+    let hash = Hash::from_hex(&r.hash)?;
+    (r.from >= 1 && r.from <= r.to).then(|| Gap { origin: origin.to_owned(), from: r.from, to: r.to, hash })
+}
