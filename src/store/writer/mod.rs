@@ -113,6 +113,8 @@ pub struct Writer {
     disk: WriterDisk,
     /// How long the last COMMIT statement took (see [`WriteStore::last_commit_duration`]).
     commit_took: Option<std::time::Duration>,
+    /// Results a prune step decoded, taken by the horizon that drops them (same transaction).
+    pruning: HashMap<i64, crate::model::ResultRecord>,
 }
 
 /// Past this size the writer restarts the WAL from its beginning.
@@ -146,6 +148,7 @@ impl Writer {
             run_keys: HashMap::default(),
             disk: WriterDisk::new(disk, WAL_RESTART_BYTES),
             commit_took: None,
+            pruning: HashMap::default(),
         })
     }
 
@@ -173,6 +176,7 @@ impl Writer {
             self.values.clear();
             self.run_keys.clear();
             self.runs_changed.clear();
+            self.pruning.clear();
             self.lww.clear();
             self.decoder = Decoder::default();
             if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {

@@ -4,13 +4,37 @@
 //! said added to `run_days`. Also the gaps a peer's stream or a replayed store announces
 //! before their horizon entry arrives.
 
-use super::runs::{duration_of, fail_of};
+use super::runs::{duration_of, fail_of, failure_signature};
 use super::{Head, Writer};
 use crate::log::{Body, Gap, Hash};
+use crate::model::ResultRecord;
 use crate::model::horizon::{DaySummary, HorizonRecord, PrunedRange, day_of, ranges_of};
-use crate::store::{StoreError, like_to_glob};
+use crate::store::{StoreError, like_to_glob, uuid_key};
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
+
+/// The derived rows of the results a horizon drops, per table, sorted by key before
+/// they are deleted.
+#[derive(Default)]
+struct Doomed {
+    postings: Vec<(i64, i64, i64, i64)>,
+    uuids: Vec<(Vec<u8>, i64)>,
+    runs: Vec<(i64, i64, i64)>,
+    failures: Vec<(String, i64, i64)>,
+    groups: Vec<(i64, i64)>,
+    results: Vec<i64>,
+}
+
+impl Doomed {
+    fn sort(&mut self) {
+        self.postings.sort_unstable();
+        self.uuids.sort_unstable();
+        self.runs.sort_unstable();
+        self.failures.sort_unstable();
+        self.groups.sort_unstable();
+        self.results.sort_unstable();
+    }
+}
 
 /// What one prune step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -21,8 +45,8 @@ pub struct PruneStep {
     pub horizons: u64,
 }
 
-/// One doomed result: where it sits in its origin's chain, and what it said.
-struct Doomed {
+/// One result a prune step drops: where it sits in its origin's chain, and what it said.
+struct Victim {
     origin: String,
     origin_seq: u64,
     hash: Hash,
@@ -42,7 +66,7 @@ impl Writer {
         limit: usize,
     ) -> Result<PruneStep, StoreError> {
         let ids = self.doomed_ids(before, like, limit)?;
-        let mut by_origin: BTreeMap<String, Vec<Doomed>> = BTreeMap::new();
+        let mut by_origin: BTreeMap<String, Vec<Victim>> = BTreeMap::new();
         for id in &ids {
             let d = self.doomed(*id)?;
             by_origin.entry(d.origin.clone()).or_default().push(d);
@@ -96,7 +120,7 @@ impl Writer {
         Ok(ids)
     }
 
-    fn doomed(&self, id: i64) -> Result<Doomed, StoreError> {
+    fn doomed(&mut self, id: i64) -> Result<Victim, StoreError> {
         let (origin, origin_seq, hash): (String, i64, Vec<u8>) = self
             .conn
             .prepare_cached(
@@ -109,13 +133,17 @@ impl Writer {
         let first = |k: &str| r.data.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
         let summary_key = (r.testcase.name.clone(), first("scenario"), first("arch"), day_of(r.submit_time));
         let duration = duration_of(r.data.get("duration").and_then(|v| v.first()).map(String::as_str));
-        Ok(Doomed { origin, origin_seq: origin_seq as u64, hash, summary_key, fail: fail_of(&r.outcome), duration })
+        let fail = fail_of(&r.outcome);
+        // Applying the horizon drops it: decoded once.
+        self.pruning.insert(id, r);
+        Ok(Victim { origin, origin_seq: origin_seq as u64, hash, summary_key, fail, duration })
     }
 
     /// Applies horizon entry `seq`: records its gaps, drops the entries they cover that
     /// this store holds (with their derived rows) and adds its summaries.
     pub(super) fn apply_horizon(&mut self, seq: i64, h: &HorizonRecord) -> Result<(), StoreError> {
         let origin_id = self.origin_id(&h.origin)?;
+        let mut doomed = Vec::new();
         for r in &h.ranges {
             let gap = gap_of(&h.origin, r).ok_or_else(|| StoreError::Refused {
                 origin: h.origin.clone(),
@@ -123,8 +151,9 @@ impl Writer {
                 reason: format!("horizon #{seq}: range #{}..#{} is empty or its hash is not hex", r.from, r.to),
             })?;
             self.declare_gap(origin_id, &gap, Some(seq))?;
-            self.drop_range(origin_id, &gap)?;
+            doomed.extend(self.held_in(origin_id, &gap)?);
         }
+        self.drop_results(&doomed)?;
         for d in &h.days {
             self.add_day(seq, d)?;
         }
@@ -178,9 +207,9 @@ impl Writer {
         Ok(())
     }
 
-    /// Deletes the entries of a gap this store holds, with their derived rows. Only result
-    /// entries may be pruned.
-    fn drop_range(&mut self, origin_id: i64, gap: &Gap) -> Result<(), StoreError> {
+    /// The log positions of the entries of a gap this store holds; only result entries may
+    /// be pruned.
+    fn held_in(&self, origin_id: i64, gap: &Gap) -> Result<Vec<i64>, StoreError> {
         let held: Vec<(i64, u64, String)> = self
             .conn
             .prepare_cached(
@@ -190,24 +219,111 @@ impl Writer {
                 Ok((r.get(0)?, r.get::<_, i64>(1)? as u64, r.get(2)?))
             })?
             .collect::<Result<_, _>>()?;
-        for (seq, origin_seq, kind) in held {
-            if kind != "result" {
-                return Err(StoreError::Refused {
-                    origin: gap.origin.clone(),
-                    origin_seq,
-                    reason: format!("a horizon may prune only results; this entry is a {kind}"),
-                });
-            }
-            let indexed: bool = self
-                .conn
-                .prepare_cached("SELECT EXISTS(SELECT 1 FROM results WHERE id = ?1)")?
-                .query_row([seq], |r| r.get(0))?;
-            if indexed {
-                self.unindex_result(seq)?;
-            }
-            self.conn.prepare_cached("DELETE FROM log WHERE seq = ?1")?.execute([seq])?;
+        held.into_iter()
+            .map(|(seq, origin_seq, kind)| {
+                if kind == "result" {
+                    Ok(seq)
+                } else {
+                    Err(StoreError::Refused {
+                        origin: gap.origin.clone(),
+                        origin_seq,
+                        reason: format!("a horizon may prune only results; this entry is a {kind}"),
+                    })
+                }
+            })
+            .collect()
+    }
+
+    /// Deletes result entries and every derived row of theirs. Rows are gathered per table
+    /// and deleted in key order: a prune touches each index page once per batch instead
+    /// of once per result (the postings and uuids of old results are scattered).
+    fn drop_results(&mut self, seqs: &[i64]) -> Result<(), StoreError> {
+        let mut rows = Doomed::default();
+        for &seq in seqs {
+            let record = match self.pruning.remove(&seq) {
+                Some(r) => r,
+                None => self.logged_result(seq)?,
+            };
+            self.gather(seq, &record, &mut rows)?;
+        }
+        rows.sort();
+        let run = |sql: &str, args: &[&dyn rusqlite::ToSql], conn: &rusqlite::Connection| -> Result<(), StoreError> {
+            conn.prepare_cached(sql)?.execute(args)?;
+            Ok(())
+        };
+        for (k, v, t, id) in &rows.postings {
+            run(
+                "DELETE FROM result_data WHERE key_id = ?1 AND value_id = ?2 AND submit_time = ?3 AND result_id = ?4",
+                &[k, v, t, id],
+                &self.conn,
+            )?;
+        }
+        for (u, id) in &rows.uuids {
+            run("DELETE FROM result_uuids WHERE uuid = ?1 AND result_id = ?2", &[u, id], &self.conn)?;
+        }
+        for (k, t, id) in &rows.runs {
+            run("DELETE FROM runs WHERE key_id = ?1 AND submit_time = ?2 AND result_id = ?3", &[k, t, id], &self.conn)?;
+        }
+        for (sig, t, id) in &rows.failures {
+            run(
+                "DELETE FROM failures WHERE signature = ?1 AND submit_time = ?2 AND result_id = ?3",
+                &[sig, t, id],
+                &self.conn,
+            )?;
+        }
+        for (g, id) in &rows.groups {
+            run("DELETE FROM result_groups WHERE group_id = ?1 AND result_id = ?2", &[g, id], &self.conn)?;
+        }
+        for seq in &rows.results {
+            run("DELETE FROM results WHERE id = ?1", &[seq], &self.conn)?;
+        }
+        for seq in seqs {
+            run("DELETE FROM log WHERE seq = ?1", &[seq], &self.conn)?;
         }
         Ok(())
+    }
+
+    /// Collects the derived rows of result entry `seq` (none when it is not listed: an
+    /// equal copy of a result another entry holds).
+    fn gather(&mut self, seq: i64, r: &ResultRecord, rows: &mut Doomed) -> Result<(), StoreError> {
+        let listed: Option<(i64, Vec<u8>)> = self
+            .conn
+            .prepare_cached("SELECT testcase_id, facets FROM results WHERE id = ?1")?
+            .query_row([seq], |row| Ok((row.get(0)?, row.get(1)?)))
+            .optional()?;
+        let Some((testcase_id, facets)) = listed else { return Ok(()) };
+        rows.results.push(seq);
+        rows.uuids.push((uuid_key(&r.uuid), seq));
+        for (k, v) in crate::store::facets::decode(&facets) {
+            rows.postings.push((k, v, r.submit_time, seq));
+        }
+        for g in &r.groups {
+            if let Some(gid) = self.group_id(&g.uuid)? {
+                rows.groups.push((gid, seq));
+            }
+        }
+        if fail_of(&r.outcome).is_some() {
+            let first = |k: &str| r.data.get(k).and_then(|v| v.first()).map(String::as_str).unwrap_or("");
+            let key_id = self.run_key(testcase_id, first("scenario"), first("arch"))?;
+            self.run_changed(key_id, seq);
+            rows.runs.push((key_id, r.submit_time, seq));
+            if let Some(sig) = failure_signature(r) {
+                rows.failures.push((sig, r.submit_time, seq));
+            }
+        }
+        Ok(())
+    }
+
+    /// A group's id, if it exists.
+    fn group_id(&mut self, uuid: &str) -> Result<Option<i64>, StoreError> {
+        if let Some(id) = self.groups.get(uuid) {
+            return Ok(Some(*id));
+        }
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM grp WHERE uuid = ?1")?
+            .query_row([uuid], |r| r.get(0))
+            .optional()?)
     }
 
     /// Adds one day's summary of pruned results to its key.
@@ -289,7 +405,16 @@ impl Writer {
         } else {
             self.conn.execute_batch("PRAGMA auto_vacuum = INCREMENTAL; VACUUM")?;
         }
-        self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |_| Ok(()))?;
+        // The file shrinks once a checkpoint copies every frame, which waits (the busy
+        // handler) for readers of older snapshots (a server's); failing that, the server's
+        // own checkpoints finish it.
+        for _ in 0..3 {
+            let busy: i64 = self.conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0))?;
+            if busy == 0 {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
         Ok(())
     }
 }

@@ -32,7 +32,7 @@ pub(super) fn fail_of(outcome: &str) -> Option<bool> {
 }
 
 /// A result's failure signature (see `insight::signature`).
-fn failure_signature(r: &ResultRecord) -> Option<String> {
+pub(super) fn failure_signature(r: &ResultRecord) -> Option<String> {
     let error_reason = r.data.get("error_reason").and_then(|v| v.first()).map(String::as_str);
     signature_of(&r.outcome, r.note.as_deref(), error_reason)
 }
