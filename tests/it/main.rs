@@ -23,6 +23,7 @@ mod operate;
 mod prune;
 mod python_client;
 mod quarantine;
+mod readme;
 mod remote_cli;
 mod replay;
 mod replication;
