@@ -17,7 +17,12 @@ pub async fn access_log(State(s): State<AppState>, req: Request, next: Next) -> 
     let path = req.uri().path().to_owned();
     let user = identity(&s, req.headers().get(header::AUTHORIZATION).and_then(|v| v.to_str().ok()));
     let resp = next.run(req).await;
-    let bytes = resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned();
+    // The body's exact size when it is known up front (every buffered answer); streams
+    // (events, change streams) log "-".
+    let bytes = match axum::body::HttpBody::size_hint(resp.body()).exact() {
+        Some(n) => n.to_string(),
+        None => resp.headers().get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()).unwrap_or("-").to_owned(),
+    };
     tracing::info!(
         target: "verdict::access",
         %method,

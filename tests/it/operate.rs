@@ -167,6 +167,7 @@ fn every_request_is_logged_once_without_secrets() {
         "{post}"
     );
     assert!(post.contains("micros="), "{post}");
+    assert!(post.contains(&format!("bytes=\"{}\"", r.text.len())), "the body's size: {post}");
     assert!(lines.iter().any(|l| l.contains("status=404")), "{lines:?}");
     assert!(!lines.iter().any(|l| l.contains("secret") || l.contains("YWxpY2U")), "no credentials: {lines:?}");
 }
