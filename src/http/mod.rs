@@ -18,6 +18,7 @@ mod routes;
 mod server;
 mod waivers;
 
+pub use access::log_request;
 pub use error::ApiError;
 pub use request::prev_next;
 pub use server::{Shutdown, serve};

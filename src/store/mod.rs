@@ -387,14 +387,14 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
     }
     // 48 MB page cache: the writer's hot index pages fit (a 1M-result store's indexes are
     // ~40 MB deep in the hot tails) and a 1M-testcase ingest stays under 100 MB RSS.
-    conn.execute_batch(
+    conn.execute_batch(&format!(
         "PRAGMA synchronous = FULL;
          PRAGMA foreign_keys = OFF;
-         PRAGMA cache_size = -49152;
+         PRAGMA cache_size = -{WRITER_CACHE_KIB};
          PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = 0;
 ",
-    )?;
+    ))?;
     rusqlite::vtab::array::load_module(&conn)?;
     conn.set_prepared_statement_cache_capacity(64);
     Ok(conn)
@@ -403,6 +403,9 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
 fn schema_version(conn: &Connection) -> Result<String, StoreError> {
     Ok(conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))?)
 }
+
+/// The writer's page cache, in KiB (48 MiB; see `open_rw`).
+const WRITER_CACHE_KIB: i64 = 49152;
 
 /// The busy handler of write connections: retries every [`BUSY_RETRY`] for up to
 /// [`BUSY_TIMEOUT`] (`count` is how many times it was called for this lock).

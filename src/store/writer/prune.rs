@@ -36,6 +36,9 @@ impl Doomed {
     }
 }
 
+/// The writer's page cache while it prunes, in KiB.
+const PRUNE_CACHE_KIB: i64 = 256 * 1024;
+
 /// What one prune step did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct PruneStep {
@@ -65,6 +68,9 @@ impl Writer {
         like: Option<&str>,
         limit: usize,
     ) -> Result<PruneStep, StoreError> {
+        // A prune deletes rows all over every index: a page cache big enough for the hot
+        // index pages of a large store saves re-reading them (set back by the vacuum).
+        self.conn.execute_batch(&format!("PRAGMA cache_size = -{PRUNE_CACHE_KIB}"))?;
         let ids = self.doomed_ids(before, like, limit)?;
         let mut by_origin: BTreeMap<String, Vec<Victim>> = BTreeMap::new();
         for id in &ids {
@@ -121,12 +127,18 @@ impl Writer {
     }
 
     fn doomed(&mut self, id: i64) -> Result<Victim, StoreError> {
-        let (origin, origin_seq, hash): (String, i64, Vec<u8>) = self
+        // No join with `origins` here: SQLite prepared that statement again on every call
+        // (a fifth of a prune's time, measured); the writer knows every origin's id.
+        let (origin_id, origin_seq, hash): (i64, i64, Vec<u8>) = self
             .conn
-            .prepare_cached(
-                "SELECT o.node, l.origin_seq, l.hash FROM log l JOIN origins o ON o.id = l.origin_id WHERE l.seq = ?1",
-            )?
+            .prepare_cached("SELECT origin_id, origin_seq, hash FROM log WHERE seq = ?1")?
             .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+        let origin = self
+            .origins
+            .iter()
+            .find(|(_, oid)| **oid == origin_id)
+            .map(|(node, _)| node.clone())
+            .ok_or_else(|| StoreError::Corrupt { seq: id, reason: format!("origin {origin_id} is not known") })?;
         let hash = Hash::from_slice(&hash)
             .ok_or_else(|| StoreError::Corrupt { seq: id, reason: "hash is not 32 bytes".into() })?;
         let r = self.logged_result(id)?;
@@ -399,6 +411,7 @@ impl Writer {
     /// can only change the mode by rebuilding the file; after a prune that copies only what
     /// is left). Then the WAL is checkpointed so the file itself shrinks.
     pub(super) fn reclaim_space(&mut self) -> Result<(), StoreError> {
+        self.conn.execute_batch(&format!("PRAGMA cache_size = -{}", super::super::WRITER_CACHE_KIB))?;
         let mode: i64 = self.conn.query_row("PRAGMA auto_vacuum", [], |r| r.get(0))?;
         if mode == 2 {
             self.conn.execute_batch("PRAGMA incremental_vacuum")?;
