@@ -451,6 +451,12 @@ fn stats(db: &std::path::Path) -> Result<i32> {
     println!("groups:       {}", s.groups);
     println!("waivers:      {}", s.waivers);
     println!("log entries:  {}", s.log_entries);
+    if s.gaps > 0 {
+        println!(
+            "pruned:       {} entries in {} stretches (under horizon entries; see `verdict prune`)",
+            s.pruned, s.gaps
+        );
+    }
     println!("data keys:    {}   distinct values: {}", s.data_keys, s.data_values);
     println!(
         "file size:    {} ({file_size} bytes, {} pages of {})",

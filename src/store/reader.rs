@@ -53,6 +53,9 @@ pub struct Stats {
     pub page_size: i64,
     /// Waiver entries (creations and revocations alike: each is a waiver record).
     pub waivers: i64,
+    /// Chain positions pruned (`verdict prune`) and the stretches they make.
+    pub pruned: i64,
+    pub gaps: i64,
 }
 
 /// A read-only connection.
@@ -558,6 +561,10 @@ impl ReadStore for Reader {
             page_count: self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?,
             page_size: self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?,
             waivers: count("waivers")?,
+            gaps: count("pruned")?,
+            pruned: self
+                .conn
+                .query_row("SELECT coalesce(sum(to_seq - from_seq + 1), 0) FROM pruned", [], |r| r.get(0))?,
         })
     }
 

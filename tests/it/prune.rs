@@ -60,6 +60,8 @@ fn prune_drops_old_results_and_the_chain_still_verifies() {
     let out = prune(&db, &[]);
     assert!(out.contains("pruned 30 results"), "{out}");
     assert!(verify(&db).starts_with("OK"), "the chain verifies over the gap");
+    let stats = cli(&["stats", "--db", db.to_str().unwrap()]);
+    assert!(stats.contains("pruned:       30 entries in 1 stretches"), "{stats}");
 
     let s = TestServer::start_on(&db, &["--auth", "dummy"]);
     let after = ids(&s, "");
