@@ -1,8 +1,9 @@
 //! HTTPS served by verdict itself (`serve --tls-cert/--tls-key`): requests over TLS from a
 //! client that trusts the test's self-signed certificate, absolute URLs that say https,
 //! plain HTTP refused on that port, a client that stalls in the handshake dropped (it must
-//! not hold a connection slot), bad certificate or key files named at start-up, and the
-//! `--url` commands with `--ca-cert`.
+//! not hold a connection slot), the header timeout and graceful shutdown over TLS, bad
+//! certificate or key files named at start-up, and `--url` commands and peers with
+//! `--ca-cert` / `--peer-ca-cert`.
 
 use crate::support::{TestServer, into_resp, run_cli_env};
 use serde_json::json;
@@ -239,4 +240,56 @@ fn s_result(s: &TestServer, cert: &Cert) {
             .send(body.to_string()),
     );
     assert_eq!(r.status, 201, "{}", r.text);
+}
+
+#[test]
+fn a_request_head_left_unfinished_after_the_handshake_is_timed_out() {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let cert = self_signed();
+    let mut args = cert.args();
+    // Only the header timeout can close it: the idle timeout is far away.
+    args.extend(["--idle-timeout", "600", "--header-timeout", "1"]);
+    let s = TestServer::start_with(&args);
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(CertificateDer::from_pem_slice(cert.pem.as_bytes()).unwrap()).unwrap();
+    let config =
+        rustls::ClientConfig::builder_with_provider(std::sync::Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+    let conn = rustls::ClientConnection::new(std::sync::Arc::new(config), "localhost".try_into().unwrap()).unwrap();
+    let sock = TcpStream::connect(s.addr()).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
+    let mut tls = rustls::StreamOwned::new(conn, sock);
+    // The handshake completes with this first write; the head never ends.
+    tls.write_all(b"GET /readyz HTTP/1.1\r\nHost: localhost\r\n").unwrap();
+    let mut got = Vec::new();
+    match tls.read_to_end(&mut got) {
+        Ok(_) => {}
+        Err(e) => assert!(
+            !matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut),
+            "the server kept the unfinished head open: {e}"
+        ),
+    }
+    assert!(!String::from_utf8_lossy(&got).contains("200 OK"), "{}", String::from_utf8_lossy(&got));
+}
+
+#[test]
+fn sigterm_closes_idle_tls_connections_and_exits() {
+    let cert = self_signed();
+    let mut args = cert.args();
+    // Were an idle TLS connection left open, shutdown would wait for it this long.
+    args.extend(["--shutdown-timeout", "600", "--idle-timeout", "600"]);
+    let mut s = TestServer::start_with(&args);
+    let agent = cert.agent();
+    assert_eq!(into_resp(agent.get(&s.url("/readyz")).call()).status, 200);
+    // The agent keeps that connection open, idle; another one is mid-handshake.
+    let mut half = TcpStream::connect(s.addr()).unwrap();
+    half.write_all(&HELLO_START).unwrap();
+    s.signal(libc::SIGTERM);
+    let status = s.wait_exit(Duration::from_secs(60)).expect("the server did not exit");
+    assert!(status.success(), "{status:?}");
+    drop(agent);
 }
