@@ -4,9 +4,9 @@
 # (the binary's --version names this commit, `serve --check-config` reads the packaged
 # /etc/verdict/verdict.toml, the user, the man pages, the completions, the unit), then
 # removes it and checks that the store directory is kept.
-# It packages the debug build `cargo test` just made (`--profile dev`; cargo-deb warns that
-# it is meant for release builds): a release build costs minutes more and the check is
-# about the package, not the binary's speed. The .rpm is not built here: installing
+# It packages the debug build (`--profile dev`, the build `cargo test` uses too, so CI
+# compiles nothing twice; cargo-deb warns that it is meant for release builds): a release
+# build costs minutes more and the check is about the package, not the binary's speed. The .rpm is not built here: installing
 # cargo-generate-rpm from source took 11 minutes on this 2-core machine while other builds
 # ran (cargo-deb: 3).
 set -euo pipefail
