@@ -71,6 +71,11 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
     };
     // Secrets are read before anything starts, so a bad file stops start-up.
     let peer_token = args.replication.client.token()?;
+    let peer_tls = args.replication.client.tls()?;
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(http::tls_config(cert, key)?),
+        _ => None,
+    };
     if args.check_config {
         // Everything above read and checked what the settings name (policies, tokens, peer token).
         super::ingest::ingest_config(&args.defaults, config.outcomes.clone(), config.input_limits.clone())?;
@@ -115,8 +120,9 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         let policies: Vec<&str> = c.gate.policies.iter().map(|p| p.id.as_deref().unwrap_or("(no id)")).collect();
         tracing::info!(db = %db.display(), node = service.node_id(), %auth, ?policies, "store opened");
         let warm = service.keep_insight_warm();
+        let scheme = if tls.is_some() { "https" } else { "http" };
         // Tests and scripts read this line to learn the port.
-        println!("verdict listening on http://{addr}");
+        println!("verdict listening on {scheme}://{addr}");
         std::io::stdout().flush()?;
         let spool = match spool_ingest {
             Some((dir, ingest)) => {
@@ -135,14 +141,15 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         };
         let amqp = match &args.amqp {
             Some(url) => {
-                let public_url = args.public_url.clone().unwrap_or_else(|| format!("http://{addr}"));
+                let public_url = args.public_url.clone().unwrap_or_else(|| format!("{scheme}://{addr}"));
                 let opts = AmqpOptions { url: url.clone(), exchange: args.amqp_exchange.clone(), public_url };
                 Some(crate::amqp::start(service.clone(), opts)?)
             }
             None => None,
         };
         let replication = std::sync::Arc::new(crate::service::replication::ReplicationState::new(peer_token.clone()));
-        let peers = super::replication::start_peers(&args.replication, peer_token, &service, replication.clone())?;
+        let peers =
+            super::replication::start_peers(&args.replication, peer_token, peer_tls, &service, replication.clone())?;
         let shutdown = http::Shutdown::default();
         let app = http::router_with_replication(
             service,
@@ -152,7 +159,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             shutdown.clone(),
         );
         tokio::spawn(on_signals(shutdown.clone()));
-        http::serve(listener, app, &limits, shutdown).await?;
+        http::serve(listener, app, &limits, tls, shutdown).await?;
         if let Some(p) = peers {
             tokio::task::spawn_blocking(move || p.stop()).await?;
         }
@@ -305,8 +312,8 @@ fn query(db: &std::path::Path, args: QueryArgs) -> Result<i32> {
     if args.latest && !q.distinct_on.is_empty() && !q.has_filter_besides_distinct() {
         bail!("--distinct-on needs at least one other filter");
     }
-    if let Some(url) = &args.remote.url {
-        return super::remote::query(url, args.remote.token.as_deref(), &pairs, args.latest, args.json, args.page);
+    if let Some(remote) = args.remote.server()? {
+        return super::remote::query(&remote, &pairs, args.latest, args.json, args.page);
     }
     let store = ReadOnly::open(db)?;
     let (results, has_next) = if args.latest {

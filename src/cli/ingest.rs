@@ -67,11 +67,11 @@ pub(super) fn sidecar_of(path: &Path) -> Option<PathBuf> {
 pub(super) fn ingest(db: &Path, args: IngestArgs) -> Result<i32> {
     let cfg = ingest_config(&args.defaults, outcomes(&args.outcomes)?, args.input_limits.limits())?;
     let files = collect(&args.paths)?;
-    if let Some(url) = &args.remote.url {
+    if let Some(remote) = args.remote.server()? {
         if cfg.require_item {
             bail!("--require-item is a local check; with --url the server stores what the files and flags say");
         }
-        return super::remote::ingest(url, args.remote.token.as_deref(), &files, &cfg.defaults);
+        return super::remote::ingest(&remote, &files, &cfg.defaults);
     }
     let config = Config { outcomes: cfg.outcomes.clone(), input_limits: cfg.limits.clone(), ..Config::default() };
     let (service, writer) = Service::open_batch(db, config)?;

@@ -303,6 +303,16 @@ pub struct ServeArgs {
     #[arg(long, env = "VERDICT_LISTEN", default_value = "127.0.0.1:5001", value_parser = listen_addr)]
     pub listen: SocketAddr,
 
+    /// Serve HTTPS (only) with this certificate chain: a PEM file, the server's certificate
+    /// first, then intermediates. Read at start-up. Without it, plain HTTP (e.g. behind a
+    /// TLS proxy).
+    #[arg(long, env = "VERDICT_TLS_CERT", value_name = "PEM", requires = "tls_key")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// The private key of --tls-cert: a PEM file (PKCS#8, RSA or EC).
+    #[arg(long, env = "VERDICT_TLS_KEY", value_name = "PEM", requires = "tls_cert")]
+    pub tls_key: Option<PathBuf>,
+
     #[command(flatten)]
     pub outcomes: OutcomeArgs,
 

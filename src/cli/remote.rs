@@ -6,28 +6,76 @@ use anyhow::{Context, Result};
 use clap::Args;
 use std::path::{Path, PathBuf};
 
-/// `--url` and `--token`, shared by every command that can talk to a running server.
+/// `--url`, `--token` and `--ca-cert`, shared by every command that can talk to a running
+/// server.
 #[derive(Debug, Args)]
 pub struct RemoteArgs {
-    /// Talk to this server (`http://host:5001`) instead of the store file; --db is then
-    /// not used.
+    /// Talk to this server (`http://host:5001`, `https://…`) instead of the store file;
+    /// --db is then not used.
     #[arg(long, env = "VERDICT_URL", value_name = "URL")]
     pub url: Option<String>,
     /// API token for --url (better from the environment: a flag shows in `ps`).
     #[arg(long, env = "VERDICT_TOKEN", hide_env_values = true, requires = "url")]
     pub token: Option<String>,
+    /// For an https --url: trust the CA (or self-signed) certificates in this PEM file
+    /// instead of the system's roots.
+    #[arg(long, env = "VERDICT_CA_CERT", value_name = "PEM", requires = "url")]
+    pub ca_cert: Option<PathBuf>,
+}
+
+impl RemoteArgs {
+    /// The server of --url, or `None` when the command works on the store file.
+    pub(super) fn server(&self) -> Result<Option<Remote<'_>>> {
+        let Some(url) = &self.url else { return Ok(None) };
+        let agent = agent(self.ca_cert.as_deref())?;
+        Ok(Some(Remote { url: url.trim_end_matches('/'), token: self.token.as_deref(), agent }))
+    }
+}
+
+/// A running server to talk to: its URL root, the token sent, and the HTTP agent (one
+/// for the whole command; it hands every status back as an answer, so the caller reads
+/// the server's reason).
+pub(super) struct Remote<'a> {
+    pub url: &'a str,
+    pub token: Option<&'a str>,
+    pub agent: ureq::Agent,
+}
+
+fn agent(ca_cert: Option<&Path>) -> Result<ureq::Agent> {
+    let tls = match ca_cert {
+        Some(path) => trusting(path)?,
+        None => crate::replicate::system_roots(),
+    };
+    Ok(ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).build().into())
+}
+
+/// TLS that trusts exactly the certificates in the PEM file at `path` (a private CA, or a
+/// self-signed server certificate), as curl's --cacert; for `--ca-cert` and `--peer-ca-cert`.
+pub(super) fn trusting(path: &Path) -> Result<ureq::tls::TlsConfig> {
+    use ureq::tls::{PemItem, RootCerts, TlsConfig, parse_pem};
+    let pem = std::fs::read(path).with_context(|| format!("cannot read the CA certificate file {}", path.display()))?;
+    let mut certs = Vec::new();
+    for item in parse_pem(&pem) {
+        if let PemItem::Certificate(c) = item.with_context(|| format!("{} is not valid PEM", path.display()))? {
+            certs.push(c);
+        }
+    }
+    if certs.is_empty() {
+        anyhow::bail!("{} holds no PEM certificate (-----BEGIN CERTIFICATE-----)", path.display());
+    }
+    Ok(TlsConfig::builder().root_certs(RootCerts::new_with_certs(&certs)).build())
 }
 
 /// `verdict ingest --url`: sends every file; prints the same summary as a local ingest.
-pub(super) fn ingest(url: &str, token: Option<&str>, files: &[PathBuf], defaults: &Defaults) -> Result<i32> {
-    let agent = agent();
-    let endpoint = format!("{}/api/verdict/v1/ingest?{}", url.trim_end_matches('/'), defaults_query(defaults));
+pub(super) fn ingest(remote: &Remote, files: &[PathBuf], defaults: &Defaults) -> Result<i32> {
+    let (agent, token) = (&remote.agent, remote.token);
+    let endpoint = format!("{}/api/verdict/v1/ingest?{}", remote.url, defaults_query(defaults));
     let (mut stored, mut duplicates, mut results) = (0usize, 0usize, 0usize);
     let mut failures: Vec<(String, String)> = Vec::new();
     let bar = super::progress_count(files.len() as u64, "sending", "files");
     for path in files {
         let name = path.to_string_lossy().into_owned();
-        match send(&agent, &endpoint, token, path) {
+        match send(agent, &endpoint, token, path) {
             Ok(answer) if answer["stored"] == true => {
                 stored += 1;
                 results += answer["results"].as_u64().unwrap_or(0) as usize;
@@ -49,18 +97,18 @@ const SUBMIT_CHUNK: usize = 4 << 20;
 /// lines, read and sent one at a time. Each part is stored exactly once by its content,
 /// and a rerun splits the same input the same way, so rerunning after a failure stores
 /// only what is missing.
-pub(super) fn submit(url: &str, token: Option<&str>, name: &str, input: std::fs::File, records: usize) -> Result<i32> {
+pub(super) fn submit(remote: &Remote, name: &str, input: std::fs::File, records: usize) -> Result<i32> {
     use std::io::{BufRead, Read};
     let size = input.metadata().map(|m| m.len()).unwrap_or(0);
-    let endpoint = format!("{}/api/verdict/v1/ingest", url.trim_end_matches('/'));
+    let endpoint = format!("{}/api/verdict/v1/ingest", remote.url);
     let base = Path::new(name).file_name().map_or_else(|| "input".to_owned(), |n| n.to_string_lossy().into_owned());
     let (mut parts, mut stored, mut again) = (0usize, 0usize, 0usize);
     // Parts are named `NAME.partN`; a whole input keeps its name.
     let mut send = |part: &[u8], numbered: bool| -> Result<()> {
         parts += 1;
         let part_name = if numbered { format!("{base}.part{parts}") } else { base.clone() };
-        let mut req = agent().post(&format!("{endpoint}?format=resultsdb-json&name={}", urlencode(&part_name)));
-        if let Some(t) = token {
+        let mut req = remote.agent.post(&format!("{endpoint}?format=resultsdb-json&name={}", urlencode(&part_name)));
+        if let Some(t) = remote.token {
             req = req.header("Authorization", &format!("Bearer {t}"));
         }
         let answer = Answer::of(req.send(part), &endpoint)?;
@@ -116,22 +164,15 @@ fn urlencode(text: &str) -> String {
 /// `verdict query --url`: the same filters as query parameters of `GET /api/v2.0/results`
 /// (or `/results/latest`); prints the server's JSON with --json, else the same table as a
 /// local query.
-pub(super) fn query(
-    url: &str,
-    token: Option<&str>,
-    pairs: &[(String, String)],
-    latest: bool,
-    json: bool,
-    page: i64,
-) -> Result<i32> {
+pub(super) fn query(remote: &Remote, pairs: &[(String, String)], latest: bool, json: bool, page: i64) -> Result<i32> {
     let path = if latest { "/api/v2.0/results/latest" } else { "/api/v2.0/results" };
     let mut q = form_urlencoded::Serializer::new(String::new());
     for (k, v) in pairs {
         q.append_pair(k, v);
     }
-    let endpoint = format!("{}{path}?{}", url.trim_end_matches('/'), q.finish());
-    let mut req = agent().get(&endpoint);
-    if let Some(t) = token {
+    let endpoint = format!("{}{path}?{}", remote.url, q.finish());
+    let mut req = remote.agent.get(&endpoint);
+    if let Some(t) = remote.token {
         req = req.header("Authorization", &format!("Bearer {t}"));
     }
     let answer = Answer::of(req.call(), &endpoint)?;
@@ -158,11 +199,6 @@ pub(super) fn query(
     });
     super::commands::print_rows(rows, answer["next"].is_string().then_some(page + 1))?;
     Ok(0)
-}
-
-/// An agent that hands every status back as an answer: the caller reads the server's reason.
-pub(super) fn agent() -> ureq::Agent {
-    ureq::Agent::config_builder().http_status_as_error(false).build().into()
 }
 
 /// A server's answer: its status, body text, and the body as JSON (Null when it is not).

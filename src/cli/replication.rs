@@ -44,6 +44,11 @@ pub struct PeerClientArgs {
     #[arg(long, default_value_t = DEFAULT_MAX_PAGE_BYTES, value_name = "BYTES",
           value_parser = clap::value_parser!(u64).range(4096..))]
     pub peer_max_page_bytes: u64,
+
+    /// For https peers: trust the CA (or self-signed) certificates in this PEM file instead
+    /// of the system's roots.
+    #[arg(long, env = "VERDICT_PEER_CA_CERT", value_name = "PEM")]
+    pub peer_ca_cert: Option<PathBuf>,
 }
 
 impl PeerClientArgs {
@@ -63,6 +68,16 @@ impl PeerClientArgs {
             bail!("the peer token file {} must hold the token alone (it contains whitespace)", path.display());
         }
         Ok(Some(token.to_owned()))
+    }
+
+    /// The TLS trust of `--peer-ca-cert` (`None`: the system's roots); a bad file is an error now.
+    pub fn tls(&self) -> Result<Option<ureq::tls::TlsConfig>> {
+        self.peer_ca_cert.as_deref().map(super::remote::trusting).transpose()
+    }
+
+    /// A client for the peer at `url` with these settings.
+    pub fn client(&self, url: &str) -> Result<PeerClient> {
+        Ok(PeerClient::new(url, self.token()?, self.limits(), self.tls()?))
     }
 
     pub fn limits(&self) -> PeerLimits {
@@ -139,6 +154,7 @@ pub struct AuditArgs {
 pub(super) fn start_peers(
     args: &PeerArgs,
     token: Option<String>,
+    tls: Option<ureq::tls::TlsConfig>,
     service: &crate::service::Service,
     state: std::sync::Arc<crate::service::replication::ReplicationState>,
 ) -> Result<Option<replicate::Peers>> {
@@ -146,16 +162,16 @@ pub(super) fn start_peers(
         return Ok(None);
     }
     let opts = PullOptions { page: args.peer_page.max(1), ..PullOptions::default() };
-    let peers = replicate::Peers::start(&args.peers, token, args.client.limits(), service.clone(), state, opts)?;
+    let peers = replicate::Peers::start(&args.peers, token, args.client.limits(), tls, service.clone(), state, opts)?;
     let shown: Vec<String> = args.peers.iter().map(|u| redact::url(u)).collect();
     tracing::info!(peers = ?shown, "pulling from peers");
     Ok(Some(peers))
 }
 
 pub fn sync(db: &Path, args: SyncArgs) -> Result<i32> {
-    let token = args.client.token()?;
+    // Settings are checked before the store is opened.
+    let mut client = args.client.client(&args.url)?;
     let (service, writer) = Service::open_batch(db, Config::default())?;
-    let mut client = PeerClient::new(&args.url, token, args.client.limits());
     client.zstd = !args.no_compress;
     let opts = PullOptions { page: args.page.max(1), full: args.full, ..PullOptions::default() };
     let bar = progress(None, "pulling");
@@ -248,7 +264,7 @@ pub fn audit(db: &Path, args: AuditArgs) -> Result<i32> {
     let reads = ReadOnly::open(db)?;
     let (report, other) = match (&args.peer, &args.bundle) {
         (Some(url), _) => {
-            let client = PeerClient::new(url, args.client.token()?, args.client.limits());
+            let client = args.client.client(url)?;
             (replicate::audit_peer(&reads, &client)?, "peer")
         }
         (None, Some(file)) => (replicate::audit_bundle(&reads, file)?, "bundle"),

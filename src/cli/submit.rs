@@ -30,11 +30,11 @@ pub(super) fn submit(db: &Path, args: SubmitArgs) -> Result<i32> {
             return Ok(1);
         }
     };
-    if let Some(url) = &args.remote.url {
+    if let Some(remote) = args.remote.server()? {
         if args.again {
             bail!("--again stores a new copy on the store file; with --url the server stores each part once");
         }
-        return super::remote::submit(url, args.remote.token.as_deref(), &name, second, checked.records);
+        return super::remote::submit(&remote, &name, second, checked.records);
     }
     let config = Config { outcomes: outcomes.clone(), input_limits: limits.clone(), ..Config::default() };
     let (service, writer) = Service::open_batch(db, config)?;

@@ -52,8 +52,8 @@ pub(super) fn waive(db: &Path, args: WaiveArgs) -> Result<i32> {
     if let Some(s) = &args.scenario {
         body["scenario"] = Value::from(s.as_str());
     }
-    let waiver = match &args.remote.url {
-        Some(url) => send(url, args.remote.token.as_deref(), args.user.as_deref(), &body)?,
+    let waiver = match args.remote.server()? {
+        Some(remote) => send(&remote, args.user.as_deref(), &body)?,
         None => write(db, &body)?,
     };
     let text = |k: &str| waiver[k].as_str().map_or_else(|| waiver[k].to_string(), str::to_owned);
@@ -78,16 +78,17 @@ fn write(db: &Path, body: &Value) -> Result<Value> {
 }
 
 /// Sends the waiver to a server; an error names the server's reason.
-fn send(url: &str, token: Option<&str>, user: Option<&str>, body: &Value) -> Result<Value> {
-    let endpoint = format!("{}/api/v1.0/waivers/", url.trim_end_matches('/'));
-    let auth = match token {
+fn send(remote: &super::remote::Remote, user: Option<&str>, body: &Value) -> Result<Value> {
+    let endpoint = format!("{}/api/v1.0/waivers/", remote.url);
+    let auth = match remote.token {
         Some(t) => format!("Bearer {t}"),
         None => {
             let user = user.map_or_else(super::operator, str::to_owned);
             format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:")))
         }
     };
-    let sent = super::remote::agent()
+    let sent = remote
+        .agent
         .post(&endpoint)
         .header("Content-Type", "application/json")
         .header("Authorization", &auth)

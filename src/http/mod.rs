@@ -1,6 +1,7 @@
 //! The HTTP adapter: ResultsDB API v2.0 on axum, served by our own loop (`server`) with
 //! per-address and global connection caps, idle, header and write timeouts, a response
-//! memory budget and graceful shutdown (axum's `serve` has none of these).
+//! memory budget and graceful shutdown (axum's `serve` has none of these), over TLS
+//! (`tls`) when given a certificate.
 
 mod access;
 mod conn;
@@ -16,12 +17,14 @@ mod replication;
 mod request;
 mod routes;
 mod server;
+mod tls;
 mod waivers;
 
 pub use access::log_request;
 pub use error::ApiError;
 pub use request::prev_next;
 pub use server::{Shutdown, serve};
+pub use tls::{TlsError, server_config as tls_config};
 
 use crate::service::Service;
 use crate::service::ingest::SpoolStatus;

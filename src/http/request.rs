@@ -29,6 +29,11 @@ impl Ctx {
     }
 }
 
+/// Marks a request that came over TLS (`serve --tls-cert`): the URLs it is answered with
+/// say https, unless a proxy header names the scheme.
+#[derive(Debug, Clone, Copy)]
+pub struct OverTls;
+
 fn header_str<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
     headers
         .get(name)
@@ -43,8 +48,8 @@ impl<S: Send + Sync> FromRequestParts<S> for Ctx {
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
         let h = &parts.headers;
         // The reverse-proxy headers ResultsDB's middleware honours.
-        let scheme =
-            header_str(h, "x-forwarded-scheme").or_else(|| header_str(h, "x-forwarded-proto")).unwrap_or("http");
+        let own = if parts.extensions.get::<OverTls>().is_some() { "https" } else { "http" };
+        let scheme = header_str(h, "x-forwarded-scheme").or_else(|| header_str(h, "x-forwarded-proto")).unwrap_or(own);
         let host = header_str(h, "x-forwarded-host")
             .or_else(|| header_str(h, header::HOST.as_str()))
             .or_else(|| parts.uri.authority().map(|a| a.as_str()))

@@ -1,12 +1,14 @@
 //! The server loop: accepts every connection at once (so silent sockets cannot fill the
 //! listen backlog), admits it under the per-address and global caps (`conn`), serves it
-//! with hyper under the idle, header and write timeouts, and shuts down gracefully.
+//! with hyper under the idle, header and write timeouts (over TLS when configured, the
+//! handshake held to the same timeouts), and shuts down gracefully.
 //!
 //! hyper_util's `GracefulShutdown` closes every connection at once; shedding one idle
 //! connection under pressure needs a per-connection trigger anyway, so each connection
 //! task waits on its own, and shutdown pulls them all.
 
-use super::conn::{Admission, Chunked, ConnGuard, Guarded, InFlight, Registry, Watched};
+use super::conn::{Admission, Chunked, ConnGuard, ConnState, Guarded, InFlight, Registry, Watched};
+use super::request::OverTls;
 use super::{ApiError, Limits};
 use crate::service::ServiceError;
 use axum::Router;
@@ -16,9 +18,11 @@ use hyper_util::rt::{TokioIo, TokioTimer};
 use std::convert::Infallible;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{Semaphore, watch};
 use tokio::task::JoinSet;
+use tokio_rustls::TlsAcceptor;
 use tower::Service as _;
 
 /// Response bodies up to this size are not counted against the response memory budget:
@@ -67,13 +71,21 @@ struct ConnConfig {
     /// Large response bodies in flight, in KiB.
     memory: Arc<Semaphore>,
     memory_kib: u32,
+    /// Set: every connection is TLS (`serve --tls-cert/--tls-key`).
+    tls: Option<TlsAcceptor>,
 }
 
-/// Serves `app` on `listener` until `shutdown` begins; then stops accepting, ends event
-/// streams, lets in-flight requests finish and closes idle connections at once, and
-/// returns when every connection is closed or `limits.shutdown_timeout` has passed
-/// (the rest are dropped).
-pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown: Shutdown) -> std::io::Result<()> {
+/// Serves `app` on `listener` (HTTPS when `tls` is given) until `shutdown` begins; then
+/// stops accepting, ends event streams, lets in-flight requests finish and closes idle
+/// connections at once, and returns when every connection is closed or
+/// `limits.shutdown_timeout` has passed (the rest are dropped).
+pub async fn serve(
+    listener: TcpListener,
+    app: Router,
+    limits: &Limits,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    shutdown: Shutdown,
+) -> std::io::Result<()> {
     let registry = Registry::new(limits.max_connections, limits.max_connections_per_ip);
     let memory_kib = u32::try_from(limits.max_response_memory.div_ceil(1024)).unwrap_or(u32::MAX).max(1);
     let cfg = Arc::new(ConnConfig {
@@ -83,6 +95,7 @@ pub async fn serve(listener: TcpListener, app: Router, limits: &Limits, shutdown
         write_timeout: limits.write_timeout,
         memory: Arc::new(Semaphore::new(memory_kib as usize)),
         memory_kib,
+        tls: tls.map(TlsAcceptor::from),
     });
     let mut tasks = JoinSet::new();
     loop {
@@ -138,13 +151,79 @@ async fn admit(registry: &Arc<Registry>, ip: std::net::IpAddr) -> Option<ConnGua
 
 async fn serve_connection(stream: TcpStream, cfg: Arc<ConnConfig>, guard: ConnGuard) {
     let state = guard.state.clone();
-    let io = TokioIo::new(Watched::new(stream, state.clone(), cfg.write_timeout));
+    // Under TLS the socket is still the watched one: encrypted bytes count as activity and
+    // the write timeout applies to them.
+    let io = Watched::new(stream, state.clone(), cfg.write_timeout);
+    match cfg.tls.clone() {
+        None => serve_http(io, cfg, state, false).await,
+        Some(acceptor) => {
+            if let Some(tls) = handshake(&acceptor, io, &cfg, &state).await {
+                serve_http(tls, cfg, state, true).await;
+            }
+        }
+    }
+    drop(guard);
+}
+
+/// The TLS handshake, held to a request head's bounds: all of it within the header
+/// timeout, closed when the client sends nothing for the idle timeout, and closed when
+/// the connection is shed (it is idle: no request is in flight) or the server shuts down.
+/// `None`: the connection is to be closed.
+async fn handshake<S>(
+    acceptor: &TlsAcceptor,
+    io: S,
+    cfg: &ConnConfig,
+    state: &ConnState,
+) -> Option<tokio_rustls::server::TlsStream<S>>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let accept = tokio::time::timeout(cfg.header_timeout, acceptor.accept(io));
+    let mut accept = std::pin::pin!(accept);
+    loop {
+        let check_in = state.idle_for().map_or(cfg.idle_timeout, |d| cfg.idle_timeout.saturating_sub(d));
+        tokio::select! {
+            done = accept.as_mut() => {
+                return match done {
+                    Ok(Ok(tls)) => Some(tls),
+                    Ok(Err(e)) => {
+                        tracing::debug!(peer = %state.ip, error = %e, "TLS handshake failed");
+                        None
+                    }
+                    Err(_) => {
+                        tracing::debug!(peer = %state.ip, "TLS handshake not done within the header timeout");
+                        None
+                    }
+                };
+            }
+            () = tokio::time::sleep(check_in) => {
+                if state.idle_for().is_some_and(|d| d >= cfg.idle_timeout) {
+                    tracing::debug!(peer = %state.ip, "TLS handshake idle for the idle timeout");
+                    return None;
+                }
+            }
+            () = state.shed.notified() => return None,
+        }
+    }
+}
+
+/// Serves HTTP/1.1 on one connection (`io`: the socket, or the TLS stream over it) until
+/// the client closes it, it idles out, or it is shed.
+async fn serve_http<I>(io: I, cfg: Arc<ConnConfig>, state: Arc<ConnState>, over_tls: bool)
+where
+    I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let io = TokioIo::new(io);
     let service = {
         let (cfg, state) = (cfg.clone(), state.clone());
-        hyper::service::service_fn(move |req: hyper::Request<hyper::body::Incoming>| {
+        hyper::service::service_fn(move |mut req: hyper::Request<hyper::body::Incoming>| {
             let in_flight = InFlight::enter(&state);
             let mut app = cfg.app.clone();
             let cfg = cfg.clone();
+            if over_tls {
+                // URLs in answers (hrefs, prev/next) say https.
+                req.extensions_mut().insert(OverTls);
+            }
             async move {
                 let resp = app.call(req.map(axum::body::Body::new)).await?;
                 let resp = reserve_memory(resp, &cfg).await;
@@ -182,7 +261,6 @@ async fn serve_connection(stream: TcpStream, cfg: Arc<ConnConfig>, guard: ConnGu
             }
         }
     }
-    drop(guard);
 }
 
 /// Large response bodies take their size from the response memory budget until hyper

@@ -41,6 +41,13 @@ impl Default for PeerLimits {
     }
 }
 
+/// TLS that checks servers against the system's trusted roots (`/etc/ssl/certs`, or the
+/// bundle `SSL_CERT_FILE` names) rather than a list compiled into the binary, so a CA an
+/// administrator added is trusted (what `--url` commands use too).
+pub fn system_roots() -> ureq::tls::TlsConfig {
+    ureq::tls::TlsConfig::builder().root_certs(ureq::tls::RootCerts::PlatformVerifier).build()
+}
+
 /// Bytes of an error answer's body shown in a message.
 const ERROR_TEXT: usize = 300;
 
@@ -61,14 +68,15 @@ pub struct PeerClient {
 pub type RemoteStream = StreamReader<Box<dyn BufRead + Send>>;
 
 impl PeerClient {
-    /// `base` is the peer's URL root (`http://host:port`).
-    pub fn new(base: &str, token: Option<String>, limits: PeerLimits) -> PeerClient {
-        let agent: ureq::Agent = ureq::Agent::config_builder()
+    /// `base` is the peer's URL root (`http://host:port`, `https://…`); `tls` replaces the
+    /// default trust in the system's roots (`--peer-ca-cert`).
+    pub fn new(base: &str, token: Option<String>, limits: PeerLimits, tls: Option<ureq::tls::TlsConfig>) -> PeerClient {
+        let config = ureq::Agent::config_builder()
             .http_status_as_error(false)
             .timeout_connect(Some(limits.timeout))
-            .timeout_resolve(Some(limits.timeout))
-            .build()
-            .into();
+            .timeout_resolve(Some(limits.timeout));
+        let tls = tls.unwrap_or_else(system_roots);
+        let agent: ureq::Agent = config.tls_config(tls).build().into();
         let base = base.trim_end_matches('/').to_owned();
         PeerClient {
             shown: redact::url(&base),
@@ -300,7 +308,7 @@ mod tests {
 
     #[test]
     fn messages_show_no_credentials() {
-        let c = PeerClient::new("http://u:pw@127.0.0.1:1/", None, PeerLimits::default());
+        let c = PeerClient::new("http://u:pw@127.0.0.1:1/", None, PeerLimits::default(), None);
         assert_eq!(c.url(), "http://u:***@127.0.0.1:1");
         let e = c.peer_err("GET http://u:pw@127.0.0.1:1/x failed");
         assert_eq!(e.to_string(), "peer http://u:***@127.0.0.1:1: GET http://u:***@127.0.0.1:1/x failed");

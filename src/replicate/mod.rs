@@ -15,6 +15,7 @@ pub use audit::{AuditReport, OriginAudit, Verdict, audit_bundle, audit_peer};
 pub use bundle::{ExportSummary, export, import_bundle};
 pub use client::{
     DEFAULT_MAX_PAGE_BYTES, DEFAULT_REQUEST_TIMEOUT_SECS, DEFAULT_TIMEOUT_SECS, PeerClient, PeerLimits, RemoteStream,
+    system_roots,
 };
 
 use crate::log::stream::{StreamError, StreamHeader, StreamReader, VersionVector};
@@ -248,6 +249,7 @@ impl Peers {
         urls: &[String],
         token: Option<String>,
         limits: PeerLimits,
+        tls: Option<ureq::tls::TlsConfig>,
         service: Service,
         state: Arc<ReplicationState>,
         opts: PullOptions,
@@ -255,7 +257,7 @@ impl Peers {
         let stop = Arc::new(AtomicBool::new(false));
         let mut threads = Vec::new();
         for url in urls {
-            let client = PeerClient::new(url, token.clone(), limits);
+            let client = PeerClient::new(url, token.clone(), limits, tls.clone());
             let index = state.add_peer(client.url());
             let (service, state, stop, opts) = (service.clone(), state.clone(), stop.clone(), opts.clone());
             let t = std::thread::Builder::new()

@@ -1,6 +1,6 @@
 //! `serve`'s configuration file: precedence (flag > environment > file > default), unknown
-//! keys and bad values named with their line, `--check-config` masking secrets, and a
-//! server actually running with the file's settings.
+//! keys and bad values named with their line, `--check-config` masking secrets, a server
+//! actually running with the file's settings, and the config file the packages install.
 
 use crate::support::{TestServer, run_cli_env};
 use std::path::{Path, PathBuf};
@@ -137,4 +137,25 @@ fn the_example_file_documents_every_key_and_checks() {
         });
         assert!(documented, "examples/verdict.toml does not document `{key}`");
     }
+}
+
+/// The config file the packages install as /etc/verdict/verdict.toml, read the way the
+/// systemd unit's ExecStart reads it: a renamed flag breaks this test, not an installation.
+#[test]
+fn the_packaged_config_checks_as_the_unit_runs_it() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let unit = std::fs::read_to_string(root.join("packaging/systemd/verdict.service")).unwrap();
+    let exec = unit.lines().find_map(|l| l.strip_prefix("ExecStart=")).expect("ExecStart");
+    let packaged = root.join("packaging/verdict.toml");
+    let mut words = exec.split_whitespace();
+    assert_eq!(words.next(), Some("/usr/bin/verdict"));
+    let mut args: Vec<&str> =
+        words.map(|w| if w == "/etc/verdict/verdict.toml" { packaged.to_str().unwrap() } else { w }).collect();
+    assert!(args.contains(&packaged.to_str().unwrap()), "ExecStart names /etc/verdict/verdict.toml: {exec}");
+    args.push("--check-config");
+    let (code, out, err) = run_cli_env(&args, &[], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(line_of(&out, "db").starts_with("db = \"/var/lib/verdict/verdict.db\"  # config file"), "{out}");
+    assert!(line_of(&out, "listen").starts_with("listen = \"127.0.0.1:5001\"  # config file"), "{out}");
+    assert_eq!(line_of(&out, "auth"), "auth = \"none\"  # default");
 }

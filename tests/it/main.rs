@@ -32,4 +32,5 @@ mod spool;
 mod store_errors;
 mod submit;
 mod tidy;
+mod tls;
 mod web;

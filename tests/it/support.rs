@@ -107,7 +107,7 @@ impl TestServer {
 
     /// The address the server listens on.
     pub fn addr(&self) -> std::net::SocketAddr {
-        self.base.trim_start_matches("http://").parse().unwrap()
+        self.base.split_once("://").map_or(self.base.as_str(), |(_, a)| a).parse().unwrap()
     }
 
     /// Sends `signal` to the server.
