@@ -26,6 +26,16 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
+    // A command whose output goes into a closed pipe (`verdict stats | head`) ends quietly,
+    // as other command-line tools do, instead of panicking on the failed write. Not the
+    // server: a client closing its connection must only fail that write.
+    #[cfg(unix)]
+    if !matches!(cli.command, verdict::cli::Command::Serve(_)) {
+        // SAFETY: restoring the default disposition of one signal before any thread starts.
+        unsafe {
+            libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::try_from_env("VERDICT_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     // At trace level the HTTP client dumps every request's bytes, Authorization headers

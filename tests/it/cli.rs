@@ -106,3 +106,24 @@ fn server_sees_results_submitted_by_cli() {
     let _dir = s.stop();
     assert_eq!(run_cli(&["verify", "--db", &db], None).0, 0, "two writers share one chain correctly");
 }
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("p.db");
+    let lines: String =
+        (0..300).map(|i| format!("{{\"testcase\": \"pipe.t{i}\", \"outcome\": \"PASSED\"}}\n")).collect();
+    assert_eq!(run_cli(&["submit", "--db", db.to_str().unwrap(), "-"], Some(&lines)).0, 0);
+    // `head` exits after one byte; the query's later lines are written into a closed pipe.
+    let out = std::process::Command::new("bash")
+        .arg("-c")
+        .arg(format!(
+            "'{}' query --db '{}' --limit 300 | head -c 1 >/dev/null",
+            crate::support::verdict_bin(),
+            db.display()
+        ))
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(!err.contains("panicked") && !err.contains("Broken pipe"), "{err}");
+}
