@@ -62,7 +62,8 @@ impl Urls {
 }
 
 /// A testcase as ResultsDB serialises it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Testcase)]
 pub struct TestcaseJson<'a> {
     pub href: String,
     pub name: &'a str,
@@ -75,7 +76,8 @@ pub fn testcase_json<'a>(name: &'a str, ref_url: Option<&'a str>, urls: &Urls) -
 
 /// A result as ResultsDB serialises it (fields in sorted order), plus `uuid`, its global
 /// identity. Serialised straight from the stored record, without an intermediate tree.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Result)]
 pub struct ResultJson<'a> {
     pub data: &'a BTreeMap<String, Vec<String>>,
     pub groups: Vec<&'a str>,
@@ -106,7 +108,8 @@ pub fn result_json<'a>(v: &'a ResultView, urls: &Urls) -> ResultJson<'a> {
 }
 
 /// A group as ResultsDB serialises it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Group)]
 pub struct GroupJson<'a> {
     pub description: Option<&'a str>,
     pub href: String,
@@ -128,7 +131,7 @@ pub fn group_json<'a>(g: &'a GroupView, urls: &Urls) -> GroupJson<'a> {
 }
 
 /// The list envelope: `{"data": [...], "next": url|null, "prev": url|null}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Envelope<T> {
     pub data: Vec<T>,
     pub next: Option<String>,
@@ -136,7 +139,7 @@ pub struct Envelope<T> {
 }
 
 /// `/results/latest`'s envelope: only `data`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DataOnly<T> {
     pub data: Vec<T>,
 }

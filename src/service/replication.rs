@@ -197,7 +197,7 @@ pub fn token_matches(given: &str, expected: &str) -> bool {
 }
 
 /// What the server knows about one peer it pulls from (`GET /api/verdict/v1/replication`).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct PeerStatus {
     pub url: String,
     /// The peer's node id, once it answered.
