@@ -43,9 +43,10 @@ fn list(ctx: &Ctx, name: &str, upper: bool) -> Vec<String> {
 #[utoipa::path(get, path = "/api/v2.0/events", tag = "resultsdb",
     params(
         crate::http::openapi::params::EventParams,
-        ("Last-Event-ID" = Option<i64>, Header, description = "Resume after this log position"),
+        ("Last-Event-ID" = Option<String>, Header,
+            description = "Resume after this log position (an integer; anything else starts from now)"),
     ),
-    responses((status = 200, content_type = "text/event-stream", body = String,
+    responses((status = 200, content_type = "text/event-stream", body = crate::http::openapi::schemas::SseEvent,
         description = "Server-Sent Events that never end: `result.first`, `result.changed` and \
             `result.repeated` (a result), `waiver.new` (a waiver), `quarantine.new` and \
             `quarantine.revoked` (a rule), each with its log position as the id")))]

@@ -460,8 +460,10 @@ pub struct SpoolStatus {
     pub failed: u64,
     /// Results stored since start.
     pub results: u64,
+    #[schema(required = true)]
     pub last_error: Option<SpoolError>,
     /// When the directory was last scanned (ISO 8601, UTC).
+    #[schema(required = true)]
     pub last_scan: Option<String>,
 }
 

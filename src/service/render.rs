@@ -67,6 +67,7 @@ impl Urls {
 pub struct TestcaseJson<'a> {
     pub href: String,
     pub name: &'a str,
+    #[schema(required = true)]
     pub ref_url: Option<&'a str>,
 }
 
@@ -83,8 +84,10 @@ pub struct ResultJson<'a> {
     pub groups: Vec<&'a str>,
     pub href: String,
     pub id: i64,
+    #[schema(required = true)]
     pub note: Option<&'a str>,
     pub outcome: &'a str,
+    #[schema(required = true)]
     pub ref_url: Option<&'a str>,
     pub submit_time: String,
     pub testcase: TestcaseJson<'a>,
@@ -111,8 +114,10 @@ pub fn result_json<'a>(v: &'a ResultView, urls: &Urls) -> ResultJson<'a> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 #[schema(as = Group)]
 pub struct GroupJson<'a> {
+    #[schema(required = true)]
     pub description: Option<&'a str>,
     pub href: String,
+    #[schema(required = true)]
     pub ref_url: Option<&'a str>,
     pub results: String,
     pub results_count: i64,
@@ -134,7 +139,9 @@ pub fn group_json<'a>(g: &'a GroupView, urls: &Urls) -> GroupJson<'a> {
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Envelope<T> {
     pub data: Vec<T>,
+    #[schema(required = true)]
     pub next: Option<String>,
+    #[schema(required = true)]
     pub prev: Option<String>,
 }
 

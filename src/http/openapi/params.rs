@@ -75,8 +75,9 @@ pub struct EventParams {
     pub outcome: Option<String>,
     /// `1` or `true`: only results that change their key's outcome.
     pub changes_only: Option<String>,
-    /// Resume after this log position (as the `Last-Event-ID` header).
-    pub last_event_id: Option<i64>,
+    /// Resume after this log position (as the `Last-Event-ID` header; not an integer:
+    /// from now).
+    pub last_event_id: Option<String>,
 }
 
 /// `GET /api/v1.0/waivers/`.
@@ -116,6 +117,7 @@ pub struct QuarantineParams {
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// The testcase (this or `testcases:like` is required).
+    #[param(example = "dist.rpmdeplint")]
     pub testcase: Option<String>,
     #[serde(rename = "testcases:like")]
     pub testcases_like: Option<String>,
@@ -160,11 +162,14 @@ pub struct FlakyParams {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompareParams {
+    #[param(example = "last_good")]
     pub base: Option<String>,
     pub head: Option<String>,
     pub base_item: Option<String>,
     pub base_type: Option<String>,
+    #[param(example = "pkg-1.4-1.fc40")]
     pub head_item: Option<String>,
+    #[param(example = "koji_build")]
     pub head_type: Option<String>,
     pub testcase: Option<String>,
     #[serde(rename = "testcases:like")]

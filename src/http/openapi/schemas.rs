@@ -4,7 +4,8 @@
 //! built. The schemathesis run (`tests/it/openapi.rs`) checks every response against them,
 //! so a body that drifts from its schema fails CI.
 //!
-//! Option fields are bodies' `null`s (and not required: a client must accept both).
+//! Option fields may be `null`; those marked `required` are always in the body (as `null`
+//! when unset), the others may be left out.
 #![allow(dead_code)] // never constructed: only their derived schemas are used
 
 use serde::Serialize;
@@ -117,8 +118,24 @@ pub struct Readiness {
     pub reason: Option<String>,
 }
 
+/// One Server-Sent Event of `/api/v2.0/events`; the stream is a sequence of them.
+#[derive(Serialize, ToSchema)]
+pub struct SseEvent {
+    /// The log position (resume with `Last-Event-ID`).
+    pub id: String,
+    /// `result.first`, `result.changed`, `result.repeated`, `waiver.new`, `quarantine.new`
+    /// or `quarantine.revoked`.
+    pub event: String,
+    /// The result, waiver or quarantine rule as JSON (as the API shows it).
+    #[schema(content_media_type = "application/json")]
+    pub data: String,
+}
+
 /// `POST /api/v2.0/results`: ResultsDB 2.0's body (pydantic rules, plus size caps).
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"testcase": {"name": "dist.rpmdeplint", "ref_url": "https://ci.example/rpmdeplint"},
+    "outcome": "FAILED", "note": "error: nothing provides foo", "groups": ["0a1b2c3d-0000-4000-8000-000000000001"],
+    "data": {"item": "pkg-1.4-1.fc40", "type": "koji_build", "arch": ["x86_64"]}}))]
 pub struct CreateResult {
     /// A testcase name, or `{"name": ..., "ref_url": ...}`.
     pub testcase: TestcaseRef,
@@ -144,6 +161,7 @@ pub enum TestcaseRef {
 
 /// `POST /api/v2.0/testcases`.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"name": "dist.rpmdeplint", "ref_url": "https://ci.example/rpmdeplint"}))]
 pub struct CreateTestcase {
     pub name: String,
     pub ref_url: Option<String>,
@@ -151,6 +169,7 @@ pub struct CreateTestcase {
 
 /// `POST /api/v2.0/groups`.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"uuid": "0a1b2c3d-0000-4000-8000-000000000001", "description": "a run"}))]
 pub struct CreateGroup {
     /// Generated when absent.
     pub uuid: Option<String>,
@@ -181,7 +200,9 @@ pub struct Waiver {
     pub subject: BTreeMap<String, String>,
     pub testcase: String,
     pub username: String,
+    #[schema(required = true)]
     pub scenario: Option<String>,
+    #[schema(required = true)]
     pub proxied_by: Option<String>,
     pub product_version: String,
     pub waived: bool,
@@ -195,9 +216,13 @@ pub struct Waiver {
 #[derive(Serialize, ToSchema)]
 pub struct WaiverPage {
     pub data: Vec<Waiver>,
+    #[schema(required = true)]
     pub prev: Option<String>,
+    #[schema(required = true)]
     pub next: Option<String>,
+    #[schema(required = true)]
     pub first: Option<String>,
+    #[schema(required = true)]
     pub last: Option<String>,
 }
 
@@ -210,6 +235,8 @@ pub struct WaiverList {
 /// One waiver to create: a subject (`subject_type` + `subject_identifier`, or the legacy
 /// `subject` object), a testcase, the product version and a comment.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"subject_type": "koji_build", "subject_identifier": "pkg-1.4-1.fc40",
+    "testcase": "dist.rpmdeplint", "product_version": "fedora-40", "comment": "a known failure"}))]
 pub struct CreateWaiver {
     pub subject_type: Option<String>,
     pub subject_identifier: Option<String>,
@@ -247,6 +274,7 @@ pub enum CreatedWaivers {
 
 /// `POST /api/v1.0/waivers/+filtered`.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"filters": [{"subject_type": "koji_build", "subject_identifier": "pkg-1.4-1.fc40"}]}))]
 pub struct FilterWaivers {
     /// At least one filter; a waiver matching any of them is listed.
     pub filters: Vec<WaiverFilter>,
@@ -287,6 +315,8 @@ pub struct WaiversBySubjects {
 /// `subject_identifier`) or a `subject` list; `decision_context` (or on-demand `rules`) and
 /// `product_version` pick the policies.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"decision_context": "bodhi_update_push_stable", "product_version": "fedora-40",
+    "subject_type": "koji_build", "subject_identifier": "pkg-1.4-1.fc40", "verbose": true}))]
 pub struct DecisionRequest {
     pub decision_context: Option<Value>,
     pub product_version: Option<String>,
@@ -384,17 +414,24 @@ pub struct Quarantine {
     pub id: String,
     /// A glob over testcase names.
     pub testcase: String,
+    #[schema(required = true)]
     pub scenario: Option<String>,
+    #[schema(required = true)]
     pub product_version: Option<String>,
+    #[schema(required = true)]
     pub subject_type: Option<String>,
     pub reason: String,
     pub owner: String,
+    #[schema(required = true)]
     pub proxied_by: Option<String>,
     pub created_at: String,
+    #[schema(required = true)]
     pub expires_at: Option<String>,
     pub release_after_passes: u32,
     pub revoked: bool,
+    #[schema(required = true)]
     pub revoked_at: Option<String>,
+    #[schema(required = true)]
     pub revoked_by: Option<String>,
     /// Whether the rule stands now (or at the list's `when`).
     pub active: bool,
@@ -408,6 +445,7 @@ pub struct QuarantineList {
 
 /// A new rule, or `{"id": ..., "revoked": true}` to revoke one.
 #[derive(Serialize, ToSchema)]
+#[schema(example = json!({"testcase": "dist.abi*", "reason": "flaky on aarch64", "release_after_passes": 3}))]
 pub struct QuarantineBody {
     pub testcase: Option<String>,
     pub reason: Option<String>,
@@ -478,13 +516,21 @@ pub struct KeyHistory {
     pub passes: u64,
     pub fails: u64,
     pub transitions: u64,
+    #[schema(required = true)]
     pub pass_rate: Option<f64>,
+    #[schema(required = true)]
     pub current_streak: Option<Streak>,
+    #[schema(required = true)]
     pub first_seen: Option<String>,
+    #[schema(required = true)]
     pub last_pass: Option<String>,
+    #[schema(required = true)]
     pub last_fail: Option<String>,
+    #[schema(required = true)]
     pub duration: Option<DurationStats>,
+    #[schema(required = true)]
     pub signature: Option<String>,
+    #[schema(required = true)]
     pub seen_before: Option<u64>,
     pub results: Vec<HistoryRow>,
 }
@@ -514,7 +560,9 @@ pub struct HistoryRow {
     pub item: String,
     pub outcome: String,
     pub submit_time: String,
+    #[schema(required = true)]
     pub note: Option<String>,
+    #[schema(required = true)]
     pub signature: Option<String>,
 }
 
@@ -522,8 +570,10 @@ pub struct HistoryRow {
 #[derive(Serialize, ToSchema)]
 pub struct SimilarAnswer {
     pub id: i64,
+    #[schema(required = true)]
     pub signature: Option<String>,
     pub seen_before: u64,
+    #[schema(required = true)]
     pub first_seen: Option<String>,
     pub items: Vec<String>,
     pub results: Vec<HistoryRow>,
@@ -558,6 +608,7 @@ pub struct Classification {
     pub reason: String,
     pub runs: u64,
     pub fails: u64,
+    #[schema(required = true)]
     pub flip_rate: Option<f64>,
     pub passes_since_evidence: u64,
     pub evidence: Vec<Evidence>,
@@ -592,9 +643,12 @@ pub struct CompareAnswer {
 /// A side as compared: a group, or an item (for `last_good`, the item found).
 #[derive(Serialize, ToSchema)]
 pub struct CompareSide {
+    #[schema(required = true)]
     pub group: Option<String>,
+    #[schema(required = true)]
     pub item: Option<String>,
     #[serde(rename = "type")]
+    #[schema(required = true)]
     pub item_type: Option<String>,
     pub keys: u64,
 }
@@ -605,13 +659,21 @@ pub struct CompareEntry {
     pub testcase: String,
     pub scenario: String,
     pub arch: String,
+    #[schema(required = true)]
     pub base_id: Option<i64>,
+    #[schema(required = true)]
     pub head_id: Option<i64>,
+    #[schema(required = true)]
     pub base_outcome: Option<String>,
+    #[schema(required = true)]
     pub head_outcome: Option<String>,
+    #[schema(required = true)]
     pub signature: Option<String>,
+    #[schema(required = true)]
     pub seen_before: Option<u64>,
+    #[schema(required = true)]
     pub failing_since: Option<String>,
+    #[schema(required = true)]
     pub failing_for: Option<u64>,
 }
 
