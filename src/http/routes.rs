@@ -218,7 +218,9 @@ async fn testcase_path(State(s): State<AppState>, ctx: Ctx, Path(name): Path<Str
 }
 
 #[utoipa::path(get, path = "/api/v2.0/testcases/{name}", tag = "resultsdb",
-    params(("name" = String, Path, description = "The testcase name (it may contain `/`)")), responses(
+    params(("name" = String, Path,
+        description = "The testcase name; it may contain `/`, but one ending in `/results` reads as that testcase's results, as upstream")),
+    responses(
     (status = 200, description = "The testcase", body = TestcaseJson),
     (status = 404, description = "No such testcase", body = Message),
 ))]

@@ -15,6 +15,7 @@ pub struct ResultParams {
     /// Page number, from 0.
     pub page: Option<i64>,
     /// Results per page (default 20; at most the server's `--max-limit`).
+    #[param(minimum = 0)]
     pub limit: Option<i64>,
     /// `asc:submit_time` for oldest first (default newest first).
     pub _sort: Option<String>,
@@ -41,6 +42,7 @@ pub struct ResultParams {
 #[into_params(parameter_in = Query)]
 pub struct TestcaseParams {
     pub page: Option<i64>,
+    #[param(minimum = 0)]
     pub limit: Option<i64>,
     /// Comma list of exact names (wins over `name:like`).
     pub name: Option<String>,
@@ -54,6 +56,7 @@ pub struct TestcaseParams {
 #[into_params(parameter_in = Query)]
 pub struct GroupParams {
     pub page: Option<i64>,
+    #[param(minimum = 0)]
     pub limit: Option<i64>,
     /// Comma list of uuids.
     pub uuid: Option<String>,
@@ -117,21 +120,30 @@ pub struct QuarantineParams {
 #[into_params(parameter_in = Query)]
 pub struct HistoryParams {
     /// The testcase (this or `testcases:like` is required).
-    #[param(example = "dist.rpmdeplint")]
+    #[param(example = "dist.rpmdeplint", min_length = 1)]
     pub testcase: Option<String>,
     #[serde(rename = "testcases:like")]
+    #[param(min_length = 1)]
     pub testcases_like: Option<String>,
+    #[param(min_length = 1)]
     pub item: Option<String>,
     #[serde(rename = "type")]
+    #[param(min_length = 1)]
     pub item_type: Option<String>,
+    #[param(min_length = 1)]
     pub scenario: Option<String>,
+    #[param(min_length = 1)]
     pub arch: Option<String>,
     /// ISO 8601.
+    #[param(min_length = 1)]
     pub since: Option<String>,
+    #[param(min_length = 1)]
     pub until: Option<String>,
     /// Results listed per key, 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
     /// Answer as this node would have at that instant.
+    #[param(min_length = 1)]
     pub when: Option<String>,
 }
 
@@ -139,21 +151,33 @@ pub struct HistoryParams {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct FlakyParams {
+    #[param(min_length = 1)]
     pub testcase: Option<String>,
     #[serde(rename = "testcases:like")]
+    #[param(min_length = 1)]
     pub testcases_like: Option<String>,
+    #[param(min_length = 1)]
     pub item: Option<String>,
     #[serde(rename = "type")]
+    #[param(min_length = 1)]
     pub item_type: Option<String>,
+    #[param(min_length = 1)]
     pub scenario: Option<String>,
+    #[param(min_length = 1)]
     pub arch: Option<String>,
     /// Window start (default 14 days before `when`).
+    #[param(min_length = 1)]
     pub since: Option<String>,
+    #[param(min_length = 1)]
     pub when: Option<String>,
+    #[param(minimum = 2, maximum = 1000000)]
     pub min_runs: Option<u32>,
     /// 0 to 1.
+    #[param(minimum = 0, maximum = 1)]
     pub flip_rate: Option<f64>,
+    #[param(minimum = 2, maximum = 1000)]
     pub breakage_run: Option<u32>,
+    #[param(minimum = 1, maximum = 1000)]
     pub clear_after: Option<u32>,
 }
 
@@ -162,20 +186,28 @@ pub struct FlakyParams {
 #[derive(Deserialize, IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CompareParams {
-    #[param(example = "last_good")]
+    #[param(example = "last_good", min_length = 1)]
     pub base: Option<String>,
+    #[param(min_length = 1)]
     pub head: Option<String>,
+    #[param(min_length = 1)]
     pub base_item: Option<String>,
+    #[param(min_length = 1)]
     pub base_type: Option<String>,
-    #[param(example = "pkg-1.4-1.fc40")]
+    #[param(example = "pkg-1.4-1.fc40", min_length = 1)]
     pub head_item: Option<String>,
-    #[param(example = "koji_build")]
+    #[param(example = "koji_build", min_length = 1)]
     pub head_type: Option<String>,
+    #[param(min_length = 1)]
     pub testcase: Option<String>,
     #[serde(rename = "testcases:like")]
+    #[param(min_length = 1)]
     pub testcases_like: Option<String>,
+    #[param(min_length = 1)]
     pub scenario: Option<String>,
+    #[param(min_length = 1)]
     pub arch: Option<String>,
+    #[param(min_length = 1)]
     pub when: Option<String>,
 }
 
@@ -184,7 +216,9 @@ pub struct CompareParams {
 #[into_params(parameter_in = Query)]
 pub struct SimilarParams {
     /// 1 to 1000 (default 100).
+    #[param(minimum = 1, maximum = 1000)]
     pub limit: Option<u32>,
+    #[param(min_length = 1)]
     pub when: Option<String>,
 }
 
@@ -195,8 +229,10 @@ pub struct ChangesParams {
     /// The caller's version vector: `ORIGIN:SEQ,...`.
     pub since: Option<String>,
     /// Entries at most, 0 to 200000 (default 10000; 0 is read as 1).
+    #[param(minimum = 0, maximum = 200000)]
     pub limit: Option<u64>,
     /// Seconds to wait for news when the caller lacks nothing, 0 to 30.
+    #[param(minimum = 0, maximum = 30)]
     pub wait: Option<u64>,
     /// Bytes at most before compression (at least one entry is sent).
     pub max_bytes: Option<u64>,
