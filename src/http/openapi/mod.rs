@@ -9,6 +9,7 @@ pub mod schemas;
 
 use super::AppState;
 use axum::Router;
+use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -89,8 +90,9 @@ pub fn routes() -> Router<AppState> {
 )]
 struct ApiDoc;
 
-/// The document, built once.
-static DOCUMENT: LazyLock<Result<String, String>> = LazyLock::new(|| document().to_json().map_err(|e| e.to_string()));
+/// The document, built once (shared, not copied, by each answer).
+static DOCUMENT: LazyLock<Result<Bytes, String>> =
+    LazyLock::new(|| document().to_json().map(Bytes::from).map_err(|e| e.to_string()));
 
 /// The OpenAPI document of the API.
 pub fn document() -> Document {
@@ -107,7 +109,7 @@ pub fn document() -> Document {
 async fn openapi_json() -> Response {
     match &*DOCUMENT {
         Ok(text) => {
-            let mut r = (StatusCode::OK, text.clone()).into_response();
+            let mut r = (StatusCode::OK, Body::from(text.clone())).into_response();
             r.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
             r
         }
