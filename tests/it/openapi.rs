@@ -157,7 +157,7 @@ fn schemathesis_finds_no_server_error_and_no_response_off_the_document() {
             "--checks",
             "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance",
         ])
-        .args(["--seed", "20261202", "--max-examples", "25", "--generation-database", "none"])
+        .args(["--seed", "20261202", "--max-examples", "50", "--generation-database", "none"])
         .args(["--workers", "1", "--request-timeout", "40", "--auth", "alice:x", "--continue-on-failure"])
         // The event stream never ends: a request to it would only time out.
         .args(["--exclude-path", "/api/v2.0/events"])
