@@ -55,7 +55,9 @@ async fn subject_types(State(s): State<AppState>) -> Response {
 }
 
 #[utoipa::path(post, path = "/api/v1.0/validate-gating-yaml", tag = "greenwave",
-    request_body(content = String, description = "A gating.yaml file", content_type = "text/plain"), responses(
+    request_body(content = String, description = "A gating.yaml file", content_type = "text/plain",
+        example = json!("--- !Policy\nid: gate\nproduct_versions: [fedora-*]\ndecision_context: ctx\nrules:\n  - !PassingTestCaseRule {test_case_name: dist.rpmdeplint}\n")),
+    responses(
     (status = 200, description = "The policies are valid", body = Message),
     (status = 400, description = "What is wrong, with the line", body = Message),
 ))]

@@ -6,7 +6,7 @@ use super::AppState;
 use super::error::ApiError;
 use super::json_response;
 use super::openapi::params::IngestParams;
-use super::openapi::schemas::{IngestError, Message, UploadForm};
+use super::openapi::schemas::{FileBody, IngestError, Message, UploadForm};
 use super::request::{Ctx, read_bytes, same_origin};
 use crate::model::ModelError;
 use crate::service::ServiceError;
@@ -28,7 +28,8 @@ const MAX_REQUEST: usize = SMALL_FILE as usize + (1 << 20);
 
 #[utoipa::path(post, path = "/api/verdict/v1/ingest", tag = "resultsdb", params(IngestParams),
     request_body(description = "The file as the body, or a form with a `file` (and an optional `sidecar`) part", content(
-        (Vec<u8> = "application/octet-stream"),
+        (FileBody = "application/octet-stream",
+            example = json!("TAP version 13\n1..2\nok 1 - dist.first\nnot ok 2 - dist.second\n")),
         (UploadForm = "multipart/form-data"),
     )),
     security((), ("basic" = []), ("bearer" = [])), responses(

@@ -254,6 +254,7 @@ pub struct HashesParams {
 #[into_params(parameter_in = Query)]
 pub struct IngestParams {
     /// The file name, for format detection.
+    #[param(example = "results.tap")]
     pub name: Option<String>,
     /// A format name instead of detection.
     pub format: Option<String>,

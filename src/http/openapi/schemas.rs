@@ -681,6 +681,11 @@ pub struct CompareEntry {
 // Ingest
 // ---------------------------------------------------------------------------------------
 
+/// A result file's bytes (the format is detected from `name` or the content).
+#[derive(Serialize, ToSchema)]
+#[schema(value_type = String, format = Binary)]
+pub struct FileBody(pub Vec<u8>);
+
 /// A multipart upload: the file, and optionally its sidecar context.
 #[derive(Serialize, ToSchema)]
 pub struct UploadForm {
