@@ -40,6 +40,17 @@ fn list(ctx: &Ctx, name: &str, upper: bool) -> Vec<String> {
         .collect()
 }
 
+#[utoipa::path(get, path = "/api/v2.0/events", tag = "resultsdb",
+    params(
+        crate::http::openapi::params::EventParams,
+        ("Last-Event-ID" = Option<String>, Header,
+            description = "Resume after this log position (an integer; anything else starts from now)"),
+    ),
+    responses((status = 200, content_type = "text/event-stream", body = crate::http::openapi::schemas::SseEvent,
+        description = "Server-Sent Events that never end: `result.first`, `result.changed` and \
+            `result.repeated` (a result), `waiver.new` (a waiver), `quarantine.new` and \
+            `quarantine.revoked` (a rule), each with its log position as the id")))]
+/// Server-Sent Events of new results, waivers and quarantine changes.
 pub async fn events(State(s): State<AppState>, ctx: Ctx) -> Sse<impl Stream<Item = Result<Event, Infallible>>> {
     let filter = EventFilter {
         testcases: list(&ctx, "testcases", false),

@@ -5,10 +5,13 @@
 use super::AppState;
 use super::error::ApiError;
 use super::json_response;
+use super::openapi::params::IngestParams;
+use super::openapi::schemas::{FileBody, IngestError, Message, UploadForm};
 use super::request::{Ctx, read_bytes, same_origin};
 use crate::model::ModelError;
 use crate::service::ServiceError;
 use crate::service::ingest::{Defaults, SMALL_FILE, Upload};
+use crate::service::upload::UploadAnswer;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::http::{StatusCode, header};
@@ -23,6 +26,22 @@ pub fn routes() -> Router<AppState> {
 /// Largest request: the in-memory file limit plus room for a sidecar and multipart framing.
 const MAX_REQUEST: usize = SMALL_FILE as usize + (1 << 20);
 
+#[utoipa::path(post, path = "/api/verdict/v1/ingest", tag = "resultsdb", params(IngestParams),
+    request_body(description = "The file as the body, or a form with a `file` (and an optional `sidecar`) part", content(
+        (FileBody = "application/octet-stream",
+            example = json!("TAP version 13\n1..2\nok 1 - dist.first\nnot ok 2 - dist.second\n")),
+        (UploadForm = "multipart/form-data"),
+    )),
+    security((), ("basic" = []), ("bearer" = [])), responses(
+    (status = 201, description = "Stored", body = UploadAnswer),
+    (status = 200, description = "The same content was stored before: nothing stored", body = UploadAnswer),
+    (status = 400, description = "The file, a parameter or the form is invalid (what and where)", body = IngestError),
+    (status = 401, description = "Credentials missing or wrong (tokens mode)", body = Message),
+    (status = 403, description = "A cross-site upload, or a testcase the user may not submit", body = Message),
+    (status = 503, description = "A transient store failure: retry", body = IngestError),
+    (status = 507, description = "The disk is full", body = IngestError),
+))]
+/// Stores one result file exactly once by content.
 async fn ingest(
     axum::extract::State(s): axum::extract::State<AppState>,
     ctx: Ctx,

@@ -15,6 +15,10 @@ pub fn routes() -> Router<AppState> {
     Router::new().route("/metrics", get(metrics))
 }
 
+#[utoipa::path(get, path = "/metrics", tag = "operations", responses(
+    (status = 200, description = "Prometheus text format 0.0.4", content_type = "text/plain", body = String),
+))]
+/// The metrics.
 async fn metrics(State(s): State<AppState>) -> Response {
     let spool = s.spool.as_ref().and_then(|st| st.lock().ok().map(|g| g.clone()));
     let text = s.service.metrics_text(spool, s.replication.peers()).await;

@@ -11,6 +11,7 @@ mod events;
 mod ingest;
 mod insight;
 mod metrics;
+pub mod openapi;
 pub mod pages;
 mod quarantines;
 mod replication;

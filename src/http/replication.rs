@@ -7,6 +7,8 @@
 use super::AppState;
 use super::error::ApiError;
 use super::json_response;
+use super::openapi::params::{ChangesParams, HashesParams};
+use super::openapi::schemas::{Hashes, Message, ReplicationStatus};
 use super::request::Ctx;
 use crate::log::stream::{is_origin, parse_vv};
 use crate::model::ModelError;
@@ -65,6 +67,13 @@ fn authorize(s: &AppState, ctx: &Ctx) -> Result<(), ApiError> {
 /// stream of what the caller lacks (JSON Lines; zstd with `Accept-Encoding: zstd`), at most
 /// N entries and B bytes before compression (at least one entry). With `wait`, a caller
 /// that lacks nothing is answered when something arrives or after S seconds.
+#[utoipa::path(get, path = "/api/verdict/v1/changes", tag = "replication",
+    params(ChangesParams, ("Accept-Encoding" = Option<String>, Header, description = "`zstd` compresses the stream")),
+    security((), ("bearer" = [])), responses(
+    (status = 200, description = "The change stream (header line, entries, digest trailer)", content_type = "application/jsonl", body = String),
+    (status = 400, description = "A parameter is invalid", body = Message),
+    (status = 401, description = "The server's peer token is missing or wrong", body = Message),
+))]
 async fn changes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiError> {
     authorize(&s, &ctx)?;
     let since = parse_vv(param(&ctx, "since").unwrap_or("")).map_err(|e| bad(e.to_string()))?;
@@ -170,6 +179,12 @@ impl Drop for ChannelWriter {
 /// `GET /api/verdict/v1/hashes?origin=O&seqs=1,5,9`: this node's chain hashes of origin O
 /// at those positions (positions it does not hold are left out; at most 1,000), and the
 /// stretches of O it pruned (`pruned`: `[from, to]` pairs).
+#[utoipa::path(get, path = "/api/verdict/v1/hashes", tag = "replication", params(HashesParams),
+    security((), ("bearer" = [])), responses(
+    (status = 200, description = "The chain hashes held", body = Hashes),
+    (status = 400, description = "A parameter is invalid", body = Message),
+    (status = 401, description = "The server's peer token is missing or wrong", body = Message),
+))]
 async fn hashes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiError> {
     authorize(&s, &ctx)?;
     let origin =
@@ -202,6 +217,8 @@ async fn hashes(State(s): State<AppState>, ctx: Ctx) -> Result<Response, ApiErro
 
 /// `GET /api/verdict/v1/replication`: node id, version vector (with head hashes) and the
 /// status of every peer this server pulls from.
+#[utoipa::path(get, path = "/api/verdict/v1/replication", tag = "replication",
+    responses((status = 200, description = "This node, its heads and its peers", body = ReplicationStatus)))]
 async fn status(State(s): State<AppState>) -> Result<Response, ApiError> {
     let reads = s.service.reads();
     let (heads, conflicts) = (reads.heads()?, reads.conflicts(0)?.count);

@@ -1,10 +1,17 @@
 //! ResultsDB API v2.0 routes and their handlers.
 
 use super::error::ApiError;
+use super::openapi::params::{GroupParams, ResultParams, TestcaseParams};
+use super::openapi::schemas::{
+    Alive, BadRequest, CreateGroup, CreateResult, CreateTestcase, Landing, Message, Readiness,
+};
 use super::request::{Ctx, prev_next, read_json};
 use super::{AppState, json_response};
 use crate::model::{GroupQuery, ResultQuery, TestcaseQuery};
-use crate::service::render::{DataOnly, Envelope, Urls, group_json, result_json, testcase_json};
+use crate::service::ingest::SpoolStatus;
+use crate::service::render::{
+    DataOnly, Envelope, GroupJson, ResultJson, TestcaseJson, Urls, group_json, result_json, testcase_json,
+};
 use crate::service::{Health, Page, Service};
 use axum::Router;
 use axum::body::Body;
@@ -27,7 +34,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2.0/results/latest", get(latest_results))
         .route("/api/v2.0/results/{id}", get(get_result))
         .route("/api/v2.0/testcases", get(list_testcases).post(create_testcase))
-        .route("/api/v2.0/testcases/{*name}", get(get_testcase_path))
+        .route("/api/v2.0/testcases/{*name}", get(testcase_path))
         .route("/api/v2.0/groups", get(list_groups).post(create_group))
         .route("/api/v2.0/groups/{uuid}", get(get_group))
         .route("/api/v2.0/groups/{uuid}/results", get(group_results))
@@ -41,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .merge(super::ingest::routes())
         .merge(super::pages::routes())
         .merge(super::metrics::routes())
+        .merge(super::openapi::routes())
         .fallback(not_found)
         .with_state(state)
 }
@@ -60,6 +68,8 @@ fn envelope<'a, T, J: serde::Serialize>(ctx: &Ctx, page: &'a Page<T>, item: impl
     ok(&Envelope { data, next, prev })
 }
 
+#[utoipa::path(get, path = "/api/v2.0", tag = "resultsdb",
+    responses((status = 300, description = "Links to the collections (upstream answers 300)", body = Landing)))]
 async fn landing(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let body = json!({
         "documentation": "http://docs.resultsdb20.apiary.io/",
@@ -73,6 +83,10 @@ async fn landing(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     Ok(json_response(StatusCode::MULTIPLE_CHOICES, &body))
 }
 
+#[utoipa::path(get, path = "/api/v2.0/healthcheck", tag = "operations", responses(
+    (status = 200, description = "The store answers and takes writes", body = Message),
+    (status = 503, description = "The store does not answer, or refuses writes (disk full)", body = Message),
+))]
 /// Upstream's answers (200 OK, 503 when the database does not answer), plus 503 with its
 /// own message while the disk is full: reads are still served then, but every submitted
 /// result would be lost, and a monitor that only looks at the status must see that.
@@ -89,11 +103,17 @@ async fn healthcheck(State(s): State<AppState>) -> Response {
     }
 }
 
+#[utoipa::path(get, path = "/livez", tag = "operations",
+    responses((status = 200, description = "The process answers", body = Alive)))]
 /// Liveness: the process answers HTTP (for a supervisor's restart decision).
 async fn livez() -> Response {
     json_response(StatusCode::OK, &json!({"status": "alive"}))
 }
 
+#[utoipa::path(get, path = "/readyz", tag = "operations", responses(
+    (status = 200, description = "Ready, with the number of policies loaded", body = Readiness),
+    (status = 503, description = "Not ready, with the reason", body = Readiness),
+))]
 /// Readiness: the store answers and takes writes, the policies are loaded, and the server
 /// is not shutting down (for a load balancer's routing decision).
 async fn readyz(State(s): State<AppState>) -> Response {
@@ -116,12 +136,22 @@ fn result_query(service: &Service, ctx: &Ctx) -> Result<ResultQuery, ApiError> {
     Ok(ResultQuery::parse(&ctx.pairs, &c.outcomes, c.max_limit)?)
 }
 
+#[utoipa::path(get, path = "/api/v2.0/results", tag = "resultsdb", params(ResultParams), responses(
+    (status = 200, description = "A page of results, newest first", body = Envelope<ResultJson>),
+    (status = 400, description = "A parameter is invalid", body = BadRequest),
+))]
+/// Results, filtered.
 async fn list_results(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = result_query(&s.service, &ctx)?;
     let page = s.service.results(q).await?;
     envelope(&ctx, &page, result_json)
 }
 
+#[utoipa::path(get, path = "/api/v2.0/results/latest", tag = "resultsdb", params(ResultParams), responses(
+    (status = 200, description = "The newest result of each testcase (or `_distinct_on` value)", body = DataOnly<ResultJson>),
+    (status = 400, description = "A parameter is invalid", body = BadRequest),
+))]
+/// The newest result of each testcase matching the filters.
 async fn latest_results(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = result_query(&s.service, &ctx)?;
     let results = s.service.latest(q).await?;
@@ -129,11 +159,33 @@ async fn latest_results(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     ok(&DataOnly { data })
 }
 
+#[utoipa::path(get, path = "/api/v2.0/results/{id}", tag = "resultsdb",
+    params(("id" = String, Path, description = "The result id")), responses(
+    (status = 200, description = "The result", body = ResultJson),
+    (status = 404, description = "No such result", body = Message),
+))]
+/// One result.
 async fn get_result(State(s): State<AppState>, ctx: Ctx, Path(id): Path<String>) -> ApiResult {
     let r = s.service.result(&id).await?;
     ok(&result_json(&r, &ctx.urls))
 }
 
+#[utoipa::path(post, path = "/api/v2.0/results", tag = "resultsdb",
+    params(("Idempotency-Key" = Option<String>, Header, description = "Retries with the same key and body store the result once")),
+    request_body = CreateResult,
+    security((), ("basic" = []), ("bearer" = [])),
+    responses(
+    (status = 201, description = "Stored (or, with `Idempotent-Replayed: true`, stored before)", body = ResultJson,
+        headers(("Idempotent-Replayed" = String, description = "`true` when the key's result was stored before"))),
+    (status = 400, description = "The body is invalid", body = BadRequest),
+    (status = 401, description = "Credentials missing or wrong (tokens mode)", body = Message),
+    (status = 403, description = "The user may not submit this testcase", body = Message),
+    (status = 409, description = "The uuid names a different result", body = Message),
+    (status = 415, description = "The body is not declared JSON", body = Message),
+    (status = 422, description = "The idempotency key was used with another body", body = Message),
+    (status = 507, description = "The disk is full", body = Message),
+))]
+/// Stores a result.
 async fn create_result(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
     let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     let key = ctx.headers.get("idempotency-key").and_then(|v| v.to_str().ok()).filter(|k| !k.is_empty());
@@ -145,6 +197,11 @@ async fn create_result(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiRe
     Ok(resp)
 }
 
+#[utoipa::path(get, path = "/api/v2.0/testcases", tag = "resultsdb", params(TestcaseParams), responses(
+    (status = 200, description = "A page of testcases", body = Envelope<TestcaseJson>),
+    (status = 400, description = "A parameter is invalid", body = BadRequest),
+))]
+/// Testcases, filtered.
 async fn list_testcases(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = TestcaseQuery::parse(&ctx.pairs, s.service.config().max_limit)?;
     let page = s.service.testcases(q).await?;
@@ -153,45 +210,110 @@ async fn list_testcases(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
 
 /// `/testcases/<path:name>` and `/testcases/<path:name>/results`: names may contain `/`,
 /// and like upstream's router we prefer the `…/results` reading.
-async fn get_testcase_path(State(s): State<AppState>, ctx: Ctx, Path(name): Path<String>) -> ApiResult {
-    if let Some(tc) = name.strip_suffix("/results").filter(|n| !n.is_empty()) {
-        let q = result_query(&s.service, &ctx)?;
-        let page = s.service.testcase_results(tc.to_owned(), q).await?;
-        return envelope(&ctx, &page, result_json);
+async fn testcase_path(State(s): State<AppState>, ctx: Ctx, Path(name): Path<String>) -> ApiResult {
+    match name.strip_suffix("/results").filter(|n| !n.is_empty()) {
+        Some(tc) => testcase_results(s, ctx, tc.to_owned()).await,
+        None => get_testcase(s, ctx, name).await,
     }
+}
+
+#[utoipa::path(get, path = "/api/v2.0/testcases/{name}", tag = "resultsdb",
+    params(("name" = String, Path,
+        description = "The testcase name; it may contain `/`, but one ending in `/results` reads as that testcase's results, as upstream")),
+    responses(
+    (status = 200, description = "The testcase", body = TestcaseJson),
+    (status = 404, description = "No such testcase", body = Message),
+))]
+/// One testcase.
+async fn get_testcase(s: AppState, ctx: Ctx, name: String) -> ApiResult {
     let t = s.service.testcase(name).await?;
     ok(&testcase_json(&t.name, t.ref_url.as_deref(), &ctx.urls))
 }
 
+#[utoipa::path(get, path = "/api/v2.0/testcases/{name}/results", tag = "resultsdb",
+    params(("name" = String, Path, description = "The testcase name"), ResultParams), responses(
+    (status = 200, description = "A page of the testcase's results", body = Envelope<ResultJson>),
+    (status = 400, description = "A parameter is invalid", body = BadRequest),
+    (status = 404, description = "No such testcase", body = Message),
+))]
+/// A testcase's results.
+async fn testcase_results(s: AppState, ctx: Ctx, name: String) -> ApiResult {
+    let q = result_query(&s.service, &ctx)?;
+    let page = s.service.testcase_results(name, q).await?;
+    envelope(&ctx, &page, result_json)
+}
+
+#[utoipa::path(post, path = "/api/v2.0/testcases", tag = "resultsdb", request_body = CreateTestcase,
+    security((), ("basic" = []), ("bearer" = [])), responses(
+    (status = 201, description = "Stored (or updated)", body = TestcaseJson),
+    (status = 400, description = "The body is invalid", body = BadRequest),
+    (status = 401, description = "Credentials missing or wrong (tokens mode)", body = Message),
+    (status = 403, description = "The user may not write this testcase", body = Message),
+    (status = 415, description = "The body is not declared JSON", body = Message),
+    (status = 507, description = "The disk is full", body = Message),
+))]
+/// Creates a testcase or updates its `ref_url`.
 async fn create_testcase(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
     let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     let t = s.service.create_testcase(&body, &ctx.credentials()).await?;
     Ok(json_response(StatusCode::CREATED, &testcase_json(&t.name, t.ref_url.as_deref(), &ctx.urls)))
 }
 
+#[utoipa::path(get, path = "/api/v2.0/groups", tag = "resultsdb", params(GroupParams), responses(
+    (status = 200, description = "A page of groups, newest first", body = Envelope<GroupJson>),
+    (status = 400, description = "A parameter is invalid", body = BadRequest),
+))]
+/// Groups, filtered.
 async fn list_groups(State(s): State<AppState>, ctx: Ctx) -> ApiResult {
     let q = GroupQuery::parse(&ctx.pairs, s.service.config().max_limit)?;
     let page = s.service.groups(q).await?;
     envelope(&ctx, &page, group_json)
 }
 
+#[utoipa::path(get, path = "/api/v2.0/groups/{uuid}", tag = "resultsdb",
+    params(("uuid" = String, Path, description = "The group uuid")), responses(
+    (status = 200, description = "The group", body = GroupJson),
+    (status = 404, description = "No such group", body = Message),
+))]
+/// One group.
 async fn get_group(State(s): State<AppState>, ctx: Ctx, Path(uuid): Path<String>) -> ApiResult {
     let g = s.service.group(uuid).await?;
     ok(&group_json(&g, &ctx.urls))
 }
 
+#[utoipa::path(get, path = "/api/v2.0/groups/{uuid}/results", tag = "resultsdb",
+    params(("uuid" = String, Path, description = "The group uuid"), ResultParams), responses(
+    (status = 200, description = "A page of the group's results", body = Envelope<ResultJson>),
+    (status = 400, description = "A parameter is invalid", body = BadRequest),
+    (status = 404, description = "No such group", body = Message),
+))]
+/// A group's results.
 async fn group_results(State(s): State<AppState>, ctx: Ctx, Path(uuid): Path<String>) -> ApiResult {
     let q = result_query(&s.service, &ctx)?;
     let page = s.service.group_results(uuid, q).await?;
     envelope(&ctx, &page, result_json)
 }
 
+#[utoipa::path(post, path = "/api/v2.0/groups", tag = "resultsdb", request_body = CreateGroup,
+    security((), ("basic" = []), ("bearer" = [])), responses(
+    (status = 201, description = "Stored (or updated)", body = GroupJson),
+    (status = 400, description = "The body is invalid", body = BadRequest),
+    (status = 401, description = "Credentials missing or wrong (tokens mode)", body = Message),
+    (status = 403, description = "The user may not change this group", body = Message),
+    (status = 415, description = "The body is not declared JSON", body = Message),
+    (status = 507, description = "The disk is full", body = Message),
+))]
+/// Creates a group or updates its description and `ref_url`.
 async fn create_group(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiResult {
     let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     let g = s.service.create_group(&body, &ctx.credentials()).await?;
     Ok(json_response(StatusCode::CREATED, &group_json(&g, &ctx.urls)))
 }
 
+#[utoipa::path(get, path = "/api/verdict/v1/spool", tag = "operations", responses(
+    (status = 200, description = "The spool's status", body = SpoolStatus),
+    (status = 404, description = "This server runs no spool", body = Message),
+))]
 /// The spool's counters and last error, for operators.
 async fn spool_status(State(s): State<AppState>) -> Response {
     let status = s.spool.as_ref().and_then(|st| st.lock().ok().map(|g| g.clone()));

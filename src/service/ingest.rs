@@ -445,7 +445,7 @@ fn stream(w: &mut dyn WriteStore, ctx: &Context, path: &Path, cfg: &IngestConfig
 }
 
 /// What a spool has done, for `GET /api/verdict/v1/spool` (operators).
-#[derive(Debug, Clone, Default, serde::Serialize)]
+#[derive(Debug, Clone, Default, serde::Serialize, utoipa::ToSchema)]
 pub struct SpoolStatus {
     pub dir: String,
     /// Files waiting to settle or to be ingested.
@@ -460,13 +460,15 @@ pub struct SpoolStatus {
     pub failed: u64,
     /// Results stored since start.
     pub results: u64,
+    #[schema(required = true)]
     pub last_error: Option<SpoolError>,
     /// When the directory was last scanned (ISO 8601, UTC).
+    #[schema(required = true)]
     pub last_scan: Option<String>,
 }
 
 /// The most recent problem.
-#[derive(Debug, Clone, serde::Serialize)]
+#[derive(Debug, Clone, serde::Serialize, utoipa::ToSchema)]
 pub struct SpoolError {
     pub file: String,
     pub message: String,

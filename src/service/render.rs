@@ -62,10 +62,12 @@ impl Urls {
 }
 
 /// A testcase as ResultsDB serialises it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Testcase)]
 pub struct TestcaseJson<'a> {
     pub href: String,
     pub name: &'a str,
+    #[schema(required = true)]
     pub ref_url: Option<&'a str>,
 }
 
@@ -75,14 +77,17 @@ pub fn testcase_json<'a>(name: &'a str, ref_url: Option<&'a str>, urls: &Urls) -
 
 /// A result as ResultsDB serialises it (fields in sorted order), plus `uuid`, its global
 /// identity. Serialised straight from the stored record, without an intermediate tree.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Result)]
 pub struct ResultJson<'a> {
     pub data: &'a BTreeMap<String, Vec<String>>,
     pub groups: Vec<&'a str>,
     pub href: String,
     pub id: i64,
+    #[schema(required = true)]
     pub note: Option<&'a str>,
     pub outcome: &'a str,
+    #[schema(required = true)]
     pub ref_url: Option<&'a str>,
     pub submit_time: String,
     pub testcase: TestcaseJson<'a>,
@@ -106,10 +111,13 @@ pub fn result_json<'a>(v: &'a ResultView, urls: &Urls) -> ResultJson<'a> {
 }
 
 /// A group as ResultsDB serialises it.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+#[schema(as = Group)]
 pub struct GroupJson<'a> {
+    #[schema(required = true)]
     pub description: Option<&'a str>,
     pub href: String,
+    #[schema(required = true)]
     pub ref_url: Option<&'a str>,
     pub results: String,
     pub results_count: i64,
@@ -128,15 +136,17 @@ pub fn group_json<'a>(g: &'a GroupView, urls: &Urls) -> GroupJson<'a> {
 }
 
 /// The list envelope: `{"data": [...], "next": url|null, "prev": url|null}`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct Envelope<T> {
     pub data: Vec<T>,
+    #[schema(required = true)]
     pub next: Option<String>,
+    #[schema(required = true)]
     pub prev: Option<String>,
 }
 
 /// `/results/latest`'s envelope: only `data`.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct DataOnly<T> {
     pub data: Vec<T>,
 }

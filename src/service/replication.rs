@@ -241,20 +241,26 @@ pub fn token_matches(given: &str, expected: &str) -> bool {
 }
 
 /// What the server knows about one peer it pulls from (`GET /api/verdict/v1/replication`).
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, Serialize, utoipa::ToSchema)]
 pub struct PeerStatus {
     pub url: String,
     /// The peer's node id, once it answered.
+    #[schema(required = true)]
     pub node: Option<String>,
     /// `starting`, `in sync`, `catching up` or `error`.
     pub state: String,
     /// Last time the peer answered (success or refusal), ISO 8601 UTC.
+    #[schema(required = true)]
     pub last_contact: Option<String>,
     /// Last time a pull completed.
+    #[schema(required = true)]
     pub last_success: Option<String>,
     /// Entries the peer held that this node lacked at the last contact.
+    #[schema(required = true)]
     pub lag: Option<u64>,
+    #[schema(required = true)]
     pub last_error: Option<String>,
+    #[schema(required = true)]
     pub last_error_at: Option<String>,
     /// Entries applied from this peer since the server started.
     pub applied: u64,

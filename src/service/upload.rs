@@ -10,7 +10,7 @@ use crate::store::Written;
 use serde::Serialize;
 
 /// What became of an uploaded file.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct UploadAnswer {
     pub name: String,
     /// The detected (or given) format.

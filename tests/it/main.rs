@@ -19,6 +19,7 @@ mod hostile_peer;
 mod ingest_http;
 mod insight;
 mod metrics;
+mod openapi;
 mod operate;
 mod prune;
 mod python_client;
