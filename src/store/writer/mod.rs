@@ -113,8 +113,9 @@ pub struct Writer {
     disk: WriterDisk,
     /// How long the last COMMIT statement took (see [`WriteStore::last_commit_duration`]).
     commit_took: Option<std::time::Duration>,
-    /// Results a prune step decoded, taken by the horizon that drops them (same transaction).
-    pruning: HashMap<i64, crate::model::ResultRecord>,
+    /// Results a prune step decoded (with their testcase id and facets), taken by the
+    /// horizon that drops them in the same transaction.
+    pruning: HashMap<i64, prune::Known>,
 }
 
 /// Past this size the writer restarts the WAL from its beginning.

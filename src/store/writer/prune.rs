@@ -9,6 +9,7 @@ use super::{Head, Writer};
 use crate::log::{Body, Gap, Hash};
 use crate::model::ResultRecord;
 use crate::model::horizon::{DaySummary, HorizonRecord, PrunedRange, day_of, ranges_of};
+use crate::store::codec::stored_bytes;
 use crate::store::{StoreError, like_to_glob, uuid_key};
 use rusqlite::{OptionalExtension, params};
 use std::collections::BTreeMap;
@@ -48,6 +49,20 @@ pub struct PruneStep {
     pub horizons: u64,
 }
 
+/// A result a prune step decoded, with its testcase id and facets.
+pub(super) type Known = (ResultRecord, Option<(i64, Vec<u8>)>);
+
+/// A listed result a prune step picked: its id, testcase id and facets.
+struct Listed {
+    id: i64,
+    testcase_id: i64,
+    facets: Vec<u8>,
+}
+
+fn listed(r: &rusqlite::Row) -> rusqlite::Result<Listed> {
+    Ok(Listed { id: r.get(0)?, testcase_id: r.get(1)?, facets: r.get(2)? })
+}
+
 /// One result a prune step drops: where it sits in its origin's chain, and what it said.
 struct Victim {
     origin: String,
@@ -71,13 +86,13 @@ impl Writer {
         // A prune deletes rows all over every index: a page cache big enough for the hot
         // index pages of a large store saves re-reading them (set back by the vacuum).
         self.conn.execute_batch(&format!("PRAGMA cache_size = -{PRUNE_CACHE_KIB}"))?;
-        let ids = self.doomed_ids(before, like, limit)?;
+        let listed = self.doomed_ids(before, like, limit)?;
+        let mut step = PruneStep { results: listed.len() as u64, horizons: 0 };
         let mut by_origin: BTreeMap<String, Vec<Victim>> = BTreeMap::new();
-        for id in &ids {
-            let d = self.doomed(*id)?;
+        for l in listed {
+            let d = self.doomed(l)?;
             by_origin.entry(d.origin.clone()).or_default().push(d);
         }
-        let mut step = PruneStep { results: ids.len() as u64, horizons: 0 };
         for (origin, mut doomed) in by_origin {
             doomed.sort_by_key(|d| d.origin_seq);
             let positions: Vec<(u64, String)> = doomed.iter().map(|d| (d.origin_seq, d.hash.to_hex())).collect();
@@ -102,37 +117,41 @@ impl Writer {
         Ok(step)
     }
 
-    /// The ids of the oldest `limit` results submitted before `before`.
-    fn doomed_ids(&self, before: i64, like: Option<&str>, limit: usize) -> Result<Vec<i64>, StoreError> {
+    /// The oldest `limit` results submitted before `before`: id, testcase id and facets.
+    fn doomed_ids(&self, before: i64, like: Option<&str>, limit: usize) -> Result<Vec<Listed>, StoreError> {
         let limit = limit as i64;
         let ids = match like {
             None => self
                 .conn
                 .prepare_cached(
-                    "SELECT id FROM results INDEXED BY results_time WHERE submit_time < ?1 ORDER BY submit_time LIMIT ?2",
+                    "SELECT id, testcase_id, facets FROM results INDEXED BY results_time
+                     WHERE submit_time < ?1 ORDER BY submit_time LIMIT ?2",
                 )?
-                .query_map(params![before, limit], |r| r.get(0))?
+                .query_map(params![before, limit], listed)?
                 .collect::<Result<_, _>>()?,
             Some(p) => self
                 .conn
                 .prepare_cached(
-                    "SELECT r.id FROM results r INDEXED BY results_time
+                    "SELECT r.id, r.testcase_id, r.facets FROM results r INDEXED BY results_time
                      WHERE r.submit_time < ?1 AND r.testcase_id IN (SELECT id FROM testcase WHERE name GLOB ?2)
                      ORDER BY r.submit_time LIMIT ?3",
                 )?
-                .query_map(params![before, like_to_glob(p), limit], |r| r.get(0))?
+                .query_map(params![before, like_to_glob(p), limit], listed)?
                 .collect::<Result<_, _>>()?,
         };
         Ok(ids)
     }
 
-    fn doomed(&mut self, id: i64) -> Result<Victim, StoreError> {
+    /// One result a step prunes: its chain position and what it says, read in one query;
+    /// the decoded record is kept for the horizon's apply (decoded once).
+    fn doomed(&mut self, listed: Listed) -> Result<Victim, StoreError> {
+        let id = listed.id;
         // No join with `origins` here: SQLite prepared that statement again on every call
         // (a fifth of a prune's time, measured); the writer knows every origin's id.
-        let (origin_id, origin_seq, hash): (i64, i64, Vec<u8>) = self
+        let (origin_id, origin_seq, hash, enc, body): (i64, i64, Vec<u8>, i64, Vec<u8>) = self
             .conn
-            .prepare_cached("SELECT origin_id, origin_seq, hash FROM log WHERE seq = ?1")?
-            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+            .prepare_cached("SELECT origin_id, origin_seq, hash, enc, body FROM log WHERE seq = ?1")?
+            .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, stored_bytes(r, 4)?)))?;
         let origin = self
             .origins
             .iter()
@@ -141,13 +160,14 @@ impl Writer {
             .ok_or_else(|| StoreError::Corrupt { seq: id, reason: format!("origin {origin_id} is not known") })?;
         let hash = Hash::from_slice(&hash)
             .ok_or_else(|| StoreError::Corrupt { seq: id, reason: "hash is not 32 bytes".into() })?;
-        let r = self.logged_result(id)?;
+        let body = self.decoder.decode(&self.conn, id, enc, body)?;
+        let r: ResultRecord =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
         let first = |k: &str| r.data.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
         let summary_key = (r.testcase.name.clone(), first("scenario"), first("arch"), day_of(r.submit_time));
         let duration = duration_of(r.data.get("duration").and_then(|v| v.first()).map(String::as_str));
         let fail = fail_of(&r.outcome);
-        // Applying the horizon drops it: decoded once.
-        self.pruning.insert(id, r);
+        self.pruning.insert(id, (r, Some((listed.testcase_id, listed.facets))));
         Ok(Victim { origin, origin_seq: origin_seq as u64, hash, summary_key, fail, duration })
     }
 
@@ -252,11 +272,11 @@ impl Writer {
     fn drop_results(&mut self, seqs: &[i64]) -> Result<(), StoreError> {
         let mut rows = Doomed::default();
         for &seq in seqs {
-            let record = match self.pruning.remove(&seq) {
-                Some(r) => r,
-                None => self.logged_result(seq)?,
+            let (record, listed) = match self.pruning.remove(&seq) {
+                Some(known) => known,
+                None => (self.logged_result(seq)?, None),
             };
-            self.gather(seq, &record, &mut rows)?;
+            self.gather(seq, &record, listed, &mut rows)?;
         }
         rows.sort();
         let run = |sql: &str, args: &[&dyn rusqlite::ToSql], conn: &rusqlite::Connection| -> Result<(), StoreError> {
@@ -297,12 +317,21 @@ impl Writer {
 
     /// Collects the derived rows of result entry `seq` (none when it is not listed: an
     /// equal copy of a result another entry holds).
-    fn gather(&mut self, seq: i64, r: &ResultRecord, rows: &mut Doomed) -> Result<(), StoreError> {
-        let listed: Option<(i64, Vec<u8>)> = self
-            .conn
-            .prepare_cached("SELECT testcase_id, facets FROM results WHERE id = ?1")?
-            .query_row([seq], |row| Ok((row.get(0)?, row.get(1)?)))
-            .optional()?;
+    fn gather(
+        &mut self,
+        seq: i64,
+        r: &ResultRecord,
+        known: Option<(i64, Vec<u8>)>,
+        rows: &mut Doomed,
+    ) -> Result<(), StoreError> {
+        let listed = match known {
+            Some(k) => Some(k),
+            None => self
+                .conn
+                .prepare_cached("SELECT testcase_id, facets FROM results WHERE id = ?1")?
+                .query_row([seq], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()?,
+        };
         let Some((testcase_id, facets)) = listed else { return Ok(()) };
         rows.results.push(seq);
         rows.uuids.push((uuid_key(&r.uuid), seq));
