@@ -68,6 +68,11 @@ struct Head {
     dirty: bool,
 }
 
+impl Head {
+    /// The head of an origin with no entries.
+    const EMPTY: Head = Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false };
+}
+
 /// An entry as this store holds it (for comparing a re-imported one).
 struct HeldEntry {
     hash: Vec<u8>,
@@ -244,6 +249,11 @@ impl Writer {
         Ok(())
     }
 
+    /// Where `origin_id`'s chain ends here (the empty head for an origin with none).
+    fn head(&self, origin_id: i64) -> Head {
+        self.heads.get(&origin_id).cloned().unwrap_or(Head::EMPTY)
+    }
+
     fn flush_heads(&mut self) -> Result<(), StoreError> {
         let mut stmt =
             self.conn.prepare_cached("UPDATE origins SET head_seq = ?1, head_hash = ?2, head_ts = ?3 WHERE id = ?4")?;
@@ -261,7 +271,7 @@ impl Writer {
         self.conn.execute("INSERT INTO origins(node) VALUES(?1)", [node])?;
         let id = self.conn.last_insert_rowid();
         self.origins.insert(node.to_owned(), id);
-        self.heads.insert(id, Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
+        self.heads.insert(id, Head::EMPTY);
         Ok(id)
     }
 
@@ -319,8 +329,7 @@ impl Writer {
     ) -> Result<Option<i64>, StoreError> {
         let node = self.node.clone();
         let origin_id = self.origin_id(&node)?;
-        let head =
-            self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
+        let head = self.head(origin_id);
         // Timestamps never go backwards within an origin, even if the clock does, so a
         // local overwrite always wins last-writer-wins against this node's earlier writes.
         let ts = Timestamp::now().0.max(head.ts);
@@ -342,8 +351,7 @@ impl Writer {
         let refuse =
             |reason: String| StoreError::Refused { origin: entry.origin.clone(), origin_seq: entry.origin_seq, reason };
         let origin_id = self.origin_id(&entry.origin)?;
-        let head =
-            self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
+        let head = self.head(origin_id);
         let head = if entry.origin_seq > head.seq + 1 {
             // The chain may go on after a gap this store recorded (pruned, or announced).
             self.step_over_gaps(origin_id)?;

@@ -2,7 +2,8 @@
 //! on the pruning node, on every peer that imports them and in a replay alike: the gaps
 //! are recorded (`pruned`), the results' entries and derived rows deleted, and what they
 //! said added to `run_days`. Also the gaps a peer's stream or a replayed store announces
-//! before their horizon entry arrives.
+//! before their horizon entry arrives, and the one way a result's derived rows are removed
+//! (`unindex_result`, also for a result an equal copy replaces).
 
 use super::runs::{duration_of, fail_of, failure_signature};
 use super::{Head, Writer};
@@ -231,8 +232,7 @@ impl Writer {
                     .execute(params![origin_id, gap.from as i64, gap.to as i64, &gap.hash.0[..], horizon])?;
             }
         }
-        let head =
-            self.heads.get(&origin_id).cloned().unwrap_or(Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false });
+        let head = self.head(origin_id);
         if head.seq + 1 >= gap.from && head.seq < gap.to {
             self.heads.insert(origin_id, Head { seq: gap.to, hash: gap.hash, ts: head.ts, dirty: true });
         }
@@ -278,6 +278,24 @@ impl Writer {
             };
             self.gather(seq, &record, listed, &mut rows)?;
         }
+        self.delete_rows(rows)?;
+        for seq in seqs {
+            self.conn.prepare_cached("DELETE FROM log WHERE seq = ?1")?.execute([seq])?;
+        }
+        Ok(())
+    }
+
+    /// Removes result `id` from the derived tables; its log entry stays (an equal copy of
+    /// the result that another origin's entry now holds, see `apply_result`).
+    pub(super) fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
+        let record = self.logged_result(id)?;
+        let mut rows = Doomed::default();
+        self.gather(id, &record, None, &mut rows)?;
+        self.delete_rows(rows)
+    }
+
+    /// Deletes gathered derived rows, each table in key order.
+    fn delete_rows(&mut self, mut rows: Doomed) -> Result<(), StoreError> {
         rows.sort();
         let run = |sql: &str, args: &[&dyn rusqlite::ToSql], conn: &rusqlite::Connection| -> Result<(), StoreError> {
             conn.prepare_cached(sql)?.execute(args)?;
@@ -308,9 +326,6 @@ impl Writer {
         }
         for seq in &rows.results {
             run("DELETE FROM results WHERE id = ?1", &[seq], &self.conn)?;
-        }
-        for seq in seqs {
-            run("DELETE FROM log WHERE seq = ?1", &[seq], &self.conn)?;
         }
         Ok(())
     }
@@ -397,39 +412,34 @@ impl Writer {
         Ok(())
     }
 
-    /// Whether position `origin_seq` of `origin_id`'s chain lies in a recorded gap.
-    pub(super) fn in_gap(&self, origin_id: i64, origin_seq: u64) -> Result<bool, StoreError> {
-        let to: Option<i64> = self
+    /// The recorded gap of `origin_id`'s chain holding position `origin_seq`: its end and
+    /// the hash there (the same seek the log's delete trigger makes).
+    fn gap_holding(&self, origin_id: i64, origin_seq: u64) -> Result<Option<(u64, Hash)>, StoreError> {
+        let last: Option<(i64, Vec<u8>)> = self
             .conn
             .prepare_cached(
-                "SELECT to_seq FROM pruned WHERE origin_id = ?1 AND from_seq <= ?2 ORDER BY from_seq DESC LIMIT 1",
+                "SELECT to_seq, hash FROM pruned WHERE origin_id = ?1 AND from_seq <= ?2 ORDER BY from_seq DESC LIMIT 1",
             )?
-            .query_row(params![origin_id, origin_seq as i64], |r| r.get(0))
+            .query_row(params![origin_id, origin_seq as i64], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        Ok(to.is_some_and(|to| to as u64 >= origin_seq))
+        let Some((to, hash)) = last.filter(|(to, _)| *to as u64 >= origin_seq) else { return Ok(None) };
+        let hash = Hash::from_slice(&hash)
+            .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "pruned hash is not 32 bytes".into() })?;
+        Ok(Some((to as u64, hash)))
+    }
+
+    /// Whether position `origin_seq` of `origin_id`'s chain lies in a recorded gap.
+    pub(super) fn in_gap(&self, origin_id: i64, origin_seq: u64) -> Result<bool, StoreError> {
+        Ok(self.gap_holding(origin_id, origin_seq)?.is_some())
     }
 
     /// Steps `origin_id`'s head over the recorded gaps that hold its next position (an
     /// importer meeting a chain that continues after a gap).
     pub(super) fn step_over_gaps(&mut self, origin_id: i64) -> Result<(), StoreError> {
         loop {
-            let head = self.heads.get(&origin_id).cloned().unwrap_or(Head {
-                seq: 0,
-                hash: Hash::GENESIS,
-                ts: 0,
-                dirty: false,
-            });
-            let next: Option<(i64, Vec<u8>)> = self
-                .conn
-                .prepare_cached(
-                    "SELECT to_seq, hash FROM pruned WHERE origin_id = ?1 AND from_seq <= ?2 ORDER BY from_seq DESC LIMIT 1",
-                )?
-                .query_row(params![origin_id, (head.seq + 1) as i64], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?;
-            let Some((to, hash)) = next.filter(|(to, _)| *to as u64 > head.seq) else { return Ok(()) };
-            let hash = Hash::from_slice(&hash)
-                .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "pruned hash is not 32 bytes".into() })?;
-            self.heads.insert(origin_id, Head { seq: to as u64, hash, ts: head.ts, dirty: true });
+            let head = self.head(origin_id);
+            let Some((to, hash)) = self.gap_holding(origin_id, head.seq + 1)? else { return Ok(()) };
+            self.heads.insert(origin_id, Head { seq: to, hash, ts: head.ts, dirty: true });
         }
     }
 }

@@ -119,36 +119,6 @@ impl Writer {
         Ok(None)
     }
 
-    /// Removes result `id` from the derived tables (its log entry stays).
-    pub(super) fn unindex_result(&mut self, id: i64) -> Result<(), StoreError> {
-        let old = self.logged_result(id)?;
-        for (key, values) in &old.data {
-            let key_id = self.intern_key(key)?;
-            for value in values {
-                let value_id = self.intern_value(value)?;
-                self.conn
-                    .prepare_cached(
-                        "DELETE FROM result_data WHERE key_id = ?1 AND value_id = ?2 AND submit_time = ?3 AND result_id = ?4",
-                    )?
-                    .execute(params![key_id, value_id, old.submit_time, id])?;
-            }
-        }
-        for g in &old.groups {
-            self.conn
-                .prepare_cached(
-                    "DELETE FROM result_groups WHERE group_id = (SELECT id FROM grp WHERE uuid = ?1) AND result_id = ?2",
-                )?
-                .execute(params![g.uuid, id])?;
-        }
-        self.conn
-            .prepare_cached("DELETE FROM result_uuids WHERE uuid = ?1 AND result_id = ?2")?
-            .execute(params![uuid_key(&old.uuid), id])?;
-        let testcase_id: i64 =
-            self.conn.prepare_cached("SELECT testcase_id FROM results WHERE id = ?1")?.query_row([id], |r| r.get(0))?;
-        self.conn.prepare_cached("DELETE FROM results WHERE id = ?1")?.execute([id])?;
-        self.unindex_run(id, testcase_id, &old)
-    }
-
     pub(super) fn result_id_by_uuid(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
         Ok(self
             .conn

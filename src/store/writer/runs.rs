@@ -120,24 +120,6 @@ impl Writer {
         Ok(id)
     }
 
-    /// Removes result `id` (whose record is `r`) from the insight index (its equal copy is
-    /// listed instead). Found by its key and time: an index on result ids would cost every
-    /// write for this rare case.
-    pub(super) fn unindex_run(&mut self, id: i64, testcase_id: i64, r: &ResultRecord) -> Result<(), StoreError> {
-        let first = |k: &str| r.data.get(k).and_then(|v| v.first()).map(String::as_str).unwrap_or("");
-        let key_id = self.run_key(testcase_id, first("scenario"), first("arch"))?;
-        self.run_changed(key_id, id);
-        self.conn
-            .prepare_cached("DELETE FROM runs WHERE key_id = ?1 AND submit_time = ?2 AND result_id = ?3")?
-            .execute(params![key_id, r.submit_time, id])?;
-        if let Some(sig) = failure_signature(r) {
-            self.conn
-                .prepare_cached("DELETE FROM failures WHERE signature = ?1 AND submit_time = ?2 AND result_id = ?3")?
-                .execute(params![sig, r.submit_time, id])?;
-        }
-        Ok(())
-    }
-
     /// Schema 2 → 3, after [`Writer::index_all_runs`]: indexes the signature of every
     /// failing result it indexed (their notes are in the log bodies).
     pub(super) fn index_all_failures(&mut self) -> Result<(), StoreError> {
