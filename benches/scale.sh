@@ -1,28 +1,37 @@
 #!/usr/bin/env bash
 # The size table of issue 13 for a store of N results: builds it with `verdict submit` from
 # the reference workload (~15 results per item: BENCH_ITEMS = N/15), then serves it and
-# measures reads with 8 connections (req/s, p99 and server CPU per request), POSTs with
-# 32 (req/s and p99), and `submit` of 200,000 more results into a copy. Prints
-# benches/calibrate.sh's figures first, so the table reads as ratios to the machine.
+# measures reads with 8 connections (req/s, p99 and server CPU per request; each query
+# first runs WARM seconds unmeasured, as on a server that has been up a while), POSTs with
+# 1 and 32 connections (req/s and p99), the server's private memory (anonymous pages, not
+# the mapped file) after each, and `submit` of 1,000,000 more results into a copy and into
+# an empty store. Prints benches/calibrate.sh's figures first, so the table reads as
+# ratios to the machine. Every copy is synced before timing: the kernel writing back a
+# fresh 5 GB copy competed with the first measurements (issue 13).
 #
 #   bash benches/scale.sh BIN N          (e.g. 100000, 1000000, 10000000)
 #
 # Needs wrk and python3. Stores are kept in bench-out/scale-N.db (made once).
 set -euo pipefail
 cd "$(dirname "$0")/.."
-BIN=${1:?BIN}; N=${2:?N}; SECS=${SECS:-10}
+BIN=${1:?BIN}; N=${2:?N}; SECS=${SECS:-10}; WARM=${WARM:-5}
 OUT=bench-out; W=benches/workload; PORT=5197
 export BENCH_ITEMS=$(( N / 15 > 1 ? N / 15 : 1 ))
 mkdir -p "$OUT"
 bash benches/calibrate.sh 3
 [ -s "$OUT/scale-$N.jsonl" ] || python3 $W/gen_jsonl.py "$N" > "$OUT/scale-$N.jsonl"
-[ -s "$OUT/scale-more.jsonl" ] || BENCH_ITEMS=13333 python3 $W/gen_jsonl.py 200000 > "$OUT/scale-more.jsonl"
+# 1M more results for 13,333 of the store's items, seeded apart from the store's own: long
+# enough that new postings are folded into the main index (~2 rounds) within the timing.
+[ -s "$OUT/scale-more-1m.jsonl" ] || BENCH_ITEMS=13333 python3 -c "
+import sys; sys.argv = ['gen_jsonl.py', '1000000']
+exec(open('$W/gen_jsonl.py').read().replace('random.Random(42)', 'random.Random(4242)'))" > "$OUT/scale-more-1m.jsonl"
 if [ ! -s "$OUT/scale-$N.db" ]; then
   rm -f "$OUT"/scale-$N.db*
   "$BIN" submit --db "$OUT/scale-$N.db" "$OUT/scale-$N.jsonl"
 fi
 echo "== store: $N results, $(stat -c %s "$OUT/scale-$N.db") bytes, $BENCH_ITEMS items"
-rm -f "$OUT"/scale-run.db*; cp "$OUT/scale-$N.db" "$OUT/scale-run.db"
+fresh_copy() { rm -f "$OUT"/scale-run.db*; cp "$OUT/scale-$N.db" "$OUT/scale-run.db"; sync; }
+fresh_copy
 "$BIN" serve --db "$OUT/scale-run.db" --listen 127.0.0.1:$PORT --auth dummy --policies $W/policies \
   >"$OUT/scale-serve.log" 2>&1 & server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
@@ -38,16 +47,25 @@ measure() { # label, then the wrk arguments
   rps=$(awk '/Requests\/sec/{print $2}' <<<"$out")
   p99=$(awk '$1=="99%"{print $2}' <<<"$out")
   reqs=$(awk '/requests in/{print $1}' <<<"$out")
-  printf "%-22s %9.0f req/s  p99 %-9s  CPU %6.0f µs/req\n" "$label" "$rps" "$p99" \
-    "$(python3 -c "print(($after - $before) / $tick * 1e6 / max($reqs, 1))")"
+  printf "%-22s %9.0f req/s  p99 %-9s  CPU %6.0f µs/req  private %5d MB\n" "$label" "$rps" "$p99" \
+    "$(python3 -c "print(($after - $before) / $tick * 1e6 / max($reqs, 1))")" "$(private_mb)"
+}
+# Anonymous memory of the server (its heap and SQLite's page caches), not the mapped store.
+private_mb() { awk '/^Anonymous:/{print int($2 / 1024)}' /proc/$server/smaps_rollup; }
+read_query() { # label, BENCH_QUERY
+  BENCH_QUERY=$2 wrk -t2 -c8 -d${WARM}s -s $W/get_query.lua http://127.0.0.1:$PORT >/dev/null
+  BENCH_QUERY=$2 measure "$1" -t2 -c8 -d${SECS}s --latency -s $W/get_query.lua http://127.0.0.1:$PORT
 }
 echo "== $N results: reads c8, POST c32 (${SECS}s each)"
-BENCH_QUERY=item measure "GET ?item" -t2 -c8 -d${SECS}s --latency -s $W/get_query.lua http://127.0.0.1:$PORT
-BENCH_QUERY=datakey_item measure "GET type+item" -t2 -c8 -d${SECS}s --latency -s $W/get_query.lua http://127.0.0.1:$PORT
-BENCH_QUERY=latest_item measure "GET /latest?item" -t2 -c8 -d${SECS}s --latency -s $W/get_query.lua http://127.0.0.1:$PORT
+read_query "GET ?item" item
+read_query "GET type+item" datakey_item
+read_query "GET /latest?item" latest_item
+measure "POST c1" -t1 -c1 -d${SECS}s --latency -s $W/post_result.lua http://127.0.0.1:$PORT/api/v2.0/results
 measure "POST c32" -t2 -c32 -d${SECS}s --latency -s $W/post_result.lua http://127.0.0.1:$PORT/api/v2.0/results
 kill $server; wait $server 2>/dev/null || true
-rm -f "$OUT"/scale-run.db*; cp "$OUT/scale-$N.db" "$OUT/scale-run.db"
-echo "== submit of 200,000 more results into the $N-result store"
-"$BIN" submit --db "$OUT/scale-run.db" "$OUT/scale-more.jsonl"
+fresh_copy
+echo "== submit of 1,000,000 more results into the $N-result store, then into an empty one"
+"$BIN" submit --db "$OUT/scale-run.db" "$OUT/scale-more-1m.jsonl"
+rm -f "$OUT"/scale-run.db*
+"$BIN" submit --db "$OUT/scale-run.db" "$OUT/scale-more-1m.jsonl"
 rm -f "$OUT"/scale-run.db*

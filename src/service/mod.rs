@@ -304,6 +304,14 @@ impl Drop for CheckpointThread {
     }
 }
 
+/// Test hook (not for users): `VERDICT_FOLD_AT=AT,PIECE` folds new postings into the
+/// main index from AT rows on, PIECE rows per transaction, so tests see both tables in use.
+fn fold_limits_from_env() -> Option<(i64, i64)> {
+    let v = std::env::var("VERDICT_FOLD_AT").ok()?;
+    let (at, piece) = v.split_once(',').unwrap_or((v.as_str(), "1000"));
+    Some((at.trim().parse().ok()?, piece.trim().parse().ok()?))
+}
+
 impl Service {
     /// Starts the writer thread over `store`. Returns the service and the thread handle
     /// (join it after dropping every `Service` clone to let queued writes finish).
@@ -319,7 +327,10 @@ impl Service {
         config: Config,
         background_checkpoints: bool,
     ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
-        let writer = store.writer()?;
+        let mut writer = store.writer()?;
+        if let Some((at, piece)) = fold_limits_from_env() {
+            writer.set_fold_limits(at, piece);
+        }
         let reads = local::ReadOnly::over(store.clone());
         let metrics = Arc::new(metrics::Metrics::new(reads.pool().opened()));
         let (queue, handle) =

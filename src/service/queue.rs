@@ -129,12 +129,23 @@ impl WriteQueue {
 
 fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i64>, metrics: &Metrics) {
     let mut next: Option<Job> = None;
+    // Whether a fold round of new postings has pieces left (`WriteStore::tend_postings`):
+    // they are moved while no job waits, and one after each job otherwise.
+    let mut folding = false;
     loop {
         let first = match next.take() {
             Some(job) => job,
-            None => match rx.blocking_recv() {
-                Some(job) => job,
-                None => break,
+            None => match rx.try_recv() {
+                Ok(job) => job,
+                Err(mpsc::error::TryRecvError::Empty) if folding => {
+                    folding = tend_postings(writer.as_mut());
+                    continue;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => match rx.blocking_recv() {
+                    Some(job) => job,
+                    None => break,
+                },
+                Err(mpsc::error::TryRecvError::Disconnected) => break,
             },
         };
         match first {
@@ -166,6 +177,22 @@ fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: wat
             && let Some(r) = log_limit::allow("WAL restart failed")
         {
             tracing::warn!(error = %e, "WAL restart failed{r}");
+        }
+        folding = tend_postings(writer.as_mut());
+    }
+}
+
+/// Moves one piece of new postings if a fold round is due; whether more are waiting. A
+/// failure leaves the postings where they are (readers see both tables): logged, and the
+/// round is tried again after the next job.
+fn tend_postings(writer: &mut dyn WriteStore) -> bool {
+    match writer.tend_postings() {
+        Ok(more) => more,
+        Err(e) => {
+            if let Some(r) = log_limit::allow("folding new postings failed") {
+                tracing::warn!(error = %e, "folding new postings failed{r}");
+            }
+            false
         }
     }
 }

@@ -127,7 +127,10 @@ impl Store {
             if ["1", "2", "3"].contains(&version.as_str()) {
                 writer.upgrade_from_3()?;
             }
-            writer.upgrade_from_4()?;
+            if ["1", "2", "3", "4"].contains(&version.as_str()) {
+                writer.upgrade_from_4()?;
+            }
+            writer.upgrade_from_5()?;
         }
         Ok(store)
     }
@@ -210,7 +213,7 @@ impl Store {
         // Random reads of bodies, postings and waivers are page reads: map the file rather
         // than pread each page (decisions: measured in BENCHMARKS.md). Mapped pages are the
         // OS page cache, shared, but counted in the process RSS.
-        conn.execute_batch("PRAGMA cache_size = -8192; PRAGMA mmap_size = 1073741824;")?;
+        conn.execute_batch(&format!("PRAGMA cache_size = -8192; PRAGMA mmap_size = {MMAP_BYTES};"))?;
         rusqlite::vtab::array::load_module(&conn)?;
         conn.set_prepared_statement_cache_capacity(64);
         Ok(Reader::new(conn))
@@ -393,6 +396,7 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
          PRAGMA cache_size = -{WRITER_CACHE_KIB};
          PRAGMA temp_store = MEMORY;
          PRAGMA wal_autocheckpoint = 0;
+         PRAGMA mmap_size = {MMAP_BYTES};
 ",
     ))?;
     rusqlite::vtab::array::load_module(&conn)?;
@@ -403,6 +407,14 @@ fn open_rw(path: &Path) -> Result<Connection, StoreError> {
 fn schema_version(conn: &Connection) -> Result<String, StoreError> {
     Ok(conn.query_row("SELECT value FROM meta WHERE key = 'schema_version'", [], |r| r.get(0))?)
 }
+
+/// How much of the store file every connection maps (1 TiB: all of it). Pages are then
+/// read straight from the OS page cache instead of copied with `pread` into each
+/// connection's own cache — at 10M results (~5 GB) half the writer's time went to those
+/// copies (issue 13, BENCHMARKS.md). Mapped pages are shared and evictable, not private
+/// memory. SQLite caps this at its compile-time SQLITE_MAX_MMAP_SIZE, raised from 2 GiB in
+/// `.cargo/config.toml`.
+const MMAP_BYTES: i64 = 1 << 40;
 
 /// The writer's page cache, in KiB (48 MiB; see `open_rw`).
 const WRITER_CACHE_KIB: i64 = 49152;
@@ -424,7 +436,7 @@ fn ensure_meta(conn: &Connection) -> Result<String, StoreError> {
     conn.execute("INSERT OR IGNORE INTO meta(key, value) VALUES('schema_version', ?1)", [schema::SCHEMA_VERSION])?;
     let version = schema_version(conn)?;
     // Versions 1 to 4 are upgraded by `Store::open` (see `Writer::upgrade_from_1` … `_4`).
-    if version != schema::SCHEMA_VERSION && !["1", "2", "3", "4"].contains(&version.as_str()) {
+    if version != schema::SCHEMA_VERSION && !["1", "2", "3", "4", "5"].contains(&version.as_str()) {
         return Err(StoreError::Open {
             path: PathBuf::from(conn.path().unwrap_or_default()),
             reason: format!("schema version {version} is not supported (this build reads {})", schema::SCHEMA_VERSION),

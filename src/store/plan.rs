@@ -242,10 +242,10 @@ fn estimate(conn: &Connection, r: &Resolved, driver: Driver, cap: i64) -> rusqli
         },
         Driver::Data(i) => match r.data.get(i) {
             Some(DataCond::Ids { key, values }) => {
+                let (k, v) = (sql.param(*key), sql.in_ints(values));
                 format!(
-                    "SELECT 1 FROM result_data WHERE key_id = +{} AND value_id {}",
-                    sql.param(*key),
-                    sql.in_ints(values)
+                    "SELECT 1 FROM result_data WHERE key_id = +{k} AND value_id {v}
+                     UNION ALL SELECT 1 FROM result_data_recent WHERE key_id = +{k} AND value_id {v}"
                 )
             }
             _ => return Ok(cap),
@@ -352,10 +352,11 @@ fn select_rows(r: &Resolved, driver: Driver, page: Page, only_testcase: Option<i
                 return select_rows(r, Driver::Time, page, only_testcase, faceted);
             };
             conds.push(format!("p.key_id = +{} AND p.value_id {}", sql.param(*key), sql.in_ints(values)));
+            // `{postings}`: each of the two postings tables in turn (see below).
             let from = if r.outcomes.is_empty() && !faceted {
-                "result_data p".to_owned()
+                "{postings} p".to_owned()
             } else {
-                "result_data p JOIN results r ON r.id = p.result_id".to_owned()
+                "{postings} p JOIN results r ON r.id = p.result_id".to_owned()
             };
             // A result holding two of the listed values has two postings.
             (POSTINGS, from, values.len() > 1)
@@ -403,14 +404,26 @@ fn select_rows(r: &Resolved, driver: Driver, page: Page, only_testcase: Option<i
         conds.push(format!("{} <= {}", src.id, sql.param(m)));
     }
     let dir = if page.ascending { "ASC" } else { "DESC" };
-    let select = if distinct { "SELECT DISTINCT" } else { "SELECT" };
     let facets = if faceted { ", r.facets" } else { "" };
-    let mut text = format!("{select} {}, {}, {}{facets} FROM {from}", src.id, src.testcase, src.time);
+    let mut text = format!("SELECT {}, {}, {}{facets} FROM {from}", src.id, src.testcase, src.time);
     if !conds.is_empty() {
         text.push_str(" WHERE ");
         text.push_str(&conds.join(" AND "));
     }
-    text.push_str(&format!(" ORDER BY {} {dir}, {} {dir}", src.time, src.id));
+    if data_driver.is_some() {
+        // Postings are in `result_data` or, until folded, `result_data_recent`: one select
+        // over each, merged in order by SQLite (each side comes off its index in time
+        // order, so a page still stops early). UNION drops the second posting of a result
+        // holding two of the listed values.
+        let union = if distinct { "UNION" } else { "UNION ALL" };
+        text = format!(
+            "{} {union} {} ORDER BY 3 {dir}, 1 {dir}",
+            text.replace("{postings}", "result_data"),
+            text.replace("{postings}", "result_data_recent")
+        );
+    } else {
+        text.push_str(&format!(" ORDER BY {} {dir}, {} {dir}", src.time, src.id));
+    }
     if let Some((limit, offset)) = page.window {
         text.push_str(&format!(" LIMIT {} OFFSET {}", sql.param(limit), sql.param(offset)));
     }
@@ -424,20 +437,25 @@ fn data_cond(sql: &mut Sql, d: &DataCond, src: &Source) -> String {
     match d {
         DataCond::Ids { key, values } => {
             let (k, v) = (sql.param(*key), sql.in_ints(values));
-            format!(
-                "EXISTS (SELECT 1 FROM result_data d WHERE d.key_id = +{k} AND d.value_id {v} AND d.submit_time = {} AND d.result_id = {})",
-                src.time, src.id
-            )
+            let (time, id) = (src.time, src.id);
+            let probe = |table: &str| {
+                format!(
+                    "EXISTS (SELECT 1 FROM {table} d WHERE d.key_id = +{k} AND d.value_id {v} AND d.submit_time = {time} AND d.result_id = {id})"
+                )
+            };
+            format!("({} OR {})", probe("result_data"), probe("result_data_recent"))
         }
         DataCond::Glob { key, patterns } => {
             let k = sql.param(*key);
             let globs: Vec<String> =
                 patterns.iter().map(|p| format!("v.value GLOB {}", sql.param(like_to_glob(p)))).collect();
-            format!(
-                "{} IN (SELECT d.result_id FROM result_data d JOIN data_values v ON v.id = d.value_id WHERE d.key_id = +{k} AND ({}))",
-                src.id,
-                globs.join(" OR ")
-            )
+            let globs = globs.join(" OR ");
+            let matching = |table: &str| {
+                format!(
+                    "SELECT d.result_id FROM {table} d JOIN data_values v ON v.id = d.value_id WHERE d.key_id = +{k} AND ({globs})"
+                )
+            };
+            format!("{} IN ({} UNION ALL {})", src.id, matching("result_data"), matching("result_data_recent"))
         }
     }
 }

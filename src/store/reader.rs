@@ -285,7 +285,10 @@ impl ReadStore for Reader {
                 let mut stmt = self.conn.prepare_cached(
                     "SELECT result_id, testcase_id, submit_time FROM result_data
                      WHERE key_id = +?1 AND value_id = +?2 AND testcase_id = +?3 AND result_id < ?4
-                     ORDER BY submit_time DESC, result_id DESC LIMIT 200",
+                     UNION ALL
+                     SELECT result_id, testcase_id, submit_time FROM result_data_recent
+                     WHERE key_id = +?1 AND value_id = +?2 AND testcase_id = +?3 AND result_id < ?4
+                     ORDER BY 3 DESC, 1 DESC LIMIT 200",
                 )?;
                 let rows =
                     stmt.query_map(params![key, value, testcase, v.id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;

@@ -243,7 +243,7 @@ fn upgrading_a_version_3_store_records_where_each_keys_runs_changed() {
             |r| Ok((r.get(0)?, r.get(1)?)),
         )
         .unwrap();
-    assert_eq!((version.as_str(), changed), ("5", 3));
+    assert_eq!((version.as_str(), changed), ("6", 3));
 }
 
 #[test]

@@ -14,6 +14,7 @@ mod cli;
 mod config;
 mod disk_full;
 mod events;
+mod fold;
 mod gating;
 mod hostile_peer;
 mod ingest_http;

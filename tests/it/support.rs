@@ -71,20 +71,26 @@ impl TestServer {
 
     /// Starts the server on an existing store path (kept by the caller).
     pub fn start_on(db: &Path, args: &[&str]) -> TestServer {
-        Self::spawn(db, args, "error", Stdio::inherit())
+        Self::spawn(db, args, "error", Stdio::inherit(), &[])
+    }
+
+    /// Starts the server on `db` with extra environment variables (test hooks).
+    pub fn start_env(db: &Path, env: &[(&str, &str)]) -> TestServer {
+        Self::spawn(db, &[], "error", Stdio::inherit(), env)
     }
 
     /// Starts the server with all logging (`trace`) written to `log`.
     pub fn start_logged(db: &Path, args: &[&str], log: &Path) -> TestServer {
-        Self::spawn(db, args, "trace", Stdio::from(std::fs::File::create(log).unwrap()))
+        Self::spawn(db, args, "trace", Stdio::from(std::fs::File::create(log).unwrap()), &[])
     }
 
-    fn spawn(db: &Path, args: &[&str], level: &str, stderr: Stdio) -> TestServer {
+    fn spawn(db: &Path, args: &[&str], level: &str, stderr: Stdio, env: &[(&str, &str)]) -> TestServer {
         let mut child = Command::new(verdict_bin())
             .args(["serve", "--listen", "127.0.0.1:0", "--db"])
             .arg(db)
             .args(args)
             .env("VERDICT_LOG", level)
+            .envs(env.iter().copied())
             .stdout(Stdio::piped())
             .stderr(stderr)
             .spawn()

@@ -13,7 +13,7 @@ pub(super) const VALUE_CACHE_MAX: usize = 100_000;
 pub(super) const POSTINGS_PER_STATEMENT: usize = 8;
 
 /// The INSERT of `rows` postings (1..=POSTINGS_PER_STATEMENT), built once: formatting it
-/// per result showed up in profiles.
+/// per result showed up in profiles. New postings go to `result_data_recent` (`fold.rs`).
 pub(super) fn postings_sql(rows: usize) -> &'static str {
     static SQL: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
     let all = SQL.get_or_init(|| {
@@ -21,7 +21,7 @@ pub(super) fn postings_sql(rows: usize) -> &'static str {
             .map(|n| {
                 let values = vec!["(?, ?, ?, ?, ?)"; n].join(", ");
                 format!(
-                    "INSERT OR IGNORE INTO result_data(key_id, value_id, submit_time, result_id, testcase_id) VALUES {values}"
+                    "INSERT OR IGNORE INTO result_data_recent(key_id, value_id, submit_time, result_id, testcase_id) VALUES {values}"
                 )
             })
             .collect()

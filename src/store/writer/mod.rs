@@ -17,6 +17,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
 
+mod fold;
 mod intern;
 mod lww;
 mod prune;
@@ -121,6 +122,8 @@ pub struct Writer {
     /// Results a prune step decoded (with their testcase id and facets), taken by the
     /// horizon that drops them in the same transaction.
     pruning: HashMap<i64, prune::Known>,
+    /// New postings waiting in `result_data_recent` and the fold round (see `fold.rs`).
+    fold: fold::Fold,
 }
 
 /// Past this size the writer restarts the WAL from its beginning.
@@ -155,6 +158,7 @@ impl Writer {
             disk: WriterDisk::new(disk, WAL_RESTART_BYTES),
             commit_took: None,
             pruning: HashMap::default(),
+            fold: fold::Fold::default(),
         })
     }
 
@@ -184,6 +188,7 @@ impl Writer {
             self.runs_changed.clear();
             self.pruning.clear();
             self.lww.clear();
+            self.fold.recent = None;
             self.decoder = Decoder::default();
             if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {
                 tracing::error!(error = %e, "cannot reload the body dictionary after a rollback");
@@ -694,6 +699,14 @@ impl WriteStore for Writer {
 
     fn set_wal_limit(&mut self, bytes: i64) {
         self.disk.set_wal_max(bytes);
+    }
+
+    fn tend_postings(&mut self) -> Result<bool, StoreError> {
+        self.fold_piece().map_err(|e| self.disk.locate(e))
+    }
+
+    fn set_fold_limits(&mut self, at: i64, piece: i64) {
+        self.fold.set_limits(at, piece);
     }
 
     fn append(&mut self, body: &Body) -> Result<bool, StoreError> {

@@ -301,7 +301,19 @@ impl Writer {
             conn.prepare_cached(sql)?.execute(args)?;
             Ok(())
         };
+        // A posting is in one of the two tables (`fold.rs`): the one not holding it costs
+        // a probe of its index.
         for (k, v, t, id) in &rows.postings {
+            let recent = self
+                .conn
+                .prepare_cached(
+                    "DELETE FROM result_data_recent WHERE key_id = ?1 AND value_id = ?2 AND submit_time = ?3 AND result_id = ?4",
+                )?
+                .execute([k, v, t, id])?;
+            if recent > 0 {
+                self.fold.added(-1);
+                continue;
+            }
             run(
                 "DELETE FROM result_data WHERE key_id = ?1 AND value_id = ?2 AND submit_time = ?3 AND result_id = ?4",
                 &[k, v, t, id],

@@ -83,7 +83,9 @@ impl Writer {
             for (k, v) in chunk {
                 args.extend([*k, *v, time, id, testcase]);
             }
-            self.conn.prepare_cached(postings_sql(chunk.len()))?.execute(rusqlite::params_from_iter(args))?;
+            let added =
+                self.conn.prepare_cached(postings_sql(chunk.len()))?.execute(rusqlite::params_from_iter(args))?;
+            self.fold.added(i64::try_from(added).unwrap_or(0));
         }
         Ok(())
     }
@@ -178,6 +180,16 @@ impl Writer {
                 [],
             )?;
             w.conn.execute("UPDATE meta SET value = '4' WHERE key = 'schema_version'", [])?;
+            Ok(())
+        })
+    }
+
+    /// Schema 5 → 6: `result_data_recent` is created on open and starts empty (every
+    /// posting of a version-5 store is in `result_data`); the bump keeps older builds, blind
+    /// to the new table, off the store.
+    pub fn upgrade_from_5(&mut self) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            w.conn.execute("UPDATE meta SET value = '6' WHERE key = 'schema_version'", [])?;
             Ok(())
         })
     }

@@ -153,7 +153,8 @@ impl Writer {
         let (scenario_k, arch_k, item_k, type_k, duration_k) = (scenario_k?, arch_k?, item_k?, type_k?, duration_k?);
         let values: HashMap<i64, String> = self
             .conn
-            .prepare("SELECT id, value FROM data_values WHERE id IN (SELECT DISTINCT value_id FROM result_data WHERE key_id IN (?1, ?2, ?3))")?
+            .prepare("SELECT id, value FROM data_values WHERE id IN (SELECT value_id FROM result_data WHERE key_id IN (?1, ?2, ?3)
+                 UNION SELECT value_id FROM result_data_recent WHERE key_id IN (?1, ?2, ?3))")?
             .query_map([scenario_k, arch_k, duration_k], |r| Ok((r.get(0)?, r.get(1)?)))?
             .collect::<Result<_, _>>()?;
         // In batches, so a large store is not held in memory at once.
