@@ -169,7 +169,12 @@ impl Writer {
         if !self.disk.may_write(&self.conn) {
             return Err(self.disk.error().into());
         }
-        self.conn.execute_batch("BEGIN IMMEDIATE").map_err(|e| self.disk.locate(e.into()))?;
+        // Cached statements: `execute_batch` parsed BEGIN and COMMIT again for every
+        // transaction (4% of the writer's time at one POST at a time).
+        self.conn
+            .prepare_cached("BEGIN IMMEDIATE")
+            .and_then(|mut s| s.execute([]))
+            .map_err(|e| self.disk.locate(e.into()))?;
         self.wrote_up_to = None;
         let mut full = false;
         let outcome = self.load_heads().map_err(E::from).and_then(|()| f(self)).and_then(|v| {
@@ -204,7 +209,7 @@ impl Writer {
         self.flush_run_changes()?;
         self.record_commit_time()?;
         let started = std::time::Instant::now();
-        self.conn.execute_batch("COMMIT")?;
+        self.conn.prepare_cached("COMMIT")?.execute([])?;
         self.commit_took = Some(started.elapsed());
         Ok(())
     }
