@@ -168,14 +168,16 @@ impl Reader {
 }
 
 impl ReadStore for Reader {
+    // BEGIN and COMMIT are cached statements: `execute_batch` parsed them per read.
     fn begin_read(&self) -> Result<(), StoreError> {
-        Ok(self.conn.execute_batch("BEGIN")?)
+        self.conn.prepare_cached("BEGIN")?.execute([])?;
+        Ok(())
     }
 
     fn end_read(&self) {
         // Ending a read-only transaction cannot lose anything; an error here only means
         // the transaction was already closed.
-        let _ = self.conn.execute_batch("COMMIT");
+        let _ = self.conn.prepare_cached("COMMIT").and_then(|mut s| s.execute([]));
     }
 
     fn healthy(&self) -> bool {
