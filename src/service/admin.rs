@@ -117,6 +117,10 @@ impl ReadOnly {
             let Some((last, _)) = chunk.last() else { break };
             after = *last;
             writer.replay(&chunk).map_err(|source| ReplayError::Import { after, source })?;
+            // The housekeeping the write queue does between jobs: without it a 10M-entry
+            // replay grew a 5 GB WAL and kept every posting in the new-postings table.
+            writer.tend_wal().map_err(|source| ReplayError::Import { after, source })?;
+            while writer.tend_postings().map_err(|source| ReplayError::Import { after, source })? {}
             applied += chunk.len() as u64;
             progress(applied);
         }
