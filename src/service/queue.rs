@@ -130,7 +130,8 @@ impl WriteQueue {
 fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i64>, metrics: &Metrics) {
     let mut next: Option<Job> = None;
     // Whether a fold round of new postings has pieces left (`WriteStore::tend_postings`):
-    // they are moved while no job waits, and one after each job otherwise.
+    // after each job at least as many rows as it added are moved, and the rest while no
+    // job waits.
     let mut folding = false;
     loop {
         let first = match next.take() {

@@ -239,9 +239,10 @@ pub trait WriteStore: Send {
     /// Sets the size past which [`WriteStore::tend_wal`] acts (default 256 MiB; less on a
     /// small disk).
     fn set_wal_limit(&mut self, bytes: i64);
-    /// Between transactions: moves one piece of new postings into the main index when a
-    /// fold round is due or under way, in its own transaction (SQLite: `writer/fold.rs`).
-    /// Returns whether more pieces are waiting (call again when idle).
+    /// Between transactions: moves new postings into the main index when a fold round is
+    /// due or under way, a piece per transaction, at least as many as were added since the
+    /// last call (SQLite: `writer/fold.rs`). Returns whether more pieces are waiting (call
+    /// again when idle).
     fn tend_postings(&mut self) -> Result<bool, StoreError>;
     /// Sets the new-postings count that starts a fold round and the rows per piece
     /// (tests fold tiny stores; the defaults suit every size).

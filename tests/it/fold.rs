@@ -37,7 +37,8 @@ fn queries_answer_the_same_whichever_table_holds_the_postings() {
     let (folded_db, plain_db) = (dir.path().join("folded.db"), dir.path().join("plain.db"));
     // Folds from 7 new postings on, 5 per transaction: rounds run all through the posts.
     let folded = TestServer::start_env(&folded_db, &[("VERDICT_FOLD_AT", "7,5")]);
-    let plain = TestServer::start_on(&plain_db, &[]);
+    // Never folds here, even when the whole suite runs with VERDICT_FOLD_AT set.
+    let plain = TestServer::start_env(&plain_db, &[("VERDICT_FOLD_AT", "")]);
     post_all(&folded);
     post_all(&plain);
     let queries = [
@@ -64,4 +65,30 @@ fn queries_answer_the_same_whichever_table_holds_the_postings() {
     let (main, recent) = postings(&folded_db);
     assert!(main > 0, "the folded store moved postings into result_data ({main}, {recent})");
     assert_eq!(postings(&plain_db), (0, main + recent), "the plain store keeps every posting new");
+}
+
+#[test]
+fn a_bulk_submit_folds_as_fast_as_it_adds() {
+    // One `submit` job adds 1,200 postings; a round is due from 50 on. The fold keeps pace
+    // with the job (it moved one 10-row piece per job before, leaving 1,190 behind).
+    let dir = tempfile::tempdir().unwrap();
+    let (db, input) = (dir.path().join("bulk.db"), dir.path().join("bulk.jsonl"));
+    let lines: Vec<String> = (0..300)
+        .map(|n| {
+            json!({"testcase": {"name": format!("t.bulk.{}", n % 7)}, "outcome": "PASSED",
+                   "data": {"item": format!("pkg-{}-1.fc40", n % 40), "type": "koji_build",
+                            "arch": "x86_64", "scenario": format!("s{}", n % 3)}})
+            .to_string()
+        })
+        .collect();
+    std::fs::write(&input, lines.join("\n")).unwrap();
+    let (code, out, err) = crate::support::run_cli_env(
+        &["submit", "--db", db.to_str().unwrap(), input.to_str().unwrap()],
+        &[("VERDICT_FOLD_AT", "50,10")],
+        None,
+    );
+    assert_eq!(code, 0, "{out}{err}");
+    let (main, recent) = postings(&db);
+    assert_eq!(main + recent, 1200);
+    assert!(recent < 50, "the fold kept pace with the job: {main} moved, {recent} left");
 }

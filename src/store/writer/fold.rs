@@ -9,6 +9,11 @@
 //! order, [`FOLD_PIECE`] rows per transaction: every page of `result_data` gets all of a
 //! round's rows for it at once. Readers take the union of both tables (`plan.rs`); a move is
 //! one transaction, so a posting is in exactly one of them at every instant.
+//!
+//! A round keeps pace with the writes: after each job the writer moves at least as many rows
+//! as the job added (at least one piece). With one piece per job, a bulk `submit` (tens of
+//! thousands of postings per job) outran the fold, and its new postings piled up in the
+//! "small" table (4.7M rows after 1M results), left for the next server to move.
 
 use super::Writer;
 use crate::store::StoreError;
@@ -35,13 +40,15 @@ pub(super) struct Fold {
     pub(super) recent: Option<i64>,
     /// Where the round in progress stands (the last key moved), if one is.
     from: Option<Key>,
+    /// Rows added since the writer last folded: what it moves next, while a round is due.
+    owed: i64,
     at: i64,
     piece: i64,
 }
 
 impl Default for Fold {
     fn default() -> Self {
-        Fold { recent: None, from: None, at: FOLD_AT, piece: FOLD_PIECE }
+        Fold { recent: None, from: None, owed: 0, at: FOLD_AT, piece: FOLD_PIECE }
     }
 }
 
@@ -57,25 +64,44 @@ impl Fold {
         if let Some(r) = &mut self.recent {
             *r += n;
         }
+        self.owed = self.owed.saturating_add(n.max(0));
+    }
+
+    /// Forgets the counts after a rollback (the rows it counted were never added).
+    pub(super) fn forget(&mut self) {
+        self.recent = None;
+        self.owed = 0;
     }
 }
 
 impl Writer {
-    /// Between transactions: moves one piece of new postings if a round is due or under
-    /// way, in its own transaction. Returns whether the round goes on (more pieces to move).
+    /// Between transactions: if a round is due or under way, moves pieces of new postings,
+    /// each in its own transaction, until as many rows have moved as were added since the
+    /// last call (at least one piece). Returns whether the round goes on.
     pub(super) fn fold_piece(&mut self) -> Result<bool, StoreError> {
         if self.fold.recent.is_none() {
             let n: i64 = self.conn.query_row("SELECT count(*) FROM result_data_recent", [], |r| r.get(0))?;
             self.fold.recent = Some(n);
         }
-        let from = match self.fold.from {
+        let mut from = match self.fold.from {
             Some(from) => from,
             None if self.fold.recent.unwrap_or(0) >= self.fold.at => BEFORE_ALL,
-            None => return Ok(false),
+            None => {
+                self.fold.owed = 0;
+                return Ok(false);
+            }
         };
-        let (moved, last) = self.transaction(|w| w.move_piece(from))?;
-        self.fold.added(-moved);
-        self.fold.from = (last != AFTER_ALL).then_some(last);
+        loop {
+            let (moved, last) = self.transaction(|w| w.move_piece(from))?;
+            self.fold.added(-moved);
+            self.fold.owed -= moved;
+            self.fold.from = (last != AFTER_ALL).then_some(last);
+            if last == AFTER_ALL || self.fold.owed <= 0 {
+                break;
+            }
+            from = last;
+        }
+        self.fold.owed = self.fold.owed.max(0);
         Ok(self.fold.from.is_some())
     }
 

@@ -193,7 +193,7 @@ impl Writer {
             self.runs_changed.clear();
             self.pruning.clear();
             self.lww.clear();
-            self.fold.recent = None;
+            self.fold.forget();
             self.decoder = Decoder::default();
             if let Err(e) = self.encoder.forget_uncommitted(&self.conn) {
                 tracing::error!(error = %e, "cannot reload the body dictionary after a rollback");
