@@ -15,3 +15,4 @@ pub mod replicate;
 pub mod service;
 pub mod spool;
 pub mod store;
+pub mod upstream;

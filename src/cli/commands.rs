@@ -19,6 +19,7 @@ pub fn run(cli: Cli) -> Result<i32> {
     match cli.command {
         Command::Serve(args) => serve(&cli.db, *args),
         Command::Submit(args) => super::submit::submit(&cli.db, args),
+        Command::ImportResultsdb(args) => super::upstream::import_resultsdb(&cli.db, args),
         Command::Query(args) => query(&cli.db, args),
         Command::Verify => verify(&cli.db),
         Command::Replay(args) => replay(&cli.db, args),

@@ -13,6 +13,7 @@ mod remote;
 mod replication;
 mod report;
 mod submit;
+mod upstream;
 mod waive;
 
 use crate::model::Outcomes;
@@ -80,6 +81,16 @@ pub enum Command {
         after_help = "Example:\n  verdict submit results.jsonl\n  echo '{\"testcase\":\"t\",\"outcome\":\"PASSED\"}' | verdict submit -"
     )]
     Submit(SubmitArgs),
+
+    /// Copy an upstream ResultsDB 2.x database (and, with --waiverdb, a WaiverDB 1.x one),
+    /// read in their own PostgreSQL schemas, into the store: every result, group, testcase
+    /// and waiver becomes a log entry. Idempotent: running it again stores only what is new
+    /// upstream; an interrupted run goes on where it stopped.
+    #[command(
+        name = "import-resultsdb",
+        after_help = "Example:\n  verdict import-resultsdb postgres://resultsdb@db.example.com/resultsdb \\\n      --waiverdb postgres://waiverdb@db.example.com/waiverdb"
+    )]
+    ImportResultsdb(ImportResultsdbArgs),
 
     /// Query results with the API's filters; a table by default, --json for machines.
     #[command(
@@ -485,6 +496,21 @@ pub struct SubmitArgs {
 
     #[command(flatten)]
     pub input_limits: InputLimitArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct ImportResultsdbArgs {
+    /// The ResultsDB database, as a libpq URL (postgres://USER[:PASSWORD]@HOST[:PORT]/DB,
+    /// or ?host=/run/postgresql for a Unix socket). Only read.
+    pub resultsdb: String,
+
+    /// The WaiverDB database, likewise; its waivers are imported after the results.
+    #[arg(long)]
+    pub waiverdb: Option<String>,
+
+    /// Upstream rows per transaction.
+    #[arg(long, default_value_t = 5000)]
+    pub batch: u32,
 }
 
 #[derive(Debug, Args)]

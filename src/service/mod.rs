@@ -9,6 +9,7 @@ mod classified;
 pub mod compare;
 pub mod decisions;
 pub mod events;
+pub mod import;
 pub mod ingest;
 pub mod insight;
 pub mod local;

@@ -35,4 +35,5 @@ mod store_errors;
 mod submit;
 mod tidy;
 mod tls;
+mod upstream;
 mod web;

@@ -18,6 +18,7 @@ const LAYERS: &[(&str, u8)] = &[
     ("spool", 4),
     ("replicate", 4),
     ("amqp", 4),
+    ("upstream", 4),
     ("cli", 5),
 ];
 

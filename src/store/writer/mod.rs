@@ -233,6 +233,9 @@ impl Writer {
             Body::Result(r) if self.result_id_by_uuid(&r.uuid)?.is_some() => Ok(false),
             Body::Testcase(t) if t.ref_url.is_none() && self.testcase_id(&t.name)?.is_some() => Ok(false),
             Body::Ingest(i) if self.is_ingested(&i.blake3)? => Ok(false),
+            // A waiver's uuid is fresh for every API write; an imported one is derived from
+            // its upstream row, and importing it again must add nothing.
+            Body::Waiver(w) if self.waiver_id(&w.uuid)?.is_some() => Ok(false),
             _ => {
                 self.append_local(body, pre)?;
                 Ok(true)
@@ -315,10 +318,9 @@ impl Writer {
             }
             Body::Ingest(_) => Ok(Written::Ingest { created }),
             Body::Waiver(w) => {
-                let id: i64 = self
-                    .conn
-                    .prepare_cached("SELECT id FROM waivers WHERE uuid = ?1")?
-                    .query_row([&w.uuid], |r| r.get(0))?;
+                let id = self
+                    .waiver_id(&w.uuid)?
+                    .ok_or_else(|| StoreError::Corrupt { seq: 0, reason: "waiver not stored".into() })?;
                 Ok(Written::Waiver(WaiverView { id, record: w.clone() }))
             }
             Body::Quarantine(q) => Ok(Written::Quarantine(self.written_quarantine(q)?)),
@@ -496,13 +498,18 @@ impl Writer {
                 w.expires_at
             ])?;
         if fresh == 0 {
-            return Ok(self
-                .conn
-                .prepare_cached("SELECT id FROM waivers WHERE uuid = ?1")?
-                .query_row([&w.uuid], |r| r.get(0))
-                .optional()?);
+            return self.waiver_id(&w.uuid);
         }
         Ok(Some(seq))
+    }
+
+    /// The local id of the waiver with this uuid, if one is stored.
+    fn waiver_id(&self, uuid: &str) -> Result<Option<i64>, StoreError> {
+        Ok(self
+            .conn
+            .prepare_cached("SELECT id FROM waivers WHERE uuid = ?1")?
+            .query_row([uuid], |r| r.get(0))
+            .optional()?)
     }
 
     fn record_ingest(&mut self, seq: i64, i: &IngestRecord) -> Result<(), StoreError> {
