@@ -36,31 +36,25 @@ pub(super) fn import_resultsdb(db: &Path, args: ImportResultsdbArgs) -> Result<i
         let testcases = rt.block_on(resultsdb.testcases())?;
         let groups = rt.block_on(resultsdb.groups())?;
         sum.testcases_and_groups = service.import_catalog(testcases, groups)?;
-        let bar = progress_count(rt.block_on(resultsdb.count("result"))?, "importing", "results");
-        let mut after = 0;
-        loop {
-            let page = rt.block_on(resultsdb.results_after(after, batch))?;
-            let Some(last) = page.last().map(|r| r.id) else { break };
-            let n = page.len() as u64;
-            sum.results +=
-                service.import_records(page.into_iter().map(UpstreamResult::into_record).collect(), Vec::new())?;
-            bar.inc(n);
-            after = last;
-        }
-        bar.finish_and_clear();
+        pages(
+            &mut sum.results,
+            &rt,
+            rt.block_on(resultsdb.count("result"))?,
+            "results",
+            |after| resultsdb.results_after(after, batch),
+            |r| r.id,
+            |page| service.import_records(page.into_iter().map(UpstreamResult::into_record).collect(), Vec::new()),
+        )?;
         if let Some(waiverdb) = &waiverdb {
-            let bar = progress_count(rt.block_on(waiverdb.count("waiver"))?, "importing", "waivers");
-            let mut after = 0;
-            loop {
-                let page = rt.block_on(waiverdb.waivers_after(after, batch))?;
-                let Some(last) = page.last().map(|w| w.id) else { break };
-                let n = page.len() as u64;
-                sum.waivers +=
-                    service.import_records(Vec::new(), page.into_iter().map(UpstreamWaiver::into_record).collect())?;
-                bar.inc(n);
-                after = last;
-            }
-            bar.finish_and_clear();
+            pages(
+                &mut sum.waivers,
+                &rt,
+                rt.block_on(waiverdb.count("waiver"))?,
+                "waivers",
+                |after| waiverdb.waivers_after(after, batch),
+                |w| w.id,
+                |page| service.import_records(Vec::new(), page.into_iter().map(UpstreamWaiver::into_record).collect()),
+            )?;
         }
         Ok(())
     })();
@@ -90,4 +84,33 @@ pub(super) fn import_resultsdb(db: &Path, args: ImportResultsdbArgs) -> Result<i
             Ok(1)
         }
     }
+}
+
+/// Reads upstream rows a page at a time in id order (`fetch` returns the rows after an id)
+/// and stores each page in one transaction, with a progress bar over `total` rows; counts
+/// into `done` as it goes, so a run that fails part-way still reports what it stored.
+fn pages<T, F>(
+    done: &mut Imported,
+    rt: &tokio::runtime::Runtime,
+    total: u64,
+    noun: &str,
+    fetch: impl Fn(i64) -> F,
+    id: impl Fn(&T) -> i64,
+    mut store: impl FnMut(Vec<T>) -> Result<Imported, crate::service::ServiceError>,
+) -> Result<()>
+where
+    F: std::future::Future<Output = Result<Vec<T>, crate::upstream::UpstreamError>>,
+{
+    let bar = progress_count(total, "importing", noun);
+    let mut after = 0;
+    loop {
+        let page = rt.block_on(fetch(after))?;
+        let Some(last) = page.last().map(&id) else { break };
+        let n = page.len() as u64;
+        *done += store(page)?;
+        bar.inc(n);
+        after = last;
+    }
+    bar.finish_and_clear();
+    Ok(())
 }
