@@ -13,7 +13,9 @@ use crate::model::upstream::{UpstreamResult, UpstreamWaiver};
 use crate::model::{GroupRecord, TestcaseRecord};
 use crate::service::redact;
 use std::collections::HashMap;
-use tokio_postgres::{Client, NoTls, Row};
+use std::path::Path;
+use tokio_postgres::tls::MakeTlsConnect;
+use tokio_postgres::{Client, NoTls, Row, Socket};
 
 /// Why reading upstream failed.
 #[derive(Debug, thiserror::Error)]
@@ -24,6 +26,9 @@ pub enum UpstreamError {
         #[source]
         source: tokio_postgres::Error,
     },
+    /// The CA file for `sslmode=require` cannot be used.
+    #[error("the CA certificate file {path}: {reason}")]
+    CaCert { path: String, reason: String },
     /// A table upstream's schema has is missing: not the database it was said to be.
     #[error(
         "{url} has no table {table}: is it a {what} database? (a ResultsDB 2.x URL goes first, WaiverDB 1.x after --waiverdb)"
@@ -55,16 +60,26 @@ macro_rules! micros {
 impl Upstream {
     /// Connects (plain TCP or a Unix socket, as libpq URLs name them) and checks that the
     /// tables of `what` ("ResultsDB 2.x" or "WaiverDB 1.x") are there.
-    pub async fn connect(url: &str, tables: &[&'static str], what: &'static str) -> Result<Upstream, UpstreamError> {
+    ///
+    /// TLS is used when the URL says `sslmode=require`, and then, unlike libpq's `require`,
+    /// the server's certificate is checked: against `ca_cert` (a PEM file) if given, else
+    /// the system's roots. Without it the connection is plain, as libpq's `prefer` falls
+    /// back to on a server without TLS.
+    pub async fn connect(
+        url: &str,
+        ca_cert: Option<&Path>,
+        tables: &[&'static str],
+        what: &'static str,
+    ) -> Result<Upstream, UpstreamError> {
         let shown = redact::url(url);
-        let (client, connection) = tokio_postgres::connect(url, NoTls)
-            .await
-            .map_err(|source| UpstreamError::Connect { url: shown.clone(), source })?;
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!(error = %e, "upstream database connection ended");
-            }
-        });
+        let connect_error = |source| UpstreamError::Connect { url: shown.clone(), source };
+        let config: tokio_postgres::Config = url.parse().map_err(connect_error)?;
+        let client = if wants_tls(url) {
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_tls(ca_cert)?);
+            open(&config, tls).await.map_err(connect_error)?
+        } else {
+            open(&config, NoTls).await.map_err(connect_error)?
+        };
         let up = Upstream { client, url: shown };
         for &table in tables {
             let sql = "SELECT to_regclass($1) IS NOT NULL";
@@ -221,7 +236,71 @@ impl Upstream {
     }
 }
 
+/// Connects with `tls` and runs the connection on the current runtime.
+async fn open<T>(config: &tokio_postgres::Config, tls: T) -> Result<Client, tokio_postgres::Error>
+where
+    T: MakeTlsConnect<Socket>,
+    T::Stream: Send + 'static,
+{
+    let (client, connection) = config.connect(tls).await?;
+    tokio::spawn(async move {
+        if let Err(e) = connection.await {
+            tracing::warn!(error = %e, "upstream database connection ended");
+        }
+    });
+    Ok(client)
+}
+
+/// Whether a libpq URL asks for TLS (`sslmode=require`, in its query or as a keyword).
+fn wants_tls(url: &str) -> bool {
+    url.split(['?', '&', ' ']).any(|kv| kv.trim() == "sslmode=require")
+}
+
+/// rustls settings for the upstream server: its certificate checked against the CA file
+/// given, else the system's roots.
+fn client_tls(ca_cert: Option<&Path>) -> Result<rustls::ClientConfig, UpstreamError> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let Some(path) = ca_cert else {
+        use rustls_platform_verifier::ConfigVerifierExt;
+        return rustls::ClientConfig::with_platform_verifier()
+            .map_err(|e| UpstreamError::CaCert { path: "(the system's roots)".into(), reason: e.to_string() });
+    };
+    let shown = path.display().to_string();
+    let bad = |reason: String| UpstreamError::CaCert { path: shown.clone(), reason };
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
+        .map_err(|e| bad(e.to_string()))?
+        .collect::<Result<_, _>>()
+        .map_err(|e| bad(format!("not valid PEM ({e})")))?;
+    if certs.is_empty() {
+        return Err(bad("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into()));
+    }
+    let mut roots = rustls::RootCertStore::empty();
+    for c in certs {
+        roots.add(c).map_err(|e| bad(e.to_string()))?;
+    }
+    Ok(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
+}
+
 /// ResultsDB 2.x's tables this reads.
 pub const RESULTSDB_TABLES: [&str; 5] = ["testcase", "group", "result", "result_data", "groups_to_results"];
 /// WaiverDB 1.x's table this reads.
 pub const WAIVERDB_TABLES: [&str; 1] = ["waiver"];
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn tls_is_used_when_the_url_requires_it() {
+        let cases = [
+            ("postgres://u@h/db", false),
+            ("postgres://u@h/db?sslmode=prefer", false),
+            ("postgres://u@h/db?sslmode=require", true),
+            ("postgres://u@h/db?connect_timeout=5&sslmode=require", true),
+            ("host=h dbname=db sslmode=require", true),
+            ("postgres://u@h/db?sslmode=disable", false),
+        ];
+        for (url, tls) in cases {
+            assert_eq!(super::wants_tls(url), tls, "{url}");
+        }
+    }
+}

@@ -511,6 +511,11 @@ pub struct ImportResultsdbArgs {
     /// Upstream rows per transaction.
     #[arg(long, default_value_t = 5000)]
     pub batch: u32,
+
+    /// With `sslmode=require` in a URL: trust exactly the certificates in this PEM file (a
+    /// private CA, or the server's self-signed certificate) instead of the system's roots.
+    #[arg(long, value_name = "PEM")]
+    pub ca_cert: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

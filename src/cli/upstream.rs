@@ -23,9 +23,10 @@ pub(super) fn import_resultsdb(db: &Path, args: ImportResultsdbArgs) -> Result<i
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     // Both connections are made (and their schemas checked) before the store is opened: a
     // wrong URL creates nothing.
-    let resultsdb = rt.block_on(Upstream::connect(&args.resultsdb, &RESULTSDB_TABLES, "ResultsDB 2.x"))?;
+    let ca = args.ca_cert.as_deref();
+    let resultsdb = rt.block_on(Upstream::connect(&args.resultsdb, ca, &RESULTSDB_TABLES, "ResultsDB 2.x"))?;
     let waiverdb = match &args.waiverdb {
-        Some(url) => Some(rt.block_on(Upstream::connect(url, &WAIVERDB_TABLES, "WaiverDB 1.x"))?),
+        Some(url) => Some(rt.block_on(Upstream::connect(url, ca, &WAIVERDB_TABLES, "WaiverDB 1.x"))?),
         None => None,
     };
     let (service, writer) = Service::open_batch(db, Config::default())?;

@@ -332,3 +332,27 @@ fn a_database_that_is_not_resultsdb_is_refused_and_creates_nothing() {
     assert!(err.contains("has no table testcase: is it a ResultsDB 2.x database?"), "{err}");
     assert!(!db.exists(), "no store was created");
 }
+
+#[test]
+fn sslmode_require_checks_the_servers_certificate() {
+    let Some(admin) = admin_url() else { return };
+    let Ok(ca) = std::env::var("VERDICT_TEST_POSTGRES_CA") else {
+        assert!(std::env::var_os("VERDICT_REQUIRE_POSTGRES").is_none(), "VERDICT_TEST_POSTGRES_CA is not set");
+        eprintln!("skipping: no VERDICT_TEST_POSTGRES_CA (the CA of a PostgreSQL server with TLS)");
+        return;
+    };
+    let rdb = Database::create(&admin, "tlsrdb", RESULTSDB_DDL);
+    rdb.exec(CATALOG_SQL);
+    rdb.exec(&results_sql(1, 4));
+    let url = format!("{}?sslmode=require", rdb.url);
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("tls.db");
+    // The system's roots do not know the server's CA: refused, nothing created.
+    let (code, out, err) = run_cli(&["import-resultsdb", "--db", db.to_str().unwrap(), &url], None);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("invalid peer certificate"), "{err}");
+    assert!(!db.exists());
+    let (code, out, err) = run_cli(&["import-resultsdb", "--db", db.to_str().unwrap(), &url, "--ca-cert", &ca], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("results: 3 stored"), "{out}");
+}
