@@ -62,9 +62,9 @@ read_query "GET type+item" datakey_item
 read_query "GET /latest?item" latest_item
 # POSTs are warmed like reads. A new server's first seconds of writes are slow: its WAL
 # grows (each fsync then also commits the file's new size) until it first restarts at its
-# limit, and the first checkpoints extend the store file. On the 1M store, 2-second slices
-# of c32 POSTs after a start ran at 4.7k, 6.1k, 10.2k, then 15.2k-16.4k req/s from the 7th
-# second on; a server that has been up a while overwrites its WAL in place.
+# limit; a server that has been up a while overwrites it in place. (On the 1M store,
+# 2-second slices of c32 POSTs after a start ran at 4.7k, 6.1k, 10.2k, then 15-16k req/s;
+# most of that was fold debt a `submit` used to leave behind, since fixed: BENCHMARKS.md.)
 wrk -t2 -c32 -d${POST_WARM}s -s $W/post_result.lua http://127.0.0.1:$PORT/api/v2.0/results >/dev/null
 measure "POST c1" -t1 -c1 -d${SECS}s --latency -s $W/post_result.lua http://127.0.0.1:$PORT/api/v2.0/results
 measure "POST c32" -t2 -c32 -d${SECS}s --latency -s $W/post_result.lua http://127.0.0.1:$PORT/api/v2.0/results

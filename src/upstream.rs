@@ -12,8 +12,8 @@
 use crate::model::upstream::{UpstreamResult, UpstreamWaiver};
 use crate::model::{GroupRecord, TestcaseRecord};
 use crate::service::redact;
+use rustls::pki_types::CertificateDer;
 use std::collections::HashMap;
-use std::path::Path;
 use tokio_postgres::tls::MakeTlsConnect;
 use tokio_postgres::{Client, NoTls, Row, Socket};
 
@@ -26,9 +26,10 @@ pub enum UpstreamError {
         #[source]
         source: tokio_postgres::Error,
     },
-    /// The CA file for `sslmode=require` cannot be used.
-    #[error("the CA certificate file {path}: {reason}")]
-    CaCert { path: String, reason: String },
+    /// The TLS settings for `sslmode=require` cannot be made (a CA certificate rustls
+    /// refuses, or no system roots).
+    #[error("TLS to the upstream database: {0}")]
+    Tls(String),
     /// A table upstream's schema has is missing: not the database it was said to be.
     #[error(
         "{url} has no table {table}: is it a {what} database? (a ResultsDB 2.x URL goes first, WaiverDB 1.x after --waiverdb)"
@@ -62,12 +63,12 @@ impl Upstream {
     /// tables of `what` ("ResultsDB 2.x" or "WaiverDB 1.x") are there.
     ///
     /// TLS is used when the URL says `sslmode=require`, and then, unlike libpq's `require`,
-    /// the server's certificate is checked: against `ca_cert` (a PEM file) if given, else
-    /// the system's roots. Without it the connection is plain, as libpq's `prefer` falls
-    /// back to on a server without TLS.
+    /// the server's certificate is checked: against `trusted` (a CA's certificates) if
+    /// given, else the system's roots. Without it the connection is plain, as libpq's
+    /// `prefer` falls back to on a server without TLS.
     pub async fn connect(
         url: &str,
-        ca_cert: Option<&Path>,
+        trusted: Option<&[CertificateDer<'static>]>,
         tables: &[&'static str],
         what: &'static str,
     ) -> Result<Upstream, UpstreamError> {
@@ -75,7 +76,7 @@ impl Upstream {
         let connect_error = |source| UpstreamError::Connect { url: shown.clone(), source };
         let config: tokio_postgres::Config = url.parse().map_err(connect_error)?;
         let client = if wants_tls(url) {
-            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_tls(ca_cert)?);
+            let tls = tokio_postgres_rustls::MakeRustlsConnect::new(client_tls(trusted)?);
             open(&config, tls).await.map_err(connect_error)?
         } else {
             open(&config, NoTls).await.map_err(connect_error)?
@@ -97,11 +98,7 @@ impl Upstream {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Vec<Row>, UpstreamError> {
-        self.client.query(sql, params).await.map_err(|source| UpstreamError::Query {
-            url: self.url.clone(),
-            what,
-            source,
-        })
+        self.client.query(sql, params).await.map_err(self.failed(what))
     }
 
     async fn query_one(
@@ -110,11 +107,12 @@ impl Upstream {
         sql: &str,
         params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
     ) -> Result<Row, UpstreamError> {
-        self.client.query_one(sql, params).await.map_err(|source| UpstreamError::Query {
-            url: self.url.clone(),
-            what,
-            source,
-        })
+        self.client.query_one(sql, params).await.map_err(self.failed(what))
+    }
+
+    /// The error of reading `what`: a failed query, or a column of an unexpected type.
+    fn failed(&self, what: &'static str) -> impl Fn(tokio_postgres::Error) -> UpstreamError + '_ {
+        move |source| UpstreamError::Query { url: self.url.clone(), what, source }
     }
 
     /// The number of rows in `table` (for the progress bar).
@@ -230,9 +228,7 @@ impl Upstream {
         rows: &[Row],
         read: impl Fn(&Row) -> Result<T, tokio_postgres::Error>,
     ) -> Result<Vec<T>, UpstreamError> {
-        rows.iter()
-            .map(|r| read(r).map_err(|source| UpstreamError::Query { url: self.url.clone(), what, source }))
-            .collect()
+        rows.iter().map(|r| read(r).map_err(self.failed(what))).collect()
     }
 }
 
@@ -256,28 +252,16 @@ fn wants_tls(url: &str) -> bool {
     url.split(['?', '&', ' ']).any(|kv| kv.trim() == "sslmode=require")
 }
 
-/// rustls settings for the upstream server: its certificate checked against the CA file
+/// rustls settings for the upstream server: its certificate checked against `trusted` if
 /// given, else the system's roots.
-fn client_tls(ca_cert: Option<&Path>) -> Result<rustls::ClientConfig, UpstreamError> {
-    use rustls::pki_types::CertificateDer;
-    use rustls::pki_types::pem::PemObject;
-    let Some(path) = ca_cert else {
+fn client_tls(trusted: Option<&[CertificateDer<'static>]>) -> Result<rustls::ClientConfig, UpstreamError> {
+    let Some(certs) = trusted else {
         use rustls_platform_verifier::ConfigVerifierExt;
-        return rustls::ClientConfig::with_platform_verifier()
-            .map_err(|e| UpstreamError::CaCert { path: "(the system's roots)".into(), reason: e.to_string() });
+        return rustls::ClientConfig::with_platform_verifier().map_err(|e| UpstreamError::Tls(e.to_string()));
     };
-    let shown = path.display().to_string();
-    let bad = |reason: String| UpstreamError::CaCert { path: shown.clone(), reason };
-    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_file_iter(path)
-        .map_err(|e| bad(e.to_string()))?
-        .collect::<Result<_, _>>()
-        .map_err(|e| bad(format!("not valid PEM ({e})")))?;
-    if certs.is_empty() {
-        return Err(bad("holds no PEM certificate (-----BEGIN CERTIFICATE-----)".into()));
-    }
     let mut roots = rustls::RootCertStore::empty();
     for c in certs {
-        roots.add(c).map_err(|e| bad(e.to_string()))?;
+        roots.add(c.clone()).map_err(|e| UpstreamError::Tls(format!("a CA certificate rustls refuses: {e}")))?;
     }
     Ok(rustls::ClientConfig::builder().with_root_certificates(roots).with_no_client_auth())
 }

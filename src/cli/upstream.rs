@@ -23,7 +23,8 @@ pub(super) fn import_resultsdb(db: &Path, args: ImportResultsdbArgs) -> Result<i
         tokio::runtime::Builder::new_current_thread().enable_all().build().context("starting the async runtime")?;
     // Both connections are made (and their schemas checked) before the store is opened: a
     // wrong URL creates nothing.
-    let ca = args.ca_cert.as_deref();
+    let trusted = args.ca_cert.as_deref().map(crate::http::tls::read_chain).transpose()?;
+    let ca = trusted.as_deref();
     let resultsdb = rt.block_on(Upstream::connect(&args.resultsdb, ca, &RESULTSDB_TABLES, "ResultsDB 2.x"))?;
     let waiverdb = match &args.waiverdb {
         Some(url) => Some(rt.block_on(Upstream::connect(url, ca, &WAIVERDB_TABLES, "WaiverDB 1.x"))?),
@@ -44,7 +45,7 @@ pub(super) fn import_resultsdb(db: &Path, args: ImportResultsdbArgs) -> Result<i
             "results",
             |after| resultsdb.results_after(after, batch),
             |r| r.id,
-            |page| service.import_records(page.into_iter().map(UpstreamResult::into_record).collect(), Vec::new()),
+            |page| service.import_results(page.into_iter().map(UpstreamResult::into_record).collect()),
         )?;
         if let Some(waiverdb) = &waiverdb {
             pages(
@@ -54,7 +55,7 @@ pub(super) fn import_resultsdb(db: &Path, args: ImportResultsdbArgs) -> Result<i
                 "waivers",
                 |after| waiverdb.waivers_after(after, batch),
                 |w| w.id,
-                |page| service.import_records(Vec::new(), page.into_iter().map(UpstreamWaiver::into_record).collect()),
+                |page| service.import_waivers(page.into_iter().map(UpstreamWaiver::into_record).collect()),
             )?;
         }
         Ok(())

@@ -18,7 +18,7 @@ mod replication;
 mod request;
 mod routes;
 mod server;
-mod tls;
+pub mod tls;
 mod waivers;
 
 pub use access::log_request;

@@ -56,7 +56,9 @@ fn read(what: &'static str, path: &Path) -> Result<Vec<u8>, TlsError> {
     std::fs::read(path).map_err(|source| TlsError::Read { what, path: path.to_owned(), source })
 }
 
-fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
+/// Every certificate in a PEM file: a server's chain (`--tls-cert`), or the CA a client
+/// trusts (`import-resultsdb --ca-cert`). An empty or non-PEM file is an error naming it.
+pub fn read_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     const WHAT: &str = "certificate";
     let pem = read(WHAT, path)?;
     let bad = |problem: String| TlsError::Pem { what: WHAT, path: path.to_owned(), problem };

@@ -240,6 +240,11 @@ pub fn new_result_uuid() -> String {
 /// same key from another sender names another result.
 pub fn uuid_for_idempotency_key(scope: &str, key: &str) -> String {
     let digest = blake3::hash(format!("verdict idempotency key\0{}\0{scope}\0{key}", scope.len()).as_bytes());
+    uuid_from_digest(&digest)
+}
+
+/// A (v8, custom) uuid made of the first 16 bytes of a blake3 digest.
+pub(crate) fn uuid_from_digest(digest: &blake3::Hash) -> String {
     let mut bytes = [0u8; 16];
     bytes.copy_from_slice(&digest.as_bytes()[..16]);
     uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()

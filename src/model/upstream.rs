@@ -52,9 +52,7 @@ fn derived_uuid(tag: &str, fields: &[&str]) -> String {
         h.update(&(f.len() as u64).to_le_bytes());
         h.update(f.as_bytes());
     }
-    let mut bytes = [0u8; 16];
-    bytes.copy_from_slice(&h.finalize().as_bytes()[..16]);
-    uuid::Builder::from_custom_bytes(bytes).into_uuid().hyphenated().to_string()
+    super::uuid_from_digest(&h.finalize())
 }
 
 /// The verdict uuid of an upstream result: its id, testcase, submit time and outcome.

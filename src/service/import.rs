@@ -24,16 +24,15 @@ impl std::ops::AddAssign for Imported {
 }
 
 impl Service {
-    /// Stores results and waivers in one transaction, skipping each whose uuid is already
-    /// stored. For plain threads (it waits on the write queue).
-    pub fn import_records(
-        &self,
-        results: Vec<ResultRecord>,
-        waivers: Vec<WaiverRecord>,
-    ) -> Result<Imported, ServiceError> {
-        let bodies: Vec<Body> =
-            results.into_iter().map(Body::Result).chain(waivers.into_iter().map(Body::Waiver)).collect();
-        self.append_new(bodies)
+    /// Stores results in one transaction, skipping each whose uuid is already stored. For
+    /// plain threads (it waits on the write queue).
+    pub fn import_results(&self, results: Vec<ResultRecord>) -> Result<Imported, ServiceError> {
+        self.append_new(results.into_iter().map(Body::Result).collect())
+    }
+
+    /// [`Service::import_results`] for waivers.
+    pub fn import_waivers(&self, waivers: Vec<WaiverRecord>) -> Result<Imported, ServiceError> {
+        self.append_new(waivers.into_iter().map(Body::Waiver).collect())
     }
 
     /// Stores testcases and groups (with their ref_url and description) that are missing
