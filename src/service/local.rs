@@ -7,7 +7,7 @@ use super::{Page, ReadPool, ServiceError};
 use crate::gating::Gate;
 use crate::model::{ResultQuery, ResultView, Timestamp};
 use crate::service::render::Urls;
-use crate::store::{Backend, OriginHead, ReadStore, Stats, Store};
+use crate::store::{Backend, OriginHead, ReadStore, Stats};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
@@ -23,7 +23,7 @@ pub struct ReadOnly {
 impl ReadOnly {
     /// Opens the store at `db` for reading (a read-only file works; nothing is created).
     pub fn open(db: &Path) -> Result<ReadOnly, ServiceError> {
-        Ok(ReadOnly::over(Arc::new(Store::open_existing(db)?)))
+        Ok(ReadOnly::over(crate::store::open_existing(db)?))
     }
 
     /// Reads of `store` through a pool of its own (also the read half of a running service).

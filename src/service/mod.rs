@@ -40,7 +40,7 @@ use crate::model::{
     ResultQuery, ResultRecord, ResultView, TestcaseQuery, TestcaseRecord, TestcaseView, Timestamp, new_result_uuid,
     new_uuid, parse_create_group, parse_create_result, parse_create_testcase, request_hash, uuid_for_idempotency_key,
 };
-use crate::store::{Backend, Housekeeping, ReadStore, Store, StoreError, Written};
+use crate::store::{Backend, Housekeeping, ReadStore, StoreError, Written};
 use serde_json::Value;
 use std::sync::Arc;
 
@@ -336,6 +336,7 @@ impl Service {
         let metrics = Arc::new(metrics::Metrics::new(reads.pool().opened()));
         let (queue, handle) =
             WriteQueue::start(writer, 4096, metrics.clone()).map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        store.follow_commits(queue.follower())?;
         let checkpoints = if background_checkpoints {
             Some(CheckpointThread::start(store.housekeeping()?, store.location().to_owned())?)
         } else {
@@ -360,7 +361,7 @@ impl Service {
     /// Opens (or creates) the store at `db` and starts the service on it: how every
     /// writing command and the server get one.
     pub fn open(db: &std::path::Path, config: Config) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
-        Service::start(Arc::new(Store::open(db)?), config)
+        Service::start(crate::store::open(db)?, config)
     }
 
     /// [`Service::open`] for a batch command (`submit`, `ingest`, `sync`, `import`): no
@@ -371,7 +372,7 @@ impl Service {
         db: &std::path::Path,
         config: Config,
     ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
-        Service::start_with(Arc::new(Store::open(db)?), config, false)
+        Service::start_with(crate::store::open(db)?, config, false)
     }
 
     /// This store's node id.

@@ -42,6 +42,8 @@ pub enum QueueError {
 pub struct WriteQueue {
     tx: mpsc::Sender<Job>,
     committed: watch::Receiver<i64>,
+    /// Moves `committed` forward (the writer thread; a follower of other servers' commits).
+    notify: Arc<watch::Sender<i64>>,
     /// Callers encode and compress their bodies on their own threads with it.
     dict: SharedDict,
 }
@@ -70,11 +72,20 @@ impl WriteQueue {
     ) -> std::io::Result<(WriteQueue, JoinHandle<()>)> {
         let (tx, rx) = mpsc::channel(capacity.max(1));
         let (notify, committed) = watch::channel(writer.last_seq().unwrap_or(0));
+        let notify = Arc::new(notify);
         let dict = writer.shared_dict();
+        let thread_notify = notify.clone();
         let handle = std::thread::Builder::new()
             .name("verdict-writer".into())
-            .spawn(move || run(writer, rx, notify, &metrics))?;
-        Ok((WriteQueue { tx, committed, dict }, handle))
+            .spawn(move || run(writer, rx, &thread_notify, &metrics))?;
+        Ok((WriteQueue { tx, committed, notify, dict }, handle))
+    }
+
+    /// What tells the queue of commits made by other processes on a shared store (they
+    /// wake this server's event streams as its own commits do).
+    pub fn follower(&self) -> Arc<dyn Fn(i64) + Send + Sync> {
+        let notify = self.notify.clone();
+        Arc::new(move |seq| advance(&notify, seq))
     }
 
     /// The newest committed log position, updated right after each commit (event streams
@@ -127,7 +138,19 @@ impl WriteQueue {
     }
 }
 
-fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: watch::Sender<i64>, metrics: &Metrics) {
+/// Moves the committed position forward to `seq` (never back: another server's
+/// notification may arrive after this server's later commit).
+fn advance(notify: &watch::Sender<i64>, seq: i64) {
+    notify.send_if_modified(|last| {
+        let newer = seq > *last;
+        if newer {
+            *last = seq;
+        }
+        newer
+    });
+}
+
+fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: &watch::Sender<i64>, metrics: &Metrics) {
     let mut next: Option<Job> = None;
     // Whether a fold round of new postings has pieces left (`WriteStore::tend_postings`):
     // after each job at least as many rows as it added are moved, and the rest while no
@@ -172,7 +195,7 @@ fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: wat
             }
         }
         if let Ok(seq) = writer.last_seq() {
-            notify.send_if_modified(|last| std::mem::replace(last, seq) != seq);
+            advance(notify, seq);
         }
         if let Err(e) = writer.tend_wal()
             && let Some(r) = log_limit::allow("WAL restart failed")

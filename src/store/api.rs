@@ -44,6 +44,14 @@ pub trait Backend: Send + Sync {
     /// The connection that keeps the store's storage in shape (the server runs it from a
     /// thread of its own, batch commands once at their end).
     fn housekeeping(&self) -> Result<Box<dyn Housekeeping>, StoreError>;
+    /// Calls `tell` with the newest log position whenever another process sharing this
+    /// store commits (PostgreSQL: several servers on one database), so event streams see
+    /// every write. A backend whose writes all pass through this process's writer has
+    /// nothing to follow.
+    fn follow_commits(&self, tell: std::sync::Arc<dyn Fn(i64) + Send + Sync>) -> Result<(), StoreError> {
+        let _ = tell;
+        Ok(())
+    }
 }
 
 /// Background upkeep of a store and what it knows about the disk holding it.

@@ -11,6 +11,7 @@ mod disk;
 mod facets;
 mod insight;
 mod paths;
+pub mod pg;
 mod plan;
 mod pruned;
 mod quarantines;
@@ -35,6 +36,9 @@ use std::time::Duration;
 pub enum StoreError {
     #[error("database error: {0}")]
     Sqlite(rusqlite::Error),
+    /// PostgreSQL refused a statement or cannot be reached (the server's message).
+    #[error("PostgreSQL: {0}")]
+    Postgres(String),
     /// A write found no space on the disk holding the store (`SQLITE_FULL`, or an I/O
     /// error while the file system is out of space). `path`: the store, where known.
     #[error("{}", disk::message(path.as_deref()))]
@@ -64,6 +68,17 @@ impl From<rusqlite::Error> for StoreError {
     }
 }
 
+impl From<tokio_postgres::Error> for StoreError {
+    /// PostgreSQL's "disk full" (SQLSTATE 53100) is the same condition as SQLite's.
+    fn from(e: tokio_postgres::Error) -> Self {
+        if e.code() == Some(&tokio_postgres::error::SqlState::DISK_FULL) {
+            StoreError::DiskFull { path: None }
+        } else {
+            StoreError::Postgres(pg::describe(&e))
+        }
+    }
+}
+
 impl StoreError {
     /// Whether this is the disk being full (writes are refused until space is freed).
     pub fn is_disk_full(&self) -> bool {
@@ -79,6 +94,24 @@ const BUSY_TIMEOUT: Duration = Duration::from_secs(30);
 /// chunks (`verdict submit` beside a server) could keep it from a waiting server for
 /// seconds; trying every millisecond takes the next free moment.
 const BUSY_RETRY: Duration = Duration::from_millis(1);
+
+/// Opens the store `db` names, creating it on first use: a PostgreSQL database for a
+/// `postgres://` URL (schema created or migrated), else the SQLite file at that path.
+pub fn open(db: &Path) -> Result<Arc<dyn Backend>, StoreError> {
+    if pg::is_url(db) {
+        return Ok(Arc::new(pg::PgStore::open(&db.to_string_lossy())?));
+    }
+    Ok(Arc::new(Store::open(db)?))
+}
+
+/// Opens an existing store for reading (see [`Store::open_existing`]); a PostgreSQL
+/// database must already hold verdict's schema of this build.
+pub fn open_existing(db: &Path) -> Result<Arc<dyn Backend>, StoreError> {
+    if pg::is_url(db) {
+        return Ok(Arc::new(pg::PgStore::open_existing(&db.to_string_lossy())?));
+    }
+    Ok(Arc::new(Store::open_existing(db)?))
+}
 
 /// An opened store: its file and its node id. Connections are made on demand.
 #[derive(Debug, Clone)]

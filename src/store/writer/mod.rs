@@ -20,10 +20,10 @@ use std::sync::atomic::{AtomicI64, Ordering};
 mod fold;
 mod intern;
 mod lww;
-mod prune;
+pub(super) mod prune;
 mod quarantines;
 mod results;
-mod runs;
+pub(super) mod runs;
 
 use intern::{DATA_KEYS, DATA_VALUES, TESTCASES, intern, lookup, remember};
 use lww::{LwwField, Pending};

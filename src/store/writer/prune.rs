@@ -484,7 +484,7 @@ impl Writer {
 }
 
 /// A horizon's range as a gap (`None` when empty or its hash is not hex).
-fn gap_of(origin: &str, r: &PrunedRange) -> Option<Gap> {
+pub(in crate::store) fn gap_of(origin: &str, r: &PrunedRange) -> Option<Gap> {
     let hash = Hash::from_hex(&r.hash)?;
     (r.from >= 1 && r.from <= r.to).then(|| Gap { origin: origin.to_owned(), from: r.from, to: r.to, hash })
 }

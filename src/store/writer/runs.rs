@@ -23,7 +23,7 @@ struct RunRow {
 }
 
 /// Whether an outcome is a fail, a pass, or not a run at all (`None`).
-pub(super) fn fail_of(outcome: &str) -> Option<bool> {
+pub(in crate::store) fn fail_of(outcome: &str) -> Option<bool> {
     match class_of(outcome) {
         Class::Pass => Some(false),
         Class::Fail => Some(true),
@@ -32,13 +32,13 @@ pub(super) fn fail_of(outcome: &str) -> Option<bool> {
 }
 
 /// A result's failure signature (see `insight::signature`).
-pub(super) fn failure_signature(r: &ResultRecord) -> Option<String> {
+pub(in crate::store) fn failure_signature(r: &ResultRecord) -> Option<String> {
     let error_reason = r.data.get("error_reason").and_then(|v| v.first()).map(String::as_str);
     signature_of(&r.outcome, r.note.as_deref(), error_reason)
 }
 
 /// `data.duration` in seconds, when it is a plain finite number.
-pub(super) fn duration_of(text: Option<&str>) -> Option<f64> {
+pub(in crate::store) fn duration_of(text: Option<&str>) -> Option<f64> {
     text.and_then(|d| d.trim().parse::<f64>().ok()).filter(|d| d.is_finite())
 }
 

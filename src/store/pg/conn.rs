@@ -1,0 +1,162 @@
+//! One PostgreSQL connection used synchronously: the store's traits are synchronous (the
+//! writer is a thread, readers run on the blocking pool or briefly on an async worker), so
+//! each call sends its query through tokio-postgres and waits for the answer.
+//!
+//! The connections' I/O runs on a small runtime of the backend's own ("verdict-pg"), and
+//! a caller waits with `futures_executor::block_on`: a tokio-postgres client only talks to
+//! its connection task through channels, so waiting on it needs no tokio context and works
+//! from any thread, an async worker included (as an SQLite read does). Prepared
+//! statements are cached per connection by their text.
+
+use super::super::StoreError;
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::future::Future;
+use std::sync::OnceLock;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row, Statement};
+
+/// Parameters of a query.
+pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+
+/// The runtime that drives every connection's socket.
+fn runtime() -> Result<&'static tokio::runtime::Runtime, StoreError> {
+    static RT: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    if let Some(rt) = RT.get() {
+        return Ok(rt);
+    }
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .thread_name("verdict-pg")
+        .enable_all()
+        .build()
+        .map_err(|e| StoreError::Postgres(format!("cannot start the PostgreSQL I/O thread: {e}")))?;
+    Ok(RT.get_or_init(|| rt))
+}
+
+/// Waits for `f` on this thread.
+pub fn wait<F: Future>(f: F) -> F::Output {
+    futures_executor::block_on(f)
+}
+
+/// How a connection reaches the server.
+#[derive(Clone)]
+pub struct Target {
+    pub config: tokio_postgres::Config,
+    /// TLS settings when the URL asks for `sslmode=require`.
+    pub tls: Option<rustls::ClientConfig>,
+    /// The URL without its password (for messages).
+    pub shown: String,
+}
+
+/// A connection and its prepared statements.
+pub struct Conn {
+    client: Client,
+    statements: RefCell<HashMap<String, Statement>>,
+}
+
+impl Conn {
+    /// Opens a connection to `target`.
+    pub fn open(target: &Target) -> Result<Conn, StoreError> {
+        let rt = runtime()?;
+        let (config, tls) = (target.config.clone(), target.tls.clone());
+        let connecting = rt.spawn(async move {
+            match tls {
+                Some(tls) => {
+                    let (client, conn) = config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls)).await?;
+                    tokio::spawn(drive(conn));
+                    Ok::<_, tokio_postgres::Error>(client)
+                }
+                None => {
+                    let (client, conn) = config.connect(tokio_postgres::NoTls).await?;
+                    tokio::spawn(drive(conn));
+                    Ok(client)
+                }
+            }
+        });
+        let client = wait(connecting)
+            .map_err(|e| StoreError::Postgres(format!("connecting to {}: {e}", target.shown)))?
+            .map_err(|e| StoreError::Postgres(format!("cannot connect to {}: {}", target.shown, describe(&e))))?;
+        Ok(Conn { client, statements: RefCell::new(HashMap::new()) })
+    }
+
+    /// The statement for `sql`, prepared once per connection.
+    fn statement(&self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.statements.borrow().get(sql) {
+            return Ok(s.clone());
+        }
+        let s = wait(self.client.prepare(sql)).map_err(StoreError::from)?;
+        self.statements.borrow_mut().insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    /// Runs statements without parameters (several, separated by `;`).
+    pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        Ok(wait(self.client.batch_execute(sql))?)
+    }
+
+    /// Every row `sql` returns.
+    pub fn query(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
+        let s = self.statement(sql)?;
+        Ok(wait(self.client.query(&s, params))?)
+    }
+
+    /// The row `sql` returns, if any (more than one is an error).
+    pub fn opt(&self, sql: &str, params: Params) -> Result<Option<Row>, StoreError> {
+        let s = self.statement(sql)?;
+        Ok(wait(self.client.query_opt(&s, params))?)
+    }
+
+    /// The one row `sql` returns.
+    pub fn one(&self, sql: &str, params: Params) -> Result<Row, StoreError> {
+        let s = self.statement(sql)?;
+        Ok(wait(self.client.query_one(&s, params))?)
+    }
+
+    /// Runs `sql`; how many rows it changed.
+    pub fn exec(&self, sql: &str, params: Params) -> Result<u64, StoreError> {
+        let s = self.statement(sql)?;
+        Ok(wait(self.client.execute(&s, params))?)
+    }
+
+    /// Runs a query built at run time (not cached: its text varies).
+    pub fn query_once(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
+        Ok(wait(self.client.query(sql, params))?)
+    }
+
+    /// Whether the connection is closed (the server went away).
+    pub fn is_closed(&self) -> bool {
+        self.client.is_closed()
+    }
+}
+
+/// Runs a connection's I/O until it ends.
+async fn drive<S, T>(conn: tokio_postgres::Connection<S, T>)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send,
+{
+    if let Err(e) = conn.await {
+        tracing::warn!(error = %e, "PostgreSQL connection ended");
+    }
+}
+
+/// A driver error with the server's message and detail when there is one.
+pub fn describe(e: &tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => match db.detail() {
+            Some(detail) => format!("{} ({detail})", db.message()),
+            None => db.message().to_owned(),
+        },
+        None => e.to_string(),
+    }
+}
+
+/// Spawns `f` on the backend's runtime (a listener's long-running task).
+pub fn spawn<F>(f: F) -> Result<(), StoreError>
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    runtime()?.spawn(f);
+    Ok(())
+}

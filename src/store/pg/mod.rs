@@ -1,0 +1,329 @@
+//! The PostgreSQL backend: the same log and derived tables as the SQLite store, in a
+//! database that several `verdict serve` processes share (`--db postgres://…`).
+//!
+//! **Many servers, one chain.** The database is one node: it has one node id (in `meta`),
+//! and every server on it seals local writes onto that one chain. Each server has its own
+//! writer thread with group commit; every write transaction first takes one transaction-
+//! level advisory lock ([`WRITE_LOCK`]), so write transactions of all servers run one at
+//! a time. Under the lock the writer re-reads the chain heads and the newest log position,
+//! allocates positions after it, and commits before releasing: commit order is position
+//! order, so positions have no gaps and no reader ever sees a later position before an
+//! earlier one, and no two servers can extend a chain from the same head (no fork). A
+//! server's writes wait for the lock only as long as another server's commit takes.
+//!
+//! **Every server sees every write.** The committing transaction sends `NOTIFY
+//! verdict_log` with its newest position; each server LISTENs on a connection of its own
+//! and wakes its event streams (SSE, AMQP), which then read the log after what they sent.
+
+mod apply;
+mod conn;
+mod plan;
+mod prune;
+mod read_insight;
+mod read_lists;
+mod read_log;
+#[cfg(test)]
+mod read_parity;
+mod reader;
+mod rows;
+mod schema;
+mod writer;
+
+pub use conn::{Target, describe};
+
+use super::StoreError;
+use super::api::{Backend, Housekeeping, ReadStore, WriteStore};
+use conn::Conn;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The advisory lock every write transaction holds (any constant; "verdict" in ASCII).
+pub(crate) const WRITE_LOCK: i64 = 0x0076_6572_6469_6374;
+
+/// The channel commits are announced on.
+const CHANNEL: &str = "verdict_log";
+
+/// Whether `db` names a PostgreSQL database rather than a file.
+pub fn is_url(db: &Path) -> bool {
+    let s = db.to_string_lossy();
+    s.starts_with("postgres://") || s.starts_with("postgresql://")
+}
+
+/// An opened PostgreSQL store.
+pub struct PgStore {
+    target: Target,
+    /// The URL without its password (what `location` shows).
+    shown: PathBuf,
+    node_id: String,
+    /// Where reads go (`--db-read`: a streaming replica); the primary when `None`.
+    read_target: Option<Target>,
+}
+
+impl PgStore {
+    /// Connects to the database at `url`, creates or migrates verdict's schema, and reads
+    /// (or makes) the node id. A database migrated by a newer verdict is refused.
+    pub fn open(url: &str) -> Result<PgStore, StoreError> {
+        let target = Target::parse(url)?;
+        let conn = Conn::open(&target)?;
+        migrate(&conn, &target.shown)?;
+        let node_id = node_id(&conn)?;
+        Ok(PgStore { shown: PathBuf::from(&target.shown), target, node_id, read_target: None })
+    }
+
+    /// Connects to a database verdict has already set up, changing nothing: one whose
+    /// schema is missing, older or newer than this build's is refused.
+    pub fn open_existing(url: &str) -> Result<PgStore, StoreError> {
+        let target = Target::parse(url)?;
+        let conn = Conn::open(&target)?;
+        let known = i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX);
+        let at: i64 = conn
+            .one(
+                "SELECT CASE WHEN to_regclass('verdict_migrations') IS NULL THEN -1
+                 ELSE (SELECT coalesce(max(version), 0) FROM verdict_migrations) END",
+                &[],
+            )?
+            .try_get(0)?;
+        if at != known {
+            let reason = match at {
+                -1 | 0 => "not a verdict database (no verdict schema): serve or submit into it first".to_owned(),
+                at if at > known => format!("its verdict schema is version {at}, newer than this build's {known}"),
+                at => format!("its verdict schema is version {at}: open it once with a writing command to migrate it"),
+            };
+            return Err(StoreError::Open { path: PathBuf::from(&target.shown), reason });
+        }
+        let node_id: String = conn.one("SELECT value FROM meta WHERE key = 'node_id'", &[])?.try_get(0)?;
+        Ok(PgStore { shown: PathBuf::from(&target.shown), target, node_id, read_target: None })
+    }
+
+    /// Sends reads to `url` (a replica of the same database) instead of the primary.
+    pub fn with_reads_from(mut self, url: &str) -> Result<PgStore, StoreError> {
+        self.read_target = Some(Target::parse(url)?);
+        Ok(self)
+    }
+}
+
+impl Target {
+    /// Parses a libpq URL; `sslmode=require` connects with TLS and checks the server's
+    /// certificate against the system's roots (unlike libpq's `require`, which does not
+    /// check it).
+    pub fn parse(url: &str) -> Result<Target, StoreError> {
+        let shown = hide_password(url);
+        let config: tokio_postgres::Config =
+            url.parse().map_err(|e| StoreError::Postgres(format!("{shown} is not a PostgreSQL URL: {e}")))?;
+        let tls = if url.split(['?', '&', ' ']).any(|kv| kv.trim() == "sslmode=require") {
+            use rustls_platform_verifier::ConfigVerifierExt;
+            Some(
+                rustls::ClientConfig::with_platform_verifier()
+                    .map_err(|e| StoreError::Postgres(format!("TLS settings for {shown}: {e}")))?,
+            )
+        } else {
+            None
+        };
+        Ok(Target { config, tls, shown })
+    }
+}
+
+/// `url` with the password replaced by `***`.
+fn hide_password(url: &str) -> String {
+    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
+    let (auth, host) = match rest.split_once('@') {
+        Some(parts) => parts,
+        None => return url.to_owned(),
+    };
+    match auth.split_once(':') {
+        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
+        None => url.to_owned(),
+    }
+}
+
+/// Applies the migrations this database lacks, one transaction each, under the write lock.
+fn migrate(conn: &Conn, shown: &str) -> Result<(), StoreError> {
+    conn.batch("CREATE TABLE IF NOT EXISTS verdict_migrations(version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")?;
+    let known = i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX);
+    loop {
+        conn.batch("BEGIN")?;
+        let step = (|| {
+            conn.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+            let at: i64 = conn.one("SELECT coalesce(max(version), 0) FROM verdict_migrations", &[])?.get(0);
+            if at > known {
+                return Err(StoreError::Open {
+                    path: PathBuf::from(shown),
+                    reason: format!(
+                        "its verdict schema is version {at}, newer than this build's {known}: run a newer verdict"
+                    ),
+                });
+            }
+            if at == known {
+                return Ok(false);
+            }
+            if at == 0 && has_foreign_tables(conn)? {
+                return Err(StoreError::Open {
+                    path: PathBuf::from(shown),
+                    reason:
+                        "the database holds other tables (not a verdict database): give verdict a database of its own"
+                            .into(),
+                });
+            }
+            let next = usize::try_from(at).unwrap_or(0);
+            tracing::info!(db = shown, "migrating the verdict schema to version {}", at + 1);
+            conn.batch(schema::MIGRATIONS[next])?;
+            conn.exec("INSERT INTO verdict_migrations(version) VALUES($1)", &[&(at + 1)])?;
+            Ok(true)
+        })();
+        match step {
+            Ok(more) => {
+                conn.batch("COMMIT")?;
+                if !more {
+                    return Ok(());
+                }
+            }
+            Err(e) => {
+                let _ = conn.batch("ROLLBACK");
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Whether the public schema holds tables other than verdict's migration record.
+fn has_foreign_tables(conn: &Conn) -> Result<bool, StoreError> {
+    let n: i64 = conn
+        .one(
+            "SELECT count(*) FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'verdict_migrations'",
+            &[],
+        )?
+        .get(0);
+    Ok(n > 0)
+}
+
+/// Reads the node id, making one on first use.
+fn node_id(conn: &Conn) -> Result<String, StoreError> {
+    conn.exec(
+        "INSERT INTO meta(key, value) VALUES('node_id', $1) ON CONFLICT (key) DO NOTHING",
+        &[&crate::log::new_node_id()],
+    )?;
+    Ok(conn.one("SELECT value FROM meta WHERE key = 'node_id'", &[])?.get(0))
+}
+
+impl Backend for PgStore {
+    fn node_id(&self) -> &str {
+        &self.node_id
+    }
+
+    fn location(&self) -> &Path {
+        &self.shown
+    }
+
+    fn writable(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn backup(&self, _to: &Path) -> Result<u64, StoreError> {
+        Err(StoreError::Postgres(
+            "verdict backup copies an SQLite store; back a PostgreSQL store up with pg_dump or pg_basebackup".into(),
+        ))
+    }
+
+    fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError> {
+        let conn = Conn::open(self.read_target.as_ref().unwrap_or(&self.target))?;
+        Ok(Box::new(reader::PgReader::new(conn)))
+    }
+
+    fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError> {
+        Ok(Box::new(writer::PgWriter::new(Conn::open(&self.target)?, self.node_id.clone())))
+    }
+
+    fn housekeeping(&self) -> Result<Box<dyn Housekeeping>, StoreError> {
+        Ok(Box::new(Upkeep))
+    }
+
+    fn follow_commits(&self, tell: Arc<dyn Fn(i64) + Send + Sync>) -> Result<(), StoreError> {
+        listen(&self.target, tell)
+    }
+}
+
+/// PostgreSQL keeps its own storage (autovacuum, checkpoints): nothing to do here.
+struct Upkeep;
+
+impl Housekeeping for Upkeep {
+    fn checkpoint(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn disk_full(&self) -> bool {
+        false
+    }
+
+    fn recover(&self) -> bool {
+        true
+    }
+
+    fn full_error(&self) -> StoreError {
+        StoreError::DiskFull { path: None }
+    }
+}
+
+/// LISTENs for commits of every server on the database and tells `tell` each newest
+/// position; reconnects when the connection drops (a missed notification is caught up by
+/// the next one: followers read the log after what they have sent).
+fn listen(target: &Target, tell: Arc<dyn Fn(i64) + Send + Sync>) -> Result<(), StoreError> {
+    let target = target.clone();
+    conn::spawn(async move {
+        loop {
+            if let Err(e) = listen_once(&target, &tell).await {
+                tracing::warn!(error = %e, "listening for commits on {} failed; retrying", target.shown);
+            }
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        }
+    })
+}
+
+async fn listen_once(target: &Target, tell: &Arc<dyn Fn(i64) + Send + Sync>) -> Result<(), tokio_postgres::Error> {
+    match &target.tls {
+        Some(tls) => {
+            let (c, conn) = target.config.connect(tokio_postgres_rustls::MakeRustlsConnect::new(tls.clone())).await?;
+            run_listener(c, conn, tell).await
+        }
+        None => {
+            let (c, conn) = target.config.connect(tokio_postgres::NoTls).await?;
+            run_listener(c, conn, tell).await
+        }
+    }
+}
+
+async fn run_listener<S, T>(
+    client: tokio_postgres::Client,
+    mut connection: tokio_postgres::Connection<S, T>,
+    tell: &Arc<dyn Fn(i64) + Send + Sync>,
+) -> Result<(), tokio_postgres::Error>
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+    T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    use futures_util::StreamExt;
+    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+    let listen = format!("LISTEN {CHANNEL}");
+    let listening = client.batch_execute(&listen);
+    tokio::pin!(listening);
+    // The LISTEN only completes while the connection is polled: poll both.
+    let mut listened = false;
+    loop {
+        tokio::select! {
+            r = &mut listening, if !listened => { r?; listened = true; }
+            m = messages.next() => match m {
+                Some(Ok(tokio_postgres::AsyncMessage::Notification(n))) => {
+                    if let Ok(seq) = n.payload().parse::<i64>() { tell(seq); }
+                }
+                Some(Ok(_)) => {}
+                Some(Err(e)) => return Err(e),
+                None => return Ok(()),
+            }
+        }
+    }
+}
+
+/// The 16-byte key a text is unique by (`testcase.name_key`, `data_values.value_key`):
+/// PostgreSQL's B-trees cannot hold texts as long as clients may send.
+pub(crate) fn text_key(text: &str) -> Vec<u8> {
+    blake3::hash(text.as_bytes()).as_bytes()[..16].to_vec()
+}

@@ -1,0 +1,606 @@
+//! Query planning for result filters on PostgreSQL: the port of `store/plan.rs` — names
+//! resolved to ids, the driving filter picked by counting, and the SQL of each shape.
+//!
+//! PostgreSQL plans each statement itself (readers plan with the bound values, see
+//! `PgReader::new`), but a cost model cannot know that `item=X` matches 200 postings while
+//! `type=koji_build` matches a million when both are one `(key_id, value_id)` pair, nor
+//! that a newest-first page stops early. So, as on SQLite, every indexed filter is counted
+//! up to a cap and the smallest one under it drives: the query then reads that filter's
+//! postings (or results) and checks the others per row; with no small filter it reads the
+//! time index newest-first. Only the shape of the SQL is chosen here, never an index.
+//!
+//! A single value is compared with `=`, never `= ANY`: an array comparison on the first
+//! index column loses the index order, and an item's newest page would then be a sort of
+//! all its postings instead of a read of the first rows.
+
+use super::conn::Conn;
+use crate::model::ResultQuery;
+use crate::store::StoreError;
+use tokio_postgres::Row;
+use tokio_postgres::types::ToSql;
+
+/// Below this many matching rows a filter drives the query.
+const SMALL: i64 = 4000;
+
+/// The same threshold for paged lists.
+const PAGED_SMALL: i64 = 1024;
+
+/// More distinct values than this for a `:like` filter are matched by a join instead of a list.
+const LIKE_LIST_MAX: i64 = 1000;
+
+/// A statement repeating a clause more often than this (patterns, filters, waiver keys) is
+/// run unprepared: the statement cache holds only texts from a bounded set of shapes.
+const CACHED_REPEATS: usize = 2;
+
+/// SQL text with its numbered parameters.
+#[derive(Default)]
+pub(super) struct Sql {
+    pub text: String,
+    params: Vec<Box<dyn ToSql + Sync>>,
+    /// Whether the text varies with the input beyond a few shapes (see [`CACHED_REPEATS`]).
+    varying: bool,
+}
+
+impl Sql {
+    /// Adds a parameter and returns its placeholder.
+    pub fn param(&mut self, v: impl ToSql + Sync + 'static) -> String {
+        self.params.push(Box::new(v));
+        format!("${}", self.params.len())
+    }
+
+    /// A membership test for `ids`: `= $n` for one (keeps an index's order), `= ANY($n)`.
+    pub fn in_ints(&mut self, ids: &[i64]) -> String {
+        match ids {
+            [one] => format!("= {}", self.param(*one)),
+            _ => format!("= ANY({})", self.param(ids.to_vec())),
+        }
+    }
+
+    /// Like [`Sql::in_ints`] for texts (a text no row can hold is left out).
+    pub fn in_texts(&mut self, items: &[String]) -> String {
+        match storable_only(items).as_slice() {
+            [one] => format!("= {}", self.param(one.clone())),
+            items => format!("= ANY({})", self.param(items.to_vec())),
+        }
+    }
+
+    /// Like [`Sql::in_ints`] for 16-byte text keys.
+    pub fn in_keys(&mut self, keys: Vec<Vec<u8>>) -> String {
+        match <[Vec<u8>; 1]>::try_from(keys) {
+            Ok([one]) => format!("= {}", self.param(one)),
+            Err(keys) => format!("= ANY({})", self.param(keys)),
+        }
+    }
+
+    /// Notes that the text repeats a clause `n` times.
+    pub fn repeats(&mut self, n: usize) {
+        self.varying |= n > CACHED_REPEATS;
+    }
+
+    /// Runs the statement: prepared once per connection unless its text varies a lot.
+    pub fn run(&self, conn: &Conn) -> Result<Vec<Row>, StoreError> {
+        let params: Vec<&(dyn ToSql + Sync)> = self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        if self.varying { conn.query_once(&self.text, &params) } else { conn.query(&self.text, &params) }
+    }
+}
+
+/// Whether a text can be stored: PostgreSQL refuses NUL characters in text (SQLite keeps
+/// them), so no stored text holds one, and a parameter holding one would fail the whole
+/// statement. Conditions on such a text are false instead, which is what they are.
+pub(super) fn storable(text: &str) -> bool {
+    !text.contains('\0')
+}
+
+fn storable_only(items: &[String]) -> Vec<String> {
+    items.iter().filter(|s| storable(s)).cloned().collect()
+}
+
+/// An API `:like` pattern as a case-sensitive `LIKE` pattern (backslash escapes): `*` and
+/// `%` match any run, `_` one character, everything else itself — what SQLite's GLOB
+/// translation (`like_to_glob`) matches.
+pub(super) fn like_pattern(pattern: &str) -> String {
+    let mut out = String::with_capacity(pattern.len() + 4);
+    for ch in pattern.chars() {
+        match ch {
+            '*' | '%' => out.push('%'),
+            '\\' => out.push_str("\\\\"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// The literal text every match of an API pattern starts with, at most `max` characters.
+fn literal_prefix(pattern: &str, max: usize) -> String {
+    pattern.chars().take_while(|c| !matches!(c, '*' | '%' | '_')).take(max).collect()
+}
+
+/// The least text above every text starting with `prefix` in byte order (UTF-8 orders as
+/// code points): the last character that can grow, grown by one. `None`: no bound.
+fn successor(prefix: &str) -> Option<String> {
+    let mut chars: Vec<char> = prefix.chars().collect();
+    while let Some(last) = chars.pop() {
+        let next = match u32::from(last) + 1 {
+            0xD800 => Some('\u{E000}'),
+            n => char::from_u32(n),
+        };
+        if let Some(next) = next {
+            chars.push(next);
+            return Some(chars.into_iter().collect());
+        }
+    }
+    None
+}
+
+/// How many characters the `left(col, 256)` expression indexes hold.
+const INDEXED_CHARS: usize = 256;
+
+/// `col` matches the API pattern. With `indexed` (a `left(col, 256)` index exists), the
+/// pattern's literal prefix also bounds `left(col, 256)`, so the index reads only that
+/// range (as SQLite's GLOB does with its prefix); the `LIKE` still decides.
+pub(super) fn like_cond(sql: &mut Sql, col: &str, pattern: &str, indexed: bool) -> String {
+    if !storable(pattern) {
+        return "FALSE".to_owned();
+    }
+    let like = format!("{col} LIKE {}", sql.param(like_pattern(pattern)));
+    let prefix = literal_prefix(pattern, INDEXED_CHARS);
+    if !indexed || prefix.is_empty() {
+        return like;
+    }
+    let upper = successor(&prefix).map(|s| format!(" AND left({col}, 256) < {}", sql.param(s)));
+    format!("(left({col}, 256) >= {}{} AND {like})", sql.param(prefix), upper.unwrap_or_default())
+}
+
+/// `col` is one of `items`, through an `md5(col)` index (texts too long for a B-tree).
+pub(super) fn md5_in(sql: &mut Sql, col: &str, items: &[String]) -> String {
+    match storable_only(items).as_slice() {
+        [] => "FALSE".to_owned(),
+        [one] => {
+            let p = sql.param(one.clone());
+            format!("(md5({col}) = md5({p}::text) AND {col} = {p})")
+        }
+        items => {
+            let p = sql.param(items.to_vec());
+            format!("(md5({col}) = ANY(ARRAY(SELECT md5(x) FROM unnest({p}::text[]) x)) AND {col} = ANY({p}))")
+        }
+    }
+}
+
+/// `(key in keys OR col LIKE p1 OR …)` for exact names (by their keys) plus patterns.
+fn names_cond(sql: &mut Sql, key_col: &str, col: &str, exact: &[String], like: &[String]) -> String {
+    let mut parts = Vec::new();
+    if !exact.is_empty() {
+        let keys = exact.iter().map(|n| super::text_key(n)).collect();
+        parts.push(format!("{key_col} {}", sql.in_keys(keys)));
+    }
+    for p in like {
+        parts.push(like_cond(sql, col, p, true));
+    }
+    sql.repeats(like.len());
+    if parts.is_empty() {
+        return "FALSE".to_owned();
+    }
+    format!("({})", parts.join(" OR "))
+}
+
+/// A data filter resolved to ids.
+#[derive(Debug, Clone)]
+enum DataCond {
+    /// The key with any of these interned values.
+    Ids { key: i64, values: Vec<i64> },
+    /// The key with a value matching any API pattern (too many values to list).
+    Like { key: i64, patterns: Vec<String> },
+}
+
+/// A result filter with names resolved to ids. `empty` means nothing can match.
+#[derive(Debug, Clone, Default)]
+pub(super) struct Resolved {
+    testcases: Option<Vec<i64>>,
+    groups: Option<Vec<i64>>,
+    /// Result ids of `_uuid` (global identities resolved to this node's ids).
+    ids: Option<Vec<i64>>,
+    data: Vec<DataCond>,
+    outcomes: Vec<String>,
+    since: Option<i64>,
+    until: Option<i64>,
+    /// Only results at or before this log position.
+    max_id: Option<i64>,
+    pub empty: bool,
+}
+
+impl Resolved {
+    /// Whether `driver` yields rows already in time order: one data value, or one testcase.
+    fn is_ordered(&self, driver: Driver) -> bool {
+        match driver {
+            Driver::Data(i) => matches!(self.data.get(i), Some(DataCond::Ids { values, .. }) if values.len() == 1),
+            Driver::Testcase => self.testcases.as_ref().is_some_and(|t| t.len() == 1),
+            _ => false,
+        }
+    }
+
+    /// Whether a result with these facets passes every exact data filter (what
+    /// [`select_faceted`] leaves out of its SQL).
+    pub fn facets_match(&self, facets: &[(i64, i64)]) -> bool {
+        self.data.iter().all(|d| match d {
+            DataCond::Ids { key, values } => facets.iter().any(|(k, v)| k == key && values.contains(v)),
+            DataCond::Like { .. } => true,
+        })
+    }
+}
+
+/// Which index produces the candidate rows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Driver {
+    /// The time index in the requested order; stop after `limit`.
+    Time,
+    /// The testcase index range(s); few rows.
+    Testcase,
+    /// The postings of data filter `i`; few rows.
+    Data(usize),
+    /// The group membership postings; few rows.
+    Groups,
+    /// Result ids named by `_uuid`.
+    Ids,
+}
+
+impl Driver {
+    /// Small drivers return few rows, so callers can fetch all of them.
+    pub fn is_small(self) -> bool {
+        self != Driver::Time
+    }
+}
+
+fn ids(conn: &Conn, sql: &Sql) -> Result<Vec<i64>, StoreError> {
+    ids_of(sql.run(conn)?)
+}
+
+/// Resolves a query's names, patterns and values to ids (`outcome` is kept unless
+/// `with_outcome` is false: `/results/latest` ignores it).
+pub(super) fn resolve(conn: &Conn, q: &ResultQuery, with_outcome: bool) -> Result<Resolved, StoreError> {
+    let mut r = Resolved {
+        outcomes: if with_outcome { q.outcomes.clone() } else { Vec::new() },
+        since: q.since.map(|t| t.0),
+        until: q.until.map(|t| t.0),
+        max_id: q.max_id,
+        ..Resolved::default()
+    };
+    if !q.testcases.is_empty() || !q.testcases_like.is_empty() {
+        let mut sql = Sql::default();
+        let cond = names_cond(&mut sql, "name_key", "name", &q.testcases, &q.testcases_like);
+        sql.text = format!("SELECT id FROM testcase WHERE {cond}");
+        let found = ids(conn, &sql)?;
+        r.empty |= found.is_empty();
+        r.testcases = Some(found);
+    }
+    if !q.groups.is_empty() {
+        let mut sql = Sql::default();
+        sql.text = format!("SELECT id FROM grp WHERE {}", md5_in(&mut sql, "uuid", &q.groups));
+        let found = ids(conn, &sql)?;
+        r.empty |= found.is_empty();
+        r.groups = Some(found);
+    }
+    if !q.uuids.is_empty() {
+        // Several ids for one uuid only when two origins stored different results under it.
+        let keys: Vec<Vec<u8>> = q.uuids.iter().map(|u| crate::store::uuid_key(u)).collect();
+        let found = ids_of(conn.query("SELECT result_id FROM result_uuids WHERE uuid = ANY($1)", &[&keys])?)?;
+        r.empty |= found.is_empty();
+        r.ids = Some(found);
+    }
+    for f in &q.data {
+        let Some(key) = data_key(conn, &f.key)? else {
+            r.empty = true;
+            continue;
+        };
+        let values = data_value_ids(conn, &f.values, f.like)?;
+        if values.len() as i64 > LIKE_LIST_MAX {
+            // As SQLite: past the list size even exact values are matched as patterns.
+            r.data.push(DataCond::Like { key, patterns: f.values.clone() });
+        } else {
+            r.empty |= values.is_empty();
+            r.data.push(DataCond::Ids { key, values });
+        }
+    }
+    Ok(r)
+}
+
+/// The first column of `rows`.
+fn ids_of(rows: Vec<Row>) -> Result<Vec<i64>, StoreError> {
+    Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
+}
+
+/// The id of a data key, if any result carries it.
+pub(super) fn data_key(conn: &Conn, key: &str) -> Result<Option<i64>, StoreError> {
+    if !storable(key) {
+        return Ok(None);
+    }
+    Ok(conn.opt("SELECT id FROM data_keys WHERE key = $1", &[&key])?.map(|r| r.try_get(0)).transpose()?)
+}
+
+/// Up to `LIKE_LIST_MAX + 1` ids of values equal to (or, with `like`, matching) any of `values`.
+fn data_value_ids(conn: &Conn, values: &[String], like: bool) -> Result<Vec<i64>, StoreError> {
+    let mut sql = Sql::default();
+    let (exact, patterns): (&[String], &[String]) = if like { (&[], values) } else { (values, &[]) };
+    let cond = names_cond(&mut sql, "value_key", "value", exact, patterns);
+    sql.text = format!("SELECT id FROM data_values WHERE {cond} LIMIT {}", LIKE_LIST_MAX + 1);
+    ids(conn, &sql)
+}
+
+/// Counts (up to `cap`) the rows a candidate driver would produce.
+fn estimate(conn: &Conn, r: &Resolved, driver: Driver, cap: i64) -> Result<i64, StoreError> {
+    let mut sql = Sql::default();
+    let inner = match driver {
+        Driver::Time => return Ok(cap),
+        Driver::Ids => return Ok(r.ids.as_ref().map_or(cap, |ids| ids.len() as i64)),
+        Driver::Testcase => match &r.testcases {
+            Some(t) => format!("SELECT 1 FROM results WHERE testcase_id {}", sql.in_ints(t)),
+            None => return Ok(cap),
+        },
+        Driver::Groups => match &r.groups {
+            Some(g) => format!("SELECT 1 FROM result_groups WHERE group_id {}", sql.in_ints(g)),
+            None => return Ok(cap),
+        },
+        Driver::Data(i) => match r.data.get(i) {
+            Some(DataCond::Ids { key, values }) => {
+                let k = sql.param(*key);
+                format!("SELECT 1 FROM result_data WHERE key_id = {k} AND value_id {}", sql.in_ints(values))
+            }
+            _ => return Ok(cap),
+        },
+    };
+    sql.text = format!("SELECT count(*) FROM ({inner} LIMIT {}) x", sql.param(cap));
+    Ok(sql.run(conn)?.first().map(|row| row.try_get(0)).transpose()?.unwrap_or(0))
+}
+
+/// Picks the driver: the candidate with the fewest rows if one has fewer than `SMALL`;
+/// otherwise, for a paged list (`paged`), a single-valued data filter, whose postings come
+/// in time order so a page needs no sort; otherwise the time index.
+pub(super) fn choose_driver(conn: &Conn, r: &Resolved, paged: bool) -> Result<Driver, StoreError> {
+    if r.ids.is_some() {
+        // A handful of named results: nothing is cheaper.
+        return Ok(Driver::Ids);
+    }
+    let mut candidates = Vec::new();
+    if r.testcases.is_some() {
+        candidates.push(Driver::Testcase);
+    }
+    if r.groups.is_some() {
+        candidates.push(Driver::Groups);
+    }
+    candidates.extend((0..r.data.len()).filter(|i| matches!(r.data[*i], DataCond::Ids { .. })).map(Driver::Data));
+    let ordered = candidates.iter().copied().find(|d| r.is_ordered(*d));
+    if paged && candidates.len() == 1 && ordered.is_some() {
+        return Ok(candidates[0]);
+    }
+    // Growing caps, so a large filter is never counted further than a small one beside it.
+    let limit = if paged { PAGED_SMALL } else { SMALL };
+    let mut cap = 64;
+    loop {
+        let mut best = (Driver::Time, cap);
+        for d in &candidates {
+            let n = estimate(conn, r, *d, cap)?;
+            if n < best.1 {
+                best = (*d, n);
+            }
+        }
+        if best.0 != Driver::Time {
+            return Ok(best.0);
+        }
+        if cap >= limit {
+            return Ok(if paged { ordered.unwrap_or(Driver::Time) } else { Driver::Time });
+        }
+        cap = (cap * 4).min(limit);
+    }
+}
+
+/// Sort order and page of a select.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct Page {
+    pub ascending: bool,
+    /// `(limit, offset)`, or every row.
+    pub window: Option<(i64, i64)>,
+}
+
+/// Column expressions of the row source a select iterates: a `results` row (`r`) or a
+/// data posting (`p`), which carries the result's id, time and testcase itself.
+struct Source {
+    id: &'static str,
+    time: &'static str,
+    testcase: &'static str,
+}
+
+const RESULTS: Source = Source { id: "r.id", time: "r.submit_time", testcase: "r.testcase_id" };
+const POSTINGS: Source = Source { id: "p.result_id", time: "p.submit_time", testcase: "p.testcase_id" };
+
+/// `SELECT id, testcase_id, submit_time` of the filtered results, driven by `driver`.
+pub(super) fn select(r: &Resolved, driver: Driver, page: Page) -> Sql {
+    select_rows(r, driver, page, false)
+}
+
+/// Like [`select`] over every row, newest first, plus each row's packed facets (a fourth
+/// column), for reads that group rows by data values (`/results/latest`). Exact data
+/// filters are left to [`Resolved::facets_match`], as on SQLite.
+pub(super) fn select_faceted(r: &Resolved, driver: Driver) -> Sql {
+    select_rows(r, driver, Page { ascending: false, window: None }, true)
+}
+
+fn select_rows(r: &Resolved, driver: Driver, page: Page, faceted: bool) -> Sql {
+    let mut sql = Sql::default();
+    let mut conds: Vec<String> = Vec::new();
+    let (src, from, distinct) = match driver {
+        Driver::Data(i) => {
+            let Some(DataCond::Ids { key, values }) = r.data.get(i) else {
+                // Only id-resolved filters are ever chosen as drivers.
+                return select_rows(r, Driver::Time, page, faceted);
+            };
+            conds.push(format!("p.key_id = {} AND p.value_id {}", sql.param(*key), sql.in_ints(values)));
+            let from = if r.outcomes.is_empty() && !faceted {
+                "result_data p"
+            } else {
+                "result_data p JOIN results r ON r.id = p.result_id"
+            };
+            // A result holding two of the listed values has two postings.
+            (POSTINGS, from, values.len() > 1)
+        }
+        _ => (RESULTS, "results r", false),
+    };
+    if let Some(t) = &r.testcases {
+        conds.push(format!("{} {}", src.testcase, sql.in_ints(t)));
+    }
+    let skip = match driver {
+        Driver::Data(i) => Some(i),
+        _ => None,
+    };
+    conds.extend(filter_conds(&mut sql, r, &src, driver == Driver::Groups, skip, faceted));
+    let dir = if page.ascending { "ASC" } else { "DESC" };
+    let facets = if faceted { ", r.facets" } else { "" };
+    let distinct = if distinct { "DISTINCT " } else { "" };
+    let mut text = format!("SELECT {distinct}{}, {}, {}{facets} FROM {from}", src.id, src.testcase, src.time);
+    if !conds.is_empty() {
+        text.push_str(" WHERE ");
+        text.push_str(&conds.join(" AND "));
+    }
+    text.push_str(&format!(" ORDER BY {} {dir}, {} {dir}", src.time, src.id));
+    if let Some((limit, offset)) = page.window {
+        text.push_str(&format!(" LIMIT {} OFFSET {}", sql.param(limit), sql.param(offset)));
+    }
+    sql.text = text;
+    sql
+}
+
+/// The conditions on a row of `src` besides its driver and testcase: `_uuid` ids, groups
+/// (as the membership list when `by_groups` drives), data filters but the driver's (`skip`)
+/// and, when `faceted`, the exact ones (checked on the facets), outcome, times, position.
+fn filter_conds(
+    sql: &mut Sql,
+    r: &Resolved,
+    src: &Source,
+    by_groups: bool,
+    skip: Option<usize>,
+    faceted: bool,
+) -> Vec<String> {
+    let mut conds = Vec::new();
+    if let Some(ids) = &r.ids {
+        conds.push(format!("{} {}", src.id, sql.in_ints(ids)));
+    }
+    if let Some(g) = &r.groups {
+        let list = sql.in_ints(g);
+        conds.push(if by_groups {
+            format!("{} IN (SELECT result_id FROM result_groups WHERE group_id {list})", src.id)
+        } else {
+            format!("EXISTS (SELECT 1 FROM result_groups g WHERE g.group_id {list} AND g.result_id = {})", src.id)
+        });
+    }
+    for (i, d) in r.data.iter().enumerate() {
+        if skip != Some(i) && !(faceted && matches!(d, DataCond::Ids { .. })) {
+            conds.push(data_cond(sql, d, src));
+        }
+    }
+    sql.repeats(r.data.len());
+    if !r.outcomes.is_empty() {
+        conds.push(format!("r.outcome {}", sql.in_texts(&r.outcomes)));
+    }
+    if let Some(s) = r.since {
+        conds.push(format!("{} >= {}", src.time, sql.param(s)));
+    }
+    if let Some(u) = r.until {
+        conds.push(format!("{} <= {}", src.time, sql.param(u)));
+    }
+    if let Some(m) = r.max_id {
+        conds.push(format!("{} <= {}", src.id, sql.param(m)));
+    }
+    conds
+}
+
+/// A non-driving data filter as a per-row check. Postings are keyed by (key, value, time,
+/// result), so an exact filter is a point lookup given the row's time and id; a pattern
+/// filter reads the row's postings (by result) and their values.
+fn data_cond(sql: &mut Sql, d: &DataCond, src: &Source) -> String {
+    match d {
+        DataCond::Ids { key, values } => {
+            let (k, v) = (sql.param(*key), sql.in_ints(values));
+            format!(
+                "EXISTS (SELECT 1 FROM result_data d WHERE d.key_id = {k} AND d.value_id {v} AND d.submit_time = {} AND d.result_id = {})",
+                src.time, src.id
+            )
+        }
+        DataCond::Like { key, patterns } => {
+            let k = sql.param(*key);
+            let likes: Vec<String> = patterns.iter().map(|p| like_cond(sql, "v.value", p, false)).collect();
+            sql.repeats(patterns.len());
+            format!(
+                "EXISTS (SELECT 1 FROM result_data d JOIN data_values v ON v.id = d.value_id WHERE d.result_id = {} AND d.key_id = {k} AND ({}))",
+                src.id,
+                likes.join(" OR ")
+            )
+        }
+    }
+}
+
+/// Per testcase (the filter's, or every one), its matching results at its newest time —
+/// one newest-first probe of the testcase's time index each (`/results/latest` without a
+/// selective filter; SQLite runs the same probes one statement at a time).
+pub(super) fn select_newest_per_testcase(r: &Resolved) -> Sql {
+    let mut sql = Sql::default();
+    let scope = match &r.testcases {
+        Some(t) => format!("unnest({}::bigint[]) AS s(tc)", sql.param(t.clone())),
+        None => "(SELECT id AS tc FROM testcase) s".to_owned(),
+    };
+    let mut conds = vec!["r.testcase_id = s.tc".to_owned()];
+    conds.extend(filter_conds(&mut sql, r, &RESULTS, false, None, false));
+    sql.text = format!(
+        "SELECT x.id, x.testcase_id, x.submit_time FROM {scope} CROSS JOIN LATERAL (
+           SELECT r.id, r.testcase_id, r.submit_time FROM results r WHERE {}
+           ORDER BY r.submit_time DESC FETCH FIRST 1 ROWS WITH TIES) x",
+        conds.join(" AND ")
+    );
+    sql
+}
+
+/// An index row: (result id, testcase id, submit time).
+pub(super) type IndexRow = (i64, i64, i64);
+
+/// A row of [`select_faceted`]: the index row with the unpacked facets.
+pub(super) type FacetedRow = (IndexRow, Vec<(i64, i64)>);
+
+/// Rows of [`select`] (and [`select_newest_per_testcase`]).
+pub(super) fn rows(conn: &Conn, sql: &Sql) -> Result<Vec<IndexRow>, StoreError> {
+    index_rows(&sql.run(conn)?)
+}
+
+/// Index rows from their three first columns.
+pub(super) fn index_rows(rows: &[Row]) -> Result<Vec<IndexRow>, StoreError> {
+    rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?))).collect()
+}
+
+/// Rows of [`select_faceted`].
+pub(super) fn faceted_rows(conn: &Conn, sql: &Sql) -> Result<Vec<FacetedRow>, StoreError> {
+    let mut out = Vec::new();
+    for row in sql.run(conn)? {
+        let facets: Vec<u8> = row.try_get(3)?;
+        out.push(((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?), crate::store::facets::decode(&facets)));
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn like_translation() {
+        assert_eq!(like_pattern("koschei*fc24%"), "koschei%fc24%");
+        assert_eq!(like_pattern(r"a_b?[c]\d"), r"a_b?[c]\\d");
+    }
+
+    #[test]
+    fn prefixes_and_their_successors() {
+        assert_eq!(literal_prefix("dist.*", 256), "dist.");
+        assert_eq!(literal_prefix("a_b", 256), "a");
+        assert_eq!(literal_prefix("%x", 256), "");
+        assert_eq!(literal_prefix("abcdef", 3), "abc");
+        assert_eq!(successor("dist.").as_deref(), Some("dist/"));
+        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
+        assert_eq!(successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
+        assert_eq!(successor("\u{10FFFF}"), None);
+    }
+}

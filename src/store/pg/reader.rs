@@ -1,0 +1,420 @@
+//! Reads of the PostgreSQL store: the port of the SQLite `Reader` (`store/reader.rs`),
+//! answering every [`ReadStore`] query with the same rows in the same order. Results are
+//! planned in `plan.rs`; lists, the log and insight's reads are in the `read_*` files.
+//!
+//! A read transaction is `REPEATABLE READ READ ONLY`: one snapshot for all its queries, as
+//! an SQLite read transaction. Result rows are rendered from the log body of each result,
+//! the plain canonical JSON in `log.body`; a page's bodies are read in one round trip.
+
+use super::conn::Conn;
+use super::plan::{self, Driver, IndexRow, Page};
+use super::{read_insight, read_lists, read_log};
+use crate::log::{Entry, Gap, Hash};
+use crate::model::{
+    DaySummary, GroupQuery, GroupView, QuarantineView, ResultQuery, ResultRecord, ResultView, TestcaseQuery,
+    TestcaseView, WaiverView,
+};
+use crate::store::api::ReadStore;
+use crate::store::{FailureRow, KeyFilter, OriginHead, RunKey, RunRange, RunRow, Stats, StoreError, WaiverKeys};
+use std::collections::{HashMap, HashSet};
+
+/// A connection that only reads.
+pub struct PgReader {
+    conn: Conn,
+}
+
+/// How many candidates of `previous_result` are read per round trip (the first usually
+/// matches; SQLite reads them one by one).
+const PREVIOUS_CHUNK: usize = 16;
+
+impl PgReader {
+    pub fn new(conn: Conn) -> PgReader {
+        // Plan every statement with its bound values, also prepared ones: a generic plan
+        // guesses a data filter's size from averages, and one value (`type=koji_build`)
+        // can hold a million postings while the next holds ten. A failure here only costs
+        // plan quality; the connection's next query reports a broken connection.
+        let _ = conn.batch("SET plan_cache_mode = force_custom_plan");
+        PgReader { conn }
+    }
+
+    /// Views of index rows, in their order: bodies from the log in one query, each
+    /// testcase's current `ref_url` in another.
+    fn load(&self, rows: &[IndexRow]) -> Result<Vec<ResultView>, StoreError> {
+        if rows.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
+        let mut bodies: HashMap<i64, String> = HashMap::with_capacity(ids.len());
+        for row in self.conn.query("SELECT seq, body FROM log WHERE seq = ANY($1)", &[&ids])? {
+            bodies.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        let testcases: Vec<i64> = rows.iter().map(|r| r.1).collect::<HashSet<_>>().into_iter().collect();
+        let mut ref_urls: HashMap<i64, Option<String>> = HashMap::with_capacity(testcases.len());
+        for row in self.conn.query("SELECT id, ref_url FROM testcase WHERE id = ANY($1)", &[&testcases])? {
+            ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        rows.iter()
+            .map(|&(id, testcase, _)| {
+                let missing = |what: &str| StoreError::Corrupt { seq: id, reason: format!("{what} is missing") };
+                let body = bodies.get(&id).ok_or_else(|| missing("its log entry"))?;
+                let testcase_ref_url = ref_urls.get(&testcase).ok_or_else(|| missing("its testcase"))?.clone();
+                Ok(ResultView { id, record: decode_result(id, body)?, testcase_ref_url })
+            })
+            .collect()
+    }
+
+    /// The API view of result `id` (body from the log, live testcase `ref_url`).
+    fn view_by_id(&self, id: i64) -> Result<Option<ResultView>, StoreError> {
+        let row = self.conn.opt(
+            "SELECT l.body, t.ref_url FROM results r JOIN log l ON l.seq = r.id
+             JOIN testcase t ON t.id = r.testcase_id WHERE r.id = $1",
+            &[&id],
+        )?;
+        match row {
+            Some(row) => {
+                let body: String = row.try_get(0)?;
+                Ok(Some(ResultView { id, record: decode_result(id, &body)?, testcase_ref_url: row.try_get(1)? }))
+            }
+            None => self.hidden_result(id),
+        }
+    }
+
+    /// A result entry the indexes do not list because another origin stored the same
+    /// result under its uuid first: still readable by its id (as on SQLite).
+    fn hidden_result(&self, id: i64) -> Result<Option<ResultView>, StoreError> {
+        let Some(row) = self.conn.opt("SELECT body FROM log WHERE seq = $1 AND kind = 'result'", &[&id])? else {
+            return Ok(None);
+        };
+        let body: String = row.try_get(0)?;
+        let record = decode_result(id, &body)?;
+        let testcase_ref_url = read_lists::testcase(&self.conn, &record.testcase.name)?.and_then(|t| t.ref_url);
+        Ok(Some(ResultView { id, record, testcase_ref_url }))
+    }
+
+    /// `/results/latest` without `_distinct_on`: per testcase every matching row at its
+    /// newest time, from all rows of a small driver or one probe per testcase.
+    fn newest_per_testcase(&self, r: &plan::Resolved, driver: Driver) -> Result<Vec<IndexRow>, StoreError> {
+        if !driver.is_small() {
+            return plan::rows(&self.conn, &plan::select_newest_per_testcase(r));
+        }
+        let all = Page { ascending: false, window: None };
+        let rows = plan::rows(&self.conn, &plan::select(r, driver, all))?;
+        // Rows are newest first: a testcase's first row sets its newest time.
+        let mut newest: HashMap<i64, i64> = HashMap::new();
+        Ok(rows.into_iter().filter(|&(_, testcase, time)| *newest.entry(testcase).or_insert(time) == time).collect())
+    }
+
+    /// Newest result per (testcase, value of each distinct key); a missing key is its own
+    /// group and a result with several values for a key belongs to several groups (and is
+    /// listed once per group, as upstream's `DISTINCT ON` join does). Values come from each
+    /// result's packed facets. `rows` are newest first.
+    fn newest_per_distinct(
+        &self,
+        rows: impl Iterator<Item = plan::FacetedRow>,
+        keys: &[String],
+    ) -> Result<Vec<IndexRow>, StoreError> {
+        let mut key_ids = Vec::with_capacity(keys.len());
+        for k in keys {
+            key_ids.push(plan::data_key(&self.conn, k)?);
+        }
+        let mut seen: HashSet<(i64, Vec<Option<i64>>)> = HashSet::new();
+        let mut out = Vec::new();
+        for (row, facets) in rows {
+            for combo in combinations(&facets, &key_ids) {
+                if seen.insert((row.1, combo)) {
+                    out.push(row);
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// `previous_result`'s candidates: the newest results of the testcase (and item)
+    /// stored before `before`, at most 200, newest first.
+    fn previous_candidates(
+        &self,
+        testcase: i64,
+        item: Option<&String>,
+        before: i64,
+    ) -> Result<Vec<IndexRow>, StoreError> {
+        let rows = match item {
+            Some(item) => {
+                let Some(key) = plan::data_key(&self.conn, "item")? else { return Ok(Vec::new()) };
+                let Some(value) = read_insight::value_id(&self.conn, item)? else { return Ok(Vec::new()) };
+                self.conn.query(
+                    "SELECT result_id, testcase_id, submit_time FROM result_data
+                     WHERE key_id = $1 AND value_id = $2 AND testcase_id = $3 AND result_id < $4
+                     ORDER BY submit_time DESC, result_id DESC LIMIT 200",
+                    &[&key, &value, &testcase, &before],
+                )?
+            }
+            None => self.conn.query(
+                "SELECT id, testcase_id, submit_time FROM results WHERE testcase_id = $1 AND id < $2
+                 ORDER BY submit_time DESC, id DESC LIMIT 200",
+                &[&testcase, &before],
+            )?,
+        };
+        plan::index_rows(&rows)
+    }
+}
+
+/// A result record from its log body.
+fn decode_result(seq: i64, body: &str) -> Result<ResultRecord, StoreError> {
+    serde_json::from_str(body).map_err(|e| StoreError::Corrupt { seq, reason: e.to_string() })
+}
+
+/// Every combination of the distinct keys' value ids on a result (`None` for a missing key).
+fn combinations(facets: &[(i64, i64)], keys: &[Option<i64>]) -> Vec<Vec<Option<i64>>> {
+    let lists: Vec<Vec<Option<i64>>> = keys
+        .iter()
+        .map(|key| {
+            let values: Vec<Option<i64>> =
+                facets.iter().filter(|(k, _)| Some(*k) == *key).map(|(_, v)| Some(*v)).collect();
+            if values.is_empty() { vec![None] } else { values }
+        })
+        .collect();
+    crate::model::cartesian(&lists)
+}
+
+impl ReadStore for PgReader {
+    fn begin_read(&self) -> Result<(), StoreError> {
+        self.conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+    }
+
+    fn end_read(&self) {
+        // Ending a read-only transaction cannot lose anything; an error here only means
+        // the transaction was already closed (or the connection is gone).
+        let _ = self.conn.batch("COMMIT");
+    }
+
+    fn healthy(&self) -> bool {
+        // A dropped connection answers at once, without a round trip.
+        !self.conn.is_closed() && self.conn.query("SELECT 1", &[]).is_ok()
+    }
+
+    fn result(&self, id: i64) -> Result<Option<ResultView>, StoreError> {
+        self.view_by_id(id)
+    }
+
+    fn result_by_uuid(&self, uuid: &str) -> Result<Option<ResultView>, StoreError> {
+        // Of several results under one uuid (a conflict), the lowest id, as SQLite's
+        // first row in key order.
+        let row = self.conn.opt(
+            "SELECT result_id FROM result_uuids WHERE uuid = $1 ORDER BY result_id LIMIT 1",
+            &[&crate::store::uuid_key(uuid)],
+        )?;
+        match row {
+            Some(row) => self.view_by_id(row.try_get(0)?),
+            None => Ok(None),
+        }
+    }
+
+    fn conflict_count(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.one("SELECT count(*) FROM uuid_conflicts", &[])?.try_get(0)?)
+    }
+
+    fn conflicts(&self, limit: i64) -> Result<Vec<(String, Vec<i64>)>, StoreError> {
+        // The first `limit` conflicts in key order (SQLite's table order: its primary key).
+        let rows = self.conn.query(
+            "SELECT c.uuid, u.result_id FROM (SELECT uuid FROM uuid_conflicts ORDER BY uuid LIMIT $1) c
+             JOIN result_uuids u ON u.uuid = c.uuid ORDER BY c.uuid, u.result_id",
+            &[&limit],
+        )?;
+        let mut grouped: Vec<(Vec<u8>, Vec<i64>)> = Vec::new();
+        for row in rows {
+            let key: Vec<u8> = row.try_get(0)?;
+            let id: i64 = row.try_get(1)?;
+            match grouped.last_mut() {
+                Some((k, ids)) if *k == key => ids.push(id),
+                _ => grouped.push((key, vec![id])),
+            }
+        }
+        let mut named = Vec::with_capacity(grouped.len());
+        for (_, ids) in grouped {
+            let uuid = match ids.first() {
+                Some(id) => self.result(*id)?.map(|v| v.record.uuid).unwrap_or_default(),
+                None => String::new(),
+            };
+            named.push((uuid, ids));
+        }
+        Ok(named)
+    }
+
+    fn results(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
+        let r = plan::resolve(&self.conn, q, true)?;
+        if r.empty {
+            return Ok(Vec::new());
+        }
+        let driver = plan::choose_driver(&self.conn, &r, true)?;
+        let page = Page { ascending: q.ascending, window: Some((q.limit.saturating_add(1), q.offset())) };
+        let rows = plan::rows(&self.conn, &plan::select(&r, driver, page))?;
+        self.load(&rows)
+    }
+
+    fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
+        let r = plan::resolve(&self.conn, q, false)?;
+        if r.empty {
+            return Ok(Vec::new());
+        }
+        let driver = plan::choose_driver(&self.conn, &r, false)?;
+        let mut picked = if q.distinct_on.is_empty() {
+            self.newest_per_testcase(&r, driver)?
+        } else {
+            let rows = plan::faceted_rows(&self.conn, &plan::select_faceted(&r, driver))?;
+            let rows = rows.into_iter().filter(|(_, facets)| r.facets_match(facets));
+            self.newest_per_distinct(rows, &q.distinct_on)?
+        };
+        picked.sort_by(|a, b| b.2.cmp(&a.2).then(b.0.cmp(&a.0)));
+        self.load(&picked)
+    }
+
+    fn previous_result(&self, v: &ResultView) -> Result<Option<ResultView>, StoreError> {
+        let Some(testcase) = read_lists::testcase_id(&self.conn, &v.record.testcase.name)? else {
+            return Ok(None);
+        };
+        let item = v.record.data.get("item").and_then(|i| i.first());
+        let candidates = self.previous_candidates(testcase, item, v.id)?;
+        let same =
+            |a: &ResultView, key: &str| v.record.data.get(key).is_none_or(|want| a.record.data.get(key) == Some(want));
+        for chunk in candidates.chunks(PREVIOUS_CHUNK) {
+            for candidate in self.load(chunk)? {
+                if same(&candidate, "scenario")
+                    && same(&candidate, "arch")
+                    && (item.is_some() || !candidate.record.data.contains_key("item"))
+                {
+                    return Ok(Some(candidate));
+                }
+            }
+        }
+        Ok(None)
+    }
+
+    fn waiver(&self, id: i64) -> Result<Option<WaiverView>, StoreError> {
+        read_lists::waiver(&self.conn, id)
+    }
+
+    fn waivers_matching(&self, keys: &[WaiverKeys]) -> Result<Vec<WaiverView>, StoreError> {
+        read_lists::waivers_matching(&self.conn, keys)
+    }
+
+    fn commit_times(&self) -> Result<Vec<(i64, i64)>, StoreError> {
+        read_log::commit_times(&self.conn)
+    }
+
+    fn stored_by(&self, at: i64) -> Result<i64, StoreError> {
+        read_log::stored_by(&self.conn, at)
+    }
+
+    fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.opt("SELECT 1 FROM ingests WHERE blake3 = $1", &[&blake3])?.is_some())
+    }
+
+    fn testcase(&self, name: &str) -> Result<Option<TestcaseView>, StoreError> {
+        read_lists::testcase(&self.conn, name)
+    }
+
+    fn testcases(&self, q: &TestcaseQuery) -> Result<Vec<TestcaseView>, StoreError> {
+        read_lists::testcases(&self.conn, q)
+    }
+
+    fn group(&self, uuid: &str) -> Result<Option<GroupView>, StoreError> {
+        read_lists::group(&self.conn, uuid)
+    }
+
+    fn groups(&self, q: &GroupQuery) -> Result<Vec<GroupView>, StoreError> {
+        read_lists::groups(&self.conn, q)
+    }
+
+    fn entries_after(&self, after: i64, limit: usize) -> Result<Vec<(i64, Entry)>, StoreError> {
+        read_log::entries_after(&self.conn, after, limit)
+    }
+
+    fn origin_entries(&self, origin: &str, after: u64, limit: usize) -> Result<Vec<Entry>, StoreError> {
+        read_log::origin_entries(&self.conn, origin, after, limit)
+    }
+
+    fn hash_at(&self, origin: &str, origin_seq: u64) -> Result<Option<Hash>, StoreError> {
+        read_log::hash_at(&self.conn, origin, origin_seq)
+    }
+
+    fn gaps(&self, origin: Option<&str>) -> Result<Vec<Gap>, StoreError> {
+        read_log::gaps(&self.conn, origin)
+    }
+
+    fn last_seq(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.one("SELECT coalesce(max(seq), 0) FROM log", &[])?.try_get(0)?)
+    }
+
+    fn heads(&self) -> Result<Vec<OriginHead>, StoreError> {
+        read_log::heads(&self.conn)
+    }
+
+    fn stats(&self) -> Result<Stats, StoreError> {
+        read_log::stats(&self.conn)
+    }
+
+    fn outcome_counts(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        read_log::outcome_counts(&self.conn)
+    }
+
+    fn run_keys(&self, f: &KeyFilter) -> Result<Vec<RunKey>, StoreError> {
+        read_insight::keys(&self.conn, f)
+    }
+
+    fn runs(&self, key: i64, range: &RunRange) -> Result<Vec<RunRow>, StoreError> {
+        read_insight::runs(&self.conn, key, range)
+    }
+
+    fn fail_streak(&self, key: i64, max_id: Option<i64>) -> Result<(usize, i64), StoreError> {
+        read_insight::fail_streak(&self.conn, key, max_id)
+    }
+
+    fn run_days(&self, key: i64, from_day: Option<i64>, to_day: Option<i64>) -> Result<Vec<DaySummary>, StoreError> {
+        read_insight::run_days(&self.conn, key, from_day, to_day)
+    }
+
+    fn has_runs(&self, key: i64, from: i64, to: i64) -> Result<bool, StoreError> {
+        read_insight::has_runs(&self.conn, key, from, to)
+    }
+
+    fn failures_before(
+        &self,
+        signature: &str,
+        before: FailureRow,
+        max_id: Option<i64>,
+        cap: usize,
+    ) -> Result<usize, StoreError> {
+        read_insight::failures_before(&self.conn, signature, before, max_id, cap)
+    }
+
+    fn failures(
+        &self,
+        signature: &str,
+        max_id: Option<i64>,
+        before: Option<FailureRow>,
+        oldest_first: bool,
+        limit: usize,
+    ) -> Result<Vec<FailureRow>, StoreError> {
+        read_insight::failures(&self.conn, signature, max_id, before, oldest_first, limit)
+    }
+
+    fn values_with_prefix(&self, prefix: &str, limit: usize) -> Result<Vec<(i64, String)>, StoreError> {
+        read_insight::values_with_prefix(&self.conn, prefix, limit)
+    }
+
+    fn value_id(&self, text: &str) -> Result<Option<i64>, StoreError> {
+        read_insight::value_id(&self.conn, text)
+    }
+
+    fn value_texts(&self, ids: &[i64]) -> Result<HashMap<i64, String>, StoreError> {
+        read_insight::value_texts(&self.conn, ids)
+    }
+
+    fn quarantine_entries(&self, uuid: Option<&str>, max_seq: Option<i64>) -> Result<Vec<QuarantineView>, StoreError> {
+        read_insight::quarantine_entries(&self.conn, uuid, max_seq)
+    }
+
+    fn quarantine_mark(&self) -> Result<i64, StoreError> {
+        Ok(self.conn.one("SELECT coalesce(max(seq), 0) FROM quarantines", &[])?.try_get(0)?)
+    }
+}

@@ -1,0 +1,179 @@
+//! Rows the PostgreSQL writer buffers within a transaction, column by column, and writes
+//! with one `INSERT … SELECT FROM unnest(…)` per table: a result's half-dozen rows cost a
+//! share of one round trip per table and batch instead of a round trip each.
+
+use super::conn::Conn;
+use crate::log::Entry;
+use crate::store::StoreError;
+use foldhash::HashMap;
+
+#[derive(Default)]
+struct LogRows {
+    seq: Vec<i64>,
+    origin_id: Vec<i64>,
+    origin_seq: Vec<i64>,
+    kind: Vec<&'static str>,
+    ts: Vec<i64>,
+    body: Vec<String>,
+    hash: Vec<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct ResultRows {
+    id: Vec<i64>,
+    testcase_id: Vec<i64>,
+    outcome: Vec<String>,
+    submit_time: Vec<i64>,
+    facets: Vec<Vec<u8>>,
+}
+
+#[derive(Default)]
+struct RunRows {
+    key_id: Vec<i64>,
+    submit_time: Vec<i64>,
+    result_id: Vec<i64>,
+    fail: Vec<i64>,
+    item_id: Vec<i64>,
+    type_id: Vec<i64>,
+    duration: Vec<Option<f64>>,
+}
+
+/// Buffered rows of the log and the derived tables a result writes.
+#[derive(Default)]
+pub struct Rows {
+    log: LogRows,
+    results: ResultRows,
+    /// `result_uuids`: (uuid key, result id).
+    uuids: (Vec<Vec<u8>>, Vec<i64>),
+    /// The first buffered result of each uuid (lookups see buffered results).
+    uuid_ids: HashMap<Vec<u8>, i64>,
+    /// `result_data`: key, value, submit time, result, testcase.
+    postings: [Vec<i64>; 5],
+    /// `result_groups`: group, result.
+    groups: (Vec<i64>, Vec<i64>),
+    runs: RunRows,
+    /// `failures`: signature, submit time, result.
+    failures: (Vec<String>, Vec<i64>, Vec<i64>),
+}
+
+impl Rows {
+    pub fn log(&mut self, seq: i64, origin_id: i64, e: &Entry) {
+        let l = &mut self.log;
+        l.seq.push(seq);
+        l.origin_id.push(origin_id);
+        l.origin_seq.push(e.origin_seq as i64);
+        l.kind.push(e.kind.as_str());
+        l.ts.push(e.ts);
+        l.body.push(e.body.clone());
+        l.hash.push(e.hash.0.to_vec());
+    }
+
+    pub fn result(&mut self, id: i64, testcase_id: i64, outcome: &str, submit_time: i64, facets: Vec<u8>) {
+        let r = &mut self.results;
+        r.id.push(id);
+        r.testcase_id.push(testcase_id);
+        r.outcome.push(outcome.to_owned());
+        r.submit_time.push(submit_time);
+        r.facets.push(facets);
+    }
+
+    pub fn uuid(&mut self, uuid: Vec<u8>, id: i64) {
+        self.uuid_ids.entry(uuid.clone()).or_insert(id);
+        self.uuids.0.push(uuid);
+        self.uuids.1.push(id);
+    }
+
+    /// The buffered result holding `uuid`, if any.
+    pub fn result_with(&self, uuid: &[u8]) -> Option<i64> {
+        self.uuid_ids.get(uuid).copied()
+    }
+
+    pub fn posting(&mut self, key: i64, value: i64, time: i64, id: i64, testcase: i64) {
+        for (col, v) in self.postings.iter_mut().zip([key, value, time, id, testcase]) {
+            col.push(v);
+        }
+    }
+
+    pub fn group(&mut self, group_id: i64, id: i64) {
+        self.groups.0.push(group_id);
+        self.groups.1.push(id);
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    pub fn run(&mut self, key: i64, time: i64, id: i64, fail: bool, item: i64, typ: i64, duration: Option<f64>) {
+        let r = &mut self.runs;
+        r.key_id.push(key);
+        r.submit_time.push(time);
+        r.result_id.push(id);
+        r.fail.push(i64::from(fail));
+        r.item_id.push(item);
+        r.type_id.push(typ);
+        r.duration.push(duration);
+    }
+
+    pub fn failure(&mut self, signature: String, time: i64, id: i64) {
+        self.failures.0.push(signature);
+        self.failures.1.push(time);
+        self.failures.2.push(id);
+    }
+
+    /// Writes every buffered row (the log first: derived rows name its positions).
+    pub fn write(self, conn: &Conn) -> Result<(), StoreError> {
+        let l = &self.log;
+        if !l.seq.is_empty() {
+            conn.exec(
+                "INSERT INTO log(seq, origin_id, origin_seq, kind, ts, body, hash)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bytea[])",
+                &[&l.seq, &l.origin_id, &l.origin_seq, &l.kind, &l.ts, &l.body, &l.hash],
+            )?;
+        }
+        let r = &self.results;
+        if !r.id.is_empty() {
+            conn.exec(
+                "INSERT INTO results(id, testcase_id, outcome, submit_time, facets)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[])",
+                &[&r.id, &r.testcase_id, &r.outcome, &r.submit_time, &r.facets],
+            )?;
+        }
+        if !self.uuids.0.is_empty() {
+            conn.exec(
+                "INSERT INTO result_uuids(uuid, result_id) SELECT * FROM unnest($1::bytea[], $2::bigint[])",
+                &[&self.uuids.0, &self.uuids.1],
+            )?;
+        }
+        let [k, v, t, id, tc] = &self.postings;
+        if !k.is_empty() {
+            // A key may carry the same value twice: the posting is needed once.
+            conn.exec(
+                "INSERT INTO result_data(key_id, value_id, submit_time, result_id, testcase_id)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
+                 ON CONFLICT DO NOTHING",
+                &[k, v, t, id, tc],
+            )?;
+        }
+        if !self.groups.0.is_empty() {
+            conn.exec(
+                "INSERT INTO result_groups(group_id, result_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])
+                 ON CONFLICT DO NOTHING",
+                &[&self.groups.0, &self.groups.1],
+            )?;
+        }
+        let r = &self.runs;
+        if !r.key_id.is_empty() {
+            conn.exec(
+                "INSERT INTO runs(key_id, submit_time, result_id, fail, item_id, type_id, duration)
+                 SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[])
+                 ON CONFLICT DO NOTHING",
+                &[&r.key_id, &r.submit_time, &r.result_id, &r.fail, &r.item_id, &r.type_id, &r.duration],
+            )?;
+        }
+        if !self.failures.0.is_empty() {
+            conn.exec(
+                "INSERT INTO failures(signature, submit_time, result_id)
+                 SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) ON CONFLICT DO NOTHING",
+                &[&self.failures.0, &self.failures.1, &self.failures.2],
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,516 @@
+//! The PostgreSQL writer: one per server, and all servers' write transactions one at a
+//! time under the advisory lock (see `pg/mod.rs`). It appends log entries on the
+//! database's chain or imports other origins' entries, and applies each to the derived
+//! tables in the same transaction, as the SQLite writer does.
+//!
+//! Round trips are what a PostgreSQL writer pays for, so the rows a result adds to the
+//! log and the derived tables are buffered ([`Rows`]) and written with one multi-row
+//! INSERT per table (`unnest` of arrays) before anything reads them and at commit.
+
+use super::conn::Conn;
+use super::rows::Rows;
+use super::{CHANNEL, WRITE_LOCK};
+use crate::log::{Body, Entry, Gap, Hash};
+use crate::model::{ResultView, TestcaseView, Timestamp, WaiverView};
+use crate::store::api::WriteStore;
+use crate::store::{ImportOutcome, Prepared, PruneStep, SharedDict, StoreError, Written};
+use foldhash::HashMap;
+
+/// The last entry of one origin's chain.
+#[derive(Debug, Clone)]
+pub(super) struct Head {
+    pub seq: u64,
+    pub hash: Hash,
+    pub ts: i64,
+    pub dirty: bool,
+}
+
+impl Head {
+    const EMPTY: Head = Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false };
+}
+
+/// An entry as held: hash, kind, body, ts (compared with a re-imported one).
+type Held = (Vec<u8>, String, String, i64);
+
+/// Who set a last-writer-wins field: compared as a tuple, the same on every node.
+pub(super) struct Stamp<'a> {
+    pub ts: i64,
+    pub origin: &'a str,
+    pub oseq: i64,
+}
+
+/// Id caches hold only committed or current-transaction ids (cleared on rollback); ids
+/// are never changed once committed, so another server's writes cannot make them stale.
+pub struct PgWriter {
+    pub(super) conn: Conn,
+    node: String,
+    pub(super) origins: HashMap<String, i64>,
+    pub(super) heads: HashMap<i64, Head>,
+    pub(super) testcases: HashMap<String, i64>,
+    pub(super) groups: HashMap<String, i64>,
+    pub(super) keys: HashMap<String, i64>,
+    pub(super) values: HashMap<String, i64>,
+    pub(super) run_keys: HashMap<String, i64>,
+    /// Deferred last-writer-wins values: (field, row id) → value and stamp.
+    pub(super) lww: HashMap<(super::apply::LwwField, i64), super::apply::Pending>,
+    /// The next log position (read under the lock at the start of each transaction).
+    next_seq: i64,
+    /// The newest log position this transaction wrote.
+    wrote_up_to: Option<i64>,
+    /// Insight keys whose runs this transaction changed, with the newest position.
+    pub(super) runs_changed: HashMap<i64, i64>,
+    /// Rows waiting for their multi-row INSERT.
+    pub(super) rows: Rows,
+    commit_took: Option<std::time::Duration>,
+    /// Uuids of this transaction's batch known not to be stored (see `prefetch_uuids`).
+    pub(super) absent_uuids: std::collections::HashSet<Vec<u8>>,
+    /// Whether a transaction is open (a nested `run_transaction` runs inside it).
+    in_transaction: bool,
+}
+
+impl PgWriter {
+    pub(super) fn new(conn: Conn, node: String) -> PgWriter {
+        PgWriter {
+            conn,
+            node,
+            origins: HashMap::default(),
+            heads: HashMap::default(),
+            testcases: HashMap::default(),
+            groups: HashMap::default(),
+            keys: HashMap::default(),
+            values: HashMap::default(),
+            run_keys: HashMap::default(),
+            lww: HashMap::default(),
+            next_seq: 1,
+            wrote_up_to: None,
+            runs_changed: HashMap::default(),
+            rows: Rows::default(),
+            commit_took: None,
+            absent_uuids: Default::default(),
+            in_transaction: false,
+        }
+    }
+
+    /// Runs `f` in one transaction under the write lock, committed only if it succeeds.
+    pub(super) fn transaction<T>(
+        &mut self,
+        f: impl FnOnce(&mut Self) -> Result<T, StoreError>,
+    ) -> Result<T, StoreError> {
+        if self.in_transaction {
+            return f(self);
+        }
+        self.conn.batch("BEGIN")?;
+        self.in_transaction = true;
+        self.wrote_up_to = None;
+        let outcome = self.begin().and_then(|()| f(self)).and_then(|v| self.commit().map(|()| v));
+        self.in_transaction = false;
+        self.absent_uuids.clear();
+        if outcome.is_err() {
+            let _ = self.conn.batch("ROLLBACK");
+            self.forget();
+        }
+        outcome
+    }
+
+    /// Takes the write lock, then reads the chain heads and the next log position: another
+    /// server may have written since this one's last transaction.
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.conn.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+        self.origins.clear();
+        self.heads.clear();
+        for row in self.conn.query("SELECT id, node, head_seq, head_hash, head_ts FROM origins", &[])? {
+            let id: i64 = row.try_get(0)?;
+            let hash: Vec<u8> = row.try_get(3)?;
+            let hash = Hash::from_slice(&hash).ok_or_else(|| StoreError::Corrupt {
+                seq: 0,
+                reason: format!("origin {id} head hash is not 32 bytes"),
+            })?;
+            self.origins.insert(row.try_get(1)?, id);
+            let seq: i64 = row.try_get(2)?;
+            self.heads.insert(id, Head { seq: seq as u64, hash, ts: row.try_get(4)?, dirty: false });
+        }
+        self.next_seq = self.conn.one("SELECT coalesce(max(seq), 0) + 1 FROM log", &[])?.try_get(0)?;
+        Ok(())
+    }
+
+    /// Forgets what the rolled-back transaction cached.
+    fn forget(&mut self) {
+        self.testcases.clear();
+        self.groups.clear();
+        self.keys.clear();
+        self.values.clear();
+        self.run_keys.clear();
+        self.runs_changed.clear();
+        self.lww.clear();
+        self.rows = Rows::default();
+    }
+
+    fn commit(&mut self) -> Result<(), StoreError> {
+        self.flush_lww()?;
+        self.flush_rows()?;
+        self.flush_heads()?;
+        self.flush_run_changes()?;
+        if let Some(seq) = self.wrote_up_to.take() {
+            self.conn.exec(
+                "INSERT INTO commit_times(seq, at)
+                 VALUES($1, greatest($2, coalesce((SELECT max(at) FROM commit_times), $2)))
+                 ON CONFLICT (seq) DO UPDATE SET at = excluded.at",
+                &[&seq, &Timestamp::now().0],
+            )?;
+            // Delivered to every listening server when (and only if) this commits.
+            self.conn.exec("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()])?;
+        }
+        let started = std::time::Instant::now();
+        self.conn.batch("COMMIT")?;
+        self.commit_took = Some(started.elapsed());
+        Ok(())
+    }
+
+    /// Writes the buffered rows (before any read of the tables they go to).
+    pub(super) fn flush_rows(&mut self) -> Result<(), StoreError> {
+        let rows = std::mem::take(&mut self.rows);
+        rows.write(&self.conn)
+    }
+
+    fn flush_heads(&mut self) -> Result<(), StoreError> {
+        for (id, head) in self.heads.iter_mut().filter(|(_, h)| h.dirty) {
+            self.conn.exec(
+                "UPDATE origins SET head_seq = $1, head_hash = $2, head_ts = $3 WHERE id = $4",
+                &[&(head.seq as i64), &&head.hash.0[..], &head.ts, id],
+            )?;
+            head.dirty = false;
+        }
+        Ok(())
+    }
+
+    fn flush_run_changes(&mut self) -> Result<(), StoreError> {
+        let newest = self.wrote_up_to;
+        let (mut keys, mut ats) = (Vec::new(), Vec::new());
+        for (key_id, at) in std::mem::take(&mut self.runs_changed) {
+            keys.push(key_id);
+            ats.push(newest.map_or(at, |n| n.max(at)));
+        }
+        if !keys.is_empty() {
+            self.conn.exec(
+                "INSERT INTO run_key_changes(key_id, changed) SELECT * FROM unnest($1::bigint[], $2::bigint[])
+                 ON CONFLICT (key_id) DO UPDATE SET changed = greatest(run_key_changes.changed, excluded.changed)",
+                &[&keys, &ats],
+            )?;
+        }
+        Ok(())
+    }
+
+    /// Where `origin_id`'s chain ends here.
+    pub(super) fn head(&self, origin_id: i64) -> Head {
+        self.heads.get(&origin_id).cloned().unwrap_or(Head::EMPTY)
+    }
+
+    pub(super) fn origin_id(&mut self, node: &str) -> Result<i64, StoreError> {
+        if let Some(id) = self.origins.get(node) {
+            return Ok(*id);
+        }
+        let id: i64 = self.conn.one("INSERT INTO origins(node) VALUES($1) RETURNING id", &[&node])?.try_get(0)?;
+        self.origins.insert(node.to_owned(), id);
+        self.heads.insert(id, Head::EMPTY);
+        Ok(id)
+    }
+
+    fn append_with(&mut self, body: &Body, json: Option<&str>) -> Result<bool, StoreError> {
+        match body {
+            Body::Result(r) if self.result_id_by_uuid(&r.uuid)?.is_some() => Ok(false),
+            Body::Testcase(t) if t.ref_url.is_none() && self.testcase_id(&t.name)?.is_some() => Ok(false),
+            Body::Ingest(i) if self.ingested(&i.blake3)? => Ok(false),
+            Body::Waiver(w) if self.waiver_id(&w.uuid)?.is_some() => Ok(false),
+            _ => {
+                self.append_local(body, json)?;
+                Ok(true)
+            }
+        }
+    }
+
+    /// Seals `body` onto the database's chain, stores the entry and applies it.
+    pub(super) fn append_local(&mut self, body: &Body, json: Option<&str>) -> Result<Option<i64>, StoreError> {
+        let node = self.node.clone();
+        let origin_id = self.origin_id(&node)?;
+        let head = self.head(origin_id);
+        // Timestamps never go backwards within an origin, even if a server's clock does.
+        let ts = Timestamp::now().0.max(head.ts);
+        let json = json.map(str::to_owned).unwrap_or_else(|| body.encode());
+        let entry = Entry::seal(&head.hash, &node, head.seq + 1, body.kind(), ts, json);
+        let seq = self.insert_entry(origin_id, &entry, None);
+        let stamp = Stamp { ts, origin: &node, oseq: entry.origin_seq as i64 };
+        self.apply(seq, &stamp, body, true)
+    }
+
+    /// Buffers an entry at the next log position (or at `at`: a replay keeps positions).
+    fn insert_entry(&mut self, origin_id: i64, e: &Entry, at: Option<i64>) -> i64 {
+        let seq = at.unwrap_or(self.next_seq);
+        self.next_seq = self.next_seq.max(seq + 1);
+        self.rows.log(seq, origin_id, e);
+        self.wrote_up_to = Some(self.wrote_up_to.map_or(seq, |w| w.max(seq)));
+        self.heads.insert(origin_id, Head { seq: e.origin_seq, hash: e.hash, ts: e.ts, dirty: true });
+        seq
+    }
+
+    /// Imports one foreign entry (at log position `at` when given).
+    fn import_one(
+        &mut self,
+        entry: &Entry,
+        verified_prev: Option<&Hash>,
+        at: Option<i64>,
+    ) -> Result<ImportOutcome, StoreError> {
+        let refuse =
+            |reason: String| StoreError::Refused { origin: entry.origin.clone(), origin_seq: entry.origin_seq, reason };
+        let origin_id = self.origin_id(&entry.origin)?;
+        let mut head = self.head(origin_id);
+        if entry.origin_seq > head.seq + 1 {
+            self.step_over_gaps(origin_id)?;
+            head = self.head(origin_id);
+        }
+        if entry.origin_seq <= head.seq {
+            let held = self.held_entry(origin_id, entry.origin_seq)?;
+            if held.is_none() && self.in_gap(origin_id, entry.origin_seq)? {
+                return Ok(ImportOutcome::Pruned);
+            }
+            return match held {
+                Some((hash, kind, body, ts))
+                    if hash == entry.hash.0 && kind == entry.kind.as_str() && body == entry.body && ts == entry.ts =>
+                {
+                    Ok(ImportOutcome::AlreadyHeld)
+                }
+                Some(_) => Err(refuse(
+                    "diverged: differs from the entry this store holds at that position (forked or tampered chain)"
+                        .into(),
+                )),
+                None => Err(refuse("position below the chain head is missing".into())),
+            };
+        }
+        if entry.origin_seq != head.seq + 1 {
+            return Err(refuse(format!("gap: this store's chain for that origin ends at {}", head.seq)));
+        }
+        let follows = match verified_prev {
+            Some(prev) => *prev == head.hash,
+            None => entry.follows(&head.hash),
+        };
+        if !follows {
+            return Err(refuse(
+                "hash does not match the entry and the previous entry of its origin (tampered or corrupt)".into(),
+            ));
+        }
+        let body = Body::decode(entry.kind, &entry.body).map_err(|e| refuse(e.to_string()))?;
+        let seq = self.insert_entry(origin_id, entry, at);
+        let stamp = Stamp { ts: entry.ts, origin: &entry.origin, oseq: entry.origin_seq as i64 };
+        self.apply(seq, &stamp, &body, false)?;
+        Ok(ImportOutcome::Applied)
+    }
+
+    /// The entry held at (origin, origin_seq): hash, kind, body, ts.
+    fn held_entry(
+        &mut self,
+        origin_id: i64,
+        origin_seq: u64,
+    ) -> Result<Option<Held>, StoreError> {
+        self.flush_rows()?;
+        let row = self.conn.opt(
+            "SELECT hash, kind, body, ts FROM log WHERE origin_id = $1 AND origin_seq = $2",
+            &[&origin_id, &(origin_seq as i64)],
+        )?;
+        Ok(match row {
+            Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)),
+            None => None,
+        })
+    }
+
+    /// The answer for one appended body.
+    fn written(&mut self, body: &Body, created: bool) -> Result<Written, StoreError> {
+        let missing = |what: &str| StoreError::Corrupt { seq: 0, reason: format!("{what} not stored") };
+        match body {
+            Body::Result(r) => {
+                let ids = self.result_ids_by_uuid(&r.uuid)?;
+                let first = *ids.first().ok_or_else(|| missing("result"))?;
+                let mut view = self.view(first)?;
+                for id in ids.iter().skip(1) {
+                    if view.record.same_request(r) {
+                        break;
+                    }
+                    view = self.view(*id)?;
+                }
+                Ok(Written::Result { view, created })
+            }
+            Body::Testcase(t) => {
+                let row = self
+                    .conn
+                    .opt("SELECT name, ref_url FROM testcase WHERE name_key = $1", &[&super::text_key(&t.name)])?
+                    .ok_or_else(|| missing("testcase"))?;
+                Ok(Written::Testcase(TestcaseView { name: row.try_get(0)?, ref_url: row.try_get(1)? }))
+            }
+            Body::Group(g) => Ok(Written::Group(self.group_view(&g.uuid)?.ok_or_else(|| missing("group"))?)),
+            Body::Ingest(_) => Ok(Written::Ingest { created }),
+            Body::Waiver(w) => {
+                let id = self.waiver_id(&w.uuid)?.ok_or_else(|| missing("waiver"))?;
+                Ok(Written::Waiver(WaiverView { id, record: w.clone() }))
+            }
+            Body::Quarantine(q) => Ok(Written::Quarantine(self.written_quarantine(q)?)),
+            Body::Horizon(_) => Ok(Written::Horizon),
+        }
+    }
+
+    /// Result `id` as the API shows it (also one the indexes do not list).
+    fn view(&mut self, id: i64) -> Result<ResultView, StoreError> {
+        self.flush_rows()?;
+        let row = self
+            .conn
+            .opt("SELECT body FROM log WHERE seq = $1 AND kind = 'result'", &[&id])?
+            .ok_or_else(|| StoreError::Corrupt { seq: id, reason: format!("result {id} vanished") })?;
+        let body: String = row.try_get(0)?;
+        let record: crate::model::ResultRecord =
+            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
+        let testcase_ref_url = self
+            .conn
+            .opt("SELECT ref_url FROM testcase WHERE name_key = $1", &[&super::text_key(&record.testcase.name)])?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .flatten();
+        Ok(ResultView { id, record, testcase_ref_url })
+    }
+
+    pub(super) fn ingested(&self, blake3: &str) -> Result<bool, StoreError> {
+        Ok(self.conn.opt("SELECT 1 FROM ingests WHERE blake3 = $1", &[&blake3])?.is_some())
+    }
+}
+
+impl WriteStore for PgWriter {
+    fn node_id(&self) -> &str {
+        &self.node
+    }
+
+    /// Bodies are stored as plain text on PostgreSQL: no dictionary to share.
+    fn shared_dict(&self) -> SharedDict {
+        SharedDict::default()
+    }
+
+    fn run_transaction(
+        &mut self,
+        f: &mut dyn FnMut(&mut dyn WriteStore) -> Result<(), StoreError>,
+    ) -> Result<(), StoreError> {
+        self.transaction(|w| f(w))
+    }
+
+    fn write_local(&mut self, bodies: &[Body]) -> Result<Vec<Written>, StoreError> {
+        let prepared: Vec<Prepared> = bodies.iter().map(|b| Prepared::plain(b.clone())).collect();
+        self.transaction(|w| w.write_job(&prepared, true))
+    }
+
+    fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
+        self.transaction(|w| {
+            w.prefetch_uuids(jobs.iter().flat_map(|(job, _)| job.iter().map(|p| &p.body)))?;
+            jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect()
+        })
+    }
+
+    fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError> {
+        if let Some(Body::Ingest(i)) = bodies.first().map(|p| &p.body)
+            && self.ingested(&i.blake3)?
+        {
+            return Ok(vec![Written::Ingest { created: false }]);
+        }
+        let created: Vec<bool> = bodies.iter().map(|p| self.append_prepared(p)).collect::<Result<_, _>>()?;
+        if !answers {
+            return Ok(match bodies.first().map(|p| &p.body) {
+                Some(Body::Ingest(_)) => vec![Written::Ingest { created: true }],
+                _ => Vec::new(),
+            });
+        }
+        self.flush_lww()?;
+        bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
+    }
+
+    fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
+        self.append_with(body, None)
+    }
+
+    fn append_prepared(&mut self, p: &Prepared) -> Result<bool, StoreError> {
+        self.append_with(&p.body, Some(&p.json))
+    }
+
+    fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None, None)).collect())
+    }
+
+    fn replay(&mut self, entries: &[(i64, Entry)]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| entries.iter().map(|(seq, e)| w.import_one(e, None, Some(*seq))).collect())
+    }
+
+    fn import_verified(&mut self, gaps: &[Gap], entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
+        self.transaction(|w| {
+            for g in gaps {
+                let origin_id = w.origin_id(&g.origin)?;
+                w.declare_gap(origin_id, g, None)?;
+            }
+            entries.iter().map(|(e, prev)| w.import_one(e, Some(prev), None)).collect()
+        })
+    }
+
+    fn last_seq(&self) -> Result<i64, StoreError> {
+        let stored: i64 = self.conn.one("SELECT coalesce(max(seq), 0) FROM log", &[])?.try_get(0)?;
+        Ok(stored.max(self.wrote_up_to.unwrap_or(0)))
+    }
+
+    fn last_commit_duration(&self) -> Option<std::time::Duration> {
+        self.commit_took
+    }
+
+    fn has_result(&self, uuid: &str) -> Result<bool, StoreError> {
+        Ok(self.result_id_by_uuid(uuid)?.is_some())
+    }
+
+    fn is_ingested(&self, blake3: &str) -> Result<bool, StoreError> {
+        self.ingested(blake3)
+    }
+
+    fn set_commit_times(&mut self, times: &[(i64, i64)]) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            w.conn.exec("DELETE FROM commit_times", &[])?;
+            let (seqs, ats): (Vec<i64>, Vec<i64>) = times.iter().copied().unzip();
+            w.conn.exec(
+                "INSERT INTO commit_times(seq, at) SELECT * FROM unnest($1::bigint[], $2::bigint[])",
+                &[&seqs, &ats],
+            )?;
+            Ok(())
+        })
+    }
+
+    fn announce_gaps(&mut self, gaps: &[Gap]) -> Result<(), StoreError> {
+        self.transaction(|w| {
+            for g in gaps {
+                let origin_id = w.origin_id(&g.origin)?;
+                w.declare_gap(origin_id, g, None)?;
+            }
+            Ok(())
+        })
+    }
+
+    fn prune_step(&mut self, before: i64, like: Option<&str>, limit: usize) -> Result<PruneStep, StoreError> {
+        self.transaction(|w| w.prune(before, like, limit))
+    }
+
+    /// PostgreSQL's autovacuum makes freed space reusable; `VACUUM` cannot run inside the
+    /// caller's transaction and is the operator's to schedule.
+    fn vacuum(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// PostgreSQL bounds its own write-ahead log.
+    fn tend_wal(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    fn set_wal_limit(&mut self, _bytes: i64) {}
+
+    /// Postings go straight to their one table on PostgreSQL: nothing to fold.
+    fn tend_postings(&mut self) -> Result<bool, StoreError> {
+        Ok(false)
+    }
+
+    fn set_fold_limits(&mut self, _at: i64, _piece: i64) {}
+}
