@@ -263,8 +263,8 @@ impl Metrics {
 
     /// Sets what is read at scrape time, then writes the exposition.
     pub(super) fn render(&self, scrape: &Scrape<'_>) -> String {
-        self.store_bytes.set(file_size(scrape.db));
-        self.wal_bytes.set(file_size(&crate::store::wal_path(scrape.db)));
+        self.store_bytes.set(scrape.sizes.0);
+        self.wal_bytes.set(scrape.sizes.1);
         if let Some(s) = scrape.spool {
             self.spool_pending.set((s.pending + s.in_progress) as i64);
             self.spool_failed.set(s.failed as i64);
@@ -314,7 +314,8 @@ impl Metrics {
 
 /// What a scrape reads besides the counters.
 pub(super) struct Scrape<'a> {
-    pub db: &'a std::path::Path,
+    /// The store's size and its write-ahead log's, in bytes.
+    pub sizes: (i64, i64),
     pub spool: Option<&'a SpoolStatus>,
     pub peers: &'a [PeerStatus],
     pub keys: Option<[i64; 3]>,
@@ -334,10 +335,6 @@ fn method_label(m: &str) -> &'static str {
     ["GET", "POST", "PUT", "DELETE", "HEAD", "PATCH", "OPTIONS"].into_iter().find(|k| *k == m).unwrap_or("OTHER")
 }
 
-fn file_size(path: &std::path::Path) -> i64 {
-    std::fs::metadata(path).map_or(0, |m| i64::try_from(m.len()).unwrap_or(i64::MAX))
-}
-
 /// `GET /metrics` of a running service.
 impl super::Service {
     /// The exposition: the counters, plus the store's file sizes, `spool`'s and `peers`'
@@ -351,8 +348,9 @@ impl super::Service {
                 tokio::task::spawn_blocking(move || service.count_keys()).await.ok().flatten()
             }
         };
-        let db = self.inner.reads.backend().location().to_owned();
-        metrics.render(&Scrape { db: &db, spool: spool.as_ref(), peers: &peers, keys })
+        let backend = self.inner.reads.backend().clone();
+        let sizes = tokio::task::spawn_blocking(move || backend.size_bytes()).await.unwrap_or((0, 0));
+        metrics.render(&Scrape { sizes, spool: spool.as_ref(), peers: &peers, keys })
     }
 
     /// Flaky, broken and healthy keys over the default window (then cached).

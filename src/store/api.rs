@@ -44,6 +44,8 @@ pub trait Backend: Send + Sync {
     /// The connection that keeps the store's storage in shape (the server runs it from a
     /// thread of its own, batch commands once at their end).
     fn housekeeping(&self) -> Result<Box<dyn Housekeeping>, StoreError>;
+    /// The store's size on disk and its write-ahead log's, in bytes (0 where unknown).
+    fn size_bytes(&self) -> (i64, i64);
     /// Calls `tell` with the newest log position whenever another process sharing this
     /// store commits (PostgreSQL: several servers on one database), so event streams see
     /// every write. A backend whose writes all pass through this process's writer has

@@ -281,6 +281,11 @@ impl Backend for Store {
     fn housekeeping(&self) -> Result<Box<dyn Housekeeping>, StoreError> {
         Ok(Box::new(self.checkpointer()?))
     }
+
+    fn size_bytes(&self) -> (i64, i64) {
+        let size = |p: &Path| std::fs::metadata(p).map_or(0, |m| i64::try_from(m.len()).unwrap_or(i64::MAX));
+        (size(&self.path), size(&wal_path(&self.path)))
+    }
 }
 
 impl Housekeeping for Checkpointer {

@@ -192,7 +192,7 @@ fn the_cli_prints_flaky_and_history_tables_and_json() {
 
 #[test]
 fn upgrading_a_version_2_store_builds_the_insight_index() {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite(&[]);
     let failed = post(&s, "t.old", "pkg-1", "x86_64", "FAILED", 1);
     post(&s, "t.old", "pkg-1", "x86_64", "PASSED", 2);
     let again = post(&s, "t.old", "pkg-2", "x86_64", "FAILED", 3);
@@ -219,7 +219,7 @@ fn upgrading_a_version_2_store_builds_the_insight_index() {
 
 #[test]
 fn upgrading_a_version_3_store_records_where_each_keys_runs_changed() {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite(&[]);
     post(&s, "t.v3", "pkg-1", "x86_64", "FAILED", 1);
     post(&s, "t.v3", "pkg-1", "x86_64", "PASSED", 2);
     let dir = s.stop().unwrap();

@@ -22,6 +22,7 @@ mod insight;
 mod metrics;
 mod openapi;
 mod operate;
+mod postgres;
 mod prune;
 mod python_client;
 mod quarantine;

@@ -54,7 +54,7 @@ fn a_bare_port_gets_a_suggestion() {
 
 #[test]
 fn backup_while_the_server_writes_then_restore() {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite(&[]);
     for i in 0..50 {
         s.result(serde_json::json!({"testcase": "bk.t", "outcome": "PASSED", "data": {"n": i.to_string()}}));
     }

@@ -141,7 +141,7 @@ fn killed_submit_finishes_exactly_once_on_rerun() {
 
 #[test]
 fn server_answers_every_post_between_a_cli_submits_chunks() {
-    let s = TestServer::start();
+    let s = TestServer::start_sqlite(&[]);
     let db = s.db.to_str().unwrap().to_owned();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("in.jsonl");

@@ -51,8 +51,83 @@ pub fn into_resp(r: Result<ureq::http::Response<ureq::Body>, ureq::Error>) -> Re
 pub struct TestServer {
     child: Child,
     pub base: String,
+    /// The store: a file, or a PostgreSQL URL when the suite runs on PostgreSQL.
     pub db: PathBuf,
     _dir: Option<tempfile::TempDir>,
+    /// The scratch database of a server on PostgreSQL (dropped after the server stops).
+    _pg: Option<ScratchDb>,
+}
+
+/// Whether the suite runs its servers on PostgreSQL (`VERDICT_TEST_BACKEND=postgres`)
+/// instead of a temporary SQLite file.
+pub fn on_postgres() -> bool {
+    std::env::var("VERDICT_TEST_BACKEND").is_ok_and(|b| b == "postgres")
+}
+
+/// The PostgreSQL server to test against (a superuser URL), if one is configured; with
+/// `VERDICT_REQUIRE_POSTGRES` set a missing one fails the test instead of skipping it.
+pub fn postgres_admin_url() -> Option<String> {
+    let url = std::env::var("VERDICT_TEST_POSTGRES_URL").ok();
+    if url.is_none() {
+        assert!(
+            std::env::var_os("VERDICT_REQUIRE_POSTGRES").is_none() && !on_postgres(),
+            "VERDICT_TEST_POSTGRES_URL is not set"
+        );
+        eprintln!("skipping: no VERDICT_TEST_POSTGRES_URL (a PostgreSQL server to test against)");
+    }
+    url
+}
+
+/// `url` with its database name replaced by `db`.
+pub fn url_for(url: &str, db: &str) -> String {
+    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
+    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
+    match query {
+        Some(q) => format!("{base}/{db}?{q}"),
+        None => format!("{base}/{db}"),
+    }
+}
+
+/// A fresh, empty PostgreSQL database on the test server, dropped with this value.
+pub struct ScratchDb {
+    pub url: String,
+    admin: String,
+    name: String,
+}
+
+impl ScratchDb {
+    pub fn new(admin: &str) -> ScratchDb {
+        static N: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = N.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let name = format!("verdict_t{}_{n}", std::process::id());
+        psql(admin, &format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"));
+        psql(admin, &format!("CREATE DATABASE {name}"));
+        ScratchDb { url: url_for(admin, &name), admin: admin.to_owned(), name }
+    }
+
+    /// Keeps the database after this value is gone (a store a test reopens later).
+    pub fn keep(self) -> String {
+        let url = self.url.clone();
+        std::mem::forget(self);
+        url
+    }
+}
+
+impl Drop for ScratchDb {
+    fn drop(&mut self) {
+        let _ = Command::new("psql")
+            .args([self.admin.as_str(), "-qc", &format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name)])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status();
+    }
+}
+
+/// Runs one SQL statement with psql on `url`; panics with psql's message if it fails.
+pub fn psql(url: &str, sql: &str) -> String {
+    let out = Command::new("psql").args([url, "-qtAc", sql]).output().expect("run psql");
+    assert!(out.status.success(), "psql {sql}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_owned()
 }
 
 impl TestServer {
@@ -62,9 +137,26 @@ impl TestServer {
 
     /// Starts the server with extra `serve` arguments on a fresh temp store.
     pub fn start_with(args: &[&str]) -> TestServer {
+        if on_postgres() {
+            let admin = postgres_admin_url().expect("VERDICT_TEST_POSTGRES_URL");
+            let pg = ScratchDb::new(&admin);
+            let mut s = Self::start_on(Path::new(&pg.url), args);
+            s._pg = Some(pg);
+            return s;
+        }
         let dir = tempfile::tempdir().unwrap();
         let db = dir.path().join("verdict.db");
         let mut s = Self::start_on(&db, args);
+        s._dir = Some(dir);
+        s
+    }
+
+    /// Starts the server on a fresh temporary SQLite file whatever the suite's backend: for
+    /// tests of the file itself (its upgrades from older schemas, `backup`, reading it with
+    /// SQLite beside the server).
+    pub fn start_sqlite(args: &[&str]) -> TestServer {
+        let dir = tempfile::tempdir().unwrap();
+        let mut s = Self::start_on(&dir.path().join("verdict.db"), args);
         s._dir = Some(dir);
         s
     }
@@ -103,7 +195,7 @@ impl TestServer {
             .strip_prefix("verdict listening on ")
             .unwrap_or_else(|| panic!("unexpected: {line:?}"))
             .to_owned();
-        TestServer { child, base, db: db.to_owned(), _dir: None }
+        TestServer { child, base, db: db.to_owned(), _dir: None, _pg: None }
     }
 
     /// The server's process id (for signals and /proc).
@@ -198,6 +290,10 @@ impl TestServer {
     pub fn stop(mut self) -> Option<tempfile::TempDir> {
         let _ = self.child.kill();
         let _ = self.child.wait();
+        // The database outlives the server as a temp dir would (the test reopens it).
+        if let Some(pg) = self._pg.take() {
+            pg.keep();
+        }
         self._dir.take()
     }
 }

@@ -3,7 +3,7 @@
 //! every result, group, testcase and waiver comes back through the API, and importing
 //! again, or after more rows arrived upstream, stores each row exactly once.
 
-use crate::support::{TestServer, run_cli};
+use crate::support::{TestServer, postgres_admin_url, run_cli, url_for};
 use serde_json::{Value, json};
 use tokio_postgres::{Client, NoTls};
 
@@ -48,26 +48,6 @@ CREATE TABLE waiver (
     timestamp TIMESTAMP WITHOUT TIME ZONE
 );
 "#;
-
-/// The PostgreSQL server to test against (a superuser URL), if one is configured.
-fn admin_url() -> Option<String> {
-    let url = std::env::var("VERDICT_TEST_POSTGRES_URL").ok();
-    if url.is_none() {
-        assert!(std::env::var_os("VERDICT_REQUIRE_POSTGRES").is_none(), "VERDICT_TEST_POSTGRES_URL is not set");
-        eprintln!("skipping: no VERDICT_TEST_POSTGRES_URL (a PostgreSQL server to test against)");
-    }
-    url
-}
-
-/// `url` with its database name replaced by `db`.
-fn url_for(url: &str, db: &str) -> String {
-    let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
-    let base = base.rsplit_once('/').map_or(base, |(b, _)| b);
-    match query {
-        Some(q) => format!("{base}/{db}?{q}"),
-        None => format!("{base}/{db}"),
-    }
-}
 
 /// A fresh database of our own on the server, dropped at the end.
 struct Database {
@@ -211,7 +191,7 @@ fn import(db: &std::path::Path, rdb: &Database, wdb: &Database) -> String {
 
 #[test]
 fn an_upstream_resultsdb_and_waiverdb_come_back_through_the_api_exactly_once() {
-    let Some(admin) = admin_url() else { return };
+    let Some(admin) = postgres_admin_url() else { return };
     let rdb = Database::create(&admin, "rdb", RESULTSDB_DDL);
     let wdb = Database::create(&admin, "wdb", WAIVERDB_DDL);
     rdb.exec(CATALOG_SQL);
@@ -323,7 +303,7 @@ fn an_upstream_resultsdb_and_waiverdb_come_back_through_the_api_exactly_once() {
 
 #[test]
 fn a_database_that_is_not_resultsdb_is_refused_and_creates_nothing() {
-    let Some(admin) = admin_url() else { return };
+    let Some(admin) = postgres_admin_url() else { return };
     let wdb = Database::create(&admin, "notrdb", WAIVERDB_DDL);
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("never.db");
@@ -335,7 +315,7 @@ fn a_database_that_is_not_resultsdb_is_refused_and_creates_nothing() {
 
 #[test]
 fn sslmode_require_checks_the_servers_certificate() {
-    let Some(admin) = admin_url() else { return };
+    let Some(admin) = postgres_admin_url() else { return };
     let Ok(ca) = std::env::var("VERDICT_TEST_POSTGRES_CA") else {
         assert!(std::env::var_os("VERDICT_REQUIRE_POSTGRES").is_none(), "VERDICT_TEST_POSTGRES_CA is not set");
         eprintln!("skipping: no VERDICT_TEST_POSTGRES_CA (the CA of a PostgreSQL server with TLS)");

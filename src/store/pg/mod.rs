@@ -138,7 +138,13 @@ fn hide_password(url: &str) -> String {
 
 /// Applies the migrations this database lacks, one transaction each, under the write lock.
 fn migrate(conn: &Conn, shown: &str) -> Result<(), StoreError> {
-    conn.batch("CREATE TABLE IF NOT EXISTS verdict_migrations(version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())")?;
+    // Checked first: `IF NOT EXISTS` would log a notice on every start.
+    let missing: bool = conn.one("SELECT to_regclass('verdict_migrations') IS NULL", &[])?.try_get(0)?;
+    if missing {
+        conn.batch(
+            "CREATE TABLE IF NOT EXISTS verdict_migrations(version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+        )?;
+    }
     let known = i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX);
     loop {
         conn.batch("BEGIN")?;
@@ -235,6 +241,14 @@ impl Backend for PgStore {
 
     fn housekeeping(&self) -> Result<Box<dyn Housekeeping>, StoreError> {
         Ok(Box::new(Upkeep))
+    }
+
+    /// The database's size (PostgreSQL's own WAL is the server's, shared by all its
+    /// databases: not counted).
+    fn size_bytes(&self) -> (i64, i64) {
+        let size = Conn::open(&self.target)
+            .and_then(|c| Ok(c.one("SELECT pg_database_size(current_database())", &[])?.try_get::<_, i64>(0)?));
+        (size.unwrap_or(0), 0)
     }
 
     fn follow_commits(&self, tell: Arc<dyn Fn(i64) + Send + Sync>) -> Result<(), StoreError> {

@@ -305,11 +305,7 @@ impl PgWriter {
     }
 
     /// The entry held at (origin, origin_seq): hash, kind, body, ts.
-    fn held_entry(
-        &mut self,
-        origin_id: i64,
-        origin_seq: u64,
-    ) -> Result<Option<Held>, StoreError> {
+    fn held_entry(&mut self, origin_id: i64, origin_seq: u64) -> Result<Option<Held>, StoreError> {
         self.flush_rows()?;
         let row = self.conn.opt(
             "SELECT hash, kind, body, ts FROM log WHERE origin_id = $1 AND origin_seq = $2",

@@ -1,0 +1,90 @@
+//! Several `verdict serve` processes on one PostgreSQL database: concurrent POSTs through
+//! all of them lose nothing, duplicate nothing and fork no chain, and every server's event
+//! stream carries every write, whichever server took it.
+
+use crate::support::{ScratchDb, TestServer, postgres_admin_url, run_cli};
+use serde_json::json;
+use std::collections::BTreeSet;
+use std::io::BufRead;
+use std::path::Path;
+
+/// Results each posting thread sends; two threads per server.
+const PER_THREAD: usize = 60;
+const SERVERS: usize = 3;
+
+/// Reads a server's event stream from its start until it has carried `n` results; returns
+/// their ids.
+fn stream_ids(base: String, n: usize) -> BTreeSet<i64> {
+    let agent: ureq::Agent =
+        ureq::Agent::config_builder().timeout_per_read(Some(std::time::Duration::from_secs(60))).build().into();
+    let resp = agent.get(&format!("{base}/api/v2.0/events")).header("Last-Event-ID", "0").call().unwrap();
+    let mut ids = BTreeSet::new();
+    for line in std::io::BufReader::new(resp.into_body().into_reader()).lines() {
+        let line = line.unwrap();
+        if let Some(data) = line.strip_prefix("data: ") {
+            let v: serde_json::Value = serde_json::from_str(data).unwrap();
+            if let Some(id) = v["id"].as_i64() {
+                assert!(ids.insert(id), "result {id} sent twice on {base}");
+            }
+        }
+        if ids.len() == n {
+            break;
+        }
+    }
+    ids
+}
+
+#[test]
+fn three_servers_on_one_database_take_concurrent_posts() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let db = ScratchDb::new(&admin);
+    // Started together: the first migrates the schema, the others wait for its lock.
+    let servers: Vec<TestServer> = std::thread::scope(|scope| {
+        let started: Vec<_> =
+            (0..SERVERS).map(|_| scope.spawn(|| TestServer::start_on(Path::new(&db.url), &[]))).collect();
+        started.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let total = SERVERS * 2 * PER_THREAD;
+    let streams: Vec<_> = servers
+        .iter()
+        .map(|s| {
+            let base = s.base.clone();
+            std::thread::spawn(move || stream_ids(base, total))
+        })
+        .collect();
+    let mut uuids = BTreeSet::new();
+    std::thread::scope(|scope| {
+        let posters: Vec<_> = (0..SERVERS * 2)
+            .map(|t| {
+                let s = &servers[t % SERVERS];
+                scope.spawn(move || {
+                    (0..PER_THREAD)
+                        .map(|i| {
+                            let r = s.result(json!({"testcase": format!("multi.t{}", i % 7), "outcome": "PASSED",
+                                "data": {"item": format!("pkg-{t}-{i}"), "type": "koji_build"}}));
+                            r["uuid"].as_str().unwrap().to_owned()
+                        })
+                        .collect::<Vec<_>>()
+                })
+            })
+            .collect();
+        for p in posters {
+            uuids.extend(p.join().unwrap());
+        }
+    });
+    assert_eq!(uuids.len(), total, "every POST stored a result of its own");
+    for s in &servers {
+        assert_eq!(s.count(), total, "{} lists every result", s.base);
+    }
+    // One chain: positions 1..=total with no gap, whichever server wrote them.
+    let expected: BTreeSet<i64> = (1..=i64::try_from(total).unwrap()).collect();
+    for stream in streams {
+        assert_eq!(stream.join().unwrap(), expected, "an event stream missed or reordered writes");
+    }
+    let (code, out, err) = run_cli(&["verify", "--db", &db.url], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_cli(&["stats", "--db", &db.url], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains(&format!("{total}")), "{out}");
+    drop(servers);
+}
