@@ -88,3 +88,51 @@ fn three_servers_on_one_database_take_concurrent_posts() {
     assert!(out.contains(&format!("{total}")), "{out}");
     drop(servers);
 }
+
+/// Posts `n` results tagged `tag` to `s`.
+fn post_tagged(s: &TestServer, tag: &str, n: usize) {
+    for i in 0..n {
+        s.result(
+            json!({"testcase": format!("{tag}.t{}", i % 3), "outcome": if i % 4 == 0 { "FAILED" } else { "PASSED" },
+            "data": {"item": format!("{tag}-{i}"), "type": "koji_build"}}),
+        );
+    }
+}
+
+#[test]
+fn a_sqlite_lab_and_a_postgresql_hub_replicate_both_ways() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let db = ScratchDb::new(&admin);
+    let lab = TestServer::start_sqlite(&[]);
+    post_tagged(&lab, "lab", 25);
+    // The hub pulls the lab as a peer, as lab nodes feed a hub.
+    let hub = TestServer::start_on(Path::new(&db.url), &["--peer", &lab.base]);
+    post_tagged(&hub, "hub", 10);
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while hub.count() < 35 {
+        assert!(std::time::Instant::now() < deadline, "the hub did not pull the lab's results");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    // The lab pulls the hub once (both of its origins: the lab's own come back as held).
+    let (code, out, err) = run_cli(&["sync", &hub.base, "--db", lab.db.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert_eq!(lab.count(), 35);
+    for (node, peer) in [(&lab, &hub), (&hub, &lab)] {
+        let (code, out, err) = run_cli(&["audit", "--peer", &peer.base, "--db", node.db.to_str().unwrap()], None);
+        assert_eq!(code, 0, "{out}{err}");
+        assert!(out.contains("2 in sync"), "{out}");
+        let (code, out, err) = run_cli(&["verify", "--db", node.db.to_str().unwrap()], None);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    // A bundle from the hub carries the same into a fresh SQLite file.
+    let dir = tempfile::tempdir().unwrap();
+    let bundle = dir.path().join("hub.bundle");
+    let (code, _, err) = run_cli(&["export", "--db", &db.url, "-o", bundle.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    let copy = dir.path().join("copy.db");
+    let (code, out, err) = run_cli(&["import", "--db", copy.to_str().unwrap(), bundle.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+    let (code, out, err) = run_cli(&["audit", "--peer", &hub.base, "--db", copy.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+    assert!(out.contains("2 in sync"), "{out}");
+}
