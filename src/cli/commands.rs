@@ -99,7 +99,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         }
         None => None,
     };
-    let (service, writer_thread) = Service::open(db, config)?;
+    let (service, writer_thread) = Service::open_reading_from(db, args.db_read.as_deref(), config)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(if args.workers > 0 {
             args.workers

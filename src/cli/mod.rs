@@ -373,6 +373,11 @@ pub struct ServeArgs {
     #[arg(long, default_value_t = 5)]
     pub shutdown_timeout: u64,
 
+    /// Send reads to this PostgreSQL URL (a streaming replica of the --db database) while
+    /// writes go to --db. Reads there may lag the writes by the replica's delay.
+    #[arg(long, env = "VERDICT_DB_READ", value_name = "URL")]
+    pub db_read: Option<String>,
+
     /// Async worker threads (0: one per CPU core). Anchored reads (an exact item, testcase
     /// or group filter) run on them directly; scans go to a separate blocking pool.
     #[arg(long, env = "VERDICT_WORKERS", default_value_t = 0)]

@@ -364,6 +364,15 @@ impl Service {
         Service::start(crate::store::open(db)?, config)
     }
 
+    /// [`Service::open`] with reads sent to `read` (a PostgreSQL replica) when given.
+    pub fn open_reading_from(
+        db: &std::path::Path,
+        read: Option<&str>,
+        config: Config,
+    ) -> Result<(Service, std::thread::JoinHandle<()>), ServiceError> {
+        Service::start(crate::store::open_reading_from(db, read)?, config)
+    }
+
     /// [`Service::open`] for a batch command (`submit`, `ingest`, `sync`, `import`): no
     /// background checkpoints while it loads — the writer still bounds the WAL, and
     /// [`Service::finish`] checkpoints once at the end. Checkpointing beside a bulk load

@@ -104,6 +104,20 @@ pub fn open(db: &Path) -> Result<Arc<dyn Backend>, StoreError> {
     Ok(Arc::new(Store::open(db)?))
 }
 
+/// [`open`], with reads sent to the PostgreSQL database at `read` (a streaming replica
+/// of `db`) when given; only a PostgreSQL store can read elsewhere.
+pub fn open_reading_from(db: &Path, read: Option<&str>) -> Result<Arc<dyn Backend>, StoreError> {
+    let Some(read) = read else { return open(db) };
+    if !pg::is_url(db) || !pg::is_url(Path::new(read)) {
+        return Err(StoreError::Open {
+            path: db.to_owned(),
+            reason: "--db-read sends reads to a PostgreSQL replica: both --db and --db-read must be postgres:// URLs"
+                .into(),
+        });
+    }
+    Ok(Arc::new(pg::PgStore::open(&db.to_string_lossy())?.with_reads_from(read)?))
+}
+
 /// Opens an existing store for reading (see [`Store::open_existing`]); a PostgreSQL
 /// database must already hold verdict's schema of this build.
 pub fn open_existing(db: &Path) -> Result<Arc<dyn Backend>, StoreError> {

@@ -136,3 +136,31 @@ fn a_sqlite_lab_and_a_postgresql_hub_replicate_both_ways() {
     assert_eq!(code, 0, "{out}{err}");
     assert!(out.contains("2 in sync"), "{out}");
 }
+
+#[test]
+fn reads_go_to_the_db_read_database() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let db = ScratchDb::new(&admin);
+    // The same database under another application name stands in for a replica here: what
+    // is checked is which connection each read takes.
+    let reads = format!("{}?application_name=verdict_reads", db.url);
+    let s = TestServer::start_on(Path::new(&db.url), &["--db-read", &reads]);
+    post_tagged(&s, "r", 3);
+    assert_eq!(s.get("/api/v2.0/results?item=r-1").data().len(), 1);
+    let name = db.url.rsplit('/').next().unwrap();
+    let readers = crate::support::psql(
+        &admin,
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND application_name = 'verdict_reads'"
+        ),
+    );
+    assert!(readers.parse::<i64>().unwrap() >= 1, "no reader connection on the --db-read URL");
+    // Only PostgreSQL stores read elsewhere.
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("v.db");
+    let (code, _, err) =
+        run_cli(&["serve", "--listen", "127.0.0.1:0", "--db", file.to_str().unwrap(), "--db-read", &reads], None);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("--db-read"), "{err}");
+    assert!(!file.exists());
+}
