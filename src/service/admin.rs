@@ -4,7 +4,7 @@
 use super::ServiceError;
 use super::local::ReadOnly;
 use crate::log::ChainVerifier;
-use crate::store::{Store, StoreError, WriteStore};
+use crate::store::{Store, StoreError};
 use std::path::Path;
 
 /// Log entries read per query: bounds memory however large the log is.
@@ -103,7 +103,7 @@ impl ReadOnly {
     pub fn replay_into(&self, into: &Path, mut progress: impl FnMut(u64)) -> Result<Replayed, ReplayError> {
         let reader = self.scan_reader()?;
         let total = reader.stats()?.log_entries;
-        let target = Store::create_with_node_id(into, self.node_id())?;
+        let target = crate::store::create_with_node_id(into, self.node_id())?;
         let mut writer = target.writer()?;
         // Gaps first: the entries after a gap come before the horizon that declares it.
         let gaps = reader.gaps(None)?;

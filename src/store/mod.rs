@@ -118,6 +118,15 @@ pub fn open_reading_from(db: &Path, read: Option<&str>) -> Result<Arc<dyn Backen
     Ok(Arc::new(pg::PgStore::open(&db.to_string_lossy())?.with_reads_from(read)?))
 }
 
+/// Creates an empty store at `db` (a file, or a PostgreSQL database with no log entries)
+/// carrying the node id `node_id` (`replay`: the rebuilt store is the same node).
+pub fn create_with_node_id(db: &Path, node_id: &str) -> Result<Arc<dyn Backend>, StoreError> {
+    if pg::is_url(db) {
+        return Ok(Arc::new(pg::PgStore::create_with_node_id(&db.to_string_lossy(), node_id)?));
+    }
+    Ok(Arc::new(Store::create_with_node_id(db, node_id)?))
+}
+
 /// Opens an existing store for reading (see [`Store::open_existing`]); a PostgreSQL
 /// database must already hold verdict's schema of this build.
 pub fn open_existing(db: &Path) -> Result<Arc<dyn Backend>, StoreError> {

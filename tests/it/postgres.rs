@@ -164,3 +164,30 @@ fn reads_go_to_the_db_read_database() {
     assert!(err.contains("--db-read"), "{err}");
     assert!(!file.exists());
 }
+
+#[test]
+fn replay_rebuilds_a_sqlite_store_in_postgresql_and_back() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let lab = TestServer::start_sqlite(&[]);
+    post_tagged(&lab, "rp", 12);
+    let first = lab.get("/api/v2.0/results?limit=50").text.replace(&lab.base, "BASE");
+    let dir = lab.stop().unwrap();
+    let file = dir.path().join("verdict.db");
+    let db = ScratchDb::new(&admin);
+    let (code, out, err) = run_cli(&["replay", "--db", file.to_str().unwrap(), "--into", &db.url], None);
+    assert_eq!(code, 0, "{out}{err}");
+    // Into a database that already holds entries: refused.
+    let (code, _, err) = run_cli(&["replay", "--db", file.to_str().unwrap(), "--into", &db.url], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("already holds log entries"), "{err}");
+    let back = dir.path().join("back.db");
+    let (code, out, err) = run_cli(&["replay", "--db", &db.url, "--into", back.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{out}{err}");
+    for store in [db.url.as_str(), back.to_str().unwrap()] {
+        let s = TestServer::start_on(Path::new(store), &[]);
+        let answer = s.get("/api/v2.0/results?limit=50").text.replace(&s.base, "BASE");
+        assert_eq!(answer, first, "{store} answers as the original did");
+        let (code, out, err) = run_cli(&["verify", "--db", store], None);
+        assert_eq!(code, 0, "{out}{err}");
+    }
+}

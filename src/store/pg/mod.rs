@@ -70,6 +70,20 @@ impl PgStore {
         Ok(PgStore { shown: PathBuf::from(&target.shown), target, node_id, read_target: None })
     }
 
+    /// Opens (creating the schema) a database holding no log entries and gives it the node
+    /// id `node_id` (`replay` into PostgreSQL: the rebuilt store is the same node).
+    pub fn create_with_node_id(url: &str, node_id: &str) -> Result<PgStore, StoreError> {
+        let mut store = PgStore::open(url)?;
+        let conn = Conn::open(&store.target)?;
+        let entries: i64 = conn.one("SELECT count(*) FROM log", &[])?.try_get(0)?;
+        if entries > 0 {
+            return Err(StoreError::Open { path: store.shown.clone(), reason: "it already holds log entries".into() });
+        }
+        conn.exec("UPDATE meta SET value = $1 WHERE key = 'node_id'", &[&node_id])?;
+        store.node_id = node_id.to_owned();
+        Ok(store)
+    }
+
     /// Connects to a database verdict has already set up, changing nothing: one whose
     /// schema is missing, older or newer than this build's is refused.
     pub fn open_existing(url: &str) -> Result<PgStore, StoreError> {
