@@ -44,7 +44,8 @@ const VERSION: &str = concat!(env!("CARGO_PKG_VERSION"), " (", env!("VERDICT_GIT
 #[derive(Debug, Parser)]
 #[command(name = "verdict", version = VERSION, about, propagate_version = true)]
 pub struct Cli {
-    /// The store file (created on first use).
+    /// The store: an SQLite file, or a PostgreSQL database as a postgres:// URL (created on
+    /// first use).
     #[arg(long, global = true, env = "VERDICT_DB", default_value = "verdict.db", value_name = "PATH")]
     pub db: PathBuf,
 
