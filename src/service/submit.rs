@@ -317,6 +317,7 @@ impl Job {
                 Err(RecvTimeoutError::Timeout) => return Ok(false),
                 Err(RecvTimeoutError::Disconnected) => return Err(SubmitError::Interrupted),
             };
+            w.expect(&batch)?;
             for p in &batch {
                 results += 1;
                 let Body::Result(r) = &p.body else { continue };

@@ -207,6 +207,12 @@ pub trait WriteStore: Send {
     /// false when it changed nothing (a result uuid already stored, an existing testcase
     /// named without changes).
     fn append(&mut self, body: &Body) -> Result<bool, StoreError>;
+    /// Inside a transaction: `bodies` are about to be appended one by one (a hint: a
+    /// backend with costly lookups may fetch what it needs for all of them at once).
+    fn expect(&mut self, bodies: &[Prepared]) -> Result<(), StoreError> {
+        let _ = bodies;
+        Ok(())
+    }
     /// [`WriteStore::append`] for a body encoded (and maybe compressed) by the caller.
     fn append_prepared(&mut self, p: &Prepared) -> Result<bool, StoreError>;
     /// Imports entries of other origins (replication, bundles, replay) in one transaction.

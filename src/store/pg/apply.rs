@@ -53,7 +53,12 @@ pub(super) struct Pending {
     oseq: i64,
 }
 
-fn remember(cache: &mut HashMap<String, i64>, text: &str, id: i64) {
+/// The cache key of an insight key.
+pub(super) fn run_key_text(testcase_id: i64, scenario: &str, arch: &str) -> String {
+    format!("{testcase_id}\u{1f}{scenario}\u{1f}{arch}")
+}
+
+pub(super) fn remember(cache: &mut HashMap<String, i64>, text: &str, id: i64) {
     if cache.len() >= CACHE_MAX {
         cache.clear();
     }
@@ -95,7 +100,10 @@ impl PgWriter {
     ) -> Result<Option<i64>, StoreError> {
         let id = seq;
         let uuid = uuid_key(&r.uuid);
-        let holders = if uuid_is_new { Vec::new() } else { self.result_ids_by_uuid(&r.uuid)? };
+        // Most imported uuids are new: the cheap lookup (buffer, prefetched batch) says so
+        // without reading every holder.
+        let held = !uuid_is_new && self.result_id_by_uuid(&r.uuid)?.is_some();
+        let holders = if held { self.result_ids_by_uuid(&r.uuid)? } else { Vec::new() };
         if !holders.is_empty() {
             match self.holder_with_same_content(&holders, r)? {
                 // The same result reached this store twice: the indexes keep the one
@@ -110,6 +118,18 @@ impl PgWriter {
         }
         self.absent_uuids.remove(&uuid);
         self.rows.uuid(uuid, id);
+        self.pending.push(super::bulk::PendingResult {
+            seq,
+            ts: stamp.ts,
+            origin: stamp.origin.to_owned(),
+            oseq: stamp.oseq,
+            record: r.clone(),
+        });
+        Ok(Some(id))
+    }
+
+    /// Writes the rows of result `id` but its uuid's (see `bulk.rs`).
+    pub(super) fn index_result(&mut self, id: i64, stamp: &Stamp, r: &ResultRecord) -> Result<(), StoreError> {
         let testcase_id = self.touch_testcase(stamp, &r.testcase)?;
         for g in &r.groups {
             let gid = self.touch_group(stamp, g)?;
@@ -126,8 +146,7 @@ impl PgWriter {
         for (k, v) in postings {
             self.rows.posting(k, v, r.submit_time, id, testcase_id);
         }
-        self.index_run(id, testcase_id, r)?;
-        Ok(Some(id))
+        self.index_run(id, testcase_id, r)
     }
 
     /// Whether `stamp` orders before the entry that holds result `id`.
@@ -217,6 +236,8 @@ impl PgWriter {
 
     /// Applies the deferred last-writer-wins values (each only if newer than the stored).
     pub(super) fn flush_lww(&mut self) -> Result<(), StoreError> {
+        // Pending results defer their testcases' and groups' fields when they are applied.
+        self.resolve_pending()?;
         for ((field, id), p) in std::mem::take(&mut self.lww) {
             self.conn.exec(field.sql(), &[&p.value, &p.ts, &p.origin, &p.oseq, &id])?;
         }
@@ -406,7 +427,7 @@ impl PgWriter {
 
     /// The id of insight key (testcase, scenario, arch), created if missing.
     pub(super) fn run_key(&mut self, testcase_id: i64, scenario: &str, arch: &str) -> Result<i64, StoreError> {
-        let text = format!("{testcase_id}\u{1f}{scenario}\u{1f}{arch}");
+        let text = run_key_text(testcase_id, scenario, arch);
         if let Some(id) = self.run_keys.get(&text) {
             return Ok(*id);
         }

@@ -16,6 +16,7 @@
 //! and wakes its event streams (SSE, AMQP), which then read the log after what they sent.
 
 mod apply;
+mod bulk;
 mod conn;
 mod plan;
 mod prune;

@@ -14,7 +14,7 @@
 //! all its postings instead of a read of the first rows.
 
 use super::conn::Conn;
-use crate::model::ResultQuery;
+use crate::model::{DataFilter, ResultQuery};
 use crate::store::StoreError;
 use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
@@ -287,11 +287,10 @@ pub(super) fn resolve(conn: &Conn, q: &ResultQuery, with_outcome: bool) -> Resul
         r.ids = Some(found);
     }
     for f in &q.data {
-        let Some(key) = data_key(conn, &f.key)? else {
+        let Some((key, values)) = data_filter_ids(conn, f)? else {
             r.empty = true;
             continue;
         };
-        let values = data_value_ids(conn, &f.values, f.like)?;
         if values.len() as i64 > LIKE_LIST_MAX {
             // As SQLite: past the list size even exact values are matched as patterns.
             r.data.push(DataCond::Like { key, patterns: f.values.clone() });
@@ -316,13 +315,28 @@ pub(super) fn data_key(conn: &Conn, key: &str) -> Result<Option<i64>, StoreError
     Ok(conn.opt("SELECT id FROM data_keys WHERE key = $1", &[&key])?.map(|r| r.try_get(0)).transpose()?)
 }
 
-/// Up to `LIKE_LIST_MAX + 1` ids of values equal to (or, with `like`, matching) any of `values`.
-fn data_value_ids(conn: &Conn, values: &[String], like: bool) -> Result<Vec<i64>, StoreError> {
+/// A data filter's key id and up to `LIKE_LIST_MAX + 1` ids of the values equal to (or,
+/// with `like`, matching) any of its values, in one round trip; `None` when no result
+/// carries the key.
+fn data_filter_ids(conn: &Conn, f: &DataFilter) -> Result<Option<(i64, Vec<i64>)>, StoreError> {
+    if !storable(&f.key) {
+        return Ok(None);
+    }
     let mut sql = Sql::default();
-    let (exact, patterns): (&[String], &[String]) = if like { (&[], values) } else { (values, &[]) };
+    let (exact, patterns): (&[String], &[String]) = if f.like { (&[], &f.values) } else { (&f.values, &[]) };
+    let key = sql.param(f.key.clone());
     let cond = names_cond(&mut sql, "value_key", "value", exact, patterns);
-    sql.text = format!("SELECT id FROM data_values WHERE {cond} LIMIT {}", LIKE_LIST_MAX + 1);
-    ids(conn, &sql)
+    sql.text = format!(
+        "SELECT (SELECT id FROM data_keys WHERE key = {key}),
+                ARRAY(SELECT id FROM data_values WHERE {cond} LIMIT {})",
+        LIKE_LIST_MAX + 1
+    );
+    let Some(row) = sql.run(conn)?.into_iter().next() else { return Ok(None) };
+    let key: Option<i64> = row.try_get(0)?;
+    Ok(match key {
+        Some(key) => Some((key, row.try_get(1)?)),
+        None => None,
+    })
 }
 
 /// Counts (up to `cap`) the rows a candidate driver would produce.

@@ -37,28 +37,33 @@ impl PgReader {
         PgReader { conn }
     }
 
-    /// Views of index rows, in their order: bodies from the log in one query, each
-    /// testcase's current `ref_url` in another.
+    /// Views of index rows, in their order: each result's log body and its testcase's
+    /// current `ref_url`, all in one round trip.
     fn load(&self, rows: &[IndexRow]) -> Result<Vec<ResultView>, StoreError> {
         if rows.is_empty() {
             return Ok(Vec::new());
         }
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
-        let mut bodies: HashMap<i64, String> = HashMap::with_capacity(ids.len());
-        for row in self.conn.query("SELECT seq, body FROM log WHERE seq = ANY($1)", &[&ids])? {
-            bodies.insert(row.try_get(0)?, row.try_get(1)?);
-        }
-        let testcases: Vec<i64> = rows.iter().map(|r| r.1).collect::<HashSet<_>>().into_iter().collect();
-        let mut ref_urls: HashMap<i64, Option<String>> = HashMap::with_capacity(testcases.len());
-        for row in self.conn.query("SELECT id, ref_url FROM testcase WHERE id = ANY($1)", &[&testcases])? {
-            ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
+        let testcases: Vec<i64> = rows.iter().map(|r| r.1).collect();
+        // Outer joins, so a missing row is told apart from a missing testcase.
+        let found = self.conn.query(
+            "SELECT x.id, l.body, t.id IS NOT NULL, t.ref_url FROM unnest($1::bigint[], $2::bigint[]) AS x(id, tc)
+             LEFT JOIN log l ON l.seq = x.id LEFT JOIN testcase t ON t.id = x.tc",
+            &[&ids, &testcases],
+        )?;
+        let mut loaded: HashMap<i64, Loaded> = HashMap::with_capacity(rows.len());
+        for row in found {
+            loaded.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?));
         }
         rows.iter()
-            .map(|&(id, testcase, _)| {
+            .map(|&(id, _, _)| {
                 let missing = |what: &str| StoreError::Corrupt { seq: id, reason: format!("{what} is missing") };
-                let body = bodies.get(&id).ok_or_else(|| missing("its log entry"))?;
-                let testcase_ref_url = ref_urls.get(&testcase).ok_or_else(|| missing("its testcase"))?.clone();
-                Ok(ResultView { id, record: decode_result(id, body)?, testcase_ref_url })
+                let (body, has_testcase, ref_url) = loaded.get(&id).ok_or_else(|| missing("its log entry"))?;
+                let body = body.as_deref().ok_or_else(|| missing("its log entry"))?;
+                if !has_testcase {
+                    return Err(missing("its testcase"));
+                }
+                Ok(ResultView { id, record: decode_result(id, body)?, testcase_ref_url: ref_url.clone() })
             })
             .collect()
     }
@@ -157,6 +162,10 @@ impl PgReader {
         plan::index_rows(&rows)
     }
 }
+
+/// What [`PgReader::load`] reads of a result: its log body (if the entry is there), whether
+/// its testcase is, and the testcase's `ref_url`.
+type Loaded = (Option<String>, bool, Option<String>);
 
 /// A result record from its log body.
 fn decode_result(seq: i64, body: &str) -> Result<ResultRecord, StoreError> {

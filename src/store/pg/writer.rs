@@ -61,6 +61,8 @@ pub struct PgWriter {
     pub(super) runs_changed: HashMap<i64, i64>,
     /// Rows waiting for their multi-row INSERT.
     pub(super) rows: Rows,
+    /// Results waiting for their ids (see `bulk.rs`).
+    pub(super) pending: Vec<super::bulk::PendingResult>,
     commit_took: Option<std::time::Duration>,
     /// Uuids of this transaction's batch known not to be stored (see `prefetch_uuids`).
     pub(super) absent_uuids: std::collections::HashSet<Vec<u8>>,
@@ -85,6 +87,7 @@ impl PgWriter {
             wrote_up_to: None,
             runs_changed: HashMap::default(),
             rows: Rows::default(),
+            pending: Vec::new(),
             commit_took: None,
             absent_uuids: Default::default(),
             in_transaction: false,
@@ -143,6 +146,7 @@ impl PgWriter {
         self.runs_changed.clear();
         self.lww.clear();
         self.rows = Rows::default();
+        self.pending.clear();
     }
 
     fn commit(&mut self) -> Result<(), StoreError> {
@@ -168,6 +172,7 @@ impl PgWriter {
 
     /// Writes the buffered rows (before any read of the tables they go to).
     pub(super) fn flush_rows(&mut self) -> Result<(), StoreError> {
+        self.resolve_pending()?;
         let rows = std::mem::take(&mut self.rows);
         rows.write(&self.conn)
     }
@@ -218,7 +223,7 @@ impl PgWriter {
     fn append_with(&mut self, body: &Body, json: Option<&str>) -> Result<bool, StoreError> {
         match body {
             Body::Result(r) if self.result_id_by_uuid(&r.uuid)?.is_some() => Ok(false),
-            Body::Testcase(t) if t.ref_url.is_none() && self.testcase_id(&t.name)?.is_some() => Ok(false),
+            Body::Testcase(t) if t.ref_url.is_none() && self.has_testcase(&t.name)? => Ok(false),
             Body::Ingest(i) if self.ingested(&i.blake3)? => Ok(false),
             Body::Waiver(w) if self.waiver_id(&w.uuid)?.is_some() => Ok(false),
             _ => {
@@ -226,6 +231,24 @@ impl PgWriter {
                 Ok(true)
             }
         }
+    }
+
+    /// Whether the testcase exists (also when only a pending result names it so far).
+    fn has_testcase(&mut self, name: &str) -> Result<bool, StoreError> {
+        self.resolve_pending()?;
+        Ok(self.testcase_id(name)?.is_some())
+    }
+
+    /// Looks up the uuids of the results among `entries` in one query (see
+    /// `prefetch_uuids`): an import then needs no round trip per result to learn that it
+    /// holds none of them.
+    fn prefetch_entries(&mut self, entries: &[&Entry]) -> Result<(), StoreError> {
+        let bodies: Vec<Body> = entries
+            .iter()
+            .filter(|e| e.kind == crate::log::Kind::Result)
+            .filter_map(|e| Body::decode(e.kind, &e.body).ok())
+            .collect();
+        self.prefetch_uuids(bodies.iter())
     }
 
     /// Seals `body` onto the database's chain, stores the entry and applies it.
@@ -421,6 +444,10 @@ impl WriteStore for PgWriter {
         bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
     }
 
+    fn expect(&mut self, bodies: &[Prepared]) -> Result<(), StoreError> {
+        self.prefetch_uuids(bodies.iter().map(|p| &p.body))
+    }
+
     fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
         self.append_with(body, None)
     }
@@ -430,11 +457,17 @@ impl WriteStore for PgWriter {
     }
 
     fn import(&mut self, entries: &[Entry]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|e| w.import_one(e, None, None)).collect())
+        self.transaction(|w| {
+            w.prefetch_entries(&entries.iter().collect::<Vec<_>>())?;
+            entries.iter().map(|e| w.import_one(e, None, None)).collect()
+        })
     }
 
     fn replay(&mut self, entries: &[(i64, Entry)]) -> Result<Vec<ImportOutcome>, StoreError> {
-        self.transaction(|w| entries.iter().map(|(seq, e)| w.import_one(e, None, Some(*seq))).collect())
+        self.transaction(|w| {
+            w.prefetch_entries(&entries.iter().map(|(_, e)| e).collect::<Vec<_>>())?;
+            entries.iter().map(|(seq, e)| w.import_one(e, None, Some(*seq))).collect()
+        })
     }
 
     fn import_verified(&mut self, gaps: &[Gap], entries: &[(Entry, Hash)]) -> Result<Vec<ImportOutcome>, StoreError> {
@@ -443,6 +476,7 @@ impl WriteStore for PgWriter {
                 let origin_id = w.origin_id(&g.origin)?;
                 w.declare_gap(origin_id, g, None)?;
             }
+            w.prefetch_entries(&entries.iter().map(|(e, _)| e).collect::<Vec<_>>())?;
             entries.iter().map(|(e, prev)| w.import_one(e, Some(prev), None)).collect()
         })
     }

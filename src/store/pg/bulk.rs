@@ -1,0 +1,168 @@
+//! Results applied a batch at a time on PostgreSQL. A result names a testcase, groups,
+//! data keys and values, and an insight key, each an id to look up or create; one at a time
+//! that is a round trip each (a `submit` ran at ~4k results/s). So a result's uuid is
+//! indexed at once (later results of the batch see it) and the rest waits in `pending`
+//! until something reads the tables or the transaction commits: then every name the batch
+//! lacks is created and looked up with one statement pair per table, and the rows follow.
+
+use super::writer::{PgWriter, Stamp};
+use crate::model::ResultRecord;
+use crate::store::StoreError;
+use crate::store::writer::runs::fail_of;
+use std::collections::BTreeSet;
+
+/// A result waiting for its ids: its log position and the stamp of its entry.
+pub(super) struct PendingResult {
+    pub seq: i64,
+    pub ts: i64,
+    pub origin: String,
+    pub oseq: i64,
+    pub record: ResultRecord,
+}
+
+impl PgWriter {
+    /// Applies the pending results: interns what they name in bulk, then writes their rows
+    /// (through the caches, which now hold every id they need).
+    pub(super) fn resolve_pending(&mut self) -> Result<(), StoreError> {
+        if self.pending.is_empty() {
+            return Ok(());
+        }
+        let pending = std::mem::take(&mut self.pending);
+        self.intern_names(&pending)?;
+        for p in &pending {
+            let stamp = Stamp { ts: p.ts, origin: &p.origin, oseq: p.oseq };
+            self.index_result(p.seq, &stamp, &p.record)?;
+        }
+        Ok(())
+    }
+
+    /// Creates and caches the ids of every testcase, group, data key and value and insight
+    /// key the results name that the caches lack.
+    fn intern_names(&mut self, pending: &[PendingResult]) -> Result<(), StoreError> {
+        let (mut names, mut groups, mut keys, mut values) =
+            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+        for p in pending {
+            let r = &p.record;
+            names.insert(r.testcase.name.as_str());
+            groups.extend(r.groups.iter().map(|g| g.uuid.as_str()));
+            for (k, vs) in &r.data {
+                keys.insert(k.as_str());
+                values.extend(vs.iter().map(String::as_str));
+            }
+        }
+        names.retain(|n| !self.testcases.contains_key(*n));
+        groups.retain(|g| !self.groups.contains_key(*g));
+        keys.retain(|k| !self.keys.contains_key(*k));
+        values.retain(|v| !self.values.contains_key(*v));
+        if !names.is_empty() {
+            let found = self.bulk_by_key(
+                "INSERT INTO testcase(name, name_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+                "SELECT id, name FROM testcase WHERE name_key = ANY($1)",
+                &names,
+            )?;
+            self.remember_all(found, |w| &mut w.testcases);
+        }
+        if !groups.is_empty() {
+            let found = self.bulk(
+                "INSERT INTO grp(uuid) SELECT DISTINCT u FROM unnest($1::text[]) u ON CONFLICT DO NOTHING",
+                "SELECT id, uuid FROM grp WHERE md5(uuid) IN (SELECT md5(u) FROM unnest($1::text[]) u)",
+                &groups,
+            )?;
+            self.remember_all(found, |w| &mut w.groups);
+        }
+        if !keys.is_empty() {
+            let found = self.bulk(
+                "INSERT INTO data_keys(key) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
+                "SELECT id, key FROM data_keys WHERE key = ANY($1)",
+                &keys,
+            )?;
+            self.remember_all(found, |w| &mut w.keys);
+        }
+        if !values.is_empty() {
+            let found = self.bulk_by_key(
+                "INSERT INTO data_values(value, value_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+                "SELECT id, value FROM data_values WHERE value_key = ANY($1)",
+                &values,
+            )?;
+            self.remember_all(found, |w| &mut w.values);
+        }
+        self.intern_run_keys(pending)
+    }
+
+    /// Creates and caches the insight keys of the batch's pass and fail results.
+    fn intern_run_keys(&mut self, pending: &[PendingResult]) -> Result<(), StoreError> {
+        let mut triples: BTreeSet<(i64, &str, &str)> = BTreeSet::new();
+        for p in pending {
+            let r = &p.record;
+            if fail_of(&r.outcome).is_none() {
+                continue;
+            }
+            let Some(&testcase_id) = self.testcases.get(&r.testcase.name) else { continue };
+            let first = |k: &str| r.data.get(k).and_then(|v| v.first()).map_or("", String::as_str);
+            if !self.run_keys.contains_key(&super::apply::run_key_text(testcase_id, first("scenario"), first("arch"))) {
+                triples.insert((testcase_id, first("scenario"), first("arch")));
+            }
+        }
+        if triples.is_empty() {
+            return Ok(());
+        }
+        let (mut ids, mut scenarios, mut arches) = (Vec::new(), Vec::new(), Vec::new());
+        for (t, s, a) in &triples {
+            ids.push(*t);
+            scenarios.push(*s);
+            arches.push(*a);
+        }
+        self.conn.exec(
+            "INSERT INTO run_keys(testcase_id, scenario, arch) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+             ON CONFLICT DO NOTHING",
+            &[&ids, &scenarios, &arches],
+        )?;
+        let rows = self.conn.query(
+            "SELECT k.id, k.testcase_id, k.scenario, k.arch FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n(t, s, a)
+             JOIN run_keys k ON k.testcase_id = n.t AND md5(k.scenario) = md5(n.s) AND md5(k.arch) = md5(n.a)
+                 AND k.scenario = n.s AND k.arch = n.a",
+            &[&ids, &scenarios, &arches],
+        )?;
+        for r in rows {
+            let (id, t, s, a): (i64, i64, String, String) =
+                (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
+            let text = super::apply::run_key_text(t, &s, &a);
+            super::apply::remember(&mut self.run_keys, &text, id);
+        }
+        Ok(())
+    }
+
+    /// Inserts `texts` (`$1`) and reads back `(id, text)` of each.
+    fn bulk(&self, insert: &str, select: &str, texts: &BTreeSet<&str>) -> Result<Vec<(i64, String)>, StoreError> {
+        let texts: Vec<&str> = texts.iter().copied().collect();
+        self.conn.exec(insert, &[&texts])?;
+        let rows = self.conn.query(select, &[&texts])?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    /// [`PgWriter::bulk`] for tables unique by a text's blake3 key (`$2` of the INSERT,
+    /// `$1` of the SELECT).
+    fn bulk_by_key(
+        &self,
+        insert: &str,
+        select: &str,
+        texts: &BTreeSet<&str>,
+    ) -> Result<Vec<(i64, String)>, StoreError> {
+        let texts: Vec<&str> = texts.iter().copied().collect();
+        let keys: Vec<Vec<u8>> = texts.iter().map(|t| super::text_key(t)).collect();
+        self.conn.exec(insert, &[&texts, &keys])?;
+        let rows = self.conn.query(select, &[&keys])?;
+        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
+    }
+
+    fn remember_all(
+        &mut self,
+        found: Vec<(i64, String)>,
+        cache: impl Fn(&mut Self) -> &mut foldhash::HashMap<String, i64>,
+    ) {
+        let cache = cache(self);
+        for (id, text) in found {
+            super::apply::remember(cache, &text, id);
+        }
+    }
+}
