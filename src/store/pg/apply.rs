@@ -238,6 +238,9 @@ impl PgWriter {
     pub(super) fn flush_lww(&mut self) -> Result<(), StoreError> {
         // Pending results defer their testcases' and groups' fields when they are applied.
         self.resolve_pending()?;
+        if !self.lww.is_empty() {
+            self.ref_urls.clear();
+        }
         for ((field, id), p) in std::mem::take(&mut self.lww) {
             self.conn.exec(field.sql(), &[&p.value, &p.ts, &p.origin, &p.oseq, &id])?;
         }

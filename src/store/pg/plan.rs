@@ -115,8 +115,9 @@ fn literal_prefix(pattern: &str, max: usize) -> String {
     pattern.chars().take_while(|c| !matches!(c, '*' | '%' | '_')).take(max).collect()
 }
 
-/// The least text above every text starting with `prefix` in byte order (UTF-8 orders as
-/// code points): the last character that can grow, grown by one. `None`: no bound.
+/// A text above every text starting with `prefix` in byte order (UTF-8 orders as code
+/// points), and below every other text above them: the prefix with its last character that
+/// can grow grown by one. `None`: nothing bounds them.
 fn successor(prefix: &str) -> Option<String> {
     let mut chars: Vec<char> = prefix.chars().collect();
     while let Some(last) = chars.pop() {

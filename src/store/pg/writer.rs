@@ -61,6 +61,8 @@ pub struct PgWriter {
     pub(super) runs_changed: HashMap<i64, i64>,
     /// Rows waiting for their multi-row INSERT.
     pub(super) rows: Rows,
+    /// Testcases' `ref_url`s read for answers in this transaction (see `testcase_ref_url`).
+    pub(super) ref_urls: HashMap<String, Option<String>>,
     /// Results waiting for their ids (see `bulk.rs`).
     pub(super) pending: Vec<super::bulk::PendingResult>,
     commit_took: Option<std::time::Duration>,
@@ -88,6 +90,7 @@ impl PgWriter {
             runs_changed: HashMap::default(),
             rows: Rows::default(),
             pending: Vec::new(),
+            ref_urls: HashMap::default(),
             commit_took: None,
             absent_uuids: Default::default(),
             in_transaction: false,
@@ -108,6 +111,7 @@ impl PgWriter {
         let outcome = self.begin().and_then(|()| f(self)).and_then(|v| self.commit().map(|()| v));
         self.in_transaction = false;
         self.absent_uuids.clear();
+        self.ref_urls.clear();
         if outcome.is_err() {
             let _ = self.conn.batch("ROLLBACK");
             self.forget();
@@ -345,6 +349,15 @@ impl PgWriter {
         let missing = |what: &str| StoreError::Corrupt { seq: 0, reason: format!("{what} not stored") };
         match body {
             Body::Result(r) => {
+                // A result this transaction created is answered from memory: its record is
+                // what was sealed, and only its testcase's `ref_url` needs reading.
+                if created && let Some(id) = self.rows.result_with(&crate::store::uuid_key(&r.uuid)) {
+                    let testcase_ref_url = self.testcase_ref_url(&r.testcase.name)?;
+                    return Ok(Written::Result {
+                        view: ResultView { id, record: r.clone(), testcase_ref_url },
+                        created,
+                    });
+                }
                 let ids = self.result_ids_by_uuid(&r.uuid)?;
                 let first = *ids.first().ok_or_else(|| missing("result"))?;
                 let mut view = self.view(first)?;
@@ -391,6 +404,22 @@ impl PgWriter {
             .transpose()?
             .flatten();
         Ok(ResultView { id, record, testcase_ref_url })
+    }
+
+    /// A testcase's current `ref_url`, remembered until a last-writer-wins update or the
+    /// end of the transaction (nobody else can change it while this one holds the lock).
+    fn testcase_ref_url(&mut self, name: &str) -> Result<Option<String>, StoreError> {
+        if let Some(url) = self.ref_urls.get(name) {
+            return Ok(url.clone());
+        }
+        let url: Option<String> = self
+            .conn
+            .opt("SELECT ref_url FROM testcase WHERE name_key = $1", &[&super::text_key(name)])?
+            .map(|r| r.try_get(0))
+            .transpose()?
+            .flatten();
+        self.ref_urls.insert(name.to_owned(), url.clone());
+        Ok(url)
     }
 
     pub(super) fn ingested(&self, blake3: &str) -> Result<bool, StoreError> {
