@@ -119,6 +119,16 @@ impl Conn {
         Ok(wait(self.client.execute(&s, params))?)
     }
 
+    /// Runs several statements in one pipeline: all are sent before the first answer is
+    /// awaited, so they cost one round trip, and the server runs them in order (one after
+    /// a failed one fails too, inside a transaction). Returns each one's rows.
+    pub fn pipeline(&self, statements: &[(&str, Params)]) -> Result<Vec<Vec<Row>>, StoreError> {
+        let prepared: Vec<Statement> =
+            statements.iter().map(|(sql, _)| self.statement(sql)).collect::<Result<_, _>>()?;
+        let queries = prepared.iter().zip(statements).map(|(s, (_, params))| self.client.query(s, params));
+        Ok(wait(futures_util::future::try_join_all(queries))?)
+    }
+
     /// Runs a query built at run time (not cached: its text varies).
     pub fn query_once(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
         Ok(wait(self.client.query(sql, params))?)

@@ -6,6 +6,7 @@ use super::conn::Conn;
 use crate::log::Entry;
 use crate::store::StoreError;
 use foldhash::HashMap;
+use tokio_postgres::types::ToSql;
 
 #[derive(Default)]
 struct LogRows {
@@ -117,63 +118,78 @@ impl Rows {
         self.failures.2.push(id);
     }
 
-    /// Writes every buffered row (the log first: derived rows name its positions).
-    pub fn write(self, conn: &Conn) -> Result<(), StoreError> {
+    /// The INSERTs of every buffered row (the log first: derived rows name its positions).
+    pub fn statements(&self) -> Vec<(&'static str, Vec<&(dyn ToSql + Sync)>)> {
+        let mut out: Vec<(&'static str, Vec<&(dyn ToSql + Sync)>)> = Vec::new();
         let l = &self.log;
         if !l.seq.is_empty() {
-            conn.exec(
+            out.push((
                 "INSERT INTO log(seq, origin_id, origin_seq, kind, ts, body, hash)
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::text[], $5::bigint[], $6::text[], $7::bytea[])",
-                &[&l.seq, &l.origin_id, &l.origin_seq, &l.kind, &l.ts, &l.body, &l.hash],
-            )?;
+                vec![&l.seq, &l.origin_id, &l.origin_seq, &l.kind, &l.ts, &l.body, &l.hash],
+            ));
         }
         let r = &self.results;
         if !r.id.is_empty() {
-            conn.exec(
+            out.push((
                 "INSERT INTO results(id, testcase_id, outcome, submit_time, facets)
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::text[], $4::bigint[], $5::bytea[])",
-                &[&r.id, &r.testcase_id, &r.outcome, &r.submit_time, &r.facets],
-            )?;
+                vec![&r.id, &r.testcase_id, &r.outcome, &r.submit_time, &r.facets],
+            ));
         }
         if !self.uuids.0.is_empty() {
-            conn.exec(
+            out.push((
                 "INSERT INTO result_uuids(uuid, result_id) SELECT * FROM unnest($1::bytea[], $2::bigint[])",
-                &[&self.uuids.0, &self.uuids.1],
-            )?;
+                vec![&self.uuids.0, &self.uuids.1],
+            ));
         }
         let [k, v, t, id, tc] = &self.postings;
         if !k.is_empty() {
             // A key may carry the same value twice: the posting is needed once.
-            conn.exec(
+            out.push((
                 "INSERT INTO result_data(key_id, value_id, submit_time, result_id, testcase_id)
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[])
                  ON CONFLICT DO NOTHING",
-                &[k, v, t, id, tc],
-            )?;
+                vec![k, v, t, id, tc],
+            ));
         }
         if !self.groups.0.is_empty() {
-            conn.exec(
+            out.push((
                 "INSERT INTO result_groups(group_id, result_id) SELECT * FROM unnest($1::bigint[], $2::bigint[])
                  ON CONFLICT DO NOTHING",
-                &[&self.groups.0, &self.groups.1],
-            )?;
+                vec![&self.groups.0, &self.groups.1],
+            ));
         }
         let r = &self.runs;
         if !r.key_id.is_empty() {
-            conn.exec(
+            out.push((
                 "INSERT INTO runs(key_id, submit_time, result_id, fail, item_id, type_id, duration)
                  SELECT * FROM unnest($1::bigint[], $2::bigint[], $3::bigint[], $4::bigint[], $5::bigint[], $6::bigint[], $7::float8[])
                  ON CONFLICT DO NOTHING",
-                &[&r.key_id, &r.submit_time, &r.result_id, &r.fail, &r.item_id, &r.type_id, &r.duration],
-            )?;
+                vec![&r.key_id, &r.submit_time, &r.result_id, &r.fail, &r.item_id, &r.type_id, &r.duration],
+            ));
         }
         if !self.failures.0.is_empty() {
-            conn.exec(
+            out.push((
                 "INSERT INTO failures(signature, submit_time, result_id)
                  SELECT * FROM unnest($1::text[], $2::bigint[], $3::bigint[]) ON CONFLICT DO NOTHING",
-                &[&self.failures.0, &self.failures.1, &self.failures.2],
-            )?;
+                vec![&self.failures.0, &self.failures.1, &self.failures.2],
+            ));
         }
-        Ok(())
+        out
     }
+
+    /// Writes every buffered row, in one pipeline.
+    pub fn write(self, conn: &Conn) -> Result<(), StoreError> {
+        run(conn, &self.statements())
+    }
+}
+
+/// Runs `statements` in one pipeline (see `Conn::pipeline`).
+pub fn run(conn: &Conn, statements: &[(&str, Vec<&(dyn ToSql + Sync)>)]) -> Result<(), StoreError> {
+    if statements.is_empty() {
+        return Ok(());
+    }
+    let refs: Vec<(&str, &[&(dyn ToSql + Sync)])> = statements.iter().map(|(s, p)| (*s, p.as_slice())).collect();
+    conn.pipeline(&refs).map(|_| ())
 }

@@ -105,7 +105,6 @@ impl PgWriter {
         if self.in_transaction {
             return f(self);
         }
-        self.conn.batch("BEGIN")?;
         self.in_transaction = true;
         self.wrote_up_to = None;
         let outcome = self.begin().and_then(|()| f(self)).and_then(|v| self.commit().map(|()| v));
@@ -119,13 +118,20 @@ impl PgWriter {
         outcome
     }
 
-    /// Takes the write lock, then reads the chain heads and the next log position: another
-    /// server may have written since this one's last transaction.
+    /// Opens the transaction and takes the write lock, then reads the chain heads and the
+    /// next log position (another server may have written since this one's last
+    /// transaction): one pipeline, run by the server in this order.
     fn begin(&mut self) -> Result<(), StoreError> {
-        self.conn.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+        let answers = self.conn.pipeline(&[
+            ("BEGIN", &[]),
+            ("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]),
+            ("SELECT id, node, head_seq, head_hash, head_ts FROM origins", &[]),
+            ("SELECT coalesce(max(seq), 0) + 1 FROM log", &[]),
+        ])?;
         self.origins.clear();
         self.heads.clear();
-        for row in self.conn.query("SELECT id, node, head_seq, head_hash, head_ts FROM origins", &[])? {
+        let empty = Vec::new();
+        for row in answers.get(2).unwrap_or(&empty) {
             let id: i64 = row.try_get(0)?;
             let hash: Vec<u8> = row.try_get(3)?;
             let hash = Hash::from_slice(&hash).ok_or_else(|| StoreError::Corrupt {
@@ -136,7 +142,8 @@ impl PgWriter {
             let seq: i64 = row.try_get(2)?;
             self.heads.insert(id, Head { seq: seq as u64, hash, ts: row.try_get(4)?, dirty: false });
         }
-        self.next_seq = self.conn.one("SELECT coalesce(max(seq), 0) + 1 FROM log", &[])?.try_get(0)?;
+        let next = answers.get(3).and_then(|rows| rows.first());
+        self.next_seq = next.map(|r| r.try_get(0)).transpose()?.unwrap_or(1);
         Ok(())
     }
 
@@ -153,23 +160,54 @@ impl PgWriter {
         self.pending.clear();
     }
 
+    /// Writes what the transaction buffered, its bookkeeping (chain heads, changed insight
+    /// keys, commit time, the notification) and COMMIT, in one pipeline.
     fn commit(&mut self) -> Result<(), StoreError> {
         self.flush_lww()?;
-        self.flush_rows()?;
-        self.flush_heads()?;
-        self.flush_run_changes()?;
-        if let Some(seq) = self.wrote_up_to.take() {
-            self.conn.exec(
+        self.resolve_pending()?;
+        let rows = std::mem::take(&mut self.rows);
+        let mut statements = rows.statements();
+        let heads: Vec<(i64, i64, Vec<u8>, i64)> = self
+            .heads
+            .iter_mut()
+            .filter(|(_, h)| h.dirty)
+            .map(|(id, h)| {
+                h.dirty = false;
+                (*id, h.seq as i64, h.hash.0.to_vec(), h.ts)
+            })
+            .collect();
+        for (id, seq, hash, ts) in &heads {
+            statements.push((
+                "UPDATE origins SET head_seq = $1, head_hash = $2, head_ts = $3 WHERE id = $4",
+                vec![seq, hash, ts, id],
+            ));
+        }
+        let newest = self.wrote_up_to.take();
+        let (keys, ats): (Vec<i64>, Vec<i64>) = std::mem::take(&mut self.runs_changed)
+            .into_iter()
+            .map(|(key, at)| (key, newest.map_or(at, |n| n.max(at))))
+            .unzip();
+        if !keys.is_empty() {
+            statements.push((
+                "INSERT INTO run_key_changes(key_id, changed) SELECT * FROM unnest($1::bigint[], $2::bigint[])
+                 ON CONFLICT (key_id) DO UPDATE SET changed = greatest(run_key_changes.changed, excluded.changed)",
+                vec![&keys, &ats],
+            ));
+        }
+        let (now, seq_text) = (Timestamp::now().0, newest.map(|s| s.to_string()));
+        if let (Some(seq), Some(text)) = (&newest, &seq_text) {
+            statements.push((
                 "INSERT INTO commit_times(seq, at)
                  VALUES($1, greatest($2, coalesce((SELECT max(at) FROM commit_times), $2)))
                  ON CONFLICT (seq) DO UPDATE SET at = excluded.at",
-                &[&seq, &Timestamp::now().0],
-            )?;
+                vec![seq, &now],
+            ));
             // Delivered to every listening server when (and only if) this commits.
-            self.conn.exec("SELECT pg_notify($1, $2)", &[&CHANNEL, &seq.to_string()])?;
+            statements.push(("SELECT pg_notify($1, $2)", vec![&CHANNEL, text]));
         }
+        statements.push(("COMMIT", Vec::new()));
         let started = std::time::Instant::now();
-        self.conn.batch("COMMIT")?;
+        super::rows::run(&self.conn, &statements)?;
         self.commit_took = Some(started.elapsed());
         Ok(())
     }
@@ -179,34 +217,6 @@ impl PgWriter {
         self.resolve_pending()?;
         let rows = std::mem::take(&mut self.rows);
         rows.write(&self.conn)
-    }
-
-    fn flush_heads(&mut self) -> Result<(), StoreError> {
-        for (id, head) in self.heads.iter_mut().filter(|(_, h)| h.dirty) {
-            self.conn.exec(
-                "UPDATE origins SET head_seq = $1, head_hash = $2, head_ts = $3 WHERE id = $4",
-                &[&(head.seq as i64), &&head.hash.0[..], &head.ts, id],
-            )?;
-            head.dirty = false;
-        }
-        Ok(())
-    }
-
-    fn flush_run_changes(&mut self) -> Result<(), StoreError> {
-        let newest = self.wrote_up_to;
-        let (mut keys, mut ats) = (Vec::new(), Vec::new());
-        for (key_id, at) in std::mem::take(&mut self.runs_changed) {
-            keys.push(key_id);
-            ats.push(newest.map_or(at, |n| n.max(at)));
-        }
-        if !keys.is_empty() {
-            self.conn.exec(
-                "INSERT INTO run_key_changes(key_id, changed) SELECT * FROM unnest($1::bigint[], $2::bigint[])
-                 ON CONFLICT (key_id) DO UPDATE SET changed = greatest(run_key_changes.changed, excluded.changed)",
-                &[&keys, &ats],
-            )?;
-        }
-        Ok(())
     }
 
     /// Where `origin_id`'s chain ends here.
