@@ -76,6 +76,7 @@ impl Service {
         let done = self.inner.queue.exclusive_blocking(move |w| {
             transaction(w, |w| {
                 let mut done = Imported::default();
+                w.expect(&mut bodies.iter())?;
                 for b in &bodies {
                     if w.append(b)? {
                         done.stored += 1;

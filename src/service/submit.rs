@@ -317,7 +317,7 @@ impl Job {
                 Err(RecvTimeoutError::Timeout) => return Ok(false),
                 Err(RecvTimeoutError::Disconnected) => return Err(SubmitError::Interrupted),
             };
-            w.expect(&batch)?;
+            w.expect(&mut batch.iter().map(|p| &p.body))?;
             for p in &batch {
                 results += 1;
                 let Body::Result(r) = &p.body else { continue };

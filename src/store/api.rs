@@ -209,7 +209,7 @@ pub trait WriteStore: Send {
     fn append(&mut self, body: &Body) -> Result<bool, StoreError>;
     /// Inside a transaction: `bodies` are about to be appended one by one (a hint: a
     /// backend with costly lookups may fetch what it needs for all of them at once).
-    fn expect(&mut self, bodies: &[Prepared]) -> Result<(), StoreError> {
+    fn expect(&mut self, bodies: &mut dyn Iterator<Item = &Body>) -> Result<(), StoreError> {
         let _ = bodies;
         Ok(())
     }

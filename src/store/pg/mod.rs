@@ -153,18 +153,19 @@ fn hide_password(url: &str) -> String {
 
 /// Applies the migrations this database lacks, one transaction each, under the write lock.
 fn migrate(conn: &Conn, shown: &str) -> Result<(), StoreError> {
-    // Checked first: `IF NOT EXISTS` would log a notice on every start.
-    let missing: bool = conn.one("SELECT to_regclass('verdict_migrations') IS NULL", &[])?.try_get(0)?;
-    if missing {
-        conn.batch(
-            "CREATE TABLE IF NOT EXISTS verdict_migrations(version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
-        )?;
-    }
     let known = i64::try_from(schema::MIGRATIONS.len()).unwrap_or(i64::MAX);
     loop {
         conn.batch("BEGIN")?;
         let step = (|| {
             conn.exec("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])?;
+            // Under the lock: servers starting together on a new database would race to
+            // create it. Checked first: `IF NOT EXISTS` logs a notice on every start.
+            let missing: bool = conn.one("SELECT to_regclass('verdict_migrations') IS NULL", &[])?.try_get(0)?;
+            if missing {
+                conn.batch(
+                    "CREATE TABLE verdict_migrations(version BIGINT PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+                )?;
+            }
             let at: i64 = conn.one("SELECT coalesce(max(version), 0) FROM verdict_migrations", &[])?.get(0);
             if at > known {
                 return Err(StoreError::Open {

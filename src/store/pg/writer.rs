@@ -483,8 +483,8 @@ impl WriteStore for PgWriter {
         bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
     }
 
-    fn expect(&mut self, bodies: &[Prepared]) -> Result<(), StoreError> {
-        self.prefetch_uuids(bodies.iter().map(|p| &p.body))
+    fn expect(&mut self, bodies: &mut dyn Iterator<Item = &Body>) -> Result<(), StoreError> {
+        self.prefetch_uuids(bodies)
     }
 
     fn append(&mut self, body: &Body) -> Result<bool, StoreError> {
