@@ -6,6 +6,7 @@
 //! nodes holding an origin's first k entries agree on them iff their hashes at k are equal.
 //! See `docs/log-format.md`.
 
+pub mod import;
 pub mod stream;
 
 use crate::model::{

@@ -121,6 +121,51 @@ pub fn ranges_of(positions: &[(u64, String)]) -> Vec<PrunedRange> {
     out
 }
 
+/// One result a prune drops: where it sits in its origin's chain, and what it said.
+#[derive(Debug, Clone)]
+pub struct Dropped {
+    pub origin: String,
+    pub origin_seq: u64,
+    /// Its chain hash (hex).
+    pub hash: String,
+    /// Its summary key: testcase, scenario, arch and UTC day.
+    pub key: (String, String, String, i64),
+    /// `None` for an outcome that is neither a pass nor a fail.
+    pub fail: Option<bool>,
+    /// `data.duration` in seconds.
+    pub duration: Option<f64>,
+}
+
+/// The horizon records of one prune step: one per origin whose results it drops, with the
+/// ranges of their positions and their per-key, per-day summaries.
+pub fn horizons_of(before: i64, like: Option<&str>, dropped: Vec<Dropped>) -> Vec<HorizonRecord> {
+    let mut by_origin: std::collections::BTreeMap<String, Vec<Dropped>> = std::collections::BTreeMap::new();
+    for d in dropped {
+        by_origin.entry(d.origin.clone()).or_default().push(d);
+    }
+    by_origin
+        .into_iter()
+        .map(|(origin, mut dropped)| {
+            dropped.sort_by_key(|d| d.origin_seq);
+            let positions: Vec<(u64, String)> = dropped.iter().map(|d| (d.origin_seq, d.hash.clone())).collect();
+            let mut days: std::collections::BTreeMap<(String, String, String, i64), DaySummary> =
+                std::collections::BTreeMap::new();
+            for d in &dropped {
+                let (t, s, a, day) = &d.key;
+                days.entry(d.key.clone()).or_insert_with(|| DaySummary::new(t, s, a, *day)).add(d.fail, d.duration);
+            }
+            HorizonRecord {
+                before,
+                days: days.into_values().collect(),
+                origin,
+                ranges: ranges_of(&positions),
+                results: dropped.len() as u64,
+                testcases_like: like.map(str::to_owned),
+            }
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,21 +7,10 @@
 use super::writer::{Head, PgWriter};
 use crate::log::{Body, Gap, Hash};
 use crate::model::ResultRecord;
-use crate::model::horizon::{DaySummary, HorizonRecord, day_of, ranges_of};
+use crate::model::horizon::{DaySummary, Dropped, HorizonRecord, day_of, horizons_of};
 use crate::store::writer::prune::gap_of;
 use crate::store::writer::runs::{duration_of, fail_of};
 use crate::store::{PruneStep, StoreError, uuid_key};
-use std::collections::BTreeMap;
-
-/// One result a prune step drops: where it sits in its origin's chain, and what it said.
-struct Victim {
-    origin: String,
-    origin_seq: u64,
-    hash: Hash,
-    summary_key: (String, String, String, i64),
-    fail: Option<bool>,
-    duration: Option<f64>,
-}
 
 impl PgWriter {
     /// Prunes up to `limit` of the oldest results submitted before `before` (of testcases
@@ -44,7 +33,7 @@ impl PgWriter {
             )?,
         };
         let mut step = PruneStep { results: rows.len() as u64, horizons: 0 };
-        let mut by_origin: BTreeMap<String, Vec<Victim>> = BTreeMap::new();
+        let mut dropped = Vec::with_capacity(rows.len());
         for row in rows {
             let id: i64 = row.try_get(0)?;
             let hash: Vec<u8> = row.try_get(3)?;
@@ -52,35 +41,18 @@ impl PgWriter {
             let r: ResultRecord =
                 serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
             let first = |k: &str| r.data.get(k).and_then(|v| v.first()).cloned().unwrap_or_default();
-            let v = Victim {
+            let hash = Hash::from_slice(&hash)
+                .ok_or_else(|| StoreError::Corrupt { seq: id, reason: "hash is not 32 bytes".into() })?;
+            dropped.push(Dropped {
                 origin: row.try_get(1)?,
                 origin_seq: row.try_get::<_, i64>(2)? as u64,
-                hash: Hash::from_slice(&hash)
-                    .ok_or_else(|| StoreError::Corrupt { seq: id, reason: "hash is not 32 bytes".into() })?,
-                summary_key: (r.testcase.name.clone(), first("scenario"), first("arch"), day_of(r.submit_time)),
+                hash: hash.to_hex(),
+                key: (r.testcase.name.clone(), first("scenario"), first("arch"), day_of(r.submit_time)),
                 fail: fail_of(&r.outcome),
                 duration: duration_of(r.data.get("duration").and_then(|v| v.first()).map(String::as_str)),
-            };
-            by_origin.entry(v.origin.clone()).or_default().push(v);
+            });
         }
-        for (origin, mut doomed) in by_origin {
-            doomed.sort_by_key(|d| d.origin_seq);
-            let positions: Vec<(u64, String)> = doomed.iter().map(|d| (d.origin_seq, d.hash.to_hex())).collect();
-            let mut days: BTreeMap<(String, String, String, i64), DaySummary> = BTreeMap::new();
-            for d in &doomed {
-                let (t, s, a, day) = &d.summary_key;
-                days.entry(d.summary_key.clone())
-                    .or_insert_with(|| DaySummary::new(t, s, a, *day))
-                    .add(d.fail, d.duration);
-            }
-            let record = HorizonRecord {
-                before,
-                days: days.into_values().collect(),
-                origin,
-                ranges: ranges_of(&positions),
-                results: doomed.len() as u64,
-                testcases_like: like.map(str::to_owned),
-            };
+        for record in horizons_of(before, like, dropped) {
             self.append_local(&Body::Horizon(record), None)?;
             step.horizons += 1;
         }

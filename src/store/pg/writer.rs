@@ -10,7 +10,7 @@
 use super::conn::Conn;
 use super::rows::Rows;
 use super::{CHANNEL, WRITE_LOCK};
-use crate::log::{Body, Entry, Gap, Hash};
+use crate::log::{Body, Entry, Gap, Hash, import};
 use crate::model::{ResultView, TestcaseView, Timestamp, WaiverView};
 use crate::store::api::WriteStore;
 use crate::store::{ImportOutcome, Prepared, PruneStep, SharedDict, StoreError, Written};
@@ -28,9 +28,6 @@ pub(super) struct Head {
 impl Head {
     const EMPTY: Head = Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false };
 }
-
-/// An entry as held: hash, kind, body, ts (compared with a re-imported one).
-type Held = (Vec<u8>, String, String, i64);
 
 /// Who set a last-writer-wins field: compared as a tuple, the same on every node.
 pub(super) struct Stamp<'a> {
@@ -306,34 +303,13 @@ impl PgWriter {
         }
         if entry.origin_seq <= head.seq {
             let held = self.held_entry(origin_id, entry.origin_seq)?;
-            if held.is_none() && self.in_gap(origin_id, entry.origin_seq)? {
-                return Ok(ImportOutcome::Pruned);
-            }
-            return match held {
-                Some((hash, kind, body, ts))
-                    if hash == entry.hash.0 && kind == entry.kind.as_str() && body == entry.body && ts == entry.ts =>
-                {
-                    Ok(ImportOutcome::AlreadyHeld)
-                }
-                Some(_) => Err(refuse(
-                    "diverged: differs from the entry this store holds at that position (forked or tampered chain)"
-                        .into(),
-                )),
-                None => Err(refuse("position below the chain head is missing".into())),
+            let in_gap = held.is_none() && self.in_gap(origin_id, entry.origin_seq)?;
+            return match import::at_or_below_head(entry, held.as_ref(), in_gap).map_err(refuse)? {
+                import::Known::AlreadyHeld => Ok(ImportOutcome::AlreadyHeld),
+                import::Known::Pruned => Ok(ImportOutcome::Pruned),
             };
         }
-        if entry.origin_seq != head.seq + 1 {
-            return Err(refuse(format!("gap: this store's chain for that origin ends at {}", head.seq)));
-        }
-        let follows = match verified_prev {
-            Some(prev) => *prev == head.hash,
-            None => entry.follows(&head.hash),
-        };
-        if !follows {
-            return Err(refuse(
-                "hash does not match the entry and the previous entry of its origin (tampered or corrupt)".into(),
-            ));
-        }
+        import::extends(entry, head.seq, &head.hash, verified_prev).map_err(refuse)?;
         let body = Body::decode(entry.kind, &entry.body).map_err(|e| refuse(e.to_string()))?;
         let seq = self.insert_entry(origin_id, entry, at);
         let stamp = Stamp { ts: entry.ts, origin: &entry.origin, oseq: entry.origin_seq as i64 };
@@ -342,14 +318,16 @@ impl PgWriter {
     }
 
     /// The entry held at (origin, origin_seq): hash, kind, body, ts.
-    fn held_entry(&mut self, origin_id: i64, origin_seq: u64) -> Result<Option<Held>, StoreError> {
+    fn held_entry(&mut self, origin_id: i64, origin_seq: u64) -> Result<Option<import::Held>, StoreError> {
         self.flush_rows()?;
         let row = self.conn.opt(
             "SELECT hash, kind, body, ts FROM log WHERE origin_id = $1 AND origin_seq = $2",
             &[&origin_id, &(origin_seq as i64)],
         )?;
         Ok(match row {
-            Some(r) => Some((r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?)),
+            Some(r) => {
+                Some(import::Held { hash: r.try_get(0)?, kind: r.try_get(1)?, body: r.try_get(2)?, ts: r.try_get(3)? })
+            }
             None => None,
         })
     }

@@ -7,7 +7,7 @@ use super::codec::{Compressed, Decoder, Encoder, Prepared, SharedDict, stored_by
 use super::disk::{DiskState, WriterDisk};
 use super::reader::{group_by_uuid, testcase_by_name, view_by_id};
 use super::{StoreError, WriteStore};
-use crate::log::{Body, Entry, Gap, Hash, Kind};
+use crate::log::{Body, Entry, Gap, Hash, Kind, import};
 use crate::model::{
     GroupRecord, GroupView, IngestRecord, QuarantineView, ResultView, TestcaseRecord, TestcaseView, Timestamp,
     WaiverRecord, WaiverView,
@@ -72,14 +72,6 @@ struct Head {
 impl Head {
     /// The head of an origin with no entries.
     const EMPTY: Head = Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false };
-}
-
-/// An entry as this store holds it (for comparing a re-imported one).
-struct HeldEntry {
-    hash: Vec<u8>,
-    kind: String,
-    body: String,
-    ts: i64,
 }
 
 /// Who set a last-writer-wins field: compared as a tuple, the same on every node.
@@ -373,37 +365,13 @@ impl Writer {
         };
         if entry.origin_seq <= head.seq {
             let held = self.held_entry(origin_id, entry.origin_seq)?;
-            if held.is_none() && self.in_gap(origin_id, entry.origin_seq)? {
-                return Ok(ImportOutcome::Pruned);
-            }
-            return match held {
-                Some(h)
-                    if h.hash == entry.hash.0
-                        && h.kind == entry.kind.as_str()
-                        && h.body == entry.body
-                        && h.ts == entry.ts =>
-                {
-                    Ok(ImportOutcome::AlreadyHeld)
-                }
-                Some(_) => Err(refuse(
-                    "diverged: differs from the entry this store holds at that position (forked or tampered chain)"
-                        .into(),
-                )),
-                None => Err(refuse("position below the chain head is missing".into())),
+            let in_gap = held.is_none() && self.in_gap(origin_id, entry.origin_seq)?;
+            return match import::at_or_below_head(entry, held.as_ref(), in_gap).map_err(refuse)? {
+                import::Known::AlreadyHeld => Ok(ImportOutcome::AlreadyHeld),
+                import::Known::Pruned => Ok(ImportOutcome::Pruned),
             };
         }
-        if entry.origin_seq != head.seq + 1 {
-            return Err(refuse(format!("gap: this store's chain for that origin ends at {}", head.seq)));
-        }
-        let follows = match verified_prev {
-            Some(prev) => *prev == head.hash,
-            None => entry.follows(&head.hash),
-        };
-        if !follows {
-            return Err(refuse(
-                "hash does not match the entry and the previous entry of its origin (tampered or corrupt)".into(),
-            ));
-        }
+        import::extends(entry, head.seq, &head.hash, verified_prev).map_err(refuse)?;
         let body = Body::decode(entry.kind, &entry.body).map_err(|e| refuse(e.to_string()))?;
         let seq = self.insert_entry(origin_id, entry, None, at)?;
         let stamp = Stamp { ts: entry.ts, origin: &entry.origin, oseq: entry.origin_seq as i64 };
@@ -412,7 +380,7 @@ impl Writer {
     }
 
     /// The entry this store holds at (origin, origin_seq), decoded.
-    fn held_entry(&self, origin_id: i64, origin_seq: u64) -> Result<Option<HeldEntry>, StoreError> {
+    fn held_entry(&self, origin_id: i64, origin_seq: u64) -> Result<Option<import::Held>, StoreError> {
         let row = self
             .conn
             .prepare_cached("SELECT seq, hash, kind, enc, body, ts FROM log WHERE origin_id = ?1 AND origin_seq = ?2")?
@@ -421,7 +389,7 @@ impl Writer {
             })
             .optional()?;
         let Some((seq, hash, kind, enc, body, ts)) = row else { return Ok(None) };
-        Ok(Some(HeldEntry { hash, kind, body: self.decoder.decode(&self.conn, seq, enc, body)?, ts }))
+        Ok(Some(import::Held { hash, kind, body: self.decoder.decode(&self.conn, seq, enc, body)?, ts }))
     }
 
     /// Stores an entry at the next log position, or at `at` (a replay keeps positions, so

@@ -9,11 +9,10 @@ use super::runs::{duration_of, fail_of, failure_signature};
 use super::{Head, Writer};
 use crate::log::{Body, Gap, Hash};
 use crate::model::ResultRecord;
-use crate::model::horizon::{DaySummary, HorizonRecord, PrunedRange, day_of, ranges_of};
+use crate::model::horizon::{DaySummary, Dropped, HorizonRecord, PrunedRange, day_of, horizons_of};
 use crate::store::codec::stored_bytes;
 use crate::store::{StoreError, like_to_glob, uuid_key};
 use rusqlite::{OptionalExtension, params};
-use std::collections::BTreeMap;
 
 /// The derived rows of the results a horizon drops, per table, sorted by key before
 /// they are deleted.
@@ -64,16 +63,6 @@ fn listed(r: &rusqlite::Row) -> rusqlite::Result<Listed> {
     Ok(Listed { id: r.get(0)?, testcase_id: r.get(1)?, facets: r.get(2)? })
 }
 
-/// One result a prune step drops: where it sits in its origin's chain, and what it said.
-struct Victim {
-    origin: String,
-    origin_seq: u64,
-    hash: Hash,
-    summary_key: (String, String, String, i64),
-    fail: Option<bool>,
-    duration: Option<f64>,
-}
-
 impl Writer {
     /// Prunes up to `limit` of the oldest results submitted before `before` (of testcases
     /// matching `like`, `*` wildcards): seals one horizon entry per origin over them and
@@ -89,29 +78,8 @@ impl Writer {
         self.conn.execute_batch(&format!("PRAGMA cache_size = -{PRUNE_CACHE_KIB}"))?;
         let listed = self.doomed_ids(before, like, limit)?;
         let mut step = PruneStep { results: listed.len() as u64, horizons: 0 };
-        let mut by_origin: BTreeMap<String, Vec<Victim>> = BTreeMap::new();
-        for l in listed {
-            let d = self.doomed(l)?;
-            by_origin.entry(d.origin.clone()).or_default().push(d);
-        }
-        for (origin, mut doomed) in by_origin {
-            doomed.sort_by_key(|d| d.origin_seq);
-            let positions: Vec<(u64, String)> = doomed.iter().map(|d| (d.origin_seq, d.hash.to_hex())).collect();
-            let mut days: BTreeMap<(String, String, String, i64), DaySummary> = BTreeMap::new();
-            for d in &doomed {
-                let (t, s, a, day) = &d.summary_key;
-                days.entry(d.summary_key.clone())
-                    .or_insert_with(|| DaySummary::new(t, s, a, *day))
-                    .add(d.fail, d.duration);
-            }
-            let record = HorizonRecord {
-                before,
-                days: days.into_values().collect(),
-                origin,
-                ranges: ranges_of(&positions),
-                results: doomed.len() as u64,
-                testcases_like: like.map(str::to_owned),
-            };
+        let dropped = listed.into_iter().map(|l| self.doomed(l)).collect::<Result<Vec<_>, _>>()?;
+        for record in horizons_of(before, like, dropped) {
             self.append_local(&Body::Horizon(record), None)?;
             step.horizons += 1;
         }
@@ -145,7 +113,7 @@ impl Writer {
 
     /// One result a step prunes: its chain position and what it says, read in one query;
     /// the decoded record is kept for the horizon's apply (decoded once).
-    fn doomed(&mut self, listed: Listed) -> Result<Victim, StoreError> {
+    fn doomed(&mut self, listed: Listed) -> Result<Dropped, StoreError> {
         let id = listed.id;
         // No join with `origins` here: SQLite prepared that statement again on every call
         // (a fifth of a prune's time, measured); the writer knows every origin's id.
@@ -169,7 +137,7 @@ impl Writer {
         let duration = duration_of(r.data.get("duration").and_then(|v| v.first()).map(String::as_str));
         let fail = fail_of(&r.outcome);
         self.pruning.insert(id, (r, Some((listed.testcase_id, listed.facets))));
-        Ok(Victim { origin, origin_seq: origin_seq as u64, hash, summary_key, fail, duration })
+        Ok(Dropped { origin, origin_seq: origin_seq as u64, hash: hash.to_hex(), key: summary_key, fail, duration })
     }
 
     /// Applies horizon entry `seq`: records its gaps, drops the entries they cover that
