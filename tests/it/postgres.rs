@@ -191,3 +191,56 @@ fn replay_rebuilds_a_sqlite_store_in_postgresql_and_back() {
         assert_eq!(code, 0, "{out}{err}");
     }
 }
+
+/// The same input, stored once in SQLite and once in PostgreSQL, gets the same answers:
+/// result pages and filters, latest, testcases, groups and insight.
+#[test]
+fn sqlite_and_postgresql_answer_alike_for_the_same_input() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let outcomes = ["PASSED", "FAILED", "PASSED", "INFO", "PASSED", "NEEDS_INSPECTION", "FAILED"];
+    let (arches, scenarios) = (["x86_64", "aarch64"], ["a", "b", "c"]);
+    let lines: String = (0..240)
+        .map(|i| {
+            let (arch, scenario) = (arches[i % 2], scenarios[i % 3]);
+            let r = json!({
+                "testcase": {"name": format!("same.t{}", i % 9), "ref_url": format!("https://docs/{}", i % 4)},
+                "outcome": outcomes[i % outcomes.len()],
+                "submit_time": format!("2026-11-{:02}T{:02}:{:02}:00.000000", 1 + i % 20, i % 24, i % 60),
+                "note": if i % 5 == 0 { format!("error at /tmp/run-{i}: timeout") } else { String::new() },
+                "groups": [{"uuid": format!("0000000{}-0000-0000-0000-000000000000", i % 3), "description": "job"}],
+                "data": {"item": format!("pkg-1.{}-1.fc40", i % 12), "type": "koji_build",
+                         "arch": arch, "scenario": scenario},
+            });
+            format!("{r}\n")
+        })
+        .collect();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("same.db");
+    let db = ScratchDb::new(&admin);
+    for store in [file.to_str().unwrap(), db.url.as_str()] {
+        let (code, out, err) = run_cli(&["submit", "--db", store, "-"], Some(&lines));
+        assert_eq!(code, 0, "{out}{err}");
+    }
+    let (sqlite, pg) = (TestServer::start_on(&file, &[]), TestServer::start_on(Path::new(&db.url), &[]));
+    let questions = [
+        "/api/v2.0/results?limit=1000",
+        "/api/v2.0/results?limit=7&page=3",
+        "/api/v2.0/results?item=pkg-1.3-1.fc40",
+        "/api/v2.0/results?type=koji_build&item=pkg-1.5-1.fc40&outcome=FAILED,PASSED",
+        "/api/v2.0/results?testcases:like=same.t1*&arch=aarch64",
+        "/api/v2.0/results?since=2026-11-03T00:00:00,2026-11-05T12:00:00&_sort=asc:submit_time",
+        "/api/v2.0/results/latest?item=pkg-1.7-1.fc40",
+        "/api/v2.0/results/latest?testcases:like=same.*&_distinct_on=scenario,arch",
+        "/api/v2.0/testcases?limit=100",
+        "/api/v2.0/testcases/same.t3",
+        "/api/v2.0/groups?limit=10",
+        "/api/verdict/v1/history?testcases:like=same.*&since=2026-10-01",
+        "/api/verdict/v1/flaky?since=2026-10-01&when=2026-11-30T00:00:00Z&min_runs=3",
+        "/api/verdict/v1/compare?base_item=pkg-1.2-1.fc40&head_item=pkg-1.3-1.fc40",
+    ];
+    for q in questions {
+        let (a, b) = (sqlite.get(q), pg.get(q));
+        assert_eq!(a.status, b.status, "{q}: {} / {}", a.text, b.text);
+        assert_eq!(a.text.replace(&sqlite.base, "BASE"), b.text.replace(&pg.base, "BASE"), "{q}");
+    }
+}

@@ -9,7 +9,7 @@ use super::writer::{PgWriter, Stamp};
 use crate::model::ResultRecord;
 use crate::store::StoreError;
 use crate::store::writer::runs::fail_of;
-use std::collections::BTreeSet;
+use std::collections::HashSet;
 
 /// A result waiting for its ids: its log position and the stamp of its entry.
 pub(super) struct PendingResult {
@@ -39,21 +39,27 @@ impl PgWriter {
     /// Creates and caches the ids of every testcase, group, data key and value and insight
     /// key the results name that the caches lack.
     fn intern_names(&mut self, pending: &[PendingResult]) -> Result<(), StoreError> {
+        // In the order the batch first names them, as one-at-a-time interning would number
+        // them: ids order some lists (`GET /groups` is newest group first).
         let (mut names, mut groups, mut keys, mut values) =
-            (BTreeSet::new(), BTreeSet::new(), BTreeSet::new(), BTreeSet::new());
+            (Ordered::default(), Ordered::default(), Ordered::default(), Ordered::default());
         for p in pending {
             let r = &p.record;
             names.insert(r.testcase.name.as_str());
-            groups.extend(r.groups.iter().map(|g| g.uuid.as_str()));
+            for g in &r.groups {
+                groups.insert(g.uuid.as_str());
+            }
             for (k, vs) in &r.data {
                 keys.insert(k.as_str());
-                values.extend(vs.iter().map(String::as_str));
+                for v in vs {
+                    values.insert(v.as_str());
+                }
             }
         }
-        names.retain(|n| !self.testcases.contains_key(*n));
-        groups.retain(|g| !self.groups.contains_key(*g));
-        keys.retain(|k| !self.keys.contains_key(*k));
-        values.retain(|v| !self.values.contains_key(*v));
+        names.retain(|n| !self.testcases.contains_key(n));
+        groups.retain(|g| !self.groups.contains_key(g));
+        keys.retain(|k| !self.keys.contains_key(k));
+        values.retain(|v| !self.values.contains_key(v));
         if !names.is_empty() {
             let found = self.bulk_by_key(
                 "INSERT INTO testcase(name, name_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
@@ -64,7 +70,7 @@ impl PgWriter {
         }
         if !groups.is_empty() {
             let found = self.bulk(
-                "INSERT INTO grp(uuid) SELECT DISTINCT u FROM unnest($1::text[]) u ON CONFLICT DO NOTHING",
+                "INSERT INTO grp(uuid) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
                 "SELECT id, uuid FROM grp WHERE md5(uuid) IN (SELECT md5(u) FROM unnest($1::text[]) u)",
                 &groups,
             )?;
@@ -91,7 +97,7 @@ impl PgWriter {
 
     /// Creates and caches the insight keys of the batch's pass and fail results.
     fn intern_run_keys(&mut self, pending: &[PendingResult]) -> Result<(), StoreError> {
-        let mut triples: BTreeSet<(i64, &str, &str)> = BTreeSet::new();
+        let (mut triples, mut seen) = (Vec::new(), HashSet::new());
         for p in pending {
             let r = &p.record;
             if fail_of(&r.outcome).is_none() {
@@ -100,7 +106,10 @@ impl PgWriter {
             let Some(&testcase_id) = self.testcases.get(&r.testcase.name) else { continue };
             let first = |k: &str| r.data.get(k).and_then(|v| v.first()).map_or("", String::as_str);
             if !self.run_keys.contains_key(&super::apply::run_key_text(testcase_id, first("scenario"), first("arch"))) {
-                triples.insert((testcase_id, first("scenario"), first("arch")));
+                let triple = (testcase_id, first("scenario"), first("arch"));
+                if seen.insert(triple) {
+                    triples.push(triple);
+                }
             }
         }
         if triples.is_empty() {
@@ -133,8 +142,8 @@ impl PgWriter {
     }
 
     /// Inserts `texts` (`$1`) and reads back `(id, text)` of each.
-    fn bulk(&self, insert: &str, select: &str, texts: &BTreeSet<&str>) -> Result<Vec<(i64, String)>, StoreError> {
-        let texts: Vec<&str> = texts.iter().copied().collect();
+    fn bulk(&self, insert: &str, select: &str, texts: &Ordered<'_>) -> Result<Vec<(i64, String)>, StoreError> {
+        let texts: &[&str] = &texts.0;
         self.conn.exec(insert, &[&texts])?;
         let rows = self.conn.query(select, &[&texts])?;
         rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
@@ -142,13 +151,8 @@ impl PgWriter {
 
     /// [`PgWriter::bulk`] for tables unique by a text's blake3 key (`$2` of the INSERT,
     /// `$1` of the SELECT).
-    fn bulk_by_key(
-        &self,
-        insert: &str,
-        select: &str,
-        texts: &BTreeSet<&str>,
-    ) -> Result<Vec<(i64, String)>, StoreError> {
-        let texts: Vec<&str> = texts.iter().copied().collect();
+    fn bulk_by_key(&self, insert: &str, select: &str, texts: &Ordered<'_>) -> Result<Vec<(i64, String)>, StoreError> {
+        let texts: &[&str] = &texts.0;
         let keys: Vec<Vec<u8>> = texts.iter().map(|t| super::text_key(t)).collect();
         self.conn.exec(insert, &[&texts, &keys])?;
         let rows = self.conn.query(select, &[&keys])?;
@@ -164,5 +168,25 @@ impl PgWriter {
         for (id, text) in found {
             super::apply::remember(cache, &text, id);
         }
+    }
+}
+
+/// Texts in the order first inserted, each once.
+#[derive(Default)]
+struct Ordered<'a>(Vec<&'a str>, HashSet<&'a str>);
+
+impl<'a> Ordered<'a> {
+    fn insert(&mut self, text: &'a str) {
+        if self.1.insert(text) {
+            self.0.push(text);
+        }
+    }
+
+    fn retain(&mut self, keep: impl Fn(&str) -> bool) {
+        self.0.retain(|t| keep(t));
+    }
+
+    fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 }
