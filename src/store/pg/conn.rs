@@ -53,6 +53,8 @@ pub struct Target {
 pub struct Conn {
     client: Client,
     statements: RefCell<HashMap<String, Statement>>,
+    /// A statement to send ahead of the next query, in its round trip (see [`Conn::defer`]).
+    deferred: RefCell<Option<&'static str>>,
 }
 
 impl Conn {
@@ -77,7 +79,7 @@ impl Conn {
         let client = wait(connecting)
             .map_err(|e| StoreError::Postgres(format!("connecting to {}: {e}", target.shown)))?
             .map_err(|e| StoreError::Postgres(format!("cannot connect to {}: {}", target.shown, describe(&e))))?;
-        Ok(Conn { client, statements: RefCell::new(HashMap::new()) })
+        Ok(Conn { client, statements: RefCell::new(HashMap::new()), deferred: RefCell::new(None) })
     }
 
     /// The statement for `sql`, prepared once per connection.
@@ -92,31 +94,54 @@ impl Conn {
 
     /// Runs statements without parameters (several, separated by `;`).
     pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
+        if let Some(first) = self.deferred.borrow_mut().take() {
+            return Ok(wait(self.client.batch_execute(&format!("{first}; {sql}")))?);
+        }
         Ok(wait(self.client.batch_execute(sql))?)
+    }
+
+    /// Sends `sql` (no parameters) ahead of the next query, in the same round trip: a read
+    /// transaction's BEGIN costs nothing of its own.
+    pub fn defer(&self, sql: &'static str) {
+        *self.deferred.borrow_mut() = Some(sql);
+    }
+
+    /// Drops the deferred statement if it was not sent; whether it was (still) pending.
+    pub fn forget_deferred(&self) -> bool {
+        self.deferred.borrow_mut().take().is_some()
+    }
+
+    /// Waits for `f`, with the deferred statement (if any) sent just before it.
+    fn run<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, StoreError> {
+        let Some(sql) = self.deferred.borrow_mut().take() else { return Ok(wait(f)?) };
+        let s = self.statement(sql)?;
+        // `try_join` polls the first future first: the deferred statement is sent first.
+        let (_, out) = wait(futures_util::future::try_join(self.client.execute(&s, &[]), f))?;
+        Ok(out)
     }
 
     /// Every row `sql` returns.
     pub fn query(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
         let s = self.statement(sql)?;
-        Ok(wait(self.client.query(&s, params))?)
+        self.run(self.client.query(&s, params))
     }
 
     /// The row `sql` returns, if any (more than one is an error).
     pub fn opt(&self, sql: &str, params: Params) -> Result<Option<Row>, StoreError> {
         let s = self.statement(sql)?;
-        Ok(wait(self.client.query_opt(&s, params))?)
+        self.run(self.client.query_opt(&s, params))
     }
 
     /// The one row `sql` returns.
     pub fn one(&self, sql: &str, params: Params) -> Result<Row, StoreError> {
         let s = self.statement(sql)?;
-        Ok(wait(self.client.query_one(&s, params))?)
+        self.run(self.client.query_one(&s, params))
     }
 
     /// Runs `sql`; how many rows it changed.
     pub fn exec(&self, sql: &str, params: Params) -> Result<u64, StoreError> {
         let s = self.statement(sql)?;
-        Ok(wait(self.client.execute(&s, params))?)
+        self.run(self.client.execute(&s, params))
     }
 
     /// Runs several statements in one pipeline: all are sent before the first answer is
@@ -126,12 +151,12 @@ impl Conn {
         let prepared: Vec<Statement> =
             statements.iter().map(|(sql, _)| self.statement(sql)).collect::<Result<_, _>>()?;
         let queries = prepared.iter().zip(statements).map(|(s, (_, params))| self.client.query(s, params));
-        Ok(wait(futures_util::future::try_join_all(queries))?)
+        self.run(futures_util::future::try_join_all(queries))
     }
 
     /// Runs a query built at run time (not cached: its text varies).
     pub fn query_once(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
-        Ok(wait(self.client.query(sql, params))?)
+        self.run(self.client.query(sql, params))
     }
 
     /// Whether the connection is closed (the server went away).

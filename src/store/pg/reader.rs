@@ -186,14 +186,19 @@ fn combinations(facets: &[(i64, i64)], keys: &[Option<i64>]) -> Vec<Vec<Option<i
 }
 
 impl ReadStore for PgReader {
+    /// The BEGIN goes out with the snapshot's first query, in its round trip.
     fn begin_read(&self) -> Result<(), StoreError> {
-        self.conn.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")
+        self.conn.defer("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY");
+        Ok(())
     }
 
     fn end_read(&self) {
-        // Ending a read-only transaction cannot lose anything; an error here only means
-        // the transaction was already closed (or the connection is gone).
-        let _ = self.conn.batch("COMMIT");
+        // A snapshot that read nothing never began. Ending a read-only transaction cannot
+        // lose anything; an error here only means it was already closed (or the
+        // connection is gone).
+        if !self.conn.forget_deferred() {
+            let _ = self.conn.batch("COMMIT");
+        }
     }
 
     fn healthy(&self) -> bool {
