@@ -8,6 +8,7 @@ use crate::log::Body;
 use crate::model::{
     GroupRecord, GroupView, QuarantineRecord, QuarantineView, ResultRecord, TestcaseRecord, WaiverRecord,
 };
+use crate::store::writer::lww::{LwwField, defer};
 use crate::store::writer::runs::{duration_of, fail_of, failure_signature};
 use crate::store::{StoreError, uuid_key};
 use foldhash::HashMap;
@@ -15,19 +16,10 @@ use foldhash::HashMap;
 /// Interned-id caches are capped so a stream of unique texts cannot grow memory forever.
 const CACHE_MAX: usize = 100_000;
 
-/// A last-writer-wins field.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum LwwField {
-    TestcaseRefUrl,
-    GroupDescription,
-    GroupRefUrl,
-}
-
-impl LwwField {
-    /// The UPDATE applying a value if its stamp is newer (origins compared byte-wise, as
-    /// SQLite compares them).
-    fn sql(self) -> &'static str {
-        match self {
+/// The UPDATE applying a last-writer-wins value if its stamp is newer (origins compared
+/// byte-wise, as SQLite compares them).
+fn lww_sql(field: LwwField) -> &'static str {
+    match field {
             LwwField::TestcaseRefUrl => {
                 "UPDATE testcase SET ref_url = $1, ref_url_ts = $2, ref_url_origin = $3, ref_url_oseq = $4
                  WHERE id = $5 AND (ref_url_ts, ref_url_origin COLLATE \"C\", ref_url_oseq) < ($2, $3 COLLATE \"C\", $4)"
@@ -40,17 +32,7 @@ impl LwwField {
                 "UPDATE grp SET ref_url = $1, ref_url_ts = $2, ref_url_origin = $3, ref_url_oseq = $4
                  WHERE id = $5 AND (ref_url_ts, ref_url_origin COLLATE \"C\", ref_url_oseq) < ($2, $3 COLLATE \"C\", $4)"
             }
-        }
     }
-}
-
-/// A deferred last-writer-wins value with its stamp.
-#[derive(Debug, Clone)]
-pub(super) struct Pending {
-    value: Option<String>,
-    ts: i64,
-    origin: String,
-    oseq: i64,
 }
 
 /// The cache key of an insight key.
@@ -217,23 +199,6 @@ impl PgWriter {
         Ok(())
     }
 
-    /// Records a last-writer-wins value to apply at the end of the transaction, keeping
-    /// the newest per field.
-    fn defer(&mut self, field: LwwField, id: i64, value: &Option<String>, stamp: &Stamp) {
-        let new = Pending { value: value.clone(), ts: stamp.ts, origin: stamp.origin.to_owned(), oseq: stamp.oseq };
-        let key = |p: &Pending| (p.ts, p.origin.clone(), p.oseq);
-        match self.lww.entry((field, id)) {
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                if key(&new) > key(o.get()) {
-                    o.insert(new);
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(new);
-            }
-        }
-    }
-
     /// Applies the deferred last-writer-wins values (each only if newer than the stored).
     pub(super) fn flush_lww(&mut self) -> Result<(), StoreError> {
         // Pending results defer their testcases' and groups' fields when they are applied.
@@ -242,7 +207,7 @@ impl PgWriter {
             self.ref_urls.clear();
         }
         for ((field, id), p) in std::mem::take(&mut self.lww) {
-            self.conn.exec(field.sql(), &[&p.value, &p.ts, &p.origin, &p.oseq, &id])?;
+            self.conn.exec(lww_sql(field), &[&p.value, &p.ts, &p.origin, &p.oseq, &id])?;
         }
         Ok(())
     }
@@ -264,7 +229,7 @@ impl PgWriter {
     pub(super) fn touch_testcase(&mut self, stamp: &Stamp, t: &TestcaseRecord) -> Result<i64, StoreError> {
         let id = self.intern_testcase(&t.name)?;
         if let Some(ref_url) = &t.ref_url {
-            self.defer(LwwField::TestcaseRefUrl, id, ref_url, stamp);
+            defer(&mut self.lww, LwwField::TestcaseRefUrl, id, ref_url, stamp);
         }
         Ok(id)
     }
@@ -298,10 +263,10 @@ impl PgWriter {
         };
         remember(&mut self.groups, &g.uuid, id);
         if let Some(description) = &g.description {
-            self.defer(LwwField::GroupDescription, id, description, stamp);
+            defer(&mut self.lww, LwwField::GroupDescription, id, description, stamp);
         }
         if let Some(ref_url) = &g.ref_url {
-            self.defer(LwwField::GroupRefUrl, id, ref_url, stamp);
+            defer(&mut self.lww, LwwField::GroupRefUrl, id, ref_url, stamp);
         }
         Ok(id)
     }

@@ -29,7 +29,7 @@ impl PgWriter {
                  JOIN origins o ON o.id = l.origin_id
                  WHERE r.submit_time < $1 AND r.testcase_id IN (SELECT id FROM testcase WHERE name LIKE $3 ESCAPE '\\')
                  ORDER BY r.submit_time LIMIT $2",
-                &[&before, &limit, &like_pattern(p)],
+                &[&before, &limit, &super::plan::like_pattern(p)],
             )?,
         };
         let mut step = PruneStep { results: rows.len() as u64, horizons: 0 };
@@ -229,19 +229,4 @@ impl PgWriter {
             self.heads.insert(origin_id, Head { seq: to, hash, ts: head.ts, dirty: true });
         }
     }
-}
-
-/// An API `:like` pattern as a case-sensitive PostgreSQL LIKE pattern (escape `\`): `*`
-/// and `%` match any run, `_` one character, everything else itself.
-pub(super) fn like_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() + 4);
-    for ch in pattern.chars() {
-        match ch {
-            '*' | '%' => out.push('%'),
-            '_' => out.push('_'),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out
 }

@@ -13,28 +13,10 @@ use super::{CHANNEL, WRITE_LOCK};
 use crate::log::{Body, Entry, Gap, Hash, import};
 use crate::model::{ResultView, TestcaseView, Timestamp, WaiverView};
 use crate::store::api::WriteStore;
+use crate::store::writer::lww::{LwwField, Pending};
+pub(super) use crate::store::writer::{Head, Stamp};
 use crate::store::{ImportOutcome, Prepared, PruneStep, SharedDict, StoreError, Written};
 use foldhash::HashMap;
-
-/// The last entry of one origin's chain.
-#[derive(Debug, Clone)]
-pub(super) struct Head {
-    pub seq: u64,
-    pub hash: Hash,
-    pub ts: i64,
-    pub dirty: bool,
-}
-
-impl Head {
-    const EMPTY: Head = Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false };
-}
-
-/// Who set a last-writer-wins field: compared as a tuple, the same on every node.
-pub(super) struct Stamp<'a> {
-    pub ts: i64,
-    pub origin: &'a str,
-    pub oseq: i64,
-}
 
 /// Id caches hold only committed or current-transaction ids (cleared on rollback); ids
 /// are never changed once committed, so another server's writes cannot make them stale.
@@ -49,7 +31,7 @@ pub struct PgWriter {
     pub(super) values: HashMap<String, i64>,
     pub(super) run_keys: HashMap<String, i64>,
     /// Deferred last-writer-wins values: (field, row id) → value and stamp.
-    pub(super) lww: HashMap<(super::apply::LwwField, i64), super::apply::Pending>,
+    pub(super) lww: HashMap<(LwwField, i64), Pending>,
     /// The next log position (read under the lock at the start of each transaction).
     next_seq: i64,
     /// The newest log position this transaction wrote.
@@ -377,20 +359,8 @@ impl PgWriter {
 
     /// Result `id` as the API shows it (also one the indexes do not list).
     fn view(&mut self, id: i64) -> Result<ResultView, StoreError> {
-        self.flush_rows()?;
-        let row = self
-            .conn
-            .opt("SELECT body FROM log WHERE seq = $1 AND kind = 'result'", &[&id])?
-            .ok_or_else(|| StoreError::Corrupt { seq: id, reason: format!("result {id} vanished") })?;
-        let body: String = row.try_get(0)?;
-        let record: crate::model::ResultRecord =
-            serde_json::from_str(&body).map_err(|e| StoreError::Corrupt { seq: id, reason: e.to_string() })?;
-        let testcase_ref_url = self
-            .conn
-            .opt("SELECT ref_url FROM testcase WHERE name_key = $1", &[&super::text_key(&record.testcase.name)])?
-            .map(|r| r.try_get(0))
-            .transpose()?
-            .flatten();
+        let record = self.logged_result(id)?;
+        let testcase_ref_url = self.testcase_ref_url(&record.testcase.name)?;
         Ok(ResultView { id, record, testcase_ref_url })
     }
 

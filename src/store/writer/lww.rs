@@ -3,11 +3,12 @@
 
 use super::{Stamp, Writer};
 use crate::store::StoreError;
+use foldhash::HashMap;
 use rusqlite::params;
 
 /// A last-writer-wins field.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub(super) enum LwwField {
+pub(in crate::store) enum LwwField {
     TestcaseRefUrl,
     GroupDescription,
     GroupRefUrl,
@@ -35,11 +36,11 @@ impl LwwField {
 
 /// A deferred last-writer-wins value with its stamp.
 #[derive(Debug, Clone)]
-pub(super) struct Pending {
-    value: Option<String>,
-    ts: i64,
-    origin: String,
-    oseq: i64,
+pub(in crate::store) struct Pending {
+    pub value: Option<String>,
+    pub ts: i64,
+    pub origin: String,
+    pub oseq: i64,
 }
 
 impl Pending {
@@ -49,20 +50,9 @@ impl Pending {
 }
 
 impl Writer {
-    /// Records a last-writer-wins value to apply at the end of the transaction, keeping
-    /// the newest per field (imports may arrive in any order).
+    /// Records a last-writer-wins value to apply at the end of the transaction.
     pub(super) fn defer(&mut self, field: LwwField, id: i64, value: &Option<String>, stamp: &Stamp) {
-        let new = Pending { value: value.clone(), ts: stamp.ts, origin: stamp.origin.to_owned(), oseq: stamp.oseq };
-        match self.lww.entry((field, id)) {
-            std::collections::hash_map::Entry::Occupied(mut o) => {
-                if new.key() > o.get().key() {
-                    o.insert(new);
-                }
-            }
-            std::collections::hash_map::Entry::Vacant(v) => {
-                v.insert(new);
-            }
-        }
+        defer(&mut self.lww, field, id, value, stamp);
     }
 
     /// Applies the deferred last-writer-wins values (each only if newer than the stored).
@@ -71,5 +61,27 @@ impl Writer {
             self.conn.prepare_cached(field.sql())?.execute(params![p.value, p.ts, p.origin, p.oseq, id])?;
         }
         Ok(())
+    }
+}
+
+/// Records a last-writer-wins value in `pending`, keeping the newest per field (imports
+/// may arrive in any order). Both backends defer through it.
+pub(in crate::store) fn defer(
+    pending: &mut HashMap<(LwwField, i64), Pending>,
+    field: LwwField,
+    id: i64,
+    value: &Option<String>,
+    stamp: &Stamp,
+) {
+    let new = Pending { value: value.clone(), ts: stamp.ts, origin: stamp.origin.to_owned(), oseq: stamp.oseq };
+    match pending.entry((field, id)) {
+        std::collections::hash_map::Entry::Occupied(mut o) => {
+            if new.key() > o.get().key() {
+                o.insert(new);
+            }
+        }
+        std::collections::hash_map::Entry::Vacant(v) => {
+            v.insert(new);
+        }
     }
 }

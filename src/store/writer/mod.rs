@@ -19,7 +19,7 @@ use std::sync::atomic::{AtomicI64, Ordering};
 
 mod fold;
 mod intern;
-mod lww;
+pub(super) mod lww;
 pub(super) mod prune;
 mod quarantines;
 mod results;
@@ -62,23 +62,24 @@ pub enum ImportOutcome {
 
 /// The last entry of one origin's chain.
 #[derive(Debug, Clone)]
-struct Head {
-    seq: u64,
-    hash: Hash,
-    ts: i64,
-    dirty: bool,
+pub(in crate::store) struct Head {
+    pub seq: u64,
+    pub hash: Hash,
+    pub ts: i64,
+    /// Changed in this transaction (written back at commit).
+    pub dirty: bool,
 }
 
 impl Head {
     /// The head of an origin with no entries.
-    const EMPTY: Head = Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false };
+    pub(in crate::store) const EMPTY: Head = Head { seq: 0, hash: Hash::GENESIS, ts: 0, dirty: false };
 }
 
 /// Who set a last-writer-wins field: compared as a tuple, the same on every node.
-struct Stamp<'a> {
-    ts: i64,
-    origin: &'a str,
-    oseq: i64,
+pub(in crate::store) struct Stamp<'a> {
+    pub ts: i64,
+    pub origin: &'a str,
+    pub oseq: i64,
 }
 
 /// The write connection plus id caches. Caches only ever hold committed or
