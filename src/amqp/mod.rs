@@ -16,6 +16,8 @@ use amqprs::channel::BasicPublishArguments;
 use amqprs::connection::{Connection, OpenConnectionArguments};
 use std::time::Duration;
 
+pub mod consume;
+
 /// Where and how to publish.
 #[derive(Debug, Clone)]
 pub struct AmqpOptions {
@@ -44,19 +46,27 @@ pub enum AmqpError {
     Url(String),
     #[error("AMQP: {0}")]
     Broker(#[from] amqprs::error::Error),
+    #[error("AMQP: {0}")]
+    Closed(String),
     #[error(transparent)]
     Service(#[from] ServiceError),
 }
 
 /// Starts the publisher task; it runs until the server stops.
 pub fn start(service: Service, opts: AmqpOptions) -> Result<tokio::task::JoinHandle<()>, AmqpError> {
-    let mut args = OpenConnectionArguments::try_from(opts.url.as_str())
-        .map_err(|e| AmqpError::Url(redact::scrub(&format!("{} ({e})", redact::url(&opts.url)), &opts.url)))?;
+    let args = connection_args(&opts.url)?;
+    Ok(tokio::spawn(run(service, opts, args)))
+}
+
+/// The connection arguments of an `amqp://` URL; errors never show its password.
+fn connection_args(url: &str) -> Result<OpenConnectionArguments, AmqpError> {
+    let mut args = OpenConnectionArguments::try_from(url)
+        .map_err(|e| AmqpError::Url(redact::scrub(&format!("{} ({e})", redact::url(url)), url)))?;
     // The AMQP URI spec percent-encodes the vhost (`/%2f` is "/"); the client takes it raw.
-    if let Some(vhost) = vhost(&opts.url) {
+    if let Some(vhost) = vhost(url) {
         args.virtual_host(&vhost);
     }
-    Ok(tokio::spawn(run(service, opts, args)))
+    Ok(args)
 }
 
 /// The decoded vhost of an `amqp://…/vhost` URL, if it names one.

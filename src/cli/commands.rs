@@ -148,6 +148,24 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             }
             None => None,
         };
+        let consumer = match &args.consume {
+            Some(url) => {
+                let bindings = if args.consume_bindings.is_empty() {
+                    crate::amqp::consume::DEFAULT_BINDINGS.map(str::to_owned).to_vec()
+                } else {
+                    args.consume_bindings.clone()
+                };
+                let opts = crate::amqp::consume::ConsumeOptions {
+                    url: url.clone(),
+                    queue: args.consume_queue.clone(),
+                    exchange: args.consume_exchange.clone(),
+                    bindings,
+                    prefetch: args.consume_prefetch.max(1),
+                };
+                Some(crate::amqp::consume::start(service.clone(), opts)?)
+            }
+            None => None,
+        };
         let replication = std::sync::Arc::new(crate::service::replication::ReplicationState::new(peer_token.clone()));
         let peers =
             super::replication::start_peers(&args.replication, peer_token, peer_tls, &service, replication.clone())?;
@@ -166,7 +184,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         }
         // The publisher and the warming task hold Service handles; the writer stops only
         // once all are gone.
-        for task in amqp.into_iter().chain([warm]) {
+        for task in amqp.into_iter().chain(consumer).chain([warm]) {
             task.abort();
             let _ = task.await;
         }

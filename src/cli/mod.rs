@@ -407,6 +407,30 @@ pub struct ServeArgs {
     #[arg(long, default_value = "amq.topic")]
     pub amqp_exchange: String,
 
+    /// Consume CI test messages (Fedora/CentOS CI `*.test.*` events, or ResultsDB-shaped
+    /// results) from this AMQP 0-9-1 broker and store each exactly once (see README, "From
+    /// the message bus"). Give a URL with a password in the environment variable.
+    #[arg(long, env = "VERDICT_CONSUME", value_name = "URL", hide_env_values = true)]
+    pub consume: Option<String>,
+
+    /// The durable queue to consume from (servers sharing it share the work); refused
+    /// messages go to `<queue>.rejected`.
+    #[arg(long, default_value = "verdict")]
+    pub consume_queue: String,
+
+    /// A topic pattern to bind the queue to (repeatable; default: `#.test.queued`,
+    /// `#.test.running`, `#.test.complete`, `#.test.error`).
+    #[arg(long = "consume-binding", value_name = "PATTERN")]
+    pub consume_bindings: Vec<String>,
+
+    /// The topic exchange the queue is bound to.
+    #[arg(long, default_value = "amq.topic")]
+    pub consume_exchange: String,
+
+    /// Messages the broker may send before they are acknowledged.
+    #[arg(long, default_value_t = 512)]
+    pub consume_prefetch: u16,
+
     /// The URL root used in messages' `href`s (default: http://LISTEN-ADDRESS).
     #[arg(long)]
     pub public_url: Option<String>,

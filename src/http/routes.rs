@@ -39,6 +39,7 @@ pub fn router(state: AppState) -> Router {
         .route("/api/v2.0/groups/{uuid}", get(get_group))
         .route("/api/v2.0/groups/{uuid}/results", get(group_results))
         .route("/api/verdict/v1/spool", get(spool_status))
+        .route("/api/verdict/v1/consume", get(consume_status))
         .route("/api/v2.0/events", get(super::events::events))
         .merge(super::decisions::routes())
         .merge(super::waivers::routes())
@@ -308,6 +309,14 @@ async fn create_group(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiRes
     let body = read_json(&ctx.headers, body, s.limits.max_body, s.limits.body_timeout).await?;
     let g = s.service.create_group(&body, &ctx.credentials()).await?;
     Ok(json_response(StatusCode::CREATED, &group_json(&g, &ctx.urls)))
+}
+
+#[utoipa::path(get, path = "/api/verdict/v1/consume", tag = "operations", responses(
+    (status = 200, description = "The bus consumer's status (`enabled: false` when this server consumes nothing)", body = crate::service::consume::ConsumeReport),
+))]
+/// The message-bus consumer's counters, connection, backlog and recent refusals.
+async fn consume_status(State(s): State<AppState>) -> Response {
+    json_response(StatusCode::OK, &s.service.consume_status().report())
 }
 
 #[utoipa::path(get, path = "/api/verdict/v1/spool", tag = "operations", responses(

@@ -7,6 +7,7 @@ pub mod admin;
 pub mod auth;
 mod classified;
 pub mod compare;
+pub mod consume;
 pub mod decisions;
 pub mod events;
 pub mod import;
@@ -245,6 +246,8 @@ struct Inner {
     metrics: Arc<metrics::Metrics>,
     /// The standing quarantine rules, compiled for decisions.
     quarantines: quarantines::QuarantineCache,
+    /// The bus consumer's counters (`serve --consume`).
+    consume: consume::ConsumeStatus,
     /// The server's background checkpoints (none for a batch command: see
     /// [`Service::open_batch`]).
     _checkpoints: Option<CheckpointThread>,
@@ -351,6 +354,7 @@ impl Service {
                     config,
                     metrics,
                     quarantines: quarantines::QuarantineCache::default(),
+                    consume: consume::ConsumeStatus::default(),
                     _checkpoints: checkpoints,
                 }),
             },

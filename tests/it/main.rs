@@ -12,6 +12,7 @@ mod api_writes;
 mod auth;
 mod cli;
 mod config;
+mod consume;
 mod disk_full;
 mod events;
 mod fold;

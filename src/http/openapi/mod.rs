@@ -51,6 +51,7 @@ pub fn routes() -> Router<AppState> {
         super::routes::get_group,
         super::routes::group_results,
         super::routes::spool_status,
+        super::routes::consume_status,
         super::events::events,
         super::waivers::about,
         super::waivers::list_waivers,

@@ -1,0 +1,260 @@
+//! `serve --consume URL` against a real RabbitMQ on loopback (`.ci/run` starts one): every
+//! message stored exactly once through duplicates, a lost connection and a killed server;
+//! refused messages dead-lettered with their reason.
+
+use crate::support::TestServer;
+use amqprs::BasicProperties;
+use amqprs::channel::{BasicGetArguments, BasicPublishArguments, Channel, QueueDeleteArguments};
+use amqprs::connection::{Connection, OpenConnectionArguments};
+use serde_json::{Value, json};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+/// The broker to test against, or None (then the test is skipped, except in CI).
+pub fn broker_url() -> Option<String> {
+    let url = std::env::var("VERDICT_AMQP_TEST_URL").ok();
+    if url.is_none() {
+        assert!(std::env::var_os("VERDICT_REQUIRE_AMQP").is_none(), "VERDICT_AMQP_TEST_URL is not set");
+        eprintln!("skipping: no VERDICT_AMQP_TEST_URL (a RabbitMQ to test against)");
+    }
+    url
+}
+
+/// A publishing connection to the test broker.
+pub struct Bus {
+    rt: tokio::runtime::Runtime,
+    conn: Connection,
+    channel: Channel,
+}
+
+impl Bus {
+    pub fn connect(url: &str) -> Bus {
+        // The client's connection tasks must run between calls: publishing only queues frames.
+        let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
+        let mut args = OpenConnectionArguments::try_from(url).unwrap();
+        if url.ends_with("/%2f") || url.ends_with("/%2F") {
+            args.virtual_host("/");
+        }
+        let (conn, channel) = rt.block_on(async {
+            let conn = Connection::open(&args).await.unwrap();
+            let channel = conn.open_channel(None).await.unwrap();
+            (conn, channel)
+        });
+        Bus { rt, conn, channel }
+    }
+
+    /// Publishes `body` to `amq.topic` under `topic`, persistent, with `id` as message_id.
+    pub fn publish(&self, topic: &str, id: Option<&str>, body: &[u8]) {
+        let mut props = BasicProperties::default();
+        props.with_persistence(true).with_content_type("application/json");
+        if let Some(id) = id {
+            props.with_message_id(id);
+        }
+        let publish = self.channel.basic_publish(props, body.to_vec(), BasicPublishArguments::new("amq.topic", topic));
+        self.rt.block_on(publish).unwrap();
+    }
+
+    /// Takes every message waiting in `queue`: body and `x-verdict-reason`.
+    pub fn drain(&self, queue: &str) -> Vec<(Vec<u8>, String)> {
+        let mut got = Vec::new();
+        loop {
+            let get = self.channel.basic_get(BasicGetArguments::new(queue).no_ack(true).finish());
+            let Some((_, props, body)) = self.rt.block_on(get).unwrap() else { return got };
+            let reason = props
+                .headers()
+                .and_then(|h| h.get(&"x-verdict-reason".try_into().unwrap()).cloned())
+                .map(|v| match v {
+                    amqprs::FieldValue::S(s) => s.as_ref().clone(),
+                    other => format!("{other:?}"),
+                })
+                .unwrap_or_default();
+            got.push((body, reason));
+        }
+    }
+
+    pub fn delete_queues(self, queues: &[&str]) {
+        self.rt.block_on(async {
+            for q in queues {
+                let _ = self.channel.queue_delete(QueueDeleteArguments::new(q)).await;
+            }
+            let _ = self.channel.close().await;
+            let _ = self.conn.close().await;
+        });
+    }
+}
+
+/// A queue name no other test uses.
+pub fn fresh_queue(what: &str) -> String {
+    format!("verdict-test-{what}-{}", uuid::Uuid::new_v4().simple())
+}
+
+/// The consumer's status.
+pub fn status(s: &TestServer) -> Value {
+    s.get("/api/verdict/v1/consume").json
+}
+
+/// Waits until the server has settled at least `n` messages; returns the status.
+pub fn wait_consumed(s: &TestServer, n: u64) -> Value {
+    let start = Instant::now();
+    loop {
+        let st = status(s);
+        if st["consumed"].as_u64().unwrap_or(0) >= n {
+            return st;
+        }
+        assert!(start.elapsed() < Duration::from_secs(60), "only {st} of {n} messages settled");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// A ResultsDB-shaped message.
+fn result_msg(testcase: &str, i: usize) -> Vec<u8> {
+    json!({"testcase": {"name": testcase}, "outcome": "PASSED", "data": {"item": format!("pkg-{i}"), "type": "koji_build"}})
+        .to_string()
+        .into_bytes()
+}
+
+/// The results stored for `testcase`, as item → count.
+fn items(s: &TestServer, testcase: &str) -> std::collections::BTreeMap<String, usize> {
+    let mut out = std::collections::BTreeMap::new();
+    let mut page = 0;
+    loop {
+        let r = s.get(&format!("/api/v2.0/results?testcases={testcase}&limit=1000&page={page}"));
+        for d in r.data() {
+            *out.entry(d["data"]["item"][0].as_str().unwrap().to_owned()).or_default() += 1;
+        }
+        if r.json["next"].is_null() {
+            return out;
+        }
+        page += 1;
+    }
+}
+
+fn consume_args<'a>(url: &'a str, queue: &'a str, binding: &'a str) -> Vec<&'a str> {
+    vec!["--consume", url, "--consume-queue", queue, "--consume-binding", binding]
+}
+
+#[test]
+fn bus_messages_are_stored_once_and_bad_ones_dead_lettered() {
+    let Some(url) = broker_url() else { return };
+    let queue = fresh_queue("once");
+    let topic = format!("{queue}.results");
+    let s = TestServer::start_with(&consume_args(&url, &queue, &topic));
+    let bus = Bus::connect(&url);
+    // The queue exists once the consumer connected.
+    let start = Instant::now();
+    while !status(&s)["connected"].as_bool().unwrap_or(false) {
+        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect: {}", status(&s));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tc = format!("bus.{}", queue.replace('-', "_"));
+    for i in 0..20 {
+        bus.publish(&topic, Some(&format!("m-{i}")), &result_msg(&tc, i));
+    }
+    // Redelivered by id, re-published byte for byte without an id (twice).
+    for i in 0..5 {
+        bus.publish(&topic, Some(&format!("m-{i}")), &result_msg(&tc, i));
+    }
+    bus.publish(&topic, None, &result_msg(&tc, 100));
+    bus.publish(&topic, None, &result_msg(&tc, 100));
+    // Two that cannot be mapped.
+    bus.publish(&topic, Some("bad-json"), b"{not json");
+    let bad_outcome = json!({"testcase": {"name": tc}, "outcome": "SUPERB", "data": {"item": "x"}}).to_string();
+    bus.publish(&topic, Some("bad-outcome"), bad_outcome.as_bytes());
+    let st = wait_consumed(&s, 29);
+    assert_eq!(st["stored"], 21, "{st}");
+    assert_eq!(st["duplicates"], 6, "{st}");
+    assert_eq!(st["rejected"], 2, "{st}");
+    assert_eq!(st["queue"], queue.as_str());
+    let reasons: Vec<&str> =
+        st["recent_rejections"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
+    assert!(reasons[0].contains("not JSON"), "{reasons:?}");
+    assert!(reasons[1].contains("SUPERB"), "{reasons:?}");
+    let got = items(&s, &tc);
+    assert_eq!(got.len(), 21, "{got:?}");
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    // The refused messages wait in the dead-letter queue, unchanged, with their reason.
+    let dead = bus.drain(&format!("{queue}.rejected"));
+    assert_eq!(dead.len(), 2, "{dead:?}");
+    assert_eq!(dead[0].0, b"{not json");
+    assert!(dead[1].1.contains("SUPERB"), "{:?}", dead[1].1);
+    // Results carry where they came from.
+    let one = s.get(&format!("/api/v2.0/results?testcases={tc}&item=pkg-3"));
+    assert_eq!(one.data()[0]["data"]["source_message"], json!(["m-3"]));
+    assert_eq!(one.data()[0]["data"]["source_topic"], json!([topic]));
+    bus.delete_queues(&[&queue, &format!("{queue}.rejected")]);
+}
+
+/// The connections RabbitMQ holds for the consumer of `queue` (by their connection name).
+fn consumer_connections(queue: &str) -> Vec<String> {
+    let out = Command::new("rabbitmqctl")
+        .args(["-q", "list_connections", "pid", "client_properties"])
+        .output()
+        .expect("rabbitmqctl (the test closes the consumer's connection as a broker restart would)");
+    assert!(out.status.success(), "rabbitmqctl: {}", String::from_utf8_lossy(&out.stderr));
+    let name = format!("verdict consumer {queue}");
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains(&name))
+        .filter_map(|l| l.split_whitespace().next().map(str::to_owned))
+        .collect()
+}
+
+#[test]
+fn nothing_is_lost_or_doubled_across_a_dropped_connection_and_a_killed_server() {
+    let Some(url) = broker_url() else { return };
+    let queue = fresh_queue("crash");
+    let topic = format!("{queue}.results");
+    let args = consume_args(&url, &queue, &topic);
+    let s = TestServer::start_with(&args);
+    let bus = Bus::connect(&url);
+    let start = Instant::now();
+    while !status(&s)["connected"].as_bool().unwrap_or(false) {
+        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tc = format!("bus.{}", queue.replace('-', "_"));
+    let total = 600;
+    for i in 0..200 {
+        bus.publish(&topic, Some(&format!("c-{i}")), &result_msg(&tc, i));
+    }
+    // The broker drops the consumer mid-stream: it reconnects and carries on.
+    wait_consumed(&s, 50);
+    for pid in consumer_connections(&queue) {
+        let closed = Command::new("rabbitmqctl")
+            .args(["-q", "close_connection", &pid, "test: broker drops the consumer"])
+            .status();
+        assert!(closed.is_ok_and(|c| c.success()));
+    }
+    for i in 200..400 {
+        bus.publish(&topic, Some(&format!("c-{i}")), &result_msg(&tc, i));
+    }
+    let start = Instant::now();
+    while status(&s)["connects"].as_u64().unwrap_or(0) < 2 {
+        assert!(start.elapsed() < Duration::from_secs(60), "consumer did not reconnect: {}", status(&s));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    // The server is killed while messages are in flight; a new one on the same store
+    // finishes the queue.
+    wait_consumed(&s, 250);
+    for i in 400..total {
+        bus.publish(&topic, Some(&format!("c-{i}")), &result_msg(&tc, i));
+    }
+    let db = s.db.clone();
+    let dir = s.stop();
+    let s2 = TestServer::start_on(&db, &args);
+    let start = Instant::now();
+    loop {
+        let got = items(&s2, &tc);
+        if got.len() == total {
+            assert!(got.values().all(|&n| n == 1), "a message was stored twice: {got:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "{} of {total} stored: {}", got.len(), status(&s2));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = status(&s2);
+    assert_eq!(st["rejected"], 0, "{st}");
+    drop(s2);
+    drop(dir);
+    bus.delete_queues(&[&queue, &format!("{queue}.rejected")]);
+}
