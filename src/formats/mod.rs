@@ -5,6 +5,7 @@
 //! read from an `impl BufRead`, never touch the filesystem, network, database or clock,
 //! and return the first problem as a [`FormatError`] that says what and where.
 
+pub mod ci_message;
 pub mod ctrf;
 mod detect;
 mod error;
