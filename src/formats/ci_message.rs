@@ -76,12 +76,7 @@ pub enum Event {
 }
 
 /// Maps one bus message: a CI test message by its topic, or a ResultsDB-shaped body.
-pub fn map_message(
-    topic: &str,
-    body: &Value,
-    outcomes: &Outcomes,
-    limits: &InputLimits,
-) -> Result<Mapped, MapError> {
+pub fn map_message(topic: &str, body: &Value, outcomes: &Outcomes, limits: &InputLimits) -> Result<Mapped, MapError> {
     let Value::Object(obj) = body else {
         return Err(MapError::NotAnObject);
     };
@@ -241,7 +236,11 @@ fn map_ci(
     let contact_at = if (major, minor, patch) >= (0, 2, 1) || obj.contains_key("contact") { "contact" } else { "ci" };
     let body = Body { obj, test_at, contact_at };
     if !test_at.is_empty() && !matches!(obj.get("test"), Some(Value::Object(_))) {
-        return Err(if obj.contains_key("test") { wrong("test", "an object") } else { MapError::Missing("test".into()) });
+        return Err(if obj.contains_key("test") {
+            wrong("test", "an object")
+        } else {
+            MapError::Missing("test".into())
+        });
     }
 
     let name = ["namespace", "type", "category"]

@@ -143,12 +143,37 @@ fn testcase_ref_url_item_type_and_common_data() {
 #[test]
 fn artifacts() {
     let cases: &[(&str, Value, &str, &str)] = &[
-        ("fedora-update", json!({"type": "fedora-update", "id": "sha256:ab", "alias": "FEDORA-2024-1"}), "FEDORA-2024-1", "bodhi_update"),
+        (
+            "fedora-update",
+            json!({"type": "fedora-update", "id": "sha256:ab", "alias": "FEDORA-2024-1"}),
+            "FEDORA-2024-1",
+            "bodhi_update",
+        ),
         ("fedora-update", json!({"type": "fedora-update", "id": "FEDORA-2024-2"}), "FEDORA-2024-2", "bodhi_update"),
-        ("koji-build-group", json!({"type": "koji-build-group", "id": "f40-build-side-1"}), "f40-build-side-1", "koji-build-group"),
-        ("productmd-compose", json!({"type": "productmd-compose", "compose_id": "Fedora-40-20240301.n.0"}), "Fedora-40-20240301.n.0/unknown/aarch64", "productmd-compose"),
-        ("redhat-module", json!({"type": "redhat-module", "nsvc": "perl:5.30-x:820:abc"}), "perl-5.30_x-820.abc", "redhat-module"),
-        ("redhat-container-image", json!({"type": "redhat-container-image", "id": "sha256:cd", "nvr": "img-1-1"}), "sha256:cd", "redhat-container-image"),
+        (
+            "koji-build-group",
+            json!({"type": "koji-build-group", "id": "f40-build-side-1"}),
+            "f40-build-side-1",
+            "koji-build-group",
+        ),
+        (
+            "productmd-compose",
+            json!({"type": "productmd-compose", "compose_id": "Fedora-40-20240301.n.0"}),
+            "Fedora-40-20240301.n.0/unknown/aarch64",
+            "productmd-compose",
+        ),
+        (
+            "redhat-module",
+            json!({"type": "redhat-module", "nsvc": "perl:5.30-x:820:abc"}),
+            "perl-5.30_x-820.abc",
+            "redhat-module",
+        ),
+        (
+            "redhat-container-image",
+            json!({"type": "redhat-container-image", "id": "sha256:cd", "nvr": "img-1-1"}),
+            "sha256:cd",
+            "redhat-container-image",
+        ),
     ];
     for (kind, artifact, item, ty) in cases {
         let mut body = koji("complete", |_| {}).1;
@@ -158,12 +183,19 @@ fn artifacts() {
     }
 }
 
+/// A change to a test message's body.
+type Edit = fn(&mut Value);
+
 #[test]
 fn rejections_name_the_field() {
-    let cases: &[(&str, fn(&mut Value), &str)] = &[
+    let cases: &[(&str, Edit, &str)] = &[
         ("complete", |b| drop(b["artifact"].as_object_mut().and_then(|a| a.remove("nvr"))), "artifact.nvr is missing"),
         ("complete", |b| b["artifact"]["nvr"] = json!(["x"]), "artifact.nvr must be a string"),
-        ("complete", |b| drop(b["test"].as_object_mut().and_then(|t| t.remove("namespace"))), "test.namespace is missing"),
+        (
+            "complete",
+            |b| drop(b["test"].as_object_mut().and_then(|t| t.remove("namespace"))),
+            "test.namespace is missing",
+        ),
         ("complete", |b| drop(b["test"].as_object_mut().and_then(|t| t.remove("result"))), "test.result is missing"),
         ("complete", |b| drop(b["run"].as_object_mut().and_then(|r| r.remove("url"))), "run.url is missing"),
         ("complete", |b| drop(b["run"].as_object_mut().and_then(|r| r.remove("log"))), "run.log is missing"),
@@ -178,8 +210,10 @@ fn rejections_name_the_field() {
         let e = err(&topic, &body);
         assert!(e.starts_with(want), "{e:?} should start with {want:?}");
     }
-    assert!(err("org.centos.prod.ci.pull-request.test.complete", &koji("complete", |_| {}).1)
-        .starts_with("artifact type \"pull-request\" is not supported"));
+    assert!(
+        err("org.centos.prod.ci.pull-request.test.complete", &koji("complete", |_| {}).1)
+            .starts_with("artifact type \"pull-request\" is not supported")
+    );
     assert!(err("org.fedoraproject.prod.bodhi.update.edit", &json!({"x": 1})).starts_with("topic "));
     assert_eq!(err("x.koji-build.test.complete", &json!([1])), "message body is not a JSON object");
     let (topic, body) = koji("complete", |b| b["artifact"]["nsvc"] = json!("a:b"));
@@ -222,7 +256,11 @@ fn resultsdb_shaped_body_is_validated_as_post_results() {
                       "data": {"item": "x"}});
     let m = map("any.topic", &body).unwrap_or_else(|e| panic!("{e}"));
     assert_eq!((m.kind, m.id.as_deref()), ("resultsdb", Some("0190b0a8-0000-7000-8000-000000000001")));
-    assert_eq!(m.results[0], crate::model::parse_create_result(&body, &Outcomes::default_set(), &InputLimits::default()).unwrap_or_else(|e| panic!("{e}")));
+    assert_eq!(
+        m.results[0],
+        crate::model::parse_create_result(&body, &Outcomes::default_set(), &InputLimits::default())
+            .unwrap_or_else(|e| panic!("{e}"))
+    );
     let e = err("org.centos.prod.ci.koji-build.test.complete", &json!({"testcase": "t", "outcome": "WEIRD"}));
     assert!(e.starts_with("result: outcome: Value error, must be one of"), "{e}");
 }
@@ -241,7 +279,8 @@ fn manifest_rows(section: &str) -> Vec<Row> {
         .take_while(|l| !l.starts_with("## "))
         .filter(|l| l.starts_with("| `"))
         .map(|l| {
-            let cells: Vec<String> = l.trim_matches('|').split(" | ").map(|c| c.trim().trim_matches('`').to_owned()).collect();
+            let cells: Vec<String> =
+                l.trim_matches('|').split(" | ").map(|c| c.trim().trim_matches('`').to_owned()).collect();
             Row { fixture: cells[0].clone(), cells }
         })
         .collect()
