@@ -10,6 +10,7 @@ mod api_errors;
 mod api_queries;
 mod api_writes;
 mod auth;
+mod ci_messages;
 mod cli;
 mod config;
 mod consume;

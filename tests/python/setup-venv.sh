@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Creates the Python venvs at the repository root: .venv with the official ResultsDB client
-# (tests/it/python_client.rs) and .venv-schemathesis with schemathesis (tests/it/openapi.rs),
+# (tests/it/python_client.rs) and the CI Messages schema wrapper (tests/it/ci_messages.rs), and .venv-schemathesis with schemathesis (tests/it/openapi.rs),
 # apart so their dependencies never have to agree.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/../.." && pwd)"
