@@ -170,48 +170,69 @@ mod tests {
         const FAIL: &str = "FAILED";
         let all_pass: &[(&str, &str)] = &[("a", PASS), ("b", PASS)];
         let a_fails: &[(&str, &str)] = &[("a", FAIL), ("b", PASS)];
-        // (policy, new testcases, attempts as the command reports them, kept per attempt, finals)
-        let table: Vec<(RunPolicy, Vec<&str>, Vec<&[(&str, &str)]>, Vec<&str>, Vec<(&str, &str)>)> = vec![
+        /// (policy, new testcases, attempts as the command reports them, kept per attempt, finals)
+        type Row<'a> = (RunPolicy, Vec<&'a str>, Vec<&'a [(&'a str, &'a str)]>, Vec<&'a str>, Vec<(&'a str, &'a str)>);
+        let table: Vec<Row> = vec![
             // Passing, nothing new: one attempt.
             (p(2, 0), vec![], vec![all_pass, all_pass], vec!["a=PASSED b=PASSED"], vec![("a", PASS), ("b", PASS)]),
             // A flake: fail then pass; the rerun of everything keeps only a's new result.
-            (p(2, 0), vec![], vec![a_fails, all_pass], vec!["a=FAILED b=PASSED", "a=PASSED"], vec![
-                ("a", PASS),
-                ("b", PASS),
-            ]),
+            (
+                p(2, 0),
+                vec![],
+                vec![a_fails, all_pass],
+                vec!["a=FAILED b=PASSED", "a=PASSED"],
+                vec![("a", PASS), ("b", PASS)],
+            ),
             // Broken: retried twice, then given up on.
-            (p(2, 0), vec![], vec![a_fails, a_fails, a_fails, a_fails], vec![
-                "a=FAILED b=PASSED",
-                "a=FAILED",
-                "a=FAILED",
-            ], vec![("a", FAIL), ("b", PASS)]),
+            (
+                p(2, 0),
+                vec![],
+                vec![a_fails, a_fails, a_fails, a_fails],
+                vec!["a=FAILED b=PASSED", "a=FAILED", "a=FAILED"],
+                vec![("a", FAIL), ("b", PASS)],
+            ),
             // No retries: the failure stands.
             (p(0, 0), vec![], vec![a_fails, all_pass], vec!["a=FAILED b=PASSED"], vec![("a", FAIL), ("b", PASS)]),
             // Burn-in: b is new and runs 3 times in all, a once.
-            (p(0, 3), vec!["b"], vec![all_pass, all_pass, all_pass, all_pass], vec![
-                "a=PASSED b=PASSED",
-                "b=PASSED",
-                "b=PASSED",
-            ], vec![("a", PASS), ("b", PASS)]),
+            (
+                p(0, 3),
+                vec!["b"],
+                vec![all_pass, all_pass, all_pass, all_pass],
+                vec!["a=PASSED b=PASSED", "b=PASSED", "b=PASSED"],
+                vec![("a", PASS), ("b", PASS)],
+            ),
             // Burn-in catches a flake of a new testcase; its last run decides.
-            (p(0, 3), vec!["a"], vec![all_pass, a_fails, all_pass], vec!["a=PASSED b=PASSED", "a=FAILED", "a=PASSED"], vec![
-                ("a", PASS),
-                ("b", PASS),
-            ]),
+            (
+                p(0, 3),
+                vec!["a"],
+                vec![all_pass, a_fails, all_pass],
+                vec!["a=PASSED b=PASSED", "a=FAILED", "a=PASSED"],
+                vec![("a", PASS), ("b", PASS)],
+            ),
             // Burn-in then a retry of the failure on the last burn-in run.
-            (p(1, 2), vec!["a"], vec![all_pass, a_fails, all_pass], vec!["a=PASSED b=PASSED", "a=FAILED", "a=PASSED"], vec![
-                ("a", PASS),
-                ("b", PASS),
-            ]),
+            (
+                p(1, 2),
+                vec!["a"],
+                vec![all_pass, a_fails, all_pass],
+                vec!["a=PASSED b=PASSED", "a=FAILED", "a=PASSED"],
+                vec![("a", PASS), ("b", PASS)],
+            ),
             // A crash first (the whole testcase), then results of its own: those decide.
-            (p(1, 0), vec![], vec![&[("whole", "ERROR")], all_pass], vec!["whole=ERROR", "a=PASSED b=PASSED"], vec![
-                ("a", PASS),
-                ("b", PASS),
-            ]),
+            (
+                p(1, 0),
+                vec![],
+                vec![&[("whole", "ERROR")], all_pass],
+                vec!["whole=ERROR", "a=PASSED b=PASSED"],
+                vec![("a", PASS), ("b", PASS)],
+            ),
             // Nothing parseable ever: the exit status decides, retried like any testcase.
-            (p(1, 0), vec![], vec![&[("whole", FAIL)], &[("whole", PASS)]], vec!["whole=FAILED", "whole=PASSED"], vec![(
-                "whole", PASS,
-            )]),
+            (
+                p(1, 0),
+                vec![],
+                vec![&[("whole", FAIL)], &[("whole", PASS)]],
+                vec!["whole=FAILED", "whole=PASSED"],
+                vec![("whole", PASS)],
+            ),
         ];
         for (i, (policy, new, script, kept, finals)) in table.into_iter().enumerate() {
             let (got_kept, got_finals) = check(policy, &new, &script);
