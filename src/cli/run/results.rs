@@ -90,7 +90,14 @@ pub fn parse_attempt(
     if let Some(p) = &problem {
         note = format!("{note}; {p}");
     }
-    let mut data = BTreeMap::new();
+    // The context a parsed result gets from the ingest: item, type, --data.
+    let mut data = cfg.defaults.data.clone();
+    let key = [("item", &cfg.defaults.item), ("type", &cfg.defaults.item_type)];
+    for (k, v) in key {
+        if let Some(v) = v {
+            data.insert(k.to_owned(), vec![v.clone()]);
+        }
+    }
     data.insert("duration".to_owned(), vec![format!("{:.3}", done.duration.as_secs_f64())]);
     if let Some(code) = done.ended.code() {
         data.insert("exit_code".to_owned(), vec![code.to_string()]);
