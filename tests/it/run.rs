@@ -104,11 +104,10 @@ fn run_retries_a_flaky_testcase_and_stores_every_attempt() {
     assert_eq!(code, 0, "{out}");
     let rows = results(&s, "flake-1.0-1");
     // b passed at once: its result from the rerun is not kept.
-    assert_eq!(summary(&rows), vec![
-        triple("dist.a", "FAILED", "1"),
-        triple("dist.b", "PASSED", "1"),
-        triple("dist.a", "PASSED", "2")
-    ]);
+    assert_eq!(
+        summary(&rows),
+        vec![triple("dist.a", "FAILED", "1"), triple("dist.b", "PASSED", "1"), triple("dist.a", "PASSED", "2")]
+    );
     let run_ids: Vec<&Value> = rows.iter().map(|r| &r["data"]["run_id"][0]).collect();
     assert!(run_ids.iter().all(|id| *id == run_ids[0]), "one run: {run_ids:?}");
     assert!(execution(&s, &rows[0]).contains("attempts=2"));
@@ -134,11 +133,10 @@ fn run_passes_the_failed_testcases_in_verdict_rerun() {
     let (code, out) = run_on(&s, dir.path(), "rerun-1.0-1", &["--retries", "1"], &check);
     assert_eq!(code, 1, "{out}");
     assert_eq!(std::fs::read_to_string(&seen).unwrap(), "a\n");
-    assert_eq!(summary(&results(&s, "rerun-1.0-1")), vec![
-        triple("dist.a", "FAILED", "1"),
-        triple("dist.b", "PASSED", "1"),
-        triple("dist.a", "FAILED", "2")
-    ]);
+    assert_eq!(
+        summary(&results(&s, "rerun-1.0-1")),
+        vec![triple("dist.a", "FAILED", "1"), triple("dist.b", "PASSED", "1"), triple("dist.a", "FAILED", "2")]
+    );
 }
 
 #[test]
@@ -180,12 +178,15 @@ fn run_burns_in_testcases_new_for_the_type() {
     s.result(serde_json::json!({"testcase": "dist.old", "outcome": "PASSED", "data": {"item": "x-0.9-1", "type": "koji_build"}}));
     let (code, out) = run_on(&s, dir.path(), "burn-1.0-1", &["--burn-in", "3"], &tap);
     assert_eq!(code, 0, "{out}");
-    assert_eq!(summary(&results(&s, "burn-1.0-1")), vec![
-        triple("dist.old", "PASSED", "1"),
-        triple("dist.young", "PASSED", "1"),
-        triple("dist.young", "PASSED", "2"),
-        triple("dist.young", "PASSED", "3")
-    ]);
+    assert_eq!(
+        summary(&results(&s, "burn-1.0-1")),
+        vec![
+            triple("dist.old", "PASSED", "1"),
+            triple("dist.young", "PASSED", "1"),
+            triple("dist.young", "PASSED", "2"),
+            triple("dist.young", "PASSED", "3")
+        ]
+    );
     // Seen now: the next run runs it once.
     let (code, out) = run_on(&s, dir.path(), "burn-1.0-2", &["--burn-in", "3"], &tap);
     assert_eq!(code, 0, "{out}");
@@ -253,10 +254,8 @@ fn run_on_the_store_file_keeps_its_log_beside_it_and_honours_quarantines() {
     assert_eq!(log.parent().unwrap(), std::fs::canonicalize(dir.path().join("logs")).unwrap());
     assert!(log.with_extension("jsonl").is_file(), "the stored results are kept beside the log");
 
-    let (code, _, err) = run_cli(
-        &["quarantine", "add", "--db", db_s, "--testcase", "dist.second", "--reason", "known flake"],
-        None,
-    );
+    let (code, _, err) =
+        run_cli(&["quarantine", "add", "--db", db_s, "--testcase", "dist.second", "--reason", "known flake"], None);
     assert_eq!(code, 0, "{err}");
     let (code, out) = with(&[]);
     assert_eq!(code, 0, "a quarantined failure passes the run: {out}");
