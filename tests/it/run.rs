@@ -79,6 +79,12 @@ fn run_stores_a_passing_and_a_failing_check_with_its_log() {
     let desc = execution(&s, &rows[0]);
     assert!(desc.starts_with("execution_status=OK exit_code=0 "), "{desc}");
     assert!(desc.contains("command=") && desc.contains("host="), "{desc}");
+    // Stored once by content: sending the run's results file again stores nothing.
+    let jsonl = Path::new(log).with_extension("jsonl");
+    let (code, out, err) = run_cli(&["ingest", "--url", &s.base, jsonl.to_str().unwrap()], None);
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("0 ingested (0 results), 1 already ingested"), "{out}");
+    assert_eq!(results(&s, "pass-1.0-1").len(), 1);
 
     let fail = script(dir.path(), "tap.sh", TAP_ONE_FAILS);
     let (code, out) = run_on(&s, dir.path(), "fail-1.0-1", &[], &fail);

@@ -124,6 +124,8 @@ fn run_check(db: &Path, args: &RunArgs) -> Result<i32> {
     let cfg = ingest_config(args)?;
     let policy = RunPolicy { retries: args.retries, burn_in: args.burn_in };
     let run_id = uuid::Uuid::now_v7().hyphenated().to_string();
+    // The store first: one that cannot be opened leaves no log behind.
+    let target = Target::open(db, args.remote.server()?, &cfg)?;
     let dir = log_dir(db, args)?;
     let work = dir.join(format!("{run_id}.d"));
     std::fs::create_dir_all(&work)
@@ -131,7 +133,6 @@ fn run_check(db: &Path, args: &RunArgs) -> Result<i32> {
     let log_path = dir.join(format!("{run_id}.log"));
     let log_file = File::create(&log_path).with_context(|| format!("cannot create the log {}", log_path.display()))?;
     let log = Arc::new(Mutex::new(log_file));
-    let target = Target::open(db, args.remote.server()?, &cfg)?;
     let ctx = RunContext {
         run_id: run_id.clone(),
         prefix: args.testcase_prefix.clone(),
