@@ -24,6 +24,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Verify => verify(&cli.db),
         Command::Replay(args) => replay(&cli.db, args),
         Command::Ingest(args) => super::ingest::ingest(&cli.db, args),
+        Command::Run(args) => super::run::run(&cli.db, *args),
         Command::Token(args) => token(&args),
         Command::Policy(cmd) => super::gating::policy(cmd),
         Command::Decide(args) => super::gating::decide_cmd(&cli.db, args),

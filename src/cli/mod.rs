@@ -12,6 +12,7 @@ mod quarantine;
 mod remote;
 mod replication;
 mod report;
+mod run;
 mod submit;
 mod upstream;
 mod waive;
@@ -114,6 +115,16 @@ pub enum Command {
         after_help = "Example:\n  verdict ingest --item foo-1.0-1.fc40 --type koji_build results/junit.xml rig7/"
     )]
     Ingest(IngestArgs),
+
+    /// Run a check as a lab rig would: stream its output to the terminal and a log, parse
+    /// what it reports (a file named by $VERDICT_RESULTS in any ingest format, TAP on
+    /// standard output, else its exit status), retry failures, burn in new testcases, and
+    /// store every attempt with the run's execution record, exactly once. Exit 0 when every
+    /// result passed (or is quarantined), 1 when one failed, 2 when the execution failed.
+    #[command(
+        after_help = "Example:\n  verdict run --item foo-1.0-1.fc40 --type koji_build --testcase-prefix dist. --retries 2 -- ./checks/rpmlint.sh\n  verdict run --url http://verdict:5001 --item foo-1.0-1.fc40 --type koji_build --burn-in 5 --timeout 30m -- make check"
+    )]
+    Run(Box<run::RunArgs>),
 
     /// Make a new random token for a tokens file: prints the token (give it to the user)
     /// and the `[[user]]` entry holding only its hash.

@@ -13,7 +13,9 @@
 //! - [`compare`]: base vs head, latest result per key, in buckets.
 //! - [`signature`] / [`mask`]: a failure text's fingerprint, stable across run noise.
 //! - [`package_name`]: the name part of an NVR (for "last good build of this package").
+//! - [`Attempts`]: a check run's retries and burn-in, and its [`RunVerdict`] (`verdict run`).
 
+mod attempts;
 mod compare;
 mod flaky;
 mod history;
@@ -23,6 +25,7 @@ mod signature;
 #[cfg(test)]
 mod tests;
 
+pub use attempts::{Attempts, RunPolicy, RunVerdict};
 pub use compare::{CompareContext, CompareEntry, Comparison, compare};
 pub use flaky::{Classification, Evidence, FlakyParams, State, classify};
 pub use history::{DurationStats, KeyHistory, Streak, summarize};

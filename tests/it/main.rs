@@ -32,6 +32,7 @@ mod readme;
 mod remote_cli;
 mod replay;
 mod replication;
+mod run;
 mod server_limits;
 mod spool;
 mod store_errors;
