@@ -23,8 +23,17 @@ pub fn broker_url() -> Option<String> {
 /// A publishing connection to the test broker.
 pub struct Bus {
     rt: tokio::runtime::Runtime,
-    conn: Connection,
-    channel: Channel,
+    conn: Option<Connection>,
+    chan: Option<Channel>,
+}
+
+impl Drop for Bus {
+    fn drop(&mut self) {
+        // The client's handles spawn their closing on drop: inside the runtime.
+        let _inside = self.rt.enter();
+        self.chan.take();
+        self.conn.take();
+    }
 }
 
 impl Bus {
@@ -40,7 +49,11 @@ impl Bus {
             let channel = conn.open_channel(None).await.unwrap();
             (conn, channel)
         });
-        Bus { rt, conn, channel }
+        Bus { rt, conn: Some(conn), chan: Some(channel) }
+    }
+
+    fn channel(&self) -> &Channel {
+        self.chan.as_ref().expect("open until dropped")
     }
 
     /// Publishes `body` to `amq.topic` under `topic`, persistent, with `id` as message_id.
@@ -50,7 +63,8 @@ impl Bus {
         if let Some(id) = id {
             props.with_message_id(id);
         }
-        let publish = self.channel.basic_publish(props, body.to_vec(), BasicPublishArguments::new("amq.topic", topic));
+        let publish =
+            self.channel().basic_publish(props, body.to_vec(), BasicPublishArguments::new("amq.topic", topic));
         self.rt.block_on(publish).unwrap();
     }
 
@@ -58,7 +72,7 @@ impl Bus {
     pub fn drain(&self, queue: &str) -> Vec<(Vec<u8>, String)> {
         let mut got = Vec::new();
         loop {
-            let get = self.channel.basic_get(BasicGetArguments::new(queue).no_ack(true).finish());
+            let get = self.channel().basic_get(BasicGetArguments::new(queue).no_ack(true).finish());
             let Some((_, props, body)) = self.rt.block_on(get).unwrap() else { return got };
             let reason = props
                 .headers()
@@ -75,10 +89,8 @@ impl Bus {
     pub fn delete_queues(self, queues: &[&str]) {
         self.rt.block_on(async {
             for q in queues {
-                let _ = self.channel.queue_delete(QueueDeleteArguments::new(q)).await;
+                let _ = self.channel().queue_delete(QueueDeleteArguments::new(q)).await;
             }
-            let _ = self.channel.close().await;
-            let _ = self.conn.close().await;
         });
     }
 }
@@ -165,18 +177,22 @@ fn bus_messages_are_stored_once_and_bad_ones_dead_lettered() {
     assert_eq!(st["duplicates"], 6, "{st}");
     assert_eq!(st["rejected"], 2, "{st}");
     assert_eq!(st["queue"], queue.as_str());
-    let reasons: Vec<&str> =
+    // Messages are stored concurrently: refusals come in any order.
+    let mut reasons: Vec<&str> =
         st["recent_rejections"].as_array().unwrap().iter().map(|r| r["reason"].as_str().unwrap()).collect();
-    assert!(reasons[0].contains("not JSON"), "{reasons:?}");
-    assert!(reasons[1].contains("SUPERB"), "{reasons:?}");
+    reasons.sort();
+    assert!(reasons[0].contains("outcome"), "{reasons:?}");
+    assert!(reasons[1].contains("not JSON"), "{reasons:?}");
     let got = items(&s, &tc);
     assert_eq!(got.len(), 21, "{got:?}");
     assert!(got.values().all(|&n| n == 1), "{got:?}");
     // The refused messages wait in the dead-letter queue, unchanged, with their reason.
-    let dead = bus.drain(&format!("{queue}.rejected"));
+    let mut dead = bus.drain(&format!("{queue}.rejected"));
+    dead.sort();
     assert_eq!(dead.len(), 2, "{dead:?}");
-    assert_eq!(dead[0].0, b"{not json");
-    assert!(dead[1].1.contains("SUPERB"), "{:?}", dead[1].1);
+    assert!(dead[0].1.contains("outcome"), "{:?}", dead[0].1);
+    assert_eq!(dead[1].0, b"{not json");
+    assert!(dead[1].1.contains("not JSON"), "{:?}", dead[1].1);
     // Results carry where they came from.
     let one = s.get(&format!("/api/v2.0/results?testcases={tc}&item=pkg-3"));
     assert_eq!(one.data()[0]["data"]["source_message"], json!(["m-3"]));
@@ -256,5 +272,59 @@ fn nothing_is_lost_or_doubled_across_a_dropped_connection_and_a_killed_server() 
     assert_eq!(st["rejected"], 0, "{st}");
     drop(s2);
     drop(dir);
+    bus.delete_queues(&[&queue, &format!("{queue}.rejected")]);
+}
+
+/// The expected rows of `fixtures/ci-messages/MANIFEST.md`: fixture, testcase, outcome,
+/// item, type.
+fn manifest_rows() -> Vec<[String; 5]> {
+    let text = std::fs::read_to_string("fixtures/ci-messages/MANIFEST.md").unwrap();
+    let section = text.split("## Mapped").nth(1).unwrap().split("## Rejected").next().unwrap();
+    section
+        .lines()
+        .filter(|l| l.starts_with("| `"))
+        .map(|l| {
+            let cells: Vec<String> = l.split('|').map(|c| c.trim().trim_matches('`').to_owned()).collect();
+            [cells[1].clone(), cells[3].clone(), cells[4].clone(), cells[5].clone(), cells[6].clone()]
+        })
+        .collect()
+}
+
+#[test]
+fn ci_messages_from_the_bus_become_the_results_the_manifest_names() {
+    let Some(url) = broker_url() else { return };
+    let queue = fresh_queue("ci");
+    let binding = format!("{queue}.#");
+    let s = TestServer::start_with(&consume_args(&url, &queue, &binding));
+    let bus = Bus::connect(&url);
+    let start = Instant::now();
+    while !status(&s)["connected"].as_bool().unwrap_or(false) {
+        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rows = manifest_rows();
+    assert!(rows.len() >= 10, "{rows:?}");
+    // Each fixture twice, without a message id: the second is a duplicate by content.
+    let publish = |file: &str| {
+        let m: Value = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        let topic = format!("{queue}.{}", m["topic"].as_str().unwrap());
+        bus.publish(&topic, None, m["body"].to_string().as_bytes());
+    };
+    for _ in 0..2 {
+        for row in &rows {
+            publish(&format!("fixtures/ci-messages/{}", row[0]));
+        }
+    }
+    publish("fixtures/ci-messages/bad/koji-build.test.complete-no-nvr.json");
+    let st = wait_consumed(&s, 2 * rows.len() as u64 + 1);
+    assert_eq!(st["stored"], rows.len(), "{st}");
+    assert_eq!(st["duplicates"], rows.len(), "{st}");
+    assert_eq!(st["rejected"], 1, "{st}");
+    assert!(st["recent_rejections"][0]["reason"].as_str().unwrap().contains("artifact.nvr is missing"), "{st}");
+    for [fixture, testcase, outcome, item, kind] in &rows {
+        let q = format!("/api/v2.0/results?testcases={testcase}&outcome={outcome}&item={item}&type={kind}");
+        let got = s.get(&q);
+        assert_eq!(got.data().len(), 1, "{fixture}: {q} -> {}", got.json);
+    }
     bus.delete_queues(&[&queue, &format!("{queue}.rejected")]);
 }

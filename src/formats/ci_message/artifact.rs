@@ -107,18 +107,19 @@ fn fedora_update(body: &Body, data: &mut DataOut) -> Result<(), MapError> {
     Ok(())
 }
 
-/// A compose: item = `<compose id>/<variant or unknown>/<arch>` as upstream, with the
-/// compose id in `productmd.compose.id` (what Greenwave's `compose` subject type queries).
+/// A compose: item = the compose id, type `compose` (the rule and Greenwave's subject
+/// type; resultsdb-updater writes `<id>/<variant>/<arch>` and `productmd-compose`), with the
+/// id also in `productmd.compose.id` (what Greenwave's `compose` subject type queries) and
+/// the variant and arch in data.
 fn compose(body: &Body, data: &mut DataOut) -> Result<(), MapError> {
     // `compose_id` is the deprecated spelling of `id`.
     let id = match body.opt_str("artifact.id")? {
         Some(id) if !id.is_empty() => id,
         _ => body.str("artifact.compose_id").map_err(|_| MapError::Missing("artifact.id".into()))?,
     };
-    let arch = body.system("architecture")?.ok_or_else(|| MapError::Missing("system.architecture".into()))?;
     let variant = body.system("variant")?;
-    data.put("item", format!("{id}/{}/{arch}", variant.as_deref().unwrap_or("unknown")));
-    data.put("type", "productmd-compose");
+    data.put("item", id.clone());
+    data.put("type", "compose");
     data.put("productmd.compose.id", id);
     data.put_opt("system_variant", variant);
     Ok(())

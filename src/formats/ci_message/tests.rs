@@ -159,8 +159,8 @@ fn artifacts() {
         (
             "productmd-compose",
             json!({"type": "productmd-compose", "compose_id": "Fedora-40-20240301.n.0"}),
-            "Fedora-40-20240301.n.0/unknown/aarch64",
-            "productmd-compose",
+            "Fedora-40-20240301.n.0",
+            "compose",
         ),
         (
             "redhat-module",
