@@ -53,6 +53,11 @@ struct OutcomeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SettledLabels {
+    outcome: &'static str,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PeerLabels {
     peer: String,
 }
@@ -85,6 +90,9 @@ pub struct Metrics {
     lag_entries: Family<PeerLabels, Gauge>,
     lag_seconds: Family<PeerLabels, Gauge<f64, AtomicU64>>,
     keys: Family<StateLabels, Gauge>,
+    consume_messages: Family<SettledLabels, Gauge>,
+    consume_connected: Gauge,
+    consume_backlog: Gauge,
     /// The last flaky/broken/healthy counts and when they were computed.
     flaky_cache: Mutex<Option<(Instant, [i64; 3])>>,
 }
@@ -176,6 +184,20 @@ impl Metrics {
         );
         let spool_results = Gauge::default();
         r.register("spool_results", "Results stored from spool files since start", spool_results.clone());
+        let consume_messages = Family::<SettledLabels, Gauge>::default();
+        r.register(
+            "consume_messages",
+            "Bus messages settled since start (serve --consume), by outcome: stored, duplicate, rejected",
+            consume_messages.clone(),
+        );
+        let consume_connected = Gauge::default();
+        r.register("consume_connected", "1 while the bus consumer is connected", consume_connected.clone());
+        let consume_backlog = Gauge::default();
+        r.register(
+            "consume_backlog",
+            "Messages waiting in the consumed queue when last looked at",
+            consume_backlog.clone(),
+        );
         let lag_entries = Family::<PeerLabels, Gauge>::default();
         r.register(
             "replication_lag_entries",
@@ -213,6 +235,9 @@ impl Metrics {
             spool_failed,
             spool_ingested,
             spool_results,
+            consume_messages,
+            consume_connected,
+            consume_backlog,
             lag_entries,
             lag_seconds,
             keys,
@@ -271,6 +296,13 @@ impl Metrics {
             self.spool_ingested.set((s.done + s.duplicates) as i64);
             self.spool_results.set(s.results as i64);
         }
+        if let Some(c) = scrape.consume.filter(|c| c.enabled) {
+            for (outcome, n) in [("stored", c.stored), ("duplicate", c.duplicates), ("rejected", c.rejected)] {
+                self.consume_messages.get_or_create(&SettledLabels { outcome }).set(n as i64);
+            }
+            self.consume_connected.set(i64::from(c.connected));
+            self.consume_backlog.set(c.backlog.unwrap_or(0) as i64);
+        }
         let now = Timestamp::now();
         for p in scrape.peers {
             let peer = PeerLabels { peer: super::redact::url(&p.url) };
@@ -319,6 +351,7 @@ pub(super) struct Scrape<'a> {
     pub spool: Option<&'a SpoolStatus>,
     pub peers: &'a [PeerStatus],
     pub keys: Option<[i64; 3]>,
+    pub consume: Option<&'a super::consume::ConsumeReport>,
 }
 
 /// An open event stream, counted in `verdict_sse_subscribers` while it lives.
@@ -350,7 +383,8 @@ impl super::Service {
         };
         let backend = self.inner.reads.backend().clone();
         let sizes = tokio::task::spawn_blocking(move || backend.size_bytes()).await.unwrap_or((0, 0));
-        metrics.render(&Scrape { sizes, spool: spool.as_ref(), peers: &peers, keys })
+        let consume = self.consume_status().report();
+        metrics.render(&Scrape { sizes, spool: spool.as_ref(), peers: &peers, keys, consume: Some(&consume) })
     }
 
     /// Flaky, broken and healthy keys over the default window (then cached).

@@ -193,6 +193,9 @@ fn bus_messages_are_stored_once_and_bad_ones_dead_lettered() {
     assert!(dead[0].1.contains("outcome"), "{:?}", dead[0].1);
     assert_eq!(dead[1].0, b"{not json");
     assert!(dead[1].1.contains("not JSON"), "{:?}", dead[1].1);
+    let metrics = s.get("/metrics").text;
+    assert!(metrics.contains("verdict_consume_messages{outcome=\"stored\"} 21"), "{metrics}");
+    assert!(metrics.contains("verdict_consume_messages{outcome=\"rejected\"} 2"), "{metrics}");
     // Results carry where they came from.
     let one = s.get(&format!("/api/v2.0/results?testcases={tc}&item=pkg-3"));
     assert_eq!(one.data()[0]["data"]["source_message"], json!(["m-3"]));
