@@ -193,6 +193,12 @@ fn parse_testcase_field(obj: &Map<String, Value>, body: &Value, errs: &mut Error
     }
 }
 
+/// Characters of a group uuid. Upstream's API takes any string; its `group.uuid` column is
+/// `VARCHAR(36)` (a UUID's text), which PostgreSQL enforces and SQLite does not. Clients
+/// name groups by their own ids too: Avocado's ResultsDB plugin by its 40-digit hex job id
+/// (a SHA-1), so the cap leaves room for a SHA-256 in hex.
+pub const GROUP_UUID_CHARS: usize = 64;
+
 fn parse_groups(obj: &Map<String, Value>, errs: &mut Errors) -> Vec<GroupInput> {
     let items = match obj.get("groups") {
         None | Some(Value::Null) => return Vec::new(),
@@ -206,19 +212,21 @@ fn parse_groups(obj: &Map<String, Value>, errs: &mut Errors) -> Vec<GroupInput> 
     for (i, item) in items.iter().enumerate() {
         let loc = vec![Loc::from("groups"), Loc::Index(i)];
         match item {
-            Value::String(s) if !s.is_empty() && s.chars().count() <= 36 => {
+            Value::String(s) if !s.is_empty() && s.chars().count() <= GROUP_UUID_CHARS => {
                 out.push(GroupInput { uuid: Some(s.clone()), description: None, ref_url: None })
             }
             Value::Object(o) => {
                 let uuid = match o.get("uuid") {
                     None | Some(Value::Null) => None,
-                    Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= 36 => Some(s.clone()),
+                    Some(Value::String(s)) if !s.is_empty() && s.chars().count() <= GROUP_UUID_CHARS => {
+                        Some(s.clone())
+                    }
                     Some(other) => {
                         let mut l = loc.clone();
                         l.push("uuid".into());
                         errs.push(FieldError::value_error(
                             l,
-                            "group uuid must be a non-empty string of at most 36 characters",
+                            &format!("group uuid must be a non-empty string of at most {GROUP_UUID_CHARS} characters"),
                             other,
                         ));
                         None
@@ -230,7 +238,9 @@ fn parse_groups(obj: &Map<String, Value>, errs: &mut Errors) -> Vec<GroupInput> 
             }
             other => errs.push(FieldError::value_error(
                 loc,
-                "a group must be a uuid string (1-36 characters) or an object {uuid, description, ref_url}",
+                &format!(
+                    "a group must be a uuid string (1-{GROUP_UUID_CHARS} characters) or an object {{uuid, description, ref_url}}"
+                ),
                 other,
             )),
         }
@@ -391,12 +401,12 @@ pub fn parse_create_group(body: &Value, limits: &InputLimits) -> Result<(Option<
     let mut errs = Errors::default();
     let uuid = opt_str(obj, "uuid", &[], &mut errs).filter(|s| !s.is_empty());
     if let Some(u) = &uuid
-        && u.chars().count() > 36
+        && u.chars().count() > GROUP_UUID_CHARS
     {
         errs.push(FieldError::new(
             vec!["uuid".into()],
             "string_too_long",
-            "String should have at most 36 characters",
+            format!("String should have at most {GROUP_UUID_CHARS} characters"),
             &Value::String(u.clone()),
         ));
     }
@@ -486,6 +496,28 @@ mod tests {
             panic!()
         };
         assert_eq!(errs[0].path(), "description");
+    }
+
+    #[test]
+    fn group_uuids_longer_than_a_uuid_fit_up_to_the_cap() {
+        // Avocado's ResultsDB plugin names its group by the job id: 40 hex digits.
+        let job = "e98b9d5711af6bc1c9e0838cbc72ff25697a0c33";
+        let limits = InputLimits::default();
+        let (uuid, _) = parse_create_group(&json!({"uuid": job, "description": "job-x"}), &limits).unwrap();
+        assert_eq!(uuid.as_deref(), Some(job));
+        let body = json!({"testcase": "t", "outcome": "PASSED", "groups": [job, {"uuid": "x".repeat(64)}]});
+        let r = parse_create_result(&body, &outcomes(), &limits).unwrap();
+        assert_eq!(r.groups[0].uuid.as_deref(), Some(job));
+        let long = "x".repeat(GROUP_UUID_CHARS + 1);
+        let Err(ModelError::Validation(errs)) = parse_create_group(&json!({"uuid": long}), &limits) else { panic!() };
+        assert_eq!(
+            (errs[0].kind, errs[0].msg.as_str()),
+            ("string_too_long", "String should have at most 64 characters")
+        );
+        let body = json!({"testcase": "t", "outcome": "PASSED", "groups": [long, {"uuid": long}]});
+        let Err(ModelError::Validation(errs)) = parse_create_result(&body, &outcomes(), &limits) else { panic!() };
+        let got: Vec<String> = errs.iter().map(|e| e.path()).collect();
+        assert_eq!(got, ["groups.0", "groups.1.uuid"]);
     }
 
     #[test]

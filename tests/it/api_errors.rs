@@ -129,7 +129,7 @@ fn invalid_testcase_and_group_bodies() {
     );
     let r = s.post("/api/v2.0/testcases", &json!({}));
     assert_eq!(errors(&r.json), vec![(json!(["name"]), "Field required".into(), "missing".into())]);
-    let r = s.post("/api/v2.0/groups", &json!({"uuid": "x".repeat(37)}));
+    let r = s.post("/api/v2.0/groups", &json!({"uuid": "x".repeat(65)}));
     assert_eq!(r.status, 400);
     let r = s.post("/api/v2.0/groups", &json!([1]));
     assert_eq!(errors(&r.json)[0].2, "model_type");

@@ -1,5 +1,5 @@
 //! The integration test binary: the real server on 127.0.0.1:0 with a temp store, the CLI,
-//! replay equivalence, and the official Python client.
+//! replay equivalence, the official Python client and Avocado's ResultsDB plugin.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod support;
@@ -10,6 +10,7 @@ mod api_errors;
 mod api_queries;
 mod api_writes;
 mod auth;
+mod avocado;
 mod ci_messages;
 mod cli;
 mod config;
