@@ -70,6 +70,7 @@ impl Listener {
 #[test]
 fn results_are_published_as_upstream_messages() {
     let Some(url) = broker_url() else { return };
+    let _broker = crate::consume::broker_shared();
     let listener = Listener::bind(&url, "resultsdb.result.new");
     let s = TestServer::start_with(&["--amqp", &url]);
     let posted: Vec<Value> = ["PASSED", "PASSED", "FAILED"]
@@ -87,6 +88,7 @@ fn results_are_published_as_upstream_messages() {
 #[test]
 fn quarantines_are_published() {
     let Some(url) = broker_url() else { return };
+    let _broker = crate::consume::broker_shared();
     let listener = Listener::bind(&url, "verdict.quarantine.#");
     let s = TestServer::start_with(&["--amqp", &url, "--auth", "dummy"]);
     let auth = ("Authorization", "Basic YWxpY2U6eA=="); // alice:x

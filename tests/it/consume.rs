@@ -20,6 +20,25 @@ pub fn broker_url() -> Option<String> {
     url
 }
 
+/// Tests that use the broker hold it shared; the one that restarts it holds it alone.
+static BROKER: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+pub fn broker_shared() -> std::sync::RwLockReadGuard<'static, ()> {
+    BROKER.read().unwrap_or_else(|p| p.into_inner())
+}
+
+/// Runs `rabbitmqctl` (through `sudo -n` when not root, as `.ci/run` starts the broker).
+fn rabbitmqctl(args: &[&str]) -> std::process::Output {
+    let root = unsafe { libc::geteuid() } == 0;
+    let mut cmd = if root { Command::new("rabbitmqctl") } else { Command::new("sudo") };
+    if !root {
+        cmd.args(["-n", "rabbitmqctl"]);
+    }
+    let out = cmd.args(args).output().expect("rabbitmqctl (the tests drop connections and restart the broker)");
+    assert!(out.status.success(), "rabbitmqctl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    out
+}
+
 /// A publishing connection to the test broker.
 pub struct Bus {
     rt: tokio::runtime::Runtime,
@@ -148,6 +167,7 @@ fn consume_args<'a>(url: &'a str, queue: &'a str, binding: &'a str) -> Vec<&'a s
 #[test]
 fn bus_messages_are_stored_once_and_bad_ones_dead_lettered() {
     let Some(url) = broker_url() else { return };
+    let _broker = broker_shared();
     let queue = fresh_queue("once");
     let topic = format!("{queue}.results");
     let s = TestServer::start_with(&consume_args(&url, &queue, &topic));
@@ -205,11 +225,7 @@ fn bus_messages_are_stored_once_and_bad_ones_dead_lettered() {
 
 /// The connections RabbitMQ holds for the consumer of `queue` (by their connection name).
 fn consumer_connections(queue: &str) -> Vec<String> {
-    let out = Command::new("rabbitmqctl")
-        .args(["-q", "list_connections", "pid", "client_properties"])
-        .output()
-        .expect("rabbitmqctl (the test closes the consumer's connection as a broker restart would)");
-    assert!(out.status.success(), "rabbitmqctl: {}", String::from_utf8_lossy(&out.stderr));
+    let out = rabbitmqctl(&["-q", "list_connections", "pid", "client_properties"]);
     let name = format!("verdict consumer {queue}");
     String::from_utf8_lossy(&out.stdout)
         .lines()
@@ -221,6 +237,7 @@ fn consumer_connections(queue: &str) -> Vec<String> {
 #[test]
 fn nothing_is_lost_or_doubled_across_a_dropped_connection_and_a_killed_server() {
     let Some(url) = broker_url() else { return };
+    let _broker = broker_shared();
     let queue = fresh_queue("crash");
     let topic = format!("{queue}.results");
     let args = consume_args(&url, &queue, &topic);
@@ -296,6 +313,7 @@ fn manifest_rows() -> Vec<[String; 5]> {
 #[test]
 fn ci_messages_from_the_bus_become_the_results_the_manifest_names() {
     let Some(url) = broker_url() else { return };
+    let _broker = broker_shared();
     let queue = fresh_queue("ci");
     let binding = format!("{queue}.#");
     let s = TestServer::start_with(&consume_args(&url, &queue, &binding));
@@ -329,5 +347,49 @@ fn ci_messages_from_the_bus_become_the_results_the_manifest_names() {
         let got = s.get(&q);
         assert_eq!(got.data().len(), 1, "{fixture}: {q} -> {}", got.json);
     }
+    bus.delete_queues(&[&queue, &format!("{queue}.rejected")]);
+}
+
+#[test]
+fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
+    let Some(url) = broker_url() else { return };
+    let _alone = BROKER.write().unwrap_or_else(|p| p.into_inner());
+    let queue = fresh_queue("restart");
+    let topic = format!("{queue}.results");
+    let s = TestServer::start_with(&consume_args(&url, &queue, &topic));
+    let start = Instant::now();
+    while !status(&s)["connected"].as_bool().unwrap_or(false) {
+        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let tc = format!("bus.{}", queue.replace('-', "_"));
+    let bus = Bus::connect(&url);
+    for i in 0..300 {
+        bus.publish(&topic, Some(&format!("r-{i}")), &result_msg(&tc, i));
+    }
+    wait_consumed(&s, 20);
+    drop(bus);
+    // The broker application stops and starts again; the durable queue and its
+    // persistent messages survive, the consumer reconnects.
+    rabbitmqctl(&["-q", "stop_app"]);
+    rabbitmqctl(&["-q", "start_app"]);
+    rabbitmqctl(&["-q", "await_startup"]);
+    let bus = Bus::connect(&url);
+    for i in 300..400 {
+        bus.publish(&topic, Some(&format!("r-{i}")), &result_msg(&tc, i));
+    }
+    let start = Instant::now();
+    loop {
+        let got = items(&s, &tc);
+        if got.len() == 400 {
+            assert!(got.values().all(|&n| n == 1), "a message was stored twice: {got:?}");
+            break;
+        }
+        assert!(start.elapsed() < Duration::from_secs(90), "{} of 400 stored: {}", got.len(), status(&s));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let st = status(&s);
+    assert!(st["connects"].as_u64().unwrap() >= 2, "{st}");
+    assert_eq!(st["rejected"], 0, "{st}");
     bus.delete_queues(&[&queue, &format!("{queue}.rejected")]);
 }
