@@ -43,16 +43,7 @@ class Job(Test):
 
 #[test]
 fn avocado_resultsdb_plugin_reports_a_job() {
-    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let avocado = root.join(".venv-avocado/bin/avocado");
-    if !avocado.exists() {
-        assert!(
-            std::env::var_os("VERDICT_REQUIRE_PYTHON").is_none(),
-            "venv missing: run tests/python/setup-venv.sh (.venv-avocado)"
-        );
-        eprintln!("skipping: no .venv-avocado (run tests/python/setup-venv.sh)");
-        return;
-    }
+    let Some(avocado) = crate::support::venv_program(".venv-avocado", "avocado") else { return };
     let s = TestServer::start();
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("job.py"), JOB_PY).unwrap();

@@ -13,12 +13,7 @@ use std::process::Command;
 #[test]
 fn ci_message_fixtures_match_their_topic_schemas() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    if !python.exists() {
-        assert!(std::env::var_os("VERDICT_REQUIRE_PYTHON").is_none(), "venv missing: run tests/python/setup-venv.sh");
-        eprintln!("skipping: no .venv (run tests/python/setup-venv.sh)");
-        return;
-    }
+    let Some(python) = crate::support::venv_program(".venv", "python") else { return };
     let out = Command::new(python).arg(root.join("tests/python/validate_ci_messages.py")).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);

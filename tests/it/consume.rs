@@ -160,6 +160,17 @@ fn items(s: &TestServer, testcase: &str) -> std::collections::BTreeMap<String, u
     }
 }
 
+/// A server consuming as `args` say, once its consumer is connected (the queue exists).
+fn start_consumer(args: &[&str]) -> TestServer {
+    let s = TestServer::start_with(args);
+    let start = Instant::now();
+    while !status(&s)["connected"].as_bool().unwrap_or(false) {
+        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect: {}", status(&s));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    s
+}
+
 fn consume_args<'a>(url: &'a str, queue: &'a str, binding: &'a str) -> Vec<&'a str> {
     vec!["--consume", url, "--consume-queue", queue, "--consume-binding", binding]
 }
@@ -170,14 +181,8 @@ fn bus_messages_are_stored_once_and_bad_ones_dead_lettered() {
     let _broker = broker_shared();
     let queue = fresh_queue("once");
     let topic = format!("{queue}.results");
-    let s = TestServer::start_with(&consume_args(&url, &queue, &topic));
+    let s = start_consumer(&consume_args(&url, &queue, &topic));
     let bus = Bus::connect(&url);
-    // The queue exists once the consumer connected.
-    let start = Instant::now();
-    while !status(&s)["connected"].as_bool().unwrap_or(false) {
-        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect: {}", status(&s));
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let tc = format!("bus.{}", queue.replace('-', "_"));
     for i in 0..20 {
         bus.publish(&topic, Some(&format!("m-{i}")), &result_msg(&tc, i));
@@ -241,13 +246,8 @@ fn nothing_is_lost_or_doubled_across_a_dropped_connection_and_a_killed_server() 
     let queue = fresh_queue("crash");
     let topic = format!("{queue}.results");
     let args = consume_args(&url, &queue, &topic);
-    let s = TestServer::start_with(&args);
+    let s = start_consumer(&args);
     let bus = Bus::connect(&url);
-    let start = Instant::now();
-    while !status(&s)["connected"].as_bool().unwrap_or(false) {
-        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let tc = format!("bus.{}", queue.replace('-', "_"));
     let total = 600;
     for i in 0..200 {
@@ -316,13 +316,8 @@ fn ci_messages_from_the_bus_become_the_results_the_manifest_names() {
     let _broker = broker_shared();
     let queue = fresh_queue("ci");
     let binding = format!("{queue}.#");
-    let s = TestServer::start_with(&consume_args(&url, &queue, &binding));
+    let s = start_consumer(&consume_args(&url, &queue, &binding));
     let bus = Bus::connect(&url);
-    let start = Instant::now();
-    while !status(&s)["connected"].as_bool().unwrap_or(false) {
-        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect");
-        std::thread::sleep(Duration::from_millis(50));
-    }
     let rows = manifest_rows();
     assert!(rows.len() >= 10, "{rows:?}");
     // Each fixture twice, without a message id: the second is a duplicate by content.
@@ -356,12 +351,7 @@ fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
     let _alone = BROKER.write().unwrap_or_else(|p| p.into_inner());
     let queue = fresh_queue("restart");
     let topic = format!("{queue}.results");
-    let s = TestServer::start_with(&consume_args(&url, &queue, &topic));
-    let start = Instant::now();
-    while !status(&s)["connected"].as_bool().unwrap_or(false) {
-        assert!(start.elapsed() < Duration::from_secs(30), "consumer did not connect");
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let s = start_consumer(&consume_args(&url, &queue, &topic));
     let tc = format!("bus.{}", queue.replace('-', "_"));
     let bus = Bus::connect(&url);
     for i in 0..300 {

@@ -11,12 +11,7 @@ use std::process::Command;
 #[test]
 fn official_python_client_round_trip() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let python = root.join(".venv/bin/python");
-    if !python.exists() {
-        assert!(std::env::var_os("VERDICT_REQUIRE_PYTHON").is_none(), "venv missing: run tests/python/setup-venv.sh");
-        eprintln!("skipping: no .venv (run tests/python/setup-venv.sh)");
-        return;
-    }
+    let Some(python) = crate::support::venv_program(".venv", "python") else { return };
     let s = TestServer::start();
     let out = Command::new(python)
         .arg(root.join("tests/python/client_test.py"))

@@ -358,3 +358,16 @@ pub fn first_event_lines(s: &TestServer, n: usize) -> Vec<String> {
     let mut lines = std::io::BufRead::lines(std::io::BufReader::new(resp.into_body().into_reader()));
     (0..n).map(|_| lines.next().unwrap().unwrap()).collect()
 }
+
+/// A program in one of the Python venvs `tests/python/setup-venv.sh` makes (`venv` is its
+/// directory, `bin` the program), or None when the venv is missing: then the caller skips
+/// locally, and fails under `VERDICT_REQUIRE_PYTHON=1` (CI).
+pub fn venv_program(venv: &str, bin: &str) -> Option<PathBuf> {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(venv).join("bin").join(bin);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(std::env::var_os("VERDICT_REQUIRE_PYTHON").is_none(), "{venv} missing: run tests/python/setup-venv.sh");
+    eprintln!("skipping: no {venv} (run tests/python/setup-venv.sh)");
+    None
+}
