@@ -213,11 +213,11 @@ impl Stored {
     /// Adds one stored result.
     pub fn add(&mut self, c: &Claimed) {
         let id = c.identity();
-        if let Some(uuid) = &c.uuid {
-            if self.by_uuid.insert(uuid.clone(), id).is_some() {
-                // The same uuid listed twice (a conflict shown twice) is one result.
-                return;
-            }
+        // The same uuid listed twice (a conflict shown twice) is one result.
+        if let Some(uuid) = &c.uuid
+            && self.by_uuid.insert(uuid.clone(), id).is_some()
+        {
+            return;
         }
         *self.counts.entry(id).or_default() += 1;
     }

@@ -136,6 +136,19 @@ fn run(db: &Path, args: &ReconcileArgs) -> Result<Report> {
         let target = Server { root: api_root(target), token: args.remote.token.as_deref(), agent: &agent };
         return over_http(&config, args, &agent, &target, &pairs);
     }
+    // The source is read before the store is opened: a wrong URL creates nothing.
+    enum Claims {
+        Results(Vec<crate::model::reconcile::Claimed>),
+        Messages(Vec<crate::service::reconcile::Archived>, Vec<String>),
+    }
+    let source = shown(&api_root(&args.from));
+    let claims = if is_url {
+        let from = Server { root: api_root(&args.from), token: None, agent: &agent };
+        Claims::Results(from.results(&pairs, args.page_size.max(1))?)
+    } else {
+        let (archived, bad) = source::archive(dir)?;
+        Claims::Messages(archived, bad)
+    };
     let (service, writer) = if args.apply {
         let (s, w) = Service::open_batch(db, config.clone())?;
         (Some(s), Some(w))
@@ -150,24 +163,20 @@ fn run(db: &Path, args: &ReconcileArgs) -> Result<Report> {
             &opened
         }
     };
-    let outcome = if is_url {
-        let from = Server { root: api_root(&args.from), token: None, agent: &agent };
-        from.results(&pairs, args.page_size.max(1)).and_then(|claimed| {
-            Ok(reconcile_results(reads, service.as_ref(), &config, &shown(&from.root), &q, claimed)?)
-        })
-    } else {
-        source::archive(dir).and_then(|(archived, bad)| {
-            let mut report = reconcile_messages(reads, service.as_ref(), &config, &args.from, archived)?;
-            report.refused.extend(bad);
-            Ok(report)
-        })
+    let outcome = match claims {
+        Claims::Results(claimed) => reconcile_results(reads, service.as_ref(), &config, &source, &q, claimed),
+        Claims::Messages(archived, bad) => reconcile_messages(reads, service.as_ref(), &config, &args.from, archived)
+            .map(|mut report| {
+                report.refused.extend(bad);
+                report
+            }),
     };
     if let (Some(service), Some(writer)) = (service, writer)
         && let Err(e) = service.finish(writer)
     {
         tracing::warn!(error = %e, "WAL checkpoint after reconcile failed");
     }
-    outcome
+    Ok(outcome?)
 }
 
 /// Source and target both servers: both listed, compared here, missing ones posted.

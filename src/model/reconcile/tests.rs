@@ -64,7 +64,8 @@ fn compare_table() {
     let twin = a.clone();
     let by_uuid = |c: &Claimed, u: &str| with(c.clone(), |c| c.uuid = Some(u.into()));
     // (what, source, stored, present, missing)
-    let cases: Vec<(&str, Vec<Claimed>, Vec<Claimed>, u64, usize)> = vec![
+    type Case = (&'static str, Vec<Claimed>, Vec<Claimed>, u64, usize);
+    let cases: Vec<Case> = vec![
         ("nothing stored", vec![a.clone(), b.clone()], vec![], 0, 2),
         ("all stored", vec![a.clone(), b.clone()], vec![b.clone(), a.clone()], 2, 0),
         ("one stored", vec![a.clone(), b.clone()], vec![a.clone()], 1, 1),
