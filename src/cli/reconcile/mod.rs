@@ -246,9 +246,14 @@ const FIRST_WINDOW: i64 = 24 * 3600 * 1_000_000;
 /// stored late, stamped a little earlier, is still seen.
 const OVERLAP: i64 = 3600 * 1_000_000;
 
+/// How long before a periodic run begins its window ends: a result on its way to this
+/// server by its usual path (a POST, the consumer) gets there before reconcile looks.
+const GRACE: i64 = 120 * 1_000_000;
+
 /// `serve --reconcile-from … --reconcile-every …`: reconciles every source with `--apply`
 /// semantics, now and then every `every`. The first run looks at the last 24 hours; each
-/// later one from an hour before the previous successful run began. The runs show in
+/// later one from an hour before the previous successful run began; every window ends two
+/// minutes before its run. The runs show in
 /// `GET /api/verdict/v1/consume` under `reconcile`.
 pub(super) fn start_periodic(
     service: Service,
@@ -266,7 +271,8 @@ pub(super) fn start_periodic(
             let from = last_start.map_or(started - FIRST_WINDOW, |s| s - OVERLAP);
             let (svc, srcs, agent2) = (service.clone(), sources.clone(), agent.clone());
             let runs = tokio::task::spawn_blocking(move || {
-                srcs.iter().map(|s| periodic_run(&svc, &agent2, s, Timestamp(from), Timestamp(started))).collect()
+                let to = Timestamp(started - GRACE);
+                srcs.iter().map(|s| periodic_run(&svc, &agent2, s, Timestamp(from), to)).collect()
             })
             .await
             .unwrap_or_else(|e| {
