@@ -277,4 +277,12 @@ impl Service {
     pub fn reconcile_status(&self) -> &ReconcileStatus {
         &self.inner.reconcile
     }
+
+    /// Records a finished periodic run: its status and its counts in the metrics.
+    pub fn reconcile_finished(&self, runs: Vec<SourceRun>) {
+        for r in &runs {
+            self.inner.metrics.reconciled(r.error.is_none(), r.missing, r.stored);
+        }
+        self.inner.reconcile.finished(runs);
+    }
 }

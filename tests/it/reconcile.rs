@@ -232,4 +232,7 @@ fn serve_reconciles_periodically_and_reports_the_last_run() {
     assert_eq!((last["missing"].as_u64(), last["stored"].as_u64()), (Some(0), Some(0)), "{status}");
     assert!(last["error"].is_null() && last["since"].is_string(), "{status}");
     assert_eq!(target.count(), 2);
+    let metrics = target.get("/metrics").text;
+    assert!(metrics.contains("verdict_reconcile_stored_total 2"), "{metrics}");
+    assert!(metrics.contains("verdict_reconcile_runs_total{outcome=\"ok\"}"), "{metrics}");
 }

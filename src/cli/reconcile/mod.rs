@@ -289,7 +289,7 @@ pub(super) fn start_periodic(
                     None => tracing::debug!(source = %r.source, compared = r.compared, "reconcile: nothing missing"),
                 }
             }
-            service.reconcile_status().finished(runs);
+            service.reconcile_finished(runs);
             if ok {
                 last_start = Some(started);
             }
