@@ -44,6 +44,7 @@ pub fn run(cli: Cli) -> Result<i32> {
         Command::Export(args) => super::replication::export(&cli.db, args),
         Command::Import(args) => super::replication::import(&cli.db, args),
         Command::Audit(args) => super::replication::audit(&cli.db, args),
+        Command::Reconcile(args) => super::reconcile::reconcile(&cli.db, args),
     }
 }
 
@@ -167,6 +168,15 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
             }
             None => None,
         };
+        let reconciler = match args.reconcile_every {
+            Some(every) if !args.reconcile_from.is_empty() => Some(super::reconcile::start_periodic(
+                service.clone(),
+                args.reconcile_from.clone(),
+                every,
+                args.replication.client.peer_ca_cert.as_deref(),
+            )?),
+            _ => None,
+        };
         let replication = std::sync::Arc::new(crate::service::replication::ReplicationState::new(peer_token.clone()));
         let peers =
             super::replication::start_peers(&args.replication, peer_token, peer_tls, &service, replication.clone())?;
@@ -185,7 +195,7 @@ fn serve(db: &std::path::Path, args: ServeArgs) -> Result<i32> {
         }
         // The publisher and the warming task hold Service handles; the writer stops only
         // once all are gone.
-        for task in amqp.into_iter().chain(consumer).chain([warm]) {
+        for task in amqp.into_iter().chain(consumer).chain(reconciler).chain([warm]) {
             task.abort();
             let _ = task.await;
         }

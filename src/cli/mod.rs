@@ -9,6 +9,7 @@ mod ingest;
 mod insight;
 mod prune;
 mod quarantine;
+mod reconcile;
 mod remote;
 mod replication;
 mod report;
@@ -232,6 +233,15 @@ pub enum Command {
     #[command(after_help = "Example:\n  verdict import lab1.vbundle")]
     Import(ImportArgs),
 
+    /// Compare what a source claims (another verdict or ResultsDB over HTTP, or a directory
+    /// of archived bus messages) with what is stored: list what is missing, and with
+    /// --apply store it (idempotent). Exit 0 when nothing is missing (or all of it was
+    /// stored), 1 when something is, 2 on errors.
+    #[command(
+        after_help = "Example:\n  verdict reconcile --from http://resultsdb.example.com --item foo-1.0-1.fc40\n  verdict reconcile --from http://lab2:5001 --since 2026-11-01 --apply\n  verdict reconcile --from /var/spool/ci-messages --apply"
+    )]
+    Reconcile(reconcile::ReconcileArgs),
+
     /// Compare chains per origin with a peer or a bundle; exit 1 if any diverged.
     #[command(after_help = "Example:\n  verdict audit --peer http://lab2:5001\n  verdict audit --bundle lab1.vbundle")]
     Audit(AuditArgs),
@@ -441,6 +451,18 @@ pub struct ServeArgs {
     /// Messages the broker may send before they are acknowledged.
     #[arg(long, default_value_t = 512)]
     pub consume_prefetch: u16,
+
+    /// Reconcile with this source periodically (repeatable): a server's URL (another
+    /// verdict, or ResultsDB) or a directory of archived bus messages; what is missing is
+    /// stored (see README, "Reconcile"). Needs --reconcile-every.
+    #[arg(long = "reconcile-from", value_name = "URL|DIR", requires = "reconcile_every")]
+    pub reconcile_from: Vec<String>,
+
+    /// How often to reconcile (e.g. 1h, 15m; off by default). The first run starts with
+    /// the server and looks at the last 24 hours; each later one from an hour before the
+    /// previous run began.
+    #[arg(long, value_name = "DURATION", value_parser = run::duration_arg, requires = "reconcile_from")]
+    pub reconcile_every: Option<std::time::Duration>,
 
     /// The URL root used in messages' `href`s (default: http://LISTEN-ADDRESS).
     #[arg(long)]

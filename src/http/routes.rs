@@ -316,7 +316,7 @@ async fn create_group(State(s): State<AppState>, ctx: Ctx, body: Body) -> ApiRes
 ))]
 /// The message-bus consumer's counters, connection, backlog and recent refusals.
 async fn consume_status(State(s): State<AppState>) -> Response {
-    json_response(StatusCode::OK, &s.service.consume_status().report())
+    json_response(StatusCode::OK, &s.service.consume_report())
 }
 
 #[utoipa::path(get, path = "/api/verdict/v1/spool", tag = "operations", responses(

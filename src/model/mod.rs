@@ -12,6 +12,7 @@ mod limits;
 pub mod pystr;
 mod quarantine;
 mod query;
+pub mod reconcile;
 pub mod time;
 pub mod upstream;
 mod waiver;

@@ -76,40 +76,51 @@ impl Service {
     /// The log bodies of a message: its ingest record first, then its results, with
     /// uuids fixed by the message id. Pure apart from the clock.
     pub fn message_bodies(&self, msg: &BusMessage) -> Result<Vec<Body>, ConsumeError> {
-        let config = self.config();
-        let body: serde_json::Value = serde_json::from_slice(&msg.body)
-            .map_err(|e| ConsumeError::Rejected(format!("the body is not JSON: {e}")))?;
-        let mapped = map_message(&msg.topic, &body, &config.outcomes, &config.input_limits)
-            .map_err(|e| ConsumeError::Rejected(e.to_string()))?;
-        let id = message_id(msg, &mapped);
-        let key = message_key(&id);
-        let now = Timestamp::now();
-        let mut bodies = vec![Body::Ingest(IngestRecord {
-            blake3: key.clone(),
-            format: mapped.kind.to_owned(),
-            name: format!("{}#{id}", msg.topic),
-            results: mapped.results.len() as u64,
-        })];
-        for (index, mut r) in mapped.results.into_iter().enumerate() {
-            // Where the result came from, for auditors (as `source_file` for files).
-            r.data.insert("source_topic".into(), vec![msg.topic.clone()]);
-            r.data.insert("source_message".into(), vec![id.clone()]);
-            check_data_keys(r.data.keys()).map_err(|e| ConsumeError::Rejected(e.to_string()))?;
-            let over = check_result(&r, &config.input_limits);
-            if !over.is_empty() {
-                let e = crate::model::ModelError::Validation(over);
-                return Err(ConsumeError::Rejected(format!("result {index}: {e}")));
-            }
-            r.uuid = Some(uuid_for_file_result(&key, index as u64));
-            bodies.push(Body::Result(super::resolve_result(r, None, now)));
-        }
-        Ok(bodies)
+        message_bodies(self.config(), msg, Timestamp::now())
     }
 
     /// The bus consumer's status (all zero and `enabled: false` when there is none).
     pub fn consume_status(&self) -> &ConsumeStatus {
         &self.inner.consume
     }
+
+    /// `GET /api/verdict/v1/consume`: the consumer's status with the periodic reconcile's.
+    pub fn consume_report(&self) -> ConsumeReport {
+        let mut report = self.inner.consume.report();
+        report.reconcile = self.inner.reconcile.report();
+        report
+    }
+}
+
+/// [`Service::message_bodies`] under `config` at `now` (reconcile maps archived messages
+/// with it without a running service: the same message gets the same ingest key).
+pub fn message_bodies(config: &super::Config, msg: &BusMessage, now: Timestamp) -> Result<Vec<Body>, ConsumeError> {
+    let body: serde_json::Value =
+        serde_json::from_slice(&msg.body).map_err(|e| ConsumeError::Rejected(format!("the body is not JSON: {e}")))?;
+    let mapped = map_message(&msg.topic, &body, &config.outcomes, &config.input_limits)
+        .map_err(|e| ConsumeError::Rejected(e.to_string()))?;
+    let id = message_id(msg, &mapped);
+    let key = message_key(&id);
+    let mut bodies = vec![Body::Ingest(IngestRecord {
+        blake3: key.clone(),
+        format: mapped.kind.to_owned(),
+        name: format!("{}#{id}", msg.topic),
+        results: mapped.results.len() as u64,
+    })];
+    for (index, mut r) in mapped.results.into_iter().enumerate() {
+        // Where the result came from, for auditors (as `source_file` for files).
+        r.data.insert("source_topic".into(), vec![msg.topic.clone()]);
+        r.data.insert("source_message".into(), vec![id.clone()]);
+        check_data_keys(r.data.keys()).map_err(|e| ConsumeError::Rejected(e.to_string()))?;
+        let over = check_result(&r, &config.input_limits);
+        if !over.is_empty() {
+            let e = crate::model::ModelError::Validation(over);
+            return Err(ConsumeError::Rejected(format!("result {index}: {e}")));
+        }
+        r.uuid = Some(uuid_for_file_result(&key, index as u64));
+        bodies.push(Body::Result(super::resolve_result(r, None, now)));
+    }
+    Ok(bodies)
 }
 
 /// How many refused messages the status keeps (the dead-letter queue keeps them all).
@@ -154,6 +165,8 @@ pub struct ConsumeReport {
     pub lag_seconds: Option<f64>,
     /// The last refused messages, newest last.
     pub recent_rejections: Vec<Rejection>,
+    /// The periodic reconcile (`serve --reconcile-from`): what it found and stored.
+    pub reconcile: super::reconcile::ReconcileState,
 }
 
 /// A refused message.

@@ -67,6 +67,11 @@ struct StateLabels {
     state: &'static str,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct RunLabels {
+    outcome: &'static str,
+}
+
 /// Every metric, registered once; cheap to share behind an `Arc`.
 pub struct Metrics {
     registry: Registry,
@@ -80,6 +85,9 @@ pub struct Metrics {
     read_wait_seconds: Histogram,
     decisions: Family<OutcomeLabels, Counter>,
     sse_subscribers: Gauge,
+    reconcile_runs: Family<RunLabels, Counter>,
+    reconcile_missing: Counter,
+    reconcile_stored: Counter,
     // Read at scrape time.
     store_bytes: Gauge,
     wal_bytes: Gauge,
@@ -217,8 +225,29 @@ impl Metrics {
             "Test keys (testcase, scenario, arch) by state over the default 14-day window; recomputed at most once a minute",
             keys.clone(),
         );
+        let reconcile_runs = Family::<RunLabels, Counter>::default();
+        r.register(
+            "reconcile_runs",
+            "Runs of the periodic reconcile per source (serve --reconcile-from), by outcome: ok or error",
+            reconcile_runs.clone(),
+        );
+        let reconcile_missing = Counter::default();
+        r.register(
+            "reconcile_missing",
+            "Results (or archived messages) the periodic reconcile found missing",
+            reconcile_missing.clone(),
+        );
+        let reconcile_stored = Counter::default();
+        r.register(
+            "reconcile_stored",
+            "Results (or archived messages) the periodic reconcile stored",
+            reconcile_stored.clone(),
+        );
         Metrics {
             registry: r,
+            reconcile_runs,
+            reconcile_missing,
+            reconcile_stored,
             requests,
             request_seconds,
             writes_committed,
@@ -278,6 +307,14 @@ impl Metrics {
             None => DecisionOutcome::error,
         };
         self.decisions.get_or_create(&OutcomeLabels { outcome }).inc();
+    }
+
+    /// One source's periodic reconcile run.
+    pub(super) fn reconciled(&self, ok: bool, missing: u64, stored: u64) {
+        let outcome = if ok { "ok" } else { "error" };
+        self.reconcile_runs.get_or_create(&RunLabels { outcome }).inc();
+        self.reconcile_missing.inc_by(missing);
+        self.reconcile_stored.inc_by(stored);
     }
 
     /// Counts an open event stream until the guard is dropped.

@@ -21,6 +21,7 @@ mod pool;
 pub mod prune;
 mod quarantines;
 mod queue;
+pub mod reconcile;
 pub mod redact;
 pub mod render;
 pub mod replication;
@@ -248,6 +249,8 @@ struct Inner {
     quarantines: quarantines::QuarantineCache,
     /// The bus consumer's counters (`serve --consume`).
     consume: consume::ConsumeStatus,
+    /// The periodic reconcile's last runs (`serve --reconcile-from`).
+    reconcile: reconcile::ReconcileStatus,
     /// The server's background checkpoints (none for a batch command: see
     /// [`Service::open_batch`]).
     _checkpoints: Option<CheckpointThread>,
@@ -355,6 +358,7 @@ impl Service {
                     metrics,
                     quarantines: quarantines::QuarantineCache::default(),
                     consume: consume::ConsumeStatus::default(),
+                    reconcile: reconcile::ReconcileStatus::default(),
                     _checkpoints: checkpoints,
                 }),
             },

@@ -30,6 +30,7 @@ mod prune;
 mod python_client;
 mod quarantine;
 mod readme;
+mod reconcile;
 mod remote_cli;
 mod replay;
 mod replication;

@@ -85,7 +85,7 @@ pub struct RunArgs {
 }
 
 /// `--timeout`: a number with an optional unit (ms, s, m, h; seconds without one).
-fn duration_arg(text: &str) -> Result<Duration, String> {
+pub(in crate::cli) fn duration_arg(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     let (number, scale) = if let Some(n) = t.strip_suffix("ms") {
         (n, 0.001)
