@@ -383,3 +383,39 @@ fn a_broker_restart_mid_stream_loses_and_doubles_nothing() {
     assert_eq!(st["rejected"], 0, "{st}");
     bus.delete_queues(&[&queue, &format!("{queue}.rejected")]);
 }
+
+#[test]
+fn two_servers_on_one_store_share_a_queue_and_store_each_message_once() {
+    let Some(url) = broker_url() else { return };
+    let _broker = broker_shared();
+    let queue = fresh_queue("shared");
+    let topic = format!("{queue}.results");
+    let args = consume_args(&url, &queue, &topic);
+    let a = start_consumer(&args);
+    // The second server on the same store (the same PostgreSQL database, or file).
+    let b = TestServer::start_on(&a.db, &args);
+    let tc = format!("bus.{}", queue.replace('-', "_"));
+    let bus = Bus::connect(&url);
+    for i in 0..400 {
+        bus.publish(&topic, Some(&format!("s-{i}")), &result_msg(&tc, i));
+    }
+    // Re-published copies may reach either server.
+    for i in 0..100 {
+        bus.publish(&topic, Some(&format!("s-{i}")), &result_msg(&tc, i));
+    }
+    let start = Instant::now();
+    let settled = |s: &TestServer| status(s)["consumed"].as_u64().unwrap_or(0);
+    while settled(&a) + settled(&b) < 500 {
+        assert!(start.elapsed() < Duration::from_secs(60), "{} and {}", status(&a), status(&b));
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let (sa, sb) = (status(&a), status(&b));
+    let stored = sa["stored"].as_u64().unwrap() + sb["stored"].as_u64().unwrap();
+    let duplicates = sa["duplicates"].as_u64().unwrap() + sb["duplicates"].as_u64().unwrap();
+    assert_eq!((stored, duplicates), (400, 100), "{sa} {sb}");
+    let got = items(&a, &tc);
+    assert_eq!(got.len(), 400);
+    assert!(got.values().all(|&n| n == 1), "{got:?}");
+    drop(b);
+    bus.delete_queues(&[&queue, &format!("{queue}.rejected")]);
+}
