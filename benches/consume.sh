@@ -6,6 +6,8 @@
 #
 #   bash benches/consume.sh BIN [N] [URL]
 #
+# CONSUME_DB=postgres://… consumes into that (fresh) PostgreSQL database instead of a new
+# SQLite file; CONSUME_ARGS adds serve flags (e.g. --consume-prefetch 2048).
 # Needs RabbitMQ on loopback and python3 (pika is installed into bench-out/.venv-bench).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,8 +17,9 @@ mkdir -p "$OUT"
 [ -x "$OUT/.venv-bench/bin/python" ] || { python3 -m venv "$OUT/.venv-bench"; "$OUT/.venv-bench/bin/pip" -q install pika==1.3.2; }
 echo "== publishing $N messages to $Q"
 "$OUT/.venv-bench/bin/python" benches/consume_publish.py "$URL" "$Q" "$N"
-rm -f "$OUT/consume.db"*
-"$BIN" serve --listen 127.0.0.1:$PORT --db "$OUT/consume.db" --consume "$URL" --consume-queue "$Q" \
+DB=${CONSUME_DB:-$OUT/consume.db}
+[ -n "${CONSUME_DB:-}" ] || rm -f "$OUT/consume.db"*
+"$BIN" serve --listen 127.0.0.1:$PORT --db "$DB" --consume "$URL" --consume-queue "$Q" \
   --consume-binding "$Q.#" ${CONSUME_ARGS:-} >/dev/null 2>"$OUT/consume.log" &
 PID=$!
 trap 'kill $PID 2>/dev/null; rabbitmqctl -q delete_queue "$Q" >/dev/null 2>&1; rabbitmqctl -q delete_queue "$Q.rejected" >/dev/null 2>&1' EXIT
