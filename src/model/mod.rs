@@ -13,6 +13,7 @@ pub mod pystr;
 mod quarantine;
 mod query;
 pub mod reconcile;
+pub mod redact;
 pub mod time;
 pub mod upstream;
 mod waiver;

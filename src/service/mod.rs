@@ -22,7 +22,8 @@ pub mod prune;
 mod quarantines;
 mod queue;
 pub mod reconcile;
-pub mod redact;
+/// Credentials masked in shown URLs (pure; in `model` so the store can use it too).
+pub use crate::model::redact;
 pub mod render;
 pub mod replication;
 pub mod submit;

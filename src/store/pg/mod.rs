@@ -122,7 +122,7 @@ impl Target {
     /// certificate against the system's roots (unlike libpq's `require`, which does not
     /// check it).
     pub fn parse(url: &str) -> Result<Target, StoreError> {
-        let shown = hide_password(url);
+        let shown = crate::model::redact::url(url);
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Postgres(format!("{shown} is not a PostgreSQL URL: {e}")))?;
         let tls = if url.split(['?', '&', ' ']).any(|kv| kv.trim() == "sslmode=require") {
@@ -135,19 +135,6 @@ impl Target {
             None
         };
         Ok(Target { config, tls, shown })
-    }
-}
-
-/// `url` with the password replaced by `***`.
-fn hide_password(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else { return url.to_owned() };
-    let (auth, host) = match rest.split_once('@') {
-        Some(parts) => parts,
-        None => return url.to_owned(),
-    };
-    match auth.split_once(':') {
-        Some((user, _)) => format!("{scheme}://{user}:***@{host}"),
-        None => url.to_owned(),
     }
 }
 
