@@ -27,7 +27,7 @@ impl RemoteArgs {
     /// The server of --url, or `None` when the command works on the store file.
     pub(super) fn server(&self) -> Result<Option<Remote<'_>>> {
         let Some(url) = &self.url else { return Ok(None) };
-        let agent = agent(self.ca_cert.as_deref())?;
+        let agent = agent(self.ca_cert.as_deref(), None)?;
         Ok(Some(Remote { url: url.trim_end_matches('/'), token: self.token.as_deref(), agent }))
     }
 }
@@ -41,12 +41,22 @@ pub(super) struct Remote<'a> {
     pub agent: ureq::Agent,
 }
 
-fn agent(ca_cert: Option<&Path>) -> Result<ureq::Agent> {
+/// The HTTP agent of `--url` commands: every status handed back as an answer, the server
+/// trusted by the system's roots or `--ca-cert`, each request limited to `timeout` if given.
+pub(super) fn agent(ca_cert: Option<&Path>, timeout: Option<std::time::Duration>) -> Result<ureq::Agent> {
     let tls = match ca_cert {
         Some(path) => trusting(path)?,
         None => crate::replicate::system_roots(),
     };
-    Ok(ureq::Agent::config_builder().http_status_as_error(false).tls_config(tls).build().into())
+    Ok(ureq::Agent::config_builder().http_status_as_error(false).timeout_global(timeout).tls_config(tls).build().into())
+}
+
+/// `req` with `Authorization: Bearer TOKEN` when a token is given.
+pub(super) fn bearer<B>(req: ureq::RequestBuilder<B>, token: Option<&str>) -> ureq::RequestBuilder<B> {
+    match token {
+        Some(t) => req.header("Authorization", &format!("Bearer {t}")),
+        None => req,
+    }
 }
 
 /// TLS that trusts exactly the certificates in the PEM file at `path` (a private CA, or a
@@ -107,10 +117,10 @@ pub(super) fn submit(remote: &Remote, name: &str, input: std::fs::File, records:
     let mut send = |part: &[u8], numbered: bool| -> Result<()> {
         parts += 1;
         let part_name = if numbered { format!("{base}.part{parts}") } else { base.clone() };
-        let mut req = remote.agent.post(&format!("{endpoint}?format=resultsdb-json&name={}", urlencode(&part_name)));
-        if let Some(t) = remote.token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
+        let req = bearer(
+            remote.agent.post(&format!("{endpoint}?format=resultsdb-json&name={}", urlencode(&part_name))),
+            remote.token,
+        );
         let answer = Answer::of(req.send(part), &endpoint)?;
         let results = answer.json["results"].as_u64().unwrap_or(0) as usize;
         match answer.status {
@@ -171,10 +181,7 @@ pub(super) fn query(remote: &Remote, pairs: &[(String, String)], latest: bool, j
         q.append_pair(k, v);
     }
     let endpoint = format!("{}{path}?{}", remote.url, q.finish());
-    let mut req = remote.agent.get(&endpoint);
-    if let Some(t) = remote.token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
+    let req = bearer(remote.agent.get(&endpoint), remote.token);
     let answer = Answer::of(req.call(), &endpoint)?;
     if answer.status != 200 {
         anyhow::bail!("{endpoint} answered {}: {}", answer.status, answer.reason());
@@ -252,10 +259,10 @@ fn send(agent: &ureq::Agent, endpoint: &str, token: Option<&str>, path: &Path) -
     let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| "upload".into());
     let boundary = format!("verdict-{}", uuid::Uuid::new_v4().simple());
     let body = form(&boundary, &file_name, &bytes, sidecar.as_deref());
-    let mut req = agent.post(endpoint).header("Content-Type", &format!("multipart/form-data; boundary={boundary}"));
-    if let Some(t) = token {
-        req = req.header("Authorization", &format!("Bearer {t}"));
-    }
+    let req = bearer(
+        agent.post(endpoint).header("Content-Type", &format!("multipart/form-data; boundary={boundary}")),
+        token,
+    );
     let answer = Answer::of(req.send(&body[..]), endpoint)?;
     match answer.status {
         200 | 201 => Ok(answer.json),

@@ -67,16 +67,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The HTTP agent for sources and targets (every status handed back as an answer).
 fn agent(ca_cert: Option<&Path>) -> Result<ureq::Agent> {
-    let tls = match ca_cert {
-        Some(path) => super::remote::trusting(path)?,
-        None => crate::replicate::system_roots(),
-    };
-    Ok(ureq::Agent::config_builder()
-        .http_status_as_error(false)
-        .timeout_global(Some(REQUEST_TIMEOUT))
-        .tls_config(tls)
-        .build()
-        .into())
+    super::remote::agent(ca_cert, Some(REQUEST_TIMEOUT))
 }
 
 /// The API parameters of the selection (asked of source and target alike); `since`

@@ -71,10 +71,7 @@ impl Server<'_> {
     }
 
     fn get(&self, endpoint: &str) -> Result<Value> {
-        let mut req = self.agent.get(endpoint);
-        if let Some(t) = self.token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
+        let req = super::super::remote::bearer(self.agent.get(endpoint), self.token);
         let answer = super::super::remote::Answer::of(req.call(), &shown(endpoint))?;
         if answer.status != 200 {
             bail!("{} answered {}: {}", shown(endpoint), answer.status, answer.reason());
@@ -96,10 +93,10 @@ impl Server<'_> {
             "groups": record.groups.iter().map(|g| g.uuid.as_str()).collect::<Vec<_>>(),
         });
         let endpoint = format!("{}/api/v2.0/results", self.root);
-        let mut req = self.agent.post(&endpoint).header("Content-Type", "application/json");
-        if let Some(t) = self.token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
+        let req = super::super::remote::bearer(
+            self.agent.post(&endpoint).header("Content-Type", "application/json"),
+            self.token,
+        );
         let answer = super::super::remote::Answer::of(req.send(body.to_string().as_bytes()), &shown(&endpoint))?;
         match answer.status {
             // 409: the uuid holds a result already (one a racing reconciler stored from

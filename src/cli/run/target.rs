@@ -156,10 +156,7 @@ impl Remote<'_> {
             q.append_pair(k, v);
         }
         let endpoint = format!("{}{path}?{}", self.url, q.finish());
-        let mut req = self.agent.get(&endpoint);
-        if let Some(t) = self.token {
-            req = req.header("Authorization", &format!("Bearer {t}"));
-        }
+        let req = super::super::remote::bearer(self.agent.get(&endpoint), self.token);
         let answer = Answer::of(req.call(), &endpoint)?;
         if answer.status != 200 {
             bail!("{endpoint} answered {}: {}", answer.status, answer.reason());
@@ -174,10 +171,7 @@ impl Remote<'_> {
         let endpoint = format!("{}/api/verdict/v1/ingest?format=jsonl&name={name_q}", self.url);
         let mut wait = Duration::from_millis(500);
         for attempt in 1..=TRIES {
-            let mut req = self.agent.post(&endpoint);
-            if let Some(t) = self.token {
-                req = req.header("Authorization", &format!("Bearer {t}"));
-            }
+            let req = super::super::remote::bearer(self.agent.post(&endpoint), self.token);
             let why = match Answer::of(req.send(part), &endpoint) {
                 Ok(a) if a.status == 201 || a.status == 200 => {
                     return Ok((a.status == 201, a.json["results"].as_u64().unwrap_or(0) as usize));
