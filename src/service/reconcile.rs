@@ -119,25 +119,13 @@ pub fn reconcile_results(
         }
     }
     let mut done = Imported::default();
-    for chunk in chunks(records, 500) {
-        done += service.import_results(chunk)?;
+    let mut records = records.into_iter().peekable();
+    while records.peek().is_some() {
+        done += service.import_results(records.by_ref().take(500).collect())?;
     }
     // A result stored by a racing reconciler (its uuid already here) is filled in too.
     report.stored = done.stored + done.present;
     Ok(report)
-}
-
-fn chunks<T>(mut v: Vec<T>, n: usize) -> Vec<Vec<T>> {
-    let mut out = Vec::new();
-    while v.len() > n {
-        let rest = v.split_off(n);
-        out.push(v);
-        v = rest;
-    }
-    if !v.is_empty() {
-        out.push(v);
-    }
-    out
 }
 
 /// An archived bus message and the file it was read from.
