@@ -243,6 +243,10 @@ struct Inner {
     /// The store and its reader pool: the read half, shared with commands that run
     /// without a server.
     reads: local::ReadOnly,
+    /// Bounds the reads running at once when they wait on the network (PostgreSQL): a
+    /// read past the cores' worth only adds runnable threads, and a request then waits
+    /// for the scheduler for tens of milliseconds instead of in a queue for a few.
+    network_reads: Option<Arc<tokio::sync::Semaphore>>,
     config: Config,
     /// What `GET /metrics` shows.
     metrics: Arc<metrics::Metrics>,
@@ -255,6 +259,13 @@ struct Inner {
     /// The server's background checkpoints (none for a batch command: see
     /// [`Service::open_batch`]).
     _checkpoints: Option<CheckpointThread>,
+}
+
+/// How many reads that wait on the network run at once: twice the cores (while one
+/// waits on a round trip, another uses the core). `VERDICT_NETWORK_READS` overrides it.
+fn network_read_limit() -> usize {
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    std::env::var("VERDICT_NETWORK_READS").ok().and_then(|v| v.parse().ok()).filter(|n| *n > 0).unwrap_or(2 * cores)
 }
 
 /// Checkpoints the WAL every 200 ms on its own thread, so commits never pay for it.
@@ -353,6 +364,8 @@ impl Service {
             Service {
                 inner: Arc::new(Inner {
                     clock: MonotonicClock::new(),
+                    network_reads: (!store.reads_in_process())
+                        .then(|| Arc::new(tokio::sync::Semaphore::new(network_read_limit()))),
                     reads,
                     queue,
                     config,
@@ -432,6 +445,12 @@ impl Service {
     {
         let pool = self.inner.reads.pool().clone();
         let (metrics, queued) = (self.inner.metrics.clone(), std::time::Instant::now());
+        let _permit = match &self.inner.network_reads {
+            Some(limit) => {
+                Some(limit.clone().acquire_owned().await.map_err(|e| ServiceError::Unavailable(e.to_string()))?)
+            }
+            None => None,
+        };
         tokio::task::spawn_blocking(move || {
             metrics.read_waited(queued.elapsed());
             pool.with(f)
@@ -447,6 +466,13 @@ impl Service {
         self.inner.reads.pool().with(f)
     }
 
+    /// Whether a quick read may run on the async worker: not when reads wait on the
+    /// network (PostgreSQL), where a worker waiting on round trips stalls every request
+    /// queued on it.
+    fn inline_reads(&self) -> bool {
+        self.inner.reads.backend().reads_in_process()
+    }
+
     /// Reads a result query inline when it is anchored on an exact filter and not deep
     /// into the pages, otherwise on the blocking pool.
     async fn read_query<T, F>(&self, anchored: bool, offset: i64, f: F) -> Result<T, ServiceError>
@@ -454,7 +480,7 @@ impl Service {
         T: Send + 'static,
         F: FnOnce(&dyn ReadStore) -> Result<T, ServiceError> + Send + 'static,
     {
-        if anchored && offset <= 10_000 { self.read_now(f) } else { self.read(f).await }
+        if anchored && offset <= 10_000 && self.inline_reads() { self.read_now(f) } else { self.read(f).await }
     }
 
     async fn write(&self, bodies: Vec<Body>) -> Result<Vec<Written>, ServiceError> {

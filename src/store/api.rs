@@ -54,6 +54,12 @@ pub trait Backend: Send + Sync {
         let _ = tell;
         Ok(())
     }
+    /// Whether a point read is quick enough to run on an async worker (SQLite: in process,
+    /// well under a millisecond). A read that waits on the network (PostgreSQL: a round
+    /// trip per statement) must leave the worker, or a few of them stall every request.
+    fn reads_in_process(&self) -> bool {
+        true
+    }
 }
 
 /// Background upkeep of a store and what it knows about the disk holding it.

@@ -12,8 +12,10 @@ use super::super::StoreError;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::future::Future;
-use std::sync::OnceLock;
+use std::sync::{Arc, OnceLock};
+use std::task::{Context, Poll};
 use tokio_postgres::types::ToSql;
+use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row, Statement};
 
 /// Parameters of a query.
@@ -51,10 +53,12 @@ pub struct Target {
 
 /// A connection and its prepared statements.
 pub struct Conn {
-    client: Client,
+    client: Arc<Client>,
     statements: RefCell<HashMap<String, Statement>>,
     /// A statement to send ahead of the next query, in its round trip (see [`Conn::defer`]).
     deferred: RefCell<Option<&'static str>>,
+    /// Whether statements are planned with their bound values (see [`Conn::plan_with_values`]).
+    values_plans: bool,
 }
 
 impl Conn {
@@ -79,7 +83,12 @@ impl Conn {
         let client = wait(connecting)
             .map_err(|e| StoreError::Postgres(format!("connecting to {}: {e}", target.shown)))?
             .map_err(|e| StoreError::Postgres(format!("cannot connect to {}: {}", target.shown, describe(&e))))?;
-        Ok(Conn { client, statements: RefCell::new(HashMap::new()), deferred: RefCell::new(None) })
+        Ok(Conn {
+            client: Arc::new(client),
+            statements: RefCell::new(HashMap::new()),
+            deferred: RefCell::new(None),
+            values_plans: false,
+        })
     }
 
     /// The statement for `sql`, prepared once per connection.
@@ -106,6 +115,25 @@ impl Conn {
         *self.deferred.borrow_mut() = Some(sql);
     }
 
+    /// Sends `sql` (no parameters) without waiting for its answer: queued on the
+    /// connection now, before any later statement, and finished by the I/O thread. For a
+    /// statement whose outcome changes nothing for the caller (a read-only transaction's
+    /// COMMIT), so the caller does not wait a round trip for it.
+    pub fn send(&self, sql: &'static str) {
+        let client = self.client.clone();
+        let mut sending = Box::pin(async move {
+            if let Err(e) = client.batch_execute(sql).await {
+                tracing::debug!(error = %e, sql, "a statement sent without waiting failed");
+            }
+        });
+        // The first poll queues the request on the connection (tokio-postgres sends it
+        // to the connection task before it first waits), which keeps statements in order.
+        let mut cx = Context::from_waker(futures_util::task::noop_waker_ref());
+        if sending.as_mut().poll(&mut cx) == Poll::Pending {
+            let _ = spawn(sending);
+        }
+    }
+
     /// Drops the deferred statement if it was not sent; whether it was (still) pending.
     pub fn forget_deferred(&self) -> bool {
         self.deferred.borrow_mut().take().is_some()
@@ -120,8 +148,32 @@ impl Conn {
         Ok(out)
     }
 
+    /// From now on plans every statement with its bound values (a custom plan), except
+    /// those run through [`Conn::query_generic`]. Such a statement is sent unnamed, with
+    /// the parameter types its prepared twin learned, so it still costs one round trip.
+    /// (An unnamed statement is planned anew at each use under the default
+    /// `plan_cache_mode`; a prepared one may settle on a generic plan after five uses.)
+    pub fn plan_with_values(&mut self) {
+        self.values_plans = true;
+    }
+
+    /// `params` with the types the prepared `s` takes.
+    fn typed<'a>(s: &Statement, params: Params<'a>) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
+        params.iter().zip(s.params()).map(|(p, t)| (*p, t.clone())).collect()
+    }
+
     /// Every row `sql` returns.
     pub fn query(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
+        let s = self.statement(sql)?;
+        if self.values_plans {
+            return self.run(self.client.query_typed(sql, &Self::typed(&s, params)));
+        }
+        self.run(self.client.query(&s, params))
+    }
+
+    /// Every row `sql` returns, from its prepared statement, whose plan PostgreSQL may keep
+    /// (generic): for statements whose best plan does not depend on the values.
+    pub fn query_generic(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
         let s = self.statement(sql)?;
         self.run(self.client.query(&s, params))
     }
@@ -129,12 +181,18 @@ impl Conn {
     /// The row `sql` returns, if any (more than one is an error).
     pub fn opt(&self, sql: &str, params: Params) -> Result<Option<Row>, StoreError> {
         let s = self.statement(sql)?;
+        if self.values_plans {
+            return self.run(self.client.query_typed_opt(sql, &Self::typed(&s, params)));
+        }
         self.run(self.client.query_opt(&s, params))
     }
 
     /// The one row `sql` returns.
     pub fn one(&self, sql: &str, params: Params) -> Result<Row, StoreError> {
         let s = self.statement(sql)?;
+        if self.values_plans {
+            return self.run(self.client.query_typed_one(sql, &Self::typed(&s, params)));
+        }
         self.run(self.client.query_one(&s, params))
     }
 

@@ -18,6 +18,7 @@
 mod apply;
 mod bulk;
 mod conn;
+mod names;
 mod plan;
 mod prune;
 mod read_insight;
@@ -58,6 +59,8 @@ pub struct PgStore {
     node_id: String,
     /// Where reads go (`--db-read`: a streaming replica); the primary when `None`.
     read_target: Option<Target>,
+    /// Name ids the readers have seen (see `names.rs`).
+    names: Arc<names::NameIds>,
 }
 
 impl PgStore {
@@ -68,7 +71,7 @@ impl PgStore {
         let conn = Conn::open(&target)?;
         migrate(&conn, &target.shown)?;
         let node_id = node_id(&conn)?;
-        Ok(PgStore { shown: PathBuf::from(&target.shown), target, node_id, read_target: None })
+        Ok(PgStore { shown: PathBuf::from(&target.shown), target, node_id, read_target: None, names: Arc::default() })
     }
 
     /// Opens (creating the schema) a database holding no log entries and gives it the node
@@ -107,7 +110,7 @@ impl PgStore {
             return Err(StoreError::Open { path: PathBuf::from(&target.shown), reason });
         }
         let node_id: String = conn.one("SELECT value FROM meta WHERE key = 'node_id'", &[])?.try_get(0)?;
-        Ok(PgStore { shown: PathBuf::from(&target.shown), target, node_id, read_target: None })
+        Ok(PgStore { shown: PathBuf::from(&target.shown), target, node_id, read_target: None, names: Arc::default() })
     }
 
     /// Sends reads to `url` (a replica of the same database) instead of the primary.
@@ -235,7 +238,7 @@ impl Backend for PgStore {
 
     fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError> {
         let conn = Conn::open(self.read_target.as_ref().unwrap_or(&self.target))?;
-        Ok(Box::new(reader::PgReader::new(conn)))
+        Ok(Box::new(reader::PgReader::new(conn, self.names.clone())))
     }
 
     fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError> {
@@ -248,6 +251,10 @@ impl Backend for PgStore {
 
     /// The database's size (PostgreSQL's own WAL is the server's, shared by all its
     /// databases: not counted).
+    fn reads_in_process(&self) -> bool {
+        false
+    }
+
     fn size_bytes(&self) -> (i64, i64) {
         let size = Conn::open(&self.target)
             .and_then(|c| Ok(c.one("SELECT pg_database_size(current_database())", &[])?.try_get::<_, i64>(0)?));

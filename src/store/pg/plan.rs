@@ -14,6 +14,7 @@
 //! all its postings instead of a read of the first rows.
 
 use super::conn::Conn;
+use super::names::{Kind, NameIds};
 use crate::model::{DataFilter, ResultQuery};
 use crate::store::StoreError;
 use tokio_postgres::Row;
@@ -39,6 +40,8 @@ pub(super) struct Sql {
     params: Vec<Box<dyn ToSql + Sync>>,
     /// Whether the text varies with the input beyond a few shapes (see [`CACHED_REPEATS`]).
     varying: bool,
+    /// Whether its best plan is the same for any values (see [`Conn::query_generic`]).
+    generic: bool,
 }
 
 impl Sql {
@@ -80,7 +83,11 @@ impl Sql {
     /// Runs the statement: prepared once per connection unless its text varies a lot.
     pub fn run(&self, conn: &Conn) -> Result<Vec<Row>, StoreError> {
         let params: Vec<&(dyn ToSql + Sync)> = self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
-        if self.varying { conn.query_once(&self.text, &params) } else { conn.query(&self.text, &params) }
+        match (self.varying, self.generic) {
+            (true, _) => conn.query_once(&self.text, &params),
+            (false, true) => conn.query_generic(&self.text, &params),
+            (false, false) => conn.query(&self.text, &params),
+        }
     }
 }
 
@@ -219,6 +226,25 @@ impl Resolved {
         }
     }
 
+    /// Whether `driver` is the filter's only condition, a single value or testcase: its
+    /// rows then come from one index range in order, whatever the value, so the statement
+    /// can keep a generic plan.
+    fn only(&self, driver: Driver) -> bool {
+        let extras = self.groups.is_some()
+            || self.ids.is_some()
+            || !self.outcomes.is_empty()
+            || self.since.is_some()
+            || self.until.is_some()
+            || self.max_id.is_some();
+        !extras
+            && self.is_ordered(driver)
+            && match driver {
+                Driver::Data(_) => self.testcases.is_none() && self.data.len() == 1,
+                Driver::Testcase => self.data.is_empty(),
+                _ => false,
+            }
+    }
+
     /// Whether a result with these facets passes every exact data filter (what
     /// [`select_faceted`] leaves out of its SQL).
     pub fn facets_match(&self, facets: &[(i64, i64)]) -> bool {
@@ -256,8 +282,14 @@ fn ids(conn: &Conn, sql: &Sql) -> Result<Vec<i64>, StoreError> {
 }
 
 /// Resolves a query's names, patterns and values to ids (`outcome` is kept unless
-/// `with_outcome` is false: `/results/latest` ignores it).
-pub(super) fn resolve(conn: &Conn, q: &ResultQuery, with_outcome: bool) -> Result<Resolved, StoreError> {
+/// `with_outcome` is false: `/results/latest` ignores it). Exact names whose ids `names`
+/// remembers cost no round trip.
+pub(super) fn resolve(
+    conn: &Conn,
+    names: &NameIds,
+    q: &ResultQuery,
+    with_outcome: bool,
+) -> Result<Resolved, StoreError> {
     let mut r = Resolved {
         outcomes: if with_outcome { q.outcomes.clone() } else { Vec::new() },
         since: q.since.map(|t| t.0),
@@ -266,10 +298,7 @@ pub(super) fn resolve(conn: &Conn, q: &ResultQuery, with_outcome: bool) -> Resul
         ..Resolved::default()
     };
     if !q.testcases.is_empty() || !q.testcases_like.is_empty() {
-        let mut sql = Sql::default();
-        let cond = names_cond(&mut sql, "name_key", "name", &q.testcases, &q.testcases_like);
-        sql.text = format!("SELECT id FROM testcase WHERE {cond}");
-        let found = ids(conn, &sql)?;
+        let found = testcase_ids(conn, names, &q.testcases, &q.testcases_like)?;
         r.empty |= found.is_empty();
         r.testcases = Some(found);
     }
@@ -288,7 +317,7 @@ pub(super) fn resolve(conn: &Conn, q: &ResultQuery, with_outcome: bool) -> Resul
         r.ids = Some(found);
     }
     for f in &q.data {
-        let Some((key, values)) = data_filter_ids(conn, f)? else {
+        let Some((key, values)) = data_filter_ids(conn, names, f)? else {
             r.empty = true;
             continue;
         };
@@ -303,41 +332,90 @@ pub(super) fn resolve(conn: &Conn, q: &ResultQuery, with_outcome: bool) -> Resul
     Ok(r)
 }
 
+/// The ids of the testcases named exactly or matching a pattern, ascending and distinct.
+fn testcase_ids(conn: &Conn, names: &NameIds, exact: &[String], like: &[String]) -> Result<Vec<i64>, StoreError> {
+    let known = if like.is_empty() { names.all(Kind::Testcase, exact) } else { None };
+    let mut found = match known {
+        Some(ids) => ids,
+        None => {
+            let mut sql = Sql::default();
+            let cond = names_cond(&mut sql, "name_key", "name", exact, like);
+            sql.text = format!("SELECT id, name FROM testcase WHERE {cond}");
+            // Exact names are unique keys: one plan fits all.
+            sql.generic = like.is_empty();
+            let rows = sql.run(conn)?;
+            let pairs: Vec<(String, i64)> =
+                rows.iter().map(|row| Ok((row.try_get(1)?, row.try_get(0)?))).collect::<Result<_, StoreError>>()?;
+            let ids = pairs.iter().map(|(_, id)| *id).collect();
+            names.put(Kind::Testcase, pairs);
+            ids
+        }
+    };
+    found.sort_unstable();
+    found.dedup();
+    Ok(found)
+}
+
 /// The first column of `rows`.
 fn ids_of(rows: Vec<Row>) -> Result<Vec<i64>, StoreError> {
     Ok(rows.iter().map(|r| r.try_get(0)).collect::<Result<_, _>>()?)
 }
 
 /// The id of a data key, if any result carries it.
-pub(super) fn data_key(conn: &Conn, key: &str) -> Result<Option<i64>, StoreError> {
+pub(super) fn data_key(conn: &Conn, names: &NameIds, key: &str) -> Result<Option<i64>, StoreError> {
     if !storable(key) {
         return Ok(None);
     }
-    Ok(conn.opt("SELECT id FROM data_keys WHERE key = $1", &[&key])?.map(|r| r.try_get(0)).transpose()?)
+    if let Some(id) = names.get(Kind::DataKey, key) {
+        return Ok(Some(id));
+    }
+    let id: Option<i64> =
+        conn.opt("SELECT id FROM data_keys WHERE key = $1", &[&key])?.map(|r| r.try_get(0)).transpose()?;
+    if let Some(id) = id {
+        names.put(Kind::DataKey, [(key.to_owned(), id)]);
+    }
+    Ok(id)
 }
 
 /// A data filter's key id and up to `LIKE_LIST_MAX + 1` ids of the values equal to (or,
-/// with `like`, matching) any of its values, in one round trip; `None` when no result
-/// carries the key.
-fn data_filter_ids(conn: &Conn, f: &DataFilter) -> Result<Option<(i64, Vec<i64>)>, StoreError> {
+/// with `like`, matching) any of its values, in one round trip (none when `names`
+/// remembers them all); `None` when no result carries the key.
+fn data_filter_ids(conn: &Conn, names: &NameIds, f: &DataFilter) -> Result<Option<(i64, Vec<i64>)>, StoreError> {
     if !storable(&f.key) {
         return Ok(None);
+    }
+    if !f.like
+        && let (Some(key), Some(mut values)) = (names.get(Kind::DataKey, &f.key), names.all(Kind::DataValue, &f.values))
+    {
+        values.sort_unstable();
+        values.dedup();
+        return Ok(Some((key, values)));
     }
     let mut sql = Sql::default();
     let (exact, patterns): (&[String], &[String]) = if f.like { (&[], &f.values) } else { (&f.values, &[]) };
     let key = sql.param(f.key.clone());
     let cond = names_cond(&mut sql, "value_key", "value", exact, patterns);
+    // The texts of exact values come back too (in the ids' order), to be remembered.
+    let texts = if f.like {
+        "NULL::text[]".to_owned()
+    } else {
+        format!("ARRAY(SELECT value FROM data_values WHERE {cond} ORDER BY id)")
+    };
+    let order = if f.like { "" } else { " ORDER BY id" };
     sql.text = format!(
         "SELECT (SELECT id FROM data_keys WHERE key = {key}),
-                ARRAY(SELECT id FROM data_values WHERE {cond} LIMIT {})",
+                ARRAY(SELECT id FROM data_values WHERE {cond}{order} LIMIT {}), {texts}",
         LIKE_LIST_MAX + 1
     );
+    sql.generic = !f.like;
     let Some(row) = sql.run(conn)?.into_iter().next() else { return Ok(None) };
-    let key: Option<i64> = row.try_get(0)?;
-    Ok(match key {
-        Some(key) => Some((key, row.try_get(1)?)),
-        None => None,
-    })
+    let Some(key) = row.try_get::<_, Option<i64>>(0)? else { return Ok(None) };
+    let values: Vec<i64> = row.try_get(1)?;
+    names.put(Kind::DataKey, [(f.key.clone(), key)]);
+    if let Some(texts) = row.try_get::<_, Option<Vec<String>>>(2)? {
+        names.put(Kind::DataValue, texts.into_iter().zip(values.iter().copied()));
+    }
+    Ok(Some((key, values)))
 }
 
 /// Counts (up to `cap`) the rows a candidate driver would produce.
@@ -431,6 +509,22 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page) -> Sql {
     select_rows(r, driver, page, false)
 }
 
+/// [`select`] with each row's log body, whether its testcase is there and the testcase's
+/// `ref_url` as three more columns, in the select's order: a page and its bodies in one
+/// round trip. Outer joins, so a missing row is told apart from a missing testcase.
+pub(super) fn select_with_bodies(r: &Resolved, driver: Driver, page: Page) -> Sql {
+    let mut sql = select(r, driver, page);
+    let dir = if page.ascending { "ASC" } else { "DESC" };
+    sql.text = format!(
+        "SELECT x.id, x.testcase_id, x.submit_time, l.body, t.id IS NOT NULL, t.ref_url
+         FROM ({}) x(id, testcase_id, submit_time)
+         LEFT JOIN log l ON l.seq = x.id LEFT JOIN testcase t ON t.id = x.testcase_id
+         ORDER BY x.submit_time {dir}, x.id {dir}",
+        sql.text
+    );
+    sql
+}
+
 /// Like [`select`] over every row, newest first, plus each row's packed facets (a fourth
 /// column), for reads that group rows by data values (`/results/latest`). Exact data
 /// filters are left to [`Resolved::facets_match`], as on SQLite.
@@ -479,6 +573,7 @@ fn select_rows(r: &Resolved, driver: Driver, page: Page, faceted: bool) -> Sql {
         text.push_str(&format!(" LIMIT {} OFFSET {}", sql.param(limit), sql.param(offset)));
     }
     sql.text = text;
+    sql.generic = !faceted && r.only(driver);
     sql
 }
 

@@ -361,7 +361,7 @@ fn compare_results(sqlite: &dyn ReadStore, pg: &dyn ReadStore) {
     let mut checked = 0;
     for q in result_queries() {
         let expected = sqlite.results(&q).unwrap();
-        assert_eq!(expected, pg.results(&q).unwrap(), "results {q:?}");
+        assert_eq!(expected, pg.results(&q).unwrap_or_else(|e| panic!("{q:?}: {e}")), "results {q:?}");
         assert_eq!(sqlite.latest(&q).unwrap(), pg.latest(&q).unwrap(), "latest {q:?}");
         for v in expected.iter().take(5) {
             assert_eq!(sqlite.previous_result(v).unwrap(), pg.previous_result(v).unwrap(), "previous of {}", v.id);
@@ -570,7 +570,7 @@ fn pg_reader_answers_as_sqlite() {
     };
     assert!(!signatures.is_empty());
     let sqlite = store.reader().unwrap();
-    let pg = PgReader::new(pg_conn);
+    let pg = PgReader::new(pg_conn, Default::default());
     assert!(pg.healthy());
     pg.begin_read().unwrap();
     compare_results(&sqlite, &pg);

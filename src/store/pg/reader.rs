@@ -7,6 +7,7 @@
 //! the plain canonical JSON in `log.body`; a page's bodies are read in one round trip.
 
 use super::conn::Conn;
+use super::names::NameIds;
 use super::plan::{self, Driver, IndexRow, Page};
 use super::{read_insight, read_lists, read_log};
 use crate::log::{Entry, Gap, Hash};
@@ -17,10 +18,13 @@ use crate::model::{
 use crate::store::api::ReadStore;
 use crate::store::{FailureRow, KeyFilter, OriginHead, RunKey, RunRange, RunRow, Stats, StoreError, WaiverKeys};
 use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 /// A connection that only reads.
 pub struct PgReader {
     conn: Conn,
+    /// Name ids every reader of the store has seen.
+    names: Arc<NameIds>,
 }
 
 /// How many candidates of `previous_result` are read per round trip (the first usually
@@ -28,13 +32,14 @@ pub struct PgReader {
 const PREVIOUS_CHUNK: usize = 16;
 
 impl PgReader {
-    pub fn new(conn: Conn) -> PgReader {
-        // Plan every statement with its bound values, also prepared ones: a generic plan
-        // guesses a data filter's size from averages, and one value (`type=koji_build`)
-        // can hold a million postings while the next holds ten. A failure here only costs
-        // plan quality; the connection's next query reports a broken connection.
-        let _ = conn.batch("SET plan_cache_mode = force_custom_plan");
-        PgReader { conn }
+    pub fn new(mut conn: Conn, names: Arc<NameIds>) -> PgReader {
+        // Statements are planned with their bound values unless a caller asks for a
+        // prepared statement's generic plan: a generic plan guesses a data filter's size
+        // from averages, and one value (`type=koji_build`) can hold a million postings
+        // while the next holds ten. Lookups selective by construction (a unique key, a
+        // page of one driver) ask for it and skip the planning (see `Conn::query_generic`).
+        conn.plan_with_values();
+        PgReader { conn, names }
     }
 
     /// Views of index rows, in their order: each result's log body and its testcase's
@@ -46,7 +51,7 @@ impl PgReader {
         let ids: Vec<i64> = rows.iter().map(|r| r.0).collect();
         let testcases: Vec<i64> = rows.iter().map(|r| r.1).collect();
         // Outer joins, so a missing row is told apart from a missing testcase.
-        let found = self.conn.query(
+        let found = self.conn.query_generic(
             "SELECT x.id, l.body, t.id IS NOT NULL, t.ref_url FROM unnest($1::bigint[], $2::bigint[]) AS x(id, tc)
              LEFT JOIN log l ON l.seq = x.id LEFT JOIN testcase t ON t.id = x.tc",
             &[&ids, &testcases],
@@ -56,15 +61,8 @@ impl PgReader {
             loaded.insert(row.try_get(0)?, (row.try_get(1)?, row.try_get(2)?, row.try_get(3)?));
         }
         rows.iter()
-            .map(|&(id, _, _)| {
-                let missing = |what: &str| StoreError::Corrupt { seq: id, reason: format!("{what} is missing") };
-                let (body, has_testcase, ref_url) = loaded.get(&id).ok_or_else(|| missing("its log entry"))?;
-                let body = body.as_deref().ok_or_else(|| missing("its log entry"))?;
-                if !has_testcase {
-                    return Err(missing("its testcase"));
-                }
-                Ok(ResultView { id, record: decode_result(id, body)?, testcase_ref_url: ref_url.clone() })
-            })
+            // A row can be listed twice (once per distinct group it is in).
+            .map(|&(id, _, _)| view_of(id, loaded.get(&id).cloned().unwrap_or((None, true, None))))
             .collect()
     }
 
@@ -120,7 +118,7 @@ impl PgReader {
     ) -> Result<Vec<IndexRow>, StoreError> {
         let mut key_ids = Vec::with_capacity(keys.len());
         for k in keys {
-            key_ids.push(plan::data_key(&self.conn, k)?);
+            key_ids.push(plan::data_key(&self.conn, &self.names, k)?);
         }
         let mut seen: HashSet<(i64, Vec<Option<i64>>)> = HashSet::new();
         let mut out = Vec::new();
@@ -144,7 +142,7 @@ impl PgReader {
     ) -> Result<Vec<IndexRow>, StoreError> {
         let rows = match item {
             Some(item) => {
-                let Some(key) = plan::data_key(&self.conn, "item")? else { return Ok(Vec::new()) };
+                let Some(key) = plan::data_key(&self.conn, &self.names, "item")? else { return Ok(Vec::new()) };
                 let Some(value) = read_insight::value_id(&self.conn, item)? else { return Ok(Vec::new()) };
                 self.conn.query(
                     "SELECT result_id, testcase_id, submit_time FROM result_data
@@ -166,6 +164,16 @@ impl PgReader {
 /// What [`PgReader::load`] reads of a result: its log body (if the entry is there), whether
 /// its testcase is, and the testcase's `ref_url`.
 type Loaded = (Option<String>, bool, Option<String>);
+
+/// The view of result `id` from what [`PgReader::load`] read of it.
+fn view_of(id: i64, (body, has_testcase, testcase_ref_url): Loaded) -> Result<ResultView, StoreError> {
+    let missing = |what: &str| StoreError::Corrupt { seq: id, reason: format!("{what} is missing") };
+    let body = body.ok_or_else(|| missing("its log entry"))?;
+    if !has_testcase {
+        return Err(missing("its testcase"));
+    }
+    Ok(ResultView { id, record: decode_result(id, &body)?, testcase_ref_url })
+}
 
 /// A result record from its log body.
 fn decode_result(seq: i64, body: &str) -> Result<ResultRecord, StoreError> {
@@ -197,7 +205,8 @@ impl ReadStore for PgReader {
         // lose anything; an error here only means it was already closed (or the
         // connection is gone).
         if !self.conn.forget_deferred() {
-            let _ = self.conn.batch("COMMIT");
+            // Not waited for: the next statement on this connection queues behind it.
+            self.conn.send("COMMIT");
         }
     }
 
@@ -255,18 +264,21 @@ impl ReadStore for PgReader {
     }
 
     fn results(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
-        let r = plan::resolve(&self.conn, q, true)?;
+        let r = plan::resolve(&self.conn, &self.names, q, true)?;
         if r.empty {
             return Ok(Vec::new());
         }
         let driver = plan::choose_driver(&self.conn, &r, true)?;
         let page = Page { ascending: q.ascending, window: Some((q.limit.saturating_add(1), q.offset())) };
-        let rows = plan::rows(&self.conn, &plan::select(&r, driver, page))?;
-        self.load(&rows)
+        plan::select_with_bodies(&r, driver, page)
+            .run(&self.conn)?
+            .iter()
+            .map(|row| view_of(row.try_get(0)?, (row.try_get(3)?, row.try_get(4)?, row.try_get(5)?)))
+            .collect()
     }
 
     fn latest(&self, q: &ResultQuery) -> Result<Vec<ResultView>, StoreError> {
-        let r = plan::resolve(&self.conn, q, false)?;
+        let r = plan::resolve(&self.conn, &self.names, q, false)?;
         if r.empty {
             return Ok(Vec::new());
         }
