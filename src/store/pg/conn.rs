@@ -208,6 +208,11 @@ impl Conn {
     pub fn pipeline(&self, statements: &[(&str, Params)]) -> Result<Vec<Vec<Row>>, StoreError> {
         let prepared: Vec<Statement> =
             statements.iter().map(|(sql, _)| self.statement(sql)).collect::<Result<_, _>>()?;
+        if self.values_plans {
+            let typed: Vec<_> = prepared.iter().zip(statements).map(|(s, (_, p))| Self::typed(s, p)).collect();
+            let queries = statements.iter().zip(&typed).map(|((sql, _), t)| self.client.query_typed(sql, t));
+            return self.run(futures_util::future::try_join_all(queries));
+        }
         let queries = prepared.iter().zip(statements).map(|(s, (_, params))| self.client.query(s, params));
         self.run(futures_util::future::try_join_all(queries))
     }

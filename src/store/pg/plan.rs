@@ -80,9 +80,14 @@ impl Sql {
         self.varying |= n > CACHED_REPEATS;
     }
 
+    /// Its parameters, as a statement takes them.
+    fn param_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
+        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
+    }
+
     /// Runs the statement: prepared once per connection unless its text varies a lot.
     pub fn run(&self, conn: &Conn) -> Result<Vec<Row>, StoreError> {
-        let params: Vec<&(dyn ToSql + Sync)> = self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect();
+        let params = self.param_refs();
         match (self.varying, self.generic) {
             (true, _) => conn.query_once(&self.text, &params),
             (false, true) => conn.query_generic(&self.text, &params),
@@ -418,30 +423,53 @@ fn data_filter_ids(conn: &Conn, names: &NameIds, f: &DataFilter) -> Result<Optio
     Ok(Some((key, values)))
 }
 
-/// Counts (up to `cap`) the rows a candidate driver would produce.
-fn estimate(conn: &Conn, r: &Resolved, driver: Driver, cap: i64) -> Result<i64, StoreError> {
+/// The count (up to `cap`) of the rows a candidate driver would produce: the statement
+/// that counts them, or the count itself when no statement is needed.
+fn estimate(r: &Resolved, driver: Driver, cap: i64) -> Result<Sql, i64> {
     let mut sql = Sql::default();
     let inner = match driver {
-        Driver::Time => return Ok(cap),
-        Driver::Ids => return Ok(r.ids.as_ref().map_or(cap, |ids| ids.len() as i64)),
+        Driver::Time => return Err(cap),
+        Driver::Ids => return Err(r.ids.as_ref().map_or(cap, |ids| ids.len() as i64)),
         Driver::Testcase => match &r.testcases {
             Some(t) => format!("SELECT 1 FROM results WHERE testcase_id {}", sql.in_ints(t)),
-            None => return Ok(cap),
+            None => return Err(cap),
         },
         Driver::Groups => match &r.groups {
             Some(g) => format!("SELECT 1 FROM result_groups WHERE group_id {}", sql.in_ints(g)),
-            None => return Ok(cap),
+            None => return Err(cap),
         },
         Driver::Data(i) => match r.data.get(i) {
             Some(DataCond::Ids { key, values }) => {
                 let k = sql.param(*key);
                 format!("SELECT 1 FROM result_data WHERE key_id = {k} AND value_id {}", sql.in_ints(values))
             }
-            _ => return Ok(cap),
+            _ => return Err(cap),
         },
     };
     sql.text = format!("SELECT count(*) FROM ({inner} LIMIT {}) x", sql.param(cap));
-    Ok(sql.run(conn)?.first().map(|row| row.try_get(0)).transpose()?.unwrap_or(0))
+    Ok(sql)
+}
+
+/// The counts (up to `cap`) of every candidate driver, counted in one pipeline.
+fn estimates(conn: &Conn, r: &Resolved, drivers: &[Driver], cap: i64) -> Result<Vec<i64>, StoreError> {
+    let mut counts = Vec::with_capacity(drivers.len());
+    let mut statements = Vec::new();
+    for (i, d) in drivers.iter().enumerate() {
+        match estimate(r, *d, cap) {
+            Ok(sql) => {
+                statements.push((i, sql));
+                counts.push(0);
+            }
+            Err(n) => counts.push(n),
+        }
+    }
+    let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements.iter().map(|(_, sql)| sql.param_refs()).collect();
+    let pipeline: Vec<(&str, &[&(dyn ToSql + Sync)])> =
+        statements.iter().zip(&params).map(|((_, sql), p)| (sql.text.as_str(), p.as_slice())).collect();
+    for ((i, _), rows) in statements.iter().zip(conn.pipeline(&pipeline)?) {
+        counts[*i] = rows.first().map(|row| row.try_get(0)).transpose()?.unwrap_or(0);
+    }
+    Ok(counts)
 }
 
 /// Picks the driver: the candidate with the fewest rows if one has fewer than `SMALL`;
@@ -469,8 +497,7 @@ pub(super) fn choose_driver(conn: &Conn, r: &Resolved, paged: bool) -> Result<Dr
     let mut cap = 64;
     loop {
         let mut best = (Driver::Time, cap);
-        for d in &candidates {
-            let n = estimate(conn, r, *d, cap)?;
+        for (d, n) in candidates.iter().zip(estimates(conn, r, &candidates, cap)?) {
             if n < best.1 {
                 best = (*d, n);
             }
