@@ -3,7 +3,8 @@
 //! that is a round trip each (a `submit` ran at ~4k results/s). So a result's uuid is
 //! indexed at once (later results of the batch see it) and the rest waits in `pending`
 //! until something reads the tables or the transaction commits: then every name the batch
-//! lacks is created and looked up with one statement pair per table, and the rows follow.
+//! lacks is created and looked up with one statement pair per table, all tables in one
+//! pipeline (insight keys, which name testcase ids, in a second), and the rows follow.
 
 use super::writer::{PgWriter, Stamp};
 use crate::model::ResultRecord;
@@ -60,37 +61,57 @@ impl PgWriter {
         groups.retain(|g| !self.groups.contains_key(g));
         keys.retain(|k| !self.keys.contains_key(k));
         values.retain(|v| !self.values.contains_key(v));
+        let (names, groups, keys, values) = (&names.0[..], &groups.0[..], &keys.0[..], &values.0[..]);
+        let name_keys: Vec<Vec<u8>> = names.iter().map(|t| super::text_key(t)).collect();
+        let value_keys: Vec<Vec<u8>> = values.iter().map(|t| super::text_key(t)).collect();
+        let (name_rows, name_keys_only): ([Param; 2], [Param; 1]) = ([&names, &name_keys], [&name_keys]);
+        let (value_rows, value_keys_only): ([Param; 2], [Param; 1]) = ([&values, &value_keys], [&value_keys]);
+        let (groups_only, keys_only): ([Param; 1], [Param; 1]) = ([&groups], [&keys]);
+        // Each table's INSERT, then the SELECT reading its ids back: all in one pipeline
+        // (the server runs them in order), and which cache each SELECT fills.
+        let mut statements: Vec<(&str, &[Param])> = Vec::new();
+        let mut fills: Vec<Cache> = Vec::new();
         if !names.is_empty() {
-            let found = self.bulk_by_key(
+            statements.push((
                 "INSERT INTO testcase(name, name_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
-                "SELECT id, name FROM testcase WHERE name_key = ANY($1)",
-                &names,
-            )?;
-            self.remember_all(found, |w| &mut w.testcases);
+                &name_rows,
+            ));
+            statements.push(("SELECT id, name FROM testcase WHERE name_key = ANY($1)", &name_keys_only));
+            fills.push(|w| &mut w.testcases);
         }
         if !groups.is_empty() {
-            let found = self.bulk(
-                "INSERT INTO grp(uuid) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
+            statements
+                .push(("INSERT INTO grp(uuid) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING", &groups_only));
+            statements.push((
                 "SELECT id, uuid FROM grp WHERE md5(uuid) IN (SELECT md5(u) FROM unnest($1::text[]) u)",
-                &groups,
-            )?;
-            self.remember_all(found, |w| &mut w.groups);
+                &groups_only,
+            ));
+            fills.push(|w| &mut w.groups);
         }
         if !keys.is_empty() {
-            let found = self.bulk(
+            statements.push((
                 "INSERT INTO data_keys(key) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
-                "SELECT id, key FROM data_keys WHERE key = ANY($1)",
-                &keys,
-            )?;
-            self.remember_all(found, |w| &mut w.keys);
+                &keys_only,
+            ));
+            statements.push(("SELECT id, key FROM data_keys WHERE key = ANY($1)", &keys_only));
+            fills.push(|w| &mut w.keys);
         }
         if !values.is_empty() {
-            let found = self.bulk_by_key(
+            statements.push((
                 "INSERT INTO data_values(value, value_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
-                "SELECT id, value FROM data_values WHERE value_key = ANY($1)",
-                &values,
-            )?;
-            self.remember_all(found, |w| &mut w.values);
+                &value_rows,
+            ));
+            statements.push(("SELECT id, value FROM data_values WHERE value_key = ANY($1)", &value_keys_only));
+            fills.push(|w| &mut w.values);
+        }
+        if !statements.is_empty() {
+            let answers = self.conn.pipeline(&statements)?;
+            for (rows, fill) in answers.iter().skip(1).step_by(2).zip(fills) {
+                for r in rows {
+                    let (id, text): (i64, String) = (r.try_get(0)?, r.try_get(1)?);
+                    super::apply::remember(fill(self), &text, id);
+                }
+            }
         }
         self.intern_run_keys(pending)
     }
@@ -121,18 +142,21 @@ impl PgWriter {
             scenarios.push(*s);
             arches.push(*a);
         }
-        self.conn.exec(
-            "INSERT INTO run_keys(testcase_id, scenario, arch) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
-             ON CONFLICT DO NOTHING",
-            &[&ids, &scenarios, &arches],
-        )?;
-        let rows = self.conn.query(
-            "SELECT k.id, k.testcase_id, k.scenario, k.arch FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n(t, s, a)
-             JOIN run_keys k ON k.testcase_id = n.t AND md5(k.scenario) = md5(n.s) AND md5(k.arch) = md5(n.a)
-                 AND k.scenario = n.s AND k.arch = n.a",
-            &[&ids, &scenarios, &arches],
-        )?;
-        for r in rows {
+        let params: [Param; 3] = [&ids, &scenarios, &arches];
+        let answers = self.conn.pipeline(&[
+            (
+                "INSERT INTO run_keys(testcase_id, scenario, arch) SELECT * FROM unnest($1::bigint[], $2::text[], $3::text[])
+                 ON CONFLICT DO NOTHING",
+                &params,
+            ),
+            (
+                "SELECT k.id, k.testcase_id, k.scenario, k.arch FROM unnest($1::bigint[], $2::text[], $3::text[]) AS n(t, s, a)
+                 JOIN run_keys k ON k.testcase_id = n.t AND md5(k.scenario) = md5(n.s) AND md5(k.arch) = md5(n.a)
+                     AND k.scenario = n.s AND k.arch = n.a",
+                &params,
+            ),
+        ])?;
+        for r in answers.into_iter().nth(1).unwrap_or_default() {
             let (id, t, s, a): (i64, i64, String, String) =
                 (r.try_get(0)?, r.try_get(1)?, r.try_get(2)?, r.try_get(3)?);
             let text = super::apply::run_key_text(t, &s, &a);
@@ -140,36 +164,13 @@ impl PgWriter {
         }
         Ok(())
     }
-
-    /// Inserts `texts` (`$1`) and reads back `(id, text)` of each.
-    fn bulk(&self, insert: &str, select: &str, texts: &Ordered<'_>) -> Result<Vec<(i64, String)>, StoreError> {
-        let texts: &[&str] = &texts.0;
-        self.conn.exec(insert, &[&texts])?;
-        let rows = self.conn.query(select, &[&texts])?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
-    }
-
-    /// [`PgWriter::bulk`] for tables unique by a text's blake3 key (`$2` of the INSERT,
-    /// `$1` of the SELECT).
-    fn bulk_by_key(&self, insert: &str, select: &str, texts: &Ordered<'_>) -> Result<Vec<(i64, String)>, StoreError> {
-        let texts: &[&str] = &texts.0;
-        let keys: Vec<Vec<u8>> = texts.iter().map(|t| super::text_key(t)).collect();
-        self.conn.exec(insert, &[&texts, &keys])?;
-        let rows = self.conn.query(select, &[&keys])?;
-        rows.iter().map(|r| Ok((r.try_get(0)?, r.try_get(1)?))).collect()
-    }
-
-    fn remember_all(
-        &mut self,
-        found: Vec<(i64, String)>,
-        cache: impl Fn(&mut Self) -> &mut foldhash::HashMap<String, i64>,
-    ) {
-        let cache = cache(self);
-        for (id, text) in found {
-            super::apply::remember(cache, &text, id);
-        }
-    }
 }
+
+/// A statement parameter.
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
+/// Which id cache a SELECT of [`PgWriter::intern_names`] fills.
+type Cache = fn(&mut PgWriter) -> &mut foldhash::HashMap<String, i64>;
 
 /// Texts in the order first inserted, each once.
 #[derive(Default)]
@@ -184,9 +185,5 @@ impl<'a> Ordered<'a> {
 
     fn retain(&mut self, keep: impl Fn(&str) -> bool) {
         self.0.retain(|t| keep(t));
-    }
-
-    fn is_empty(&self) -> bool {
-        self.0.is_empty()
     }
 }

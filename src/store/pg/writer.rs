@@ -18,6 +18,9 @@ pub(super) use crate::store::writer::{Head, Stamp};
 use crate::store::{ImportOutcome, Prepared, PruneStep, SharedDict, StoreError, Written};
 use foldhash::HashMap;
 
+/// A statement parameter.
+type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
+
 /// Id caches hold only committed or current-transaction ids (cleared on rollback); ids
 /// are never changed once committed, so another server's writes cannot make them stale.
 pub struct PgWriter {
@@ -49,6 +52,32 @@ pub struct PgWriter {
     pub(super) absent_uuids: std::collections::HashSet<Vec<u8>>,
     /// Whether a transaction is open (a nested `run_transaction` runs inside it).
     in_transaction: bool,
+    /// What the next transaction's batch names, looked up in its first round trip.
+    expected: Expected,
+}
+
+/// The result uuids (keys) and testcase names of a batch about to be written: whether
+/// the uuids are stored and the testcases' `ref_url`s are read with the transaction's
+/// BEGIN and lock, in the same round trip.
+#[derive(Default)]
+struct Expected {
+    uuids: Vec<Vec<u8>>,
+    testcases: Vec<String>,
+}
+
+impl Expected {
+    fn of<'a>(bodies: impl Iterator<Item = &'a Body>) -> Expected {
+        let mut expected = Expected::default();
+        for body in bodies {
+            if let Body::Result(r) = body {
+                expected.uuids.push(crate::store::uuid_key(&r.uuid));
+                if !expected.testcases.contains(&r.testcase.name) {
+                    expected.testcases.push(r.testcase.name.clone());
+                }
+            }
+        }
+        expected
+    }
 }
 
 impl PgWriter {
@@ -73,6 +102,7 @@ impl PgWriter {
             commit_took: None,
             absent_uuids: Default::default(),
             in_transaction: false,
+            expected: Expected::default(),
         }
     }
 
@@ -97,16 +127,25 @@ impl PgWriter {
         outcome
     }
 
-    /// Opens the transaction and takes the write lock, then reads the chain heads and the
+    /// Opens the transaction and takes the write lock, then reads the chain heads, the
     /// next log position (another server may have written since this one's last
-    /// transaction): one pipeline, run by the server in this order.
+    /// transaction) and what the batch names ([`Expected`]): one pipeline, run by the
+    /// server in this order.
     fn begin(&mut self) -> Result<(), StoreError> {
-        let answers = self.conn.pipeline(&[
+        let expected = std::mem::take(&mut self.expected);
+        let name_keys: Vec<Vec<u8>> = expected.testcases.iter().map(|n| super::text_key(n)).collect();
+        let (uuids, names): ([Param; 1], [Param; 1]) = ([&expected.uuids], [&name_keys]);
+        let mut statements: Vec<(&str, &[Param])> = vec![
             ("BEGIN", &[]),
             ("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]),
             ("SELECT id, node, head_seq, head_hash, head_ts FROM origins", &[]),
             ("SELECT coalesce(max(seq), 0) + 1 FROM log", &[]),
-        ])?;
+        ];
+        if !expected.uuids.is_empty() {
+            statements.push(("SELECT DISTINCT uuid FROM result_uuids WHERE uuid = ANY($1)", &uuids));
+            statements.push(("SELECT name, ref_url FROM testcase WHERE name_key = ANY($1)", &names));
+        }
+        let answers = self.conn.pipeline(&statements)?;
         self.origins.clear();
         self.heads.clear();
         let empty = Vec::new();
@@ -123,6 +162,19 @@ impl PgWriter {
         }
         let next = answers.get(3).and_then(|rows| rows.first());
         self.next_seq = next.map(|r| r.try_get(0)).transpose()?.unwrap_or(1);
+        if let (Some(held), Some(testcases)) = (answers.get(4), answers.get(5)) {
+            let held: std::collections::HashSet<Vec<u8>> =
+                held.iter().map(|r| r.try_get(0)).collect::<Result<_, tokio_postgres::Error>>()?;
+            self.absent_uuids.extend(expected.uuids.into_iter().filter(|k| !held.contains(k)));
+            // Under the lock nobody else changes them; this transaction's own changes to a
+            // `ref_url` forget them (see `flush_lww`). A testcase not stored yet has none.
+            for name in expected.testcases {
+                self.ref_urls.insert(name, None);
+            }
+            for row in testcases {
+                self.ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
+            }
+        }
         Ok(())
     }
 
@@ -408,10 +460,10 @@ impl WriteStore for PgWriter {
     }
 
     fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
-        self.transaction(|w| {
-            w.prefetch_uuids(jobs.iter().flat_map(|(job, _)| job.iter().map(|p| &p.body)))?;
-            jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect()
-        })
+        if !self.in_transaction {
+            self.expected = Expected::of(jobs.iter().flat_map(|(job, _)| job.iter().map(|p| &p.body)));
+        }
+        self.transaction(|w| jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect())
     }
 
     fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError> {
