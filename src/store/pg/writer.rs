@@ -54,6 +54,9 @@ pub struct PgWriter {
     in_transaction: bool,
     /// What the next transaction's batch names, looked up in its first round trip.
     expected: Expected,
+    /// The newest log position this writer knows committed: read under the lock at each
+    /// BEGIN, raised at each COMMIT (another server's later ones arrive by NOTIFY).
+    known_seq: i64,
 }
 
 /// The result uuids (keys) and testcase names of a batch about to be written: whether
@@ -103,6 +106,7 @@ impl PgWriter {
             absent_uuids: Default::default(),
             in_transaction: false,
             expected: Expected::default(),
+            known_seq: 0,
         }
     }
 
@@ -162,6 +166,7 @@ impl PgWriter {
         }
         let next = answers.get(3).and_then(|rows| rows.first());
         self.next_seq = next.map(|r| r.try_get(0)).transpose()?.unwrap_or(1);
+        self.known_seq = self.known_seq.max(self.next_seq - 1);
         if let (Some(held), Some(testcases)) = (answers.get(4), answers.get(5)) {
             let held: std::collections::HashSet<Vec<u8>> =
                 held.iter().map(|r| r.try_get(0)).collect::<Result<_, tokio_postgres::Error>>()?;
@@ -240,6 +245,7 @@ impl PgWriter {
         let started = std::time::Instant::now();
         super::rows::run(&self.conn, &statements)?;
         self.commit_took = Some(started.elapsed());
+        self.known_seq = self.known_seq.max(newest.unwrap_or(0));
         Ok(())
     }
 
@@ -520,8 +526,13 @@ impl WriteStore for PgWriter {
         })
     }
 
+    /// No round trip once a transaction has run: the server's write queue asks after
+    /// every batch, and what other servers commit later reaches it by NOTIFY.
     fn last_seq(&self) -> Result<i64, StoreError> {
-        let stored: i64 = self.conn.one("SELECT coalesce(max(seq), 0) FROM log", &[])?.try_get(0)?;
+        let stored: i64 = match self.known_seq {
+            0 => self.conn.one("SELECT coalesce(max(seq), 0) FROM log", &[])?.try_get(0)?,
+            known => known,
+        };
         Ok(stored.max(self.wrote_up_to.unwrap_or(0)))
     }
 
