@@ -244,3 +244,28 @@ fn sqlite_and_postgresql_answer_alike_for_the_same_input() {
         assert_eq!(a.text.replace(&sqlite.base, "BASE"), b.text.replace(&pg.base, "BASE"), "{q}");
     }
 }
+
+/// A server on the database's own host can reach it through its Unix socket: the socket
+/// directory, URL-encoded, in the host's place (as the README shows).
+#[test]
+fn a_server_reaches_postgresql_through_its_unix_socket() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let Ok(dir) = std::env::var("VERDICT_TEST_POSTGRES_SOCKET") else {
+        assert!(std::env::var_os("VERDICT_REQUIRE_POSTGRES").is_none(), "VERDICT_TEST_POSTGRES_SOCKET is not set");
+        eprintln!("no VERDICT_TEST_POSTGRES_SOCKET (the socket directory of the test server): not run");
+        return;
+    };
+    let db = ScratchDb::new(&admin);
+    let encoded = dir.replace('%', "%25").replace('/', "%2F");
+    let url = db.url.replacen("@127.0.0.1:", &format!("@{encoded}:"), 1);
+    assert_ne!(url, db.url, "the test database is not on 127.0.0.1: {}", db.url);
+    let s = TestServer::start_on(Path::new(&url), &[]);
+    post_tagged(&s, "u", 3);
+    assert_eq!(s.get("/api/v2.0/results?item=u-2").data().len(), 1);
+    let name = db.url.rsplit('/').next().unwrap();
+    let over_socket = crate::support::psql(
+        &admin,
+        &format!("SELECT count(*) FROM pg_stat_activity WHERE datname = '{name}' AND client_port = -1"),
+    );
+    assert!(over_socket.parse::<i64>().unwrap() >= 1, "no connection over the Unix socket");
+}
