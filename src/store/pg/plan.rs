@@ -472,14 +472,8 @@ fn estimates(conn: &Conn, r: &Resolved, drivers: &[Driver], cap: i64) -> Result<
     Ok(counts)
 }
 
-/// Picks the driver: the candidate with the fewest rows if one has fewer than `SMALL`;
-/// otherwise, for a paged list (`paged`), a single-valued data filter, whose postings come
-/// in time order so a page needs no sort; otherwise the time index.
-pub(super) fn choose_driver(conn: &Conn, r: &Resolved, paged: bool) -> Result<Driver, StoreError> {
-    if r.ids.is_some() {
-        // A handful of named results: nothing is cheaper.
-        return Ok(Driver::Ids);
-    }
+/// The filters that could drive a query (besides the time index), in counting order.
+fn candidates(r: &Resolved) -> Vec<Driver> {
     let mut candidates = Vec::new();
     if r.testcases.is_some() {
         candidates.push(Driver::Testcase);
@@ -488,6 +482,29 @@ pub(super) fn choose_driver(conn: &Conn, r: &Resolved, paged: bool) -> Result<Dr
         candidates.push(Driver::Groups);
     }
     candidates.extend((0..r.data.len()).filter(|i| matches!(r.data[*i], DataCond::Ids { .. })).map(Driver::Data));
+    candidates
+}
+
+/// For `/results/latest`: the one filter that could drive, when there is exactly one. What
+/// [`choose_driver`] would decide for it by counting up to `SMALL` rows, reading its rows
+/// up to `SMALL` decides too (fewer: it drives, and those are all its rows; else the time
+/// index drives), in the same round trip as the rows themselves.
+pub(super) fn lone_candidate(r: &Resolved) -> Option<(Driver, i64)> {
+    match candidates(r).as_slice() {
+        [one] if r.ids.is_none() => Some((*one, SMALL)),
+        _ => None,
+    }
+}
+
+/// Picks the driver: the candidate with the fewest rows if one has fewer than `SMALL`;
+/// otherwise, for a paged list (`paged`), a single-valued data filter, whose postings come
+/// in time order so a page needs no sort; otherwise the time index.
+pub(super) fn choose_driver(conn: &Conn, r: &Resolved, paged: bool) -> Result<Driver, StoreError> {
+    if r.ids.is_some() {
+        // A handful of named results: nothing is cheaper.
+        return Ok(Driver::Ids);
+    }
+    let candidates = candidates(r);
     let ordered = candidates.iter().copied().find(|d| r.is_ordered(*d));
     if paged && candidates.len() == 1 && ordered.is_some() {
         return Ok(candidates[0]);

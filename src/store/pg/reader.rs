@@ -95,13 +95,25 @@ impl PgReader {
     }
 
     /// `/results/latest` without `_distinct_on`: per testcase every matching row at its
-    /// newest time, from all rows of a small driver or one probe per testcase.
-    fn newest_per_testcase(&self, r: &plan::Resolved, driver: Driver) -> Result<Vec<IndexRow>, StoreError> {
+    /// newest time, from all rows of a small driver or one probe per testcase. A lone
+    /// candidate driver is tried by reading its rows (see [`plan::lone_candidate`]), which
+    /// saves the round trip that counts them.
+    fn newest_per_testcase(&self, r: &plan::Resolved) -> Result<Vec<IndexRow>, StoreError> {
+        let (driver, rows) = match plan::lone_candidate(r) {
+            Some((driver, small)) => {
+                let first = Page { ascending: false, window: Some((small, 0)) };
+                let rows = plan::rows(&self.conn, &plan::select(r, driver, first))?;
+                if rows.len() as i64 >= small { (Driver::Time, None) } else { (driver, Some(rows)) }
+            }
+            None => (plan::choose_driver(&self.conn, r, false)?, None),
+        };
         if !driver.is_small() {
             return plan::rows(&self.conn, &plan::select_newest_per_testcase(r));
         }
-        let all = Page { ascending: false, window: None };
-        let rows = plan::rows(&self.conn, &plan::select(r, driver, all))?;
+        let rows = match rows {
+            Some(rows) => rows,
+            None => plan::rows(&self.conn, &plan::select(r, driver, Page { ascending: false, window: None }))?,
+        };
         // Rows are newest first: a testcase's first row sets its newest time.
         let mut newest: HashMap<i64, i64> = HashMap::new();
         Ok(rows.into_iter().filter(|&(_, testcase, time)| *newest.entry(testcase).or_insert(time) == time).collect())
@@ -282,10 +294,10 @@ impl ReadStore for PgReader {
         if r.empty {
             return Ok(Vec::new());
         }
-        let driver = plan::choose_driver(&self.conn, &r, false)?;
         let mut picked = if q.distinct_on.is_empty() {
-            self.newest_per_testcase(&r, driver)?
+            self.newest_per_testcase(&r)?
         } else {
+            let driver = plan::choose_driver(&self.conn, &r, false)?;
             let rows = plan::faceted_rows(&self.conn, &plan::select_faceted(&r, driver))?;
             let rows = rows.into_iter().filter(|(_, facets)| r.facets_match(facets));
             self.newest_per_distinct(rows, &q.distinct_on)?
