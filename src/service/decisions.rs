@@ -94,7 +94,7 @@ impl Service {
         let f = move |r: &dyn ReadStore| {
             decide_cached(r, &gate, body.as_ref(), &urls, Timestamp::now(), &service.inner.quarantines)
         };
-        let answer = if anchored && self.inline_reads() { self.read_now(f) } else { self.read(f).await };
+        let answer = self.read_quick(anchored, f).await;
         let satisfied = answer.as_ref().ok().map(|v| v.get("policies_satisfied").and_then(Value::as_bool));
         self.inner.metrics.decision(satisfied.map(|s| s.unwrap_or(false)));
         answer

@@ -466,11 +466,15 @@ impl Service {
         self.inner.reads.pool().with(f)
     }
 
-    /// Whether a quick read may run on the async worker: not when reads wait on the
-    /// network (PostgreSQL), where a worker waiting on round trips stalls every request
-    /// queued on it.
-    fn inline_reads(&self) -> bool {
-        self.inner.reads.backend().reads_in_process()
+    /// Runs a read the caller knows to be `quick` inline, on the async worker, unless reads
+    /// wait on the network (PostgreSQL: a worker waiting on round trips stalls every
+    /// request queued on it); any other read on the blocking pool.
+    async fn read_quick<T, F>(&self, quick: bool, f: F) -> Result<T, ServiceError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&dyn ReadStore) -> Result<T, ServiceError> + Send + 'static,
+    {
+        if quick && self.inner.reads.backend().reads_in_process() { self.read_now(f) } else { self.read(f).await }
     }
 
     /// Reads a result query inline when it is anchored on an exact filter and not deep
@@ -480,7 +484,7 @@ impl Service {
         T: Send + 'static,
         F: FnOnce(&dyn ReadStore) -> Result<T, ServiceError> + Send + 'static,
     {
-        if anchored && offset <= 10_000 && self.inline_reads() { self.read_now(f) } else { self.read(f).await }
+        self.read_quick(anchored && offset <= 10_000, f).await
     }
 
     async fn write(&self, bodies: Vec<Body>) -> Result<Vec<Written>, ServiceError> {

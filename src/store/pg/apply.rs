@@ -47,6 +47,8 @@ pub(super) fn remember(cache: &mut HashMap<String, i64>, text: &str, id: i64) {
     cache.insert(text.to_owned(), id);
 }
 
+/// Which of the uuid keys `$1` are stored (see `absent_uuids`).
+pub(super) const HELD_UUIDS: &str = "SELECT DISTINCT uuid FROM result_uuids WHERE uuid = ANY($1)";
 impl PgWriter {
     /// Applies one entry's body to the derived tables; the result id for results.
     pub(super) fn apply(
@@ -192,7 +194,12 @@ impl PgWriter {
         if keys.len() < 2 {
             return Ok(());
         }
-        let held = self.conn.query("SELECT DISTINCT uuid FROM result_uuids WHERE uuid = ANY($1)", &[&keys])?;
+        let held = self.conn.query(HELD_UUIDS, &[&keys])?;
+        self.note_absent(keys, &held)
+    }
+
+    /// Remembers which of `keys` are not stored, given the rows [`HELD_UUIDS`] returned.
+    pub(super) fn note_absent(&mut self, keys: Vec<Vec<u8>>, held: &[tokio_postgres::Row]) -> Result<(), StoreError> {
         let held: std::collections::HashSet<Vec<u8>> =
             held.iter().map(|r| r.try_get(0)).collect::<Result<_, tokio_postgres::Error>>()?;
         self.absent_uuids.extend(keys.into_iter().filter(|k| !held.contains(k)));

@@ -180,20 +180,17 @@ impl Conn {
 
     /// The row `sql` returns, if any (more than one is an error).
     pub fn opt(&self, sql: &str, params: Params) -> Result<Option<Row>, StoreError> {
-        let s = self.statement(sql)?;
-        if self.values_plans {
-            return self.run(self.client.query_typed_opt(sql, &Self::typed(&s, params)));
+        let mut rows = self.query(sql, params)?;
+        match rows.len() {
+            0 | 1 => Ok(rows.pop()),
+            n => Err(StoreError::Postgres(format!("query returned {n} rows where at most one was expected: {sql}"))),
         }
-        self.run(self.client.query_opt(&s, params))
     }
 
     /// The one row `sql` returns.
     pub fn one(&self, sql: &str, params: Params) -> Result<Row, StoreError> {
-        let s = self.statement(sql)?;
-        if self.values_plans {
-            return self.run(self.client.query_typed_one(sql, &Self::typed(&s, params)));
-        }
-        self.run(self.client.query_one(&s, params))
+        self.opt(sql, params)?
+            .ok_or_else(|| StoreError::Postgres(format!("query returned no row where one was expected: {sql}")))
     }
 
     /// Runs `sql`; how many rows it changed.

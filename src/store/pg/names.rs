@@ -10,43 +10,47 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// Which table a name is in.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(super) enum Kind {
     Testcase,
     DataKey,
     DataValue,
 }
 
-/// Names remembered at most; past it the cache starts over (a cheap bound: a miss only
-/// costs the round trip the cache saves).
+/// Names remembered at most per kind; past it the kind's cache starts over (a cheap
+/// bound: a miss only costs the round trip the cache saves).
 const MAX: usize = 200_000;
 
-/// Name → id, per kind.
+/// Name → id, one map per kind.
 #[derive(Default)]
 pub(super) struct NameIds {
-    ids: Mutex<HashMap<(Kind, String), i64>>,
+    ids: [Mutex<HashMap<String, i64>>; 3],
 }
 
 impl NameIds {
+    fn of(&self, kind: Kind) -> Option<std::sync::MutexGuard<'_, HashMap<String, i64>>> {
+        self.ids[kind as usize].lock().ok()
+    }
+
     /// The id of every name, or `None` if any is not remembered.
     pub fn all(&self, kind: Kind, names: &[String]) -> Option<Vec<i64>> {
-        let ids = self.ids.lock().ok()?;
-        names.iter().map(|n| ids.get(&(kind, n.clone())).copied()).collect()
+        let ids = self.of(kind)?;
+        names.iter().map(|n| ids.get(n).copied()).collect()
     }
 
     /// The id of `name`, if remembered.
     pub fn get(&self, kind: Kind, name: &str) -> Option<i64> {
-        self.ids.lock().ok()?.get(&(kind, name.to_owned())).copied()
+        self.of(kind)?.get(name).copied()
     }
 
     /// Remembers ids read from the database.
     pub fn put(&self, kind: Kind, found: impl IntoIterator<Item = (String, i64)>) {
-        let Ok(mut ids) = self.ids.lock() else { return };
+        let Some(mut ids) = self.of(kind) else { return };
         for (name, id) in found {
             if ids.len() >= MAX {
                 ids.clear();
             }
-            ids.insert((kind, name), id);
+            ids.insert(name, id);
         }
     }
 }

@@ -21,7 +21,7 @@ use tokio_postgres::Row;
 use tokio_postgres::types::ToSql;
 
 /// Below this many matching rows a filter drives the query.
-const SMALL: i64 = 4000;
+pub(super) const SMALL: i64 = 4000;
 
 /// The same threshold for paged lists.
 const PAGED_SMALL: i64 = 1024;
@@ -489,9 +489,9 @@ fn candidates(r: &Resolved) -> Vec<Driver> {
 /// [`choose_driver`] would decide for it by counting up to `SMALL` rows, reading its rows
 /// up to `SMALL` decides too (fewer: it drives, and those are all its rows; else the time
 /// index drives), in the same round trip as the rows themselves.
-pub(super) fn lone_candidate(r: &Resolved) -> Option<(Driver, i64)> {
+pub(super) fn lone_candidate(r: &Resolved) -> Option<Driver> {
     match candidates(r).as_slice() {
-        [one] if r.ids.is_none() => Some((*one, SMALL)),
+        [one] if r.ids.is_none() => Some(*one),
         _ => None,
     }
 }

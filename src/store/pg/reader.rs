@@ -100,10 +100,10 @@ impl PgReader {
     /// saves the round trip that counts them.
     fn newest_per_testcase(&self, r: &plan::Resolved) -> Result<Vec<IndexRow>, StoreError> {
         let (driver, rows) = match plan::lone_candidate(r) {
-            Some((driver, small)) => {
-                let first = Page { ascending: false, window: Some((small, 0)) };
+            Some(driver) => {
+                let first = Page { ascending: false, window: Some((plan::SMALL, 0)) };
                 let rows = plan::rows(&self.conn, &plan::select(r, driver, first))?;
-                if rows.len() as i64 >= small { (Driver::Time, None) } else { (driver, Some(rows)) }
+                if rows.len() as i64 >= plan::SMALL { (Driver::Time, None) } else { (driver, Some(rows)) }
             }
             None => (plan::choose_driver(&self.conn, r, false)?, None),
         };

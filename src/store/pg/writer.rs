@@ -146,7 +146,7 @@ impl PgWriter {
             ("SELECT coalesce(max(seq), 0) + 1 FROM log", &[]),
         ];
         if !expected.uuids.is_empty() {
-            statements.push(("SELECT DISTINCT uuid FROM result_uuids WHERE uuid = ANY($1)", &uuids));
+            statements.push((super::apply::HELD_UUIDS, &uuids));
             statements.push(("SELECT name, ref_url FROM testcase WHERE name_key = ANY($1)", &names));
         }
         let answers = self.conn.pipeline(&statements)?;
@@ -168,9 +168,7 @@ impl PgWriter {
         self.next_seq = next.map(|r| r.try_get(0)).transpose()?.unwrap_or(1);
         self.known_seq = self.known_seq.max(self.next_seq - 1);
         if let (Some(held), Some(testcases)) = (answers.get(4), answers.get(5)) {
-            let held: std::collections::HashSet<Vec<u8>> =
-                held.iter().map(|r| r.try_get(0)).collect::<Result<_, tokio_postgres::Error>>()?;
-            self.absent_uuids.extend(expected.uuids.into_iter().filter(|k| !held.contains(k)));
+            self.note_absent(expected.uuids, held)?;
             // Under the lock nobody else changes them; this transaction's own changes to a
             // `ref_url` forget them (see `flush_lww`). A testcase not stored yet has none.
             for name in expected.testcases {
