@@ -13,7 +13,8 @@ use crate::store::writer::runs::{duration_of, fail_of, failure_signature};
 use crate::store::{StoreError, uuid_key};
 use foldhash::HashMap;
 
-/// Interned-id caches are capped so a stream of unique texts cannot grow memory forever.
+/// Interned-id caches are capped so a stream of unique texts cannot grow memory forever:
+/// one past it is emptied before the next batch is interned (see [`PgWriter::trim_caches`]).
 const CACHE_MAX: usize = 100_000;
 
 /// The UPDATE applying a last-writer-wins value if its stamp is newer (origins compared
@@ -40,16 +41,26 @@ pub(super) fn run_key_text(testcase_id: i64, scenario: &str, arch: &str) -> Stri
     format!("{testcase_id}\u{1f}{scenario}\u{1f}{arch}")
 }
 
+/// Caches an id. Never empties the cache: a batch interns its names and then looks each
+/// up, and emptying it in between cost a round trip per name the batch had already
+/// interned (a `submit` naming 130k values made 30k single lookups).
 pub(super) fn remember(cache: &mut HashMap<String, i64>, text: &str, id: i64) {
-    if cache.len() >= CACHE_MAX {
-        cache.clear();
-    }
     cache.insert(text.to_owned(), id);
 }
 
 /// Which of the uuid keys `$1` are stored (see `absent_uuids`).
 pub(super) const HELD_UUIDS: &str = "SELECT DISTINCT uuid FROM result_uuids WHERE uuid = ANY($1)";
 impl PgWriter {
+    /// Empties each id cache grown past [`CACHE_MAX`]; between batches, so a cache holds
+    /// at most the cap plus one batch's names.
+    pub(super) fn trim_caches(&mut self) {
+        for cache in [&mut self.testcases, &mut self.groups, &mut self.keys, &mut self.values, &mut self.run_keys] {
+            if cache.len() >= CACHE_MAX {
+                cache.clear();
+            }
+        }
+    }
+
     /// Applies one entry's body to the derived tables; the result id for results.
     pub(super) fn apply(
         &mut self,

@@ -29,6 +29,7 @@ impl PgWriter {
             return Ok(());
         }
         let pending = std::mem::take(&mut self.pending);
+        self.trim_caches();
         self.intern_names(&pending)?;
         for p in &pending {
             let stamp = Stamp { ts: p.ts, origin: &p.origin, oseq: p.oseq };

@@ -120,6 +120,7 @@ impl PgWriter {
         }
         self.in_transaction = true;
         self.wrote_up_to = None;
+        self.trim_caches();
         let outcome = self.begin().and_then(|()| f(self)).and_then(|v| self.commit().map(|()| v));
         self.in_transaction = false;
         self.absent_uuids.clear();
@@ -199,7 +200,8 @@ impl PgWriter {
     fn commit(&mut self) -> Result<(), StoreError> {
         self.flush_lww()?;
         self.resolve_pending()?;
-        let rows = std::mem::take(&mut self.rows);
+        let mut rows = std::mem::take(&mut self.rows);
+        rows.sort();
         let mut statements = rows.statements();
         let heads: Vec<(i64, i64, Vec<u8>, i64)> = self
             .heads
