@@ -17,23 +17,39 @@ use foldhash::HashMap;
 /// one past it is emptied before the next batch is interned (see [`PgWriter::trim_caches`]).
 const CACHE_MAX: usize = 100_000;
 
-/// The UPDATE applying a last-writer-wins value if its stamp is newer (origins compared
-/// byte-wise, as SQLite compares them).
+/// The UPDATE applying a field's last-writer-wins values (`unnest` of value, ts, origin,
+/// origin_seq and row id; each row once), each only if its stamp is newer (origins
+/// compared byte-wise, as SQLite compares them). Testcases return their new `ref_url`s.
 fn lww_sql(field: LwwField) -> &'static str {
     match field {
-            LwwField::TestcaseRefUrl => {
-                "UPDATE testcase SET ref_url = $1, ref_url_ts = $2, ref_url_origin = $3, ref_url_oseq = $4
-                 WHERE id = $5 AND (ref_url_ts, ref_url_origin COLLATE \"C\", ref_url_oseq) < ($2, $3 COLLATE \"C\", $4)"
-            }
-            LwwField::GroupDescription => {
-                "UPDATE grp SET description = $1, description_ts = $2, description_origin = $3, description_oseq = $4
-                 WHERE id = $5 AND (description_ts, description_origin COLLATE \"C\", description_oseq) < ($2, $3 COLLATE \"C\", $4)"
-            }
-            LwwField::GroupRefUrl => {
-                "UPDATE grp SET ref_url = $1, ref_url_ts = $2, ref_url_origin = $3, ref_url_oseq = $4
-                 WHERE id = $5 AND (ref_url_ts, ref_url_origin COLLATE \"C\", ref_url_oseq) < ($2, $3 COLLATE \"C\", $4)"
-            }
+        LwwField::TestcaseRefUrl => {
+            "UPDATE testcase t SET ref_url = n.v, ref_url_ts = n.ts, ref_url_origin = n.o, ref_url_oseq = n.q
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS n(v, ts, o, q, id)
+             WHERE t.id = n.id AND (t.ref_url_ts, t.ref_url_origin COLLATE \"C\", t.ref_url_oseq) < (n.ts, n.o COLLATE \"C\", n.q)
+             RETURNING t.name, t.ref_url"
+        }
+        LwwField::GroupDescription => {
+            "UPDATE grp g SET description = n.v, description_ts = n.ts, description_origin = n.o, description_oseq = n.q
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS n(v, ts, o, q, id)
+             WHERE g.id = n.id
+                 AND (g.description_ts, g.description_origin COLLATE \"C\", g.description_oseq) < (n.ts, n.o COLLATE \"C\", n.q)"
+        }
+        LwwField::GroupRefUrl => {
+            "UPDATE grp g SET ref_url = n.v, ref_url_ts = n.ts, ref_url_origin = n.o, ref_url_oseq = n.q
+             FROM unnest($1::text[], $2::bigint[], $3::text[], $4::bigint[], $5::bigint[]) AS n(v, ts, o, q, id)
+             WHERE g.id = n.id AND (g.ref_url_ts, g.ref_url_origin COLLATE \"C\", g.ref_url_oseq) < (n.ts, n.o COLLATE \"C\", n.q)"
+        }
     }
+}
+
+/// One field's deferred values as `unnest` columns (see [`lww_sql`]).
+#[derive(Default)]
+struct LwwColumns {
+    values: Vec<Option<String>>,
+    ts: Vec<i64>,
+    origins: Vec<String>,
+    oseqs: Vec<i64>,
+    ids: Vec<i64>,
 }
 
 /// The cache key of an insight key.
@@ -217,15 +233,43 @@ impl PgWriter {
         Ok(())
     }
 
-    /// Applies the deferred last-writer-wins values (each only if newer than the stored).
+    /// Applies the deferred last-writer-wins values (each only if newer than the stored):
+    /// one UPDATE per field, all in one pipeline. The testcases' new `ref_url`s come back
+    /// and are remembered for answers; one not updated keeps the `ref_url` remembered.
     pub(super) fn flush_lww(&mut self) -> Result<(), StoreError> {
         // Pending results defer their testcases' and groups' fields when they are applied.
         self.resolve_pending()?;
-        if !self.lww.is_empty() {
-            self.ref_urls.clear();
+        if self.lww.is_empty() {
+            return Ok(());
         }
+        let fields = [LwwField::TestcaseRefUrl, LwwField::GroupDescription, LwwField::GroupRefUrl];
+        let mut columns: [LwwColumns; 3] = Default::default();
         for ((field, id), p) in std::mem::take(&mut self.lww) {
-            self.conn.exec(lww_sql(field), &[&p.value, &p.ts, &p.origin, &p.oseq, &id])?;
+            let c = &mut columns[match field {
+                LwwField::TestcaseRefUrl => 0,
+                LwwField::GroupDescription => 1,
+                LwwField::GroupRefUrl => 2,
+            }];
+            c.values.push(p.value);
+            c.ts.push(p.ts);
+            c.origins.push(p.origin);
+            c.oseqs.push(p.oseq);
+            c.ids.push(id);
+        }
+        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 5]> =
+            columns.iter().map(|c| [&c.values as _, &c.ts as _, &c.origins as _, &c.oseqs as _, &c.ids as _]).collect();
+        let statements: Vec<(&str, &[&(dyn tokio_postgres::types::ToSql + Sync)])> = fields
+            .iter()
+            .zip(&params)
+            .zip(&columns)
+            .filter(|(_, c)| !c.ids.is_empty())
+            .map(|((field, p), _)| (lww_sql(*field), &p[..]))
+            .collect();
+        let answers = self.conn.pipeline(&statements)?;
+        if !columns[0].ids.is_empty() {
+            for row in answers.first().into_iter().flatten() {
+                self.ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
+            }
         }
         Ok(())
     }

@@ -372,6 +372,35 @@ impl PgWriter {
         })
     }
 
+    /// Appends a job's bodies: whether each was created, or `None` for an input already
+    /// ingested (nothing appended).
+    fn append_job(&mut self, bodies: &[Prepared]) -> Result<Option<Vec<bool>>, StoreError> {
+        if let Some(Body::Ingest(i)) = bodies.first().map(|p| &p.body)
+            && self.ingested(&i.blake3)?
+        {
+            return Ok(None);
+        }
+        bodies.iter().map(|p| self.append_prepared(p)).collect::<Result<_, _>>().map(Some)
+    }
+
+    /// A job's answers, once its bodies are appended (see `append_job`) and, if it asks
+    /// for answers, the deferred fields are flushed.
+    fn answer_job(
+        &mut self,
+        bodies: &[Prepared],
+        answers: bool,
+        created: Option<Vec<bool>>,
+    ) -> Result<Vec<Written>, StoreError> {
+        let Some(created) = created else { return Ok(vec![Written::Ingest { created: false }]) };
+        if !answers {
+            return Ok(match bodies.first().map(|p| &p.body) {
+                Some(Body::Ingest(_)) => vec![Written::Ingest { created: true }],
+                _ => Vec::new(),
+            });
+        }
+        bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
+    }
+
     /// The answer for one appended body.
     fn written(&mut self, body: &Body, created: bool) -> Result<Written, StoreError> {
         let missing = |what: &str| StoreError::Corrupt { seq: 0, reason: format!("{what} not stored") };
@@ -465,28 +494,28 @@ impl WriteStore for PgWriter {
         self.transaction(|w| w.write_job(&prepared, true))
     }
 
+    /// Every job's entries first, then one flush of the fields they defer, then every
+    /// answer: the deferred fields cost one round trip per batch, not a few per request.
     fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
         if !self.in_transaction {
             self.expected = Expected::of(jobs.iter().flat_map(|(job, _)| job.iter().map(|p| &p.body)));
         }
-        self.transaction(|w| jobs.iter().map(|(job, answers)| w.write_job(job, *answers)).collect())
+        self.transaction(|w| {
+            let appended: Vec<Option<Vec<bool>>> =
+                jobs.iter().map(|(job, _)| w.append_job(job)).collect::<Result<_, _>>()?;
+            if jobs.iter().any(|(_, answers)| *answers) {
+                w.flush_lww()?;
+            }
+            jobs.iter().zip(appended).map(|((job, answers), created)| w.answer_job(job, *answers, created)).collect()
+        })
     }
 
     fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError> {
-        if let Some(Body::Ingest(i)) = bodies.first().map(|p| &p.body)
-            && self.ingested(&i.blake3)?
-        {
-            return Ok(vec![Written::Ingest { created: false }]);
+        let created = self.append_job(bodies)?;
+        if answers {
+            self.flush_lww()?;
         }
-        let created: Vec<bool> = bodies.iter().map(|p| self.append_prepared(p)).collect::<Result<_, _>>()?;
-        if !answers {
-            return Ok(match bodies.first().map(|p| &p.body) {
-                Some(Body::Ingest(_)) => vec![Written::Ingest { created: true }],
-                _ => Vec::new(),
-            });
-        }
-        self.flush_lww()?;
-        bodies.iter().zip(created).map(|(p, c)| self.written(&p.body, c)).collect()
+        self.answer_job(bodies, answers, created)
     }
 
     fn expect(&mut self, bodies: &mut dyn Iterator<Item = &Body>) -> Result<(), StoreError> {
