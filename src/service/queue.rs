@@ -175,6 +175,11 @@ fn run(mut writer: Box<dyn WriteStore>, mut rx: mpsc::Receiver<Job>, notify: &wa
         match first {
             Job::Exclusive(f) => f(writer.as_mut()),
             Job::Write { bodies, answers, reply } => {
+                // Where other servers write too: the requests arriving while this one
+                // waits for its turn join its batch (the commit reports a failure).
+                if let Err(e) = writer.await_turn() {
+                    tracing::debug!(error = %e, "waiting for the turn to write failed");
+                }
                 let mut batch = vec![(bodies, answers, reply)];
                 let mut queued = batch[0].0.len();
                 while queued < MAX_BATCH {

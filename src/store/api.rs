@@ -206,6 +206,13 @@ pub trait WriteStore: Send {
     /// flag says whether its caller wants the written records back (an HTTP answer) or only
     /// whether it was stored (the spool): building answers costs a read each.
     fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError>;
+    /// Called by the write queue when a write arrives, before it gathers the batch: a
+    /// store other servers write too waits here for its turn (their transactions hold
+    /// the write lock), so the batch takes in every request that arrived meanwhile. The
+    /// next `write_jobs` runs in that turn. An error here is reported by that call.
+    fn await_turn(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
     /// Inside a transaction: one caller's writes. A job that starts with the ingest of a
     /// file already recorded is skipped whole: that file's results are already stored.
     fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError>;

@@ -52,12 +52,18 @@ pub struct PgWriter {
     pub(super) absent_uuids: std::collections::HashSet<Vec<u8>>,
     /// Whether a transaction is open (a nested `run_transaction` runs inside it).
     in_transaction: bool,
+    /// Whether a transaction was opened and the write lock taken ahead of the next one
+    /// (see `await_turn`), which then runs in it.
+    turn: bool,
     /// What the next transaction's batch names, looked up in its first round trip.
     expected: Expected,
     /// The newest log position this writer knows committed: read under the lock at each
     /// BEGIN, raised at each COMMIT (another server's later ones arrive by NOTIFY).
     known_seq: i64,
 }
+
+/// Takes the write lock every server's write transaction holds (see `pg/mod.rs`).
+const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 
 /// The result uuids (keys) and testcase names of a batch about to be written: whether
 /// the uuids are stored and the testcases' `ref_url`s are read with the transaction's
@@ -105,6 +111,7 @@ impl PgWriter {
             commit_took: None,
             absent_uuids: Default::default(),
             in_transaction: false,
+            turn: false,
             expected: Expected::default(),
             known_seq: 0,
         }
@@ -140,21 +147,24 @@ impl PgWriter {
         let expected = std::mem::take(&mut self.expected);
         let name_keys: Vec<Vec<u8>> = expected.testcases.iter().map(|n| super::text_key(n)).collect();
         let (uuids, names): ([Param; 1], [Param; 1]) = ([&expected.uuids], [&name_keys]);
-        let mut statements: Vec<(&str, &[Param])> = vec![
-            ("BEGIN", &[]),
-            ("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK]),
-            ("SELECT id, node, head_seq, head_hash, head_ts FROM origins", &[]),
-            ("SELECT coalesce(max(seq), 0) + 1 FROM log", &[]),
-        ];
+        let lock: [Param; 1] = [&WRITE_LOCK];
+        let mut statements: Vec<(&str, &[Param])> = Vec::new();
+        if !std::mem::take(&mut self.turn) {
+            statements.extend([("BEGIN", &[][..]), (LOCK, &lock[..])]);
+        }
+        let turn_answers = statements.len();
+        statements.push(("SELECT id, node, head_seq, head_hash, head_ts FROM origins", &[]));
+        statements.push(("SELECT coalesce(max(seq), 0) + 1 FROM log", &[]));
         if !expected.uuids.is_empty() {
             statements.push((super::apply::HELD_UUIDS, &uuids));
             statements.push(("SELECT name, ref_url FROM testcase WHERE name_key = ANY($1)", &names));
         }
-        let answers = self.conn.pipeline(&statements)?;
+        let mut answers = self.conn.pipeline(&statements)?;
+        answers.drain(..turn_answers);
         self.origins.clear();
         self.heads.clear();
         let empty = Vec::new();
-        for row in answers.get(2).unwrap_or(&empty) {
+        for row in answers.first().unwrap_or(&empty) {
             let id: i64 = row.try_get(0)?;
             let hash: Vec<u8> = row.try_get(3)?;
             let hash = Hash::from_slice(&hash).ok_or_else(|| StoreError::Corrupt {
@@ -165,13 +175,13 @@ impl PgWriter {
             let seq: i64 = row.try_get(2)?;
             self.heads.insert(id, Head { seq: seq as u64, hash, ts: row.try_get(4)?, dirty: false });
         }
-        let next = answers.get(3).and_then(|rows| rows.first());
+        let next = answers.get(1).and_then(|rows| rows.first());
         self.next_seq = next.map(|r| r.try_get(0)).transpose()?.unwrap_or(1);
         self.known_seq = self.known_seq.max(self.next_seq - 1);
-        if let (Some(held), Some(testcases)) = (answers.get(4), answers.get(5)) {
+        if let (Some(held), Some(testcases)) = (answers.get(2), answers.get(3)) {
             self.note_absent(expected.uuids, held)?;
-            // Under the lock nobody else changes them; this transaction's own changes to a
-            // `ref_url` forget them (see `flush_lww`). A testcase not stored yet has none.
+            // Under the lock nobody else changes them; this transaction's own changes come
+            // back with its UPDATEs (see `flush_lww`). A testcase not stored yet has none.
             for name in expected.testcases {
                 self.ref_urls.insert(name, None);
             }
@@ -516,6 +526,23 @@ impl WriteStore for PgWriter {
             self.flush_lww()?;
         }
         self.answer_job(bodies, answers, created)
+    }
+
+    /// Opens the next transaction and waits for the write lock in it. When another server
+    /// holds the lock, the requests arriving meanwhile join this server's next batch:
+    /// without it, two servers took turns with half-size batches (one round trip more
+    /// per transaction buys it).
+    fn await_turn(&mut self) -> Result<(), StoreError> {
+        if self.in_transaction || self.turn {
+            return Ok(());
+        }
+        let lock: [Param; 1] = [&WRITE_LOCK];
+        if let Err(e) = self.conn.pipeline(&[("BEGIN", &[]), (LOCK, &lock)]) {
+            let _ = self.conn.batch("ROLLBACK");
+            return Err(e);
+        }
+        self.turn = true;
+        Ok(())
     }
 
     fn expect(&mut self, bodies: &mut dyn Iterator<Item = &Body>) -> Result<(), StoreError> {
