@@ -43,78 +43,33 @@ impl PgWriter {
     fn intern_names(&mut self, pending: &[PendingResult]) -> Result<(), StoreError> {
         // In the order the batch first names them, as one-at-a-time interning would number
         // them: ids order some lists (`GET /groups` is newest group first).
-        let (mut names, mut groups, mut keys, mut values) =
-            (Ordered::default(), Ordered::default(), Ordered::default(), Ordered::default());
+        let mut lists = NameLists::default();
         for p in pending {
             let r = &p.record;
-            names.insert(r.testcase.name.as_str());
+            lists.names.insert(r.testcase.name.as_str());
             for g in &r.groups {
-                groups.insert(g.uuid.as_str());
+                lists.groups.insert(g.uuid.as_str());
             }
-            for (k, vs) in &r.data {
-                keys.insert(k.as_str());
-                for v in vs {
-                    values.insert(v.as_str());
-                }
-            }
+            lists.data(r);
         }
-        names.retain(|n| !self.testcases.contains_key(n));
-        groups.retain(|g| !self.groups.contains_key(g));
-        keys.retain(|k| !self.keys.contains_key(k));
-        values.retain(|v| !self.values.contains_key(v));
-        let (names, groups, keys, values) = (&names.0[..], &groups.0[..], &keys.0[..], &values.0[..]);
-        let name_keys: Vec<Vec<u8>> = names.iter().map(|t| super::text_key(t)).collect();
-        let value_keys: Vec<Vec<u8>> = values.iter().map(|t| super::text_key(t)).collect();
-        let (name_rows, name_keys_only): ([Param; 2], [Param; 1]) = ([&names, &name_keys], [&name_keys]);
-        let (value_rows, value_keys_only): ([Param; 2], [Param; 1]) = ([&values, &value_keys], [&value_keys]);
-        let (groups_only, keys_only): ([Param; 1], [Param; 1]) = ([&groups], [&keys]);
-        // Each table's INSERT, then the SELECT reading its ids back: all in one pipeline
-        // (the server runs them in order), and which cache each SELECT fills.
-        let mut statements: Vec<(&str, &[Param])> = Vec::new();
-        let mut fills: Vec<Cache> = Vec::new();
-        if !names.is_empty() {
-            statements.push((
-                "INSERT INTO testcase(name, name_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
-                &name_rows,
-            ));
-            statements.push(("SELECT id, name FROM testcase WHERE name_key = ANY($1)", &name_keys_only));
-            fills.push(|w| &mut w.testcases);
-        }
-        if !groups.is_empty() {
-            statements
-                .push(("INSERT INTO grp(uuid) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING", &groups_only));
-            statements.push((
-                "SELECT id, uuid FROM grp WHERE md5(uuid) IN (SELECT md5(u) FROM unnest($1::text[]) u)",
-                &groups_only,
-            ));
-            fills.push(|w| &mut w.groups);
-        }
-        if !keys.is_empty() {
-            statements.push((
-                "INSERT INTO data_keys(key) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
-                &keys_only,
-            ));
-            statements.push(("SELECT id, key FROM data_keys WHERE key = ANY($1)", &keys_only));
-            fills.push(|w| &mut w.keys);
-        }
-        if !values.is_empty() {
-            statements.push((
-                "INSERT INTO data_values(value, value_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
-                &value_rows,
-            ));
-            statements.push(("SELECT id, value FROM data_values WHERE value_key = ANY($1)", &value_keys_only));
-            fills.push(|w| &mut w.values);
-        }
+        let (statements, fills) = lists.statements(self);
         if !statements.is_empty() {
-            let answers = self.conn.pipeline(&statements)?;
-            for (rows, fill) in answers.iter().skip(1).step_by(2).zip(fills) {
-                for r in rows {
-                    let (id, text): (i64, String) = (r.try_get(0)?, r.try_get(1)?);
-                    super::apply::remember(fill(self), &text, id);
-                }
-            }
+            let answers = super::rows::run_rows(&self.conn, &statements)?;
+            self.fill(&answers, &fills)?;
         }
         self.intern_run_keys(pending)
+    }
+
+    /// Caches the ids the SELECTs of [`NameLists::statements`] read (`answers` from its
+    /// first INSERT on).
+    pub(super) fn fill(&mut self, answers: &[Vec<tokio_postgres::Row>], fills: &[Cache]) -> Result<(), StoreError> {
+        for (rows, fill) in answers.iter().skip(1).step_by(2).zip(fills) {
+            for r in rows {
+                let (id, text): (i64, String) = (r.try_get(0)?, r.try_get(1)?);
+                super::apply::remember(fill(self), &text, id);
+            }
+        }
+        Ok(())
     }
 
     /// Creates and caches the insight keys of the batch's pass and fail results.
@@ -170,8 +125,94 @@ impl PgWriter {
 /// A statement parameter.
 type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 
-/// Which id cache a SELECT of [`PgWriter::intern_names`] fills.
-type Cache = fn(&mut PgWriter) -> &mut foldhash::HashMap<String, i64>;
+/// Which id cache a SELECT of [`NameLists::statements`] fills.
+pub(super) type Cache = fn(&mut PgWriter) -> &mut foldhash::HashMap<String, i64>;
+
+/// Names to create and look up, each kind in the order first named.
+#[derive(Default)]
+pub(super) struct NameLists<'a> {
+    names: Ordered<'a>,
+    groups: Ordered<'a>,
+    keys: Ordered<'a>,
+    values: Ordered<'a>,
+    name_keys: Vec<Vec<u8>>,
+    value_keys: Vec<Vec<u8>>,
+}
+
+impl<'a> NameLists<'a> {
+    /// Adds the data keys and values `r` names.
+    fn data(&mut self, r: &'a ResultRecord) {
+        for (k, vs) in &r.data {
+            self.key(k);
+            for v in vs {
+                self.value(v);
+            }
+        }
+    }
+
+    /// Adds a data key. Data keys and values are a dictionary no answer lists, so they may
+    /// be created ahead of the results naming them (see `PgWriter::begin`), even for a
+    /// result that turns out to be stored already.
+    pub(super) fn key(&mut self, key: &'a str) {
+        self.keys.insert(key);
+    }
+
+    /// Adds a data value (see [`NameLists::key`]).
+    pub(super) fn value(&mut self, value: &'a str) {
+        self.values.insert(value);
+    }
+
+    /// Each kind's INSERT of the names `w`'s caches lack, then the SELECT reading their
+    /// ids back (run in one pipeline, in order), and which cache each SELECT fills.
+    pub(super) fn statements(&mut self, w: &PgWriter) -> (Vec<(&'static str, Vec<Param<'_>>)>, Vec<Cache>) {
+        self.names.retain(|n| !w.testcases.contains_key(n));
+        self.groups.retain(|g| !w.groups.contains_key(g));
+        self.keys.retain(|k| !w.keys.contains_key(k));
+        self.values.retain(|v| !w.values.contains_key(v));
+        self.name_keys = self.names.0.iter().map(|t| super::text_key(t)).collect();
+        self.value_keys = self.values.0.iter().map(|t| super::text_key(t)).collect();
+        let mut statements: Vec<(&'static str, Vec<Param>)> = Vec::new();
+        let mut fills: Vec<Cache> = Vec::new();
+        if !self.names.0.is_empty() {
+            statements.push((
+                "INSERT INTO testcase(name, name_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+                vec![&self.names.0, &self.name_keys],
+            ));
+            statements.push((TESTCASE_IDS, vec![&self.name_keys]));
+            fills.push(|w| &mut w.testcases);
+        }
+        if !self.groups.0.is_empty() {
+            statements.push((
+                "INSERT INTO grp(uuid) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
+                vec![&self.groups.0],
+            ));
+            statements.push((GROUP_IDS, vec![&self.groups.0]));
+            fills.push(|w| &mut w.groups);
+        }
+        if !self.keys.0.is_empty() {
+            statements.push((
+                "INSERT INTO data_keys(key) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
+                vec![&self.keys.0],
+            ));
+            statements.push((KEY_IDS, vec![&self.keys.0]));
+            fills.push(|w| &mut w.keys);
+        }
+        if !self.values.0.is_empty() {
+            statements.push((
+                "INSERT INTO data_values(value, value_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
+                vec![&self.values.0, &self.value_keys],
+            ));
+            statements.push((VALUE_IDS, vec![&self.value_keys]));
+            fills.push(|w| &mut w.values);
+        }
+        (statements, fills)
+    }
+}
+
+const TESTCASE_IDS: &str = "SELECT id, name FROM testcase WHERE name_key = ANY($1)";
+const GROUP_IDS: &str = "SELECT id, uuid FROM grp WHERE md5(uuid) IN (SELECT md5(u) FROM unnest($1::text[]) u)";
+const KEY_IDS: &str = "SELECT id, key FROM data_keys WHERE key = ANY($1)";
+const VALUE_IDS: &str = "SELECT id, value FROM data_values WHERE value_key = ANY($1)";
 
 /// Texts in the order first inserted, each once.
 #[derive(Default)]

@@ -230,8 +230,16 @@ pub fn run(conn: &Conn, statements: &[(&str, Vec<&(dyn ToSql + Sync)>)]) -> Resu
     if statements.is_empty() {
         return Ok(());
     }
+    run_rows(conn, statements).map(|_| ())
+}
+
+/// Runs `statements` in one pipeline; each one's rows.
+pub fn run_rows(
+    conn: &Conn,
+    statements: &[(&str, Vec<&(dyn ToSql + Sync)>)],
+) -> Result<Vec<Vec<tokio_postgres::Row>>, StoreError> {
     let refs: Vec<(&str, &[&(dyn ToSql + Sync)])> = statements.iter().map(|(s, p)| (*s, p.as_slice())).collect();
-    conn.pipeline(&refs).map(|_| ())
+    conn.pipeline(&refs)
 }
 
 /// The positions `0..n` in the order `cmp` gives them, each key's first only.

@@ -65,13 +65,16 @@ pub struct PgWriter {
 /// Takes the write lock every server's write transaction holds (see `pg/mod.rs`).
 const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
 
-/// The result uuids (keys) and testcase names of a batch about to be written: whether
-/// the uuids are stored and the testcases' `ref_url`s are read with the transaction's
-/// BEGIN and lock, in the same round trip.
+/// The result uuids (keys), testcase names and data of a batch about to be written:
+/// whether the uuids are stored and the testcases' `ref_url`s are read, and the data keys
+/// and values the caches lack are created and looked up, in the transaction's first
+/// round trip (a POST's new item value cost a round trip of its own).
 #[derive(Default)]
 struct Expected {
     uuids: Vec<Vec<u8>>,
     testcases: Vec<String>,
+    keys: Vec<String>,
+    values: Vec<String>,
 }
 
 impl Expected {
@@ -82,6 +85,10 @@ impl Expected {
                 expected.uuids.push(crate::store::uuid_key(&r.uuid));
                 if !expected.testcases.contains(&r.testcase.name) {
                     expected.testcases.push(r.testcase.name.clone());
+                }
+                for (key, values) in &r.data {
+                    expected.keys.push(key.clone());
+                    expected.values.extend(values.iter().cloned());
                 }
             }
         }
@@ -159,8 +166,19 @@ impl PgWriter {
             statements.push((super::apply::HELD_UUIDS, &uuids));
             statements.push(("SELECT name, ref_url FROM testcase WHERE name_key = ANY($1)", &names));
         }
+        let interned = statements.len() - turn_answers;
+        let mut data = super::bulk::NameLists::default();
+        for k in &expected.keys {
+            data.key(k);
+        }
+        for v in &expected.values {
+            data.value(v);
+        }
+        let (interning, fills) = data.statements(self);
+        statements.extend(interning.iter().map(|(sql, p)| (*sql, &p[..])));
         let mut answers = self.conn.pipeline(&statements)?;
         answers.drain(..turn_answers);
+        self.fill(&answers[interned..], &fills)?;
         self.origins.clear();
         self.heads.clear();
         let empty = Vec::new();
