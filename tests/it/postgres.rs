@@ -269,3 +269,21 @@ fn a_server_reaches_postgresql_through_its_unix_socket() {
     );
     assert!(over_socket.parse::<i64>().unwrap() >= 1, "no connection over the Unix socket");
 }
+
+#[test]
+fn a_version_1_database_is_migrated_and_keeps_its_results() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let db = ScratchDb::new(&admin);
+    let s = TestServer::start_on(Path::new(&db.url), &[]);
+    post_tagged(&s, "m", 2);
+    drop(s);
+    // As version 1 left it: its log index, and no record of version 2.
+    crate::support::psql(&db.url, "CREATE INDEX log_kind ON log(kind, seq)");
+    crate::support::psql(&db.url, "DELETE FROM verdict_migrations WHERE version = 2");
+    let s = TestServer::start_on(Path::new(&db.url), &[]);
+    assert_eq!(crate::support::psql(&db.url, "SELECT max(version) FROM verdict_migrations"), "2");
+    assert_eq!(crate::support::psql(&db.url, "SELECT to_regclass('log_kind') IS NULL"), "t");
+    assert_eq!(s.get("/api/v2.0/results?item=m-1").data().len(), 1);
+    post_tagged(&s, "n", 1);
+    assert_eq!(s.get("/api/v2.0/results?item=n-0").data().len(), 1);
+}
