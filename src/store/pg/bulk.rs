@@ -128,6 +128,10 @@ type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 /// Which id cache a SELECT of [`NameLists::statements`] fills.
 pub(super) type Cache = fn(&mut PgWriter) -> &mut foldhash::HashMap<String, i64>;
 
+/// A kind of name in [`NameLists::statements`]: how many to create, the INSERT and its
+/// rows, the SELECT and its keys, the cache it fills.
+type Kind<'a> = (usize, &'static str, Vec<Param<'a>>, &'static str, Vec<Param<'a>>, Cache);
+
 /// Names to create and look up, each kind in the order first named.
 #[derive(Default)]
 pub(super) struct NameLists<'a> {
@@ -173,37 +177,47 @@ impl<'a> NameLists<'a> {
         self.value_keys = self.values.0.iter().map(|t| super::text_key(t)).collect();
         let mut statements: Vec<(&'static str, Vec<Param>)> = Vec::new();
         let mut fills: Vec<Cache> = Vec::new();
-        if !self.names.0.is_empty() {
-            statements.push((
+        // Per kind: how many to create, the INSERT and its rows, the SELECT and its keys.
+        let kinds: [Kind; 4] = [
+            (
+                self.names.0.len(),
                 "INSERT INTO testcase(name, name_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
                 vec![&self.names.0, &self.name_keys],
-            ));
-            statements.push((TESTCASE_IDS, vec![&self.name_keys]));
-            fills.push(|w| &mut w.testcases);
-        }
-        if !self.groups.0.is_empty() {
-            statements.push((
+                TESTCASE_IDS,
+                vec![&self.name_keys],
+                |w| &mut w.testcases,
+            ),
+            (
+                self.groups.0.len(),
                 "INSERT INTO grp(uuid) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
                 vec![&self.groups.0],
-            ));
-            statements.push((GROUP_IDS, vec![&self.groups.0]));
-            fills.push(|w| &mut w.groups);
-        }
-        if !self.keys.0.is_empty() {
-            statements.push((
+                GROUP_IDS,
+                vec![&self.groups.0],
+                |w| &mut w.groups,
+            ),
+            (
+                self.keys.0.len(),
                 "INSERT INTO data_keys(key) SELECT * FROM unnest($1::text[]) ON CONFLICT DO NOTHING",
                 vec![&self.keys.0],
-            ));
-            statements.push((KEY_IDS, vec![&self.keys.0]));
-            fills.push(|w| &mut w.keys);
-        }
-        if !self.values.0.is_empty() {
-            statements.push((
+                KEY_IDS,
+                vec![&self.keys.0],
+                |w| &mut w.keys,
+            ),
+            (
+                self.values.0.len(),
                 "INSERT INTO data_values(value, value_key) SELECT * FROM unnest($1::text[], $2::bytea[]) ON CONFLICT DO NOTHING",
                 vec![&self.values.0, &self.value_keys],
-            ));
-            statements.push((VALUE_IDS, vec![&self.value_keys]));
-            fills.push(|w| &mut w.values);
+                VALUE_IDS,
+                vec![&self.value_keys],
+                |w| &mut w.values,
+            ),
+        ];
+        for (count, insert, rows, select, keys, fill) in kinds {
+            if count > 0 {
+                statements.push((insert, rows));
+                statements.push((select, keys));
+                fills.push(fill);
+            }
         }
         (statements, fills)
     }
