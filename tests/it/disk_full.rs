@@ -304,7 +304,9 @@ fn server_restarted_on_a_full_disk_serves_reads_and_recovers_when_space_is_freed
     ns.fill_leaving(4096);
     let stored = post_until_full(&s);
     assert!(stored > 10, "the store should have used the free space first ({stored} results)");
-    assert!(ns.free_kib() < 1024, "the disk should be (nearly) full");
+    // No check of the free space here: once a write is refused, the server empties its
+    // WAL (every 200 ms while the disk is full), which gives space back at any moment.
+    // The refusal itself (`post_until_full`) is what shows the disk filled up.
     ns.kill(s);
     ns.fill();
 
