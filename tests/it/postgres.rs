@@ -250,9 +250,9 @@ fn sqlite_and_postgresql_answer_alike_for_the_same_input() {
 #[test]
 fn a_server_reaches_postgresql_through_its_unix_socket() {
     let Some(admin) = postgres_admin_url() else { return };
-    let Ok(dir) = std::env::var("VERDICT_TEST_POSTGRES_SOCKET") else {
-        assert!(std::env::var_os("VERDICT_REQUIRE_POSTGRES").is_none(), "VERDICT_TEST_POSTGRES_SOCKET is not set");
-        eprintln!("no VERDICT_TEST_POSTGRES_SOCKET (the socket directory of the test server): not run");
+    let Some(dir) =
+        crate::support::postgres_setting("VERDICT_TEST_POSTGRES_SOCKET", "the socket directory of the test server")
+    else {
         return;
     };
     let db = ScratchDb::new(&admin);

@@ -78,6 +78,17 @@ pub fn postgres_admin_url() -> Option<String> {
     url
 }
 
+/// A setting naming a part of the PostgreSQL test server (its CA, its socket directory).
+/// `None` (the test does not run) only where PostgreSQL is not required.
+pub fn postgres_setting(var: &str, what: &str) -> Option<String> {
+    let value = std::env::var(var).ok();
+    if value.is_none() {
+        assert!(std::env::var_os("VERDICT_REQUIRE_POSTGRES").is_none(), "{var} is not set");
+        eprintln!("not run: no {var} ({what})");
+    }
+    value
+}
+
 /// `url` with its database name replaced by `db`.
 pub fn url_for(url: &str, db: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));

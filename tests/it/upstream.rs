@@ -316,9 +316,9 @@ fn a_database_that_is_not_resultsdb_is_refused_and_creates_nothing() {
 #[test]
 fn sslmode_require_checks_the_servers_certificate() {
     let Some(admin) = postgres_admin_url() else { return };
-    let Ok(ca) = std::env::var("VERDICT_TEST_POSTGRES_CA") else {
-        assert!(std::env::var_os("VERDICT_REQUIRE_POSTGRES").is_none(), "VERDICT_TEST_POSTGRES_CA is not set");
-        eprintln!("skipping: no VERDICT_TEST_POSTGRES_CA (the CA of a PostgreSQL server with TLS)");
+    let Some(ca) =
+        crate::support::postgres_setting("VERDICT_TEST_POSTGRES_CA", "the CA of a PostgreSQL server with TLS")
+    else {
         return;
     };
     let rdb = Database::create(&admin, "tlsrdb", RESULTSDB_DDL);

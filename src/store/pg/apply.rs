@@ -3,6 +3,7 @@
 //! fields), ingests, waivers and quarantines. The rules are the SQLite writer's
 //! (`store/writer`), so both backends derive the same state from the same log.
 
+use super::conn::Param;
 use super::writer::{PgWriter, Stamp};
 use crate::log::Body;
 use crate::model::{
@@ -66,6 +67,7 @@ pub(super) fn remember(cache: &mut HashMap<String, i64>, text: &str, id: i64) {
 
 /// Which of the uuid keys `$1` are stored (see `absent_uuids`).
 pub(super) const HELD_UUIDS: &str = "SELECT DISTINCT uuid FROM result_uuids WHERE uuid = ANY($1)";
+
 impl PgWriter {
     /// Empties each id cache grown past [`CACHE_MAX`]; between batches, so a cache holds
     /// at most the cap plus one batch's names.
@@ -242,34 +244,23 @@ impl PgWriter {
         if self.lww.is_empty() {
             return Ok(());
         }
-        let fields = [LwwField::TestcaseRefUrl, LwwField::GroupDescription, LwwField::GroupRefUrl];
-        let mut columns: [LwwColumns; 3] = Default::default();
+        let mut columns: HashMap<LwwField, LwwColumns> = HashMap::default();
         for ((field, id), p) in std::mem::take(&mut self.lww) {
-            let c = &mut columns[match field {
-                LwwField::TestcaseRefUrl => 0,
-                LwwField::GroupDescription => 1,
-                LwwField::GroupRefUrl => 2,
-            }];
+            let c = columns.entry(field).or_default();
             c.values.push(p.value);
             c.ts.push(p.ts);
             c.origins.push(p.origin);
             c.oseqs.push(p.oseq);
             c.ids.push(id);
         }
-        let params: Vec<[&(dyn tokio_postgres::types::ToSql + Sync); 5]> =
-            columns.iter().map(|c| [&c.values as _, &c.ts as _, &c.origins as _, &c.oseqs as _, &c.ids as _]).collect();
-        let statements: Vec<(&str, &[&(dyn tokio_postgres::types::ToSql + Sync)])> = fields
+        let params: Vec<(LwwField, [Param; 5])> = columns
             .iter()
-            .zip(&params)
-            .zip(&columns)
-            .filter(|(_, c)| !c.ids.is_empty())
-            .map(|((field, p), _)| (lww_sql(*field), &p[..]))
+            .map(|(f, c)| (*f, [&c.values as _, &c.ts as _, &c.origins as _, &c.oseqs as _, &c.ids as _]))
             .collect();
-        let answers = self.conn.pipeline(&statements)?;
-        if !columns[0].ids.is_empty() {
-            for row in answers.first().into_iter().flatten() {
-                self.ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
-            }
+        let statements: Vec<(&str, &[Param])> = params.iter().map(|(f, p)| (lww_sql(*f), &p[..])).collect();
+        // Only the testcases' UPDATE returns rows: their new `ref_url`s.
+        for row in self.conn.pipeline(&statements)?.iter().flatten() {
+            self.ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
         }
         Ok(())
     }

@@ -6,6 +6,7 @@
 //! lacks is created and looked up with one statement pair per table, all tables in one
 //! pipeline (insight keys, which name testcase ids, in a second), and the rows follow.
 
+use super::conn::Param;
 use super::writer::{PgWriter, Stamp};
 use crate::model::ResultRecord;
 use crate::store::StoreError;
@@ -121,9 +122,6 @@ impl PgWriter {
         Ok(())
     }
 }
-
-/// A statement parameter.
-type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 
 /// Which id cache a SELECT of [`NameLists::statements`] fills.
 pub(super) type Cache = fn(&mut PgWriter) -> &mut foldhash::HashMap<String, i64>;

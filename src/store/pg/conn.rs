@@ -18,8 +18,11 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row, Statement};
 
+/// A statement parameter.
+pub type Param<'a> = &'a (dyn ToSql + Sync);
+
 /// Parameters of a query.
-pub type Params<'a> = &'a [&'a (dyn ToSql + Sync)];
+pub type Params<'a> = &'a [Param<'a>];
 
 /// The runtime that drives every connection's socket.
 fn runtime() -> Result<&'static tokio::runtime::Runtime, StoreError> {

@@ -7,7 +7,7 @@
 //! log and the derived tables are buffered ([`Rows`]) and written with one multi-row
 //! INSERT per table (`unnest` of arrays) before anything reads them and at commit.
 
-use super::conn::Conn;
+use super::conn::{Conn, Param, Params};
 use super::rows::Rows;
 use super::{CHANNEL, WRITE_LOCK};
 use crate::log::{Body, Entry, Gap, Hash, import};
@@ -17,9 +17,6 @@ use crate::store::writer::lww::{LwwField, Pending};
 pub(super) use crate::store::writer::{Head, Stamp};
 use crate::store::{ImportOutcome, Prepared, PruneStep, SharedDict, StoreError, Written};
 use foldhash::HashMap;
-
-/// A statement parameter.
-type Param<'a> = &'a (dyn tokio_postgres::types::ToSql + Sync);
 
 /// Id caches hold only committed or current-transaction ids (cleared on rollback); ids
 /// are never changed once committed, so another server's writes cannot make them stale.
@@ -62,8 +59,9 @@ pub struct PgWriter {
     known_seq: i64,
 }
 
-/// Takes the write lock every server's write transaction holds (see `pg/mod.rs`).
-const LOCK: &str = "SELECT pg_advisory_xact_lock($1)";
+/// Opens a transaction and takes the write lock every server's write transaction holds
+/// (see `pg/mod.rs`): a turn to write.
+const TAKE_TURN: [(&str, Params<'static>); 2] = [("BEGIN", &[]), ("SELECT pg_advisory_xact_lock($1)", &[&WRITE_LOCK])];
 
 /// The result uuids (keys), testcase names and data of a batch about to be written:
 /// whether the uuids are stored and the testcases' `ref_url`s are read, and the data keys
@@ -154,10 +152,9 @@ impl PgWriter {
         let expected = std::mem::take(&mut self.expected);
         let name_keys: Vec<Vec<u8>> = expected.testcases.iter().map(|n| super::text_key(n)).collect();
         let (uuids, names): ([Param; 1], [Param; 1]) = ([&expected.uuids], [&name_keys]);
-        let lock: [Param; 1] = [&WRITE_LOCK];
         let mut statements: Vec<(&str, &[Param])> = Vec::new();
         if !std::mem::take(&mut self.turn) {
-            statements.extend([("BEGIN", &[][..]), (LOCK, &lock[..])]);
+            statements.extend(TAKE_TURN);
         }
         let turn_answers = statements.len();
         statements.push(("SELECT id, node, head_seq, head_hash, head_ts FROM origins", &[]));
@@ -400,6 +397,18 @@ impl PgWriter {
         })
     }
 
+    /// Inside a transaction: every job's entries first, then one flush of the fields they
+    /// defer (if any job wants answers), then every answer: the deferred fields cost one
+    /// round trip per batch, not a few per request.
+    fn write_batch(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
+        let appended: Vec<Option<Vec<bool>>> =
+            jobs.iter().map(|(job, _)| self.append_job(job)).collect::<Result<_, _>>()?;
+        if jobs.iter().any(|(_, answers)| *answers) {
+            self.flush_lww()?;
+        }
+        jobs.iter().zip(appended).map(|((job, answers), created)| self.answer_job(job, *answers, created)).collect()
+    }
+
     /// Appends a job's bodies: whether each was created, or `None` for an input already
     /// ingested (nothing appended).
     fn append_job(&mut self, bodies: &[Prepared]) -> Result<Option<Vec<bool>>, StoreError> {
@@ -522,28 +531,15 @@ impl WriteStore for PgWriter {
         self.transaction(|w| w.write_job(&prepared, true))
     }
 
-    /// Every job's entries first, then one flush of the fields they defer, then every
-    /// answer: the deferred fields cost one round trip per batch, not a few per request.
     fn write_jobs(&mut self, jobs: &[(&[Prepared], bool)]) -> Result<Vec<Vec<Written>>, StoreError> {
         if !self.in_transaction {
             self.expected = Expected::of(jobs.iter().flat_map(|(job, _)| job.iter().map(|p| &p.body)));
         }
-        self.transaction(|w| {
-            let appended: Vec<Option<Vec<bool>>> =
-                jobs.iter().map(|(job, _)| w.append_job(job)).collect::<Result<_, _>>()?;
-            if jobs.iter().any(|(_, answers)| *answers) {
-                w.flush_lww()?;
-            }
-            jobs.iter().zip(appended).map(|((job, answers), created)| w.answer_job(job, *answers, created)).collect()
-        })
+        self.transaction(|w| w.write_batch(jobs))
     }
 
     fn write_job(&mut self, bodies: &[Prepared], answers: bool) -> Result<Vec<Written>, StoreError> {
-        let created = self.append_job(bodies)?;
-        if answers {
-            self.flush_lww()?;
-        }
-        self.answer_job(bodies, answers, created)
+        Ok(self.write_batch(&[(bodies, answers)])?.pop().unwrap_or_default())
     }
 
     /// Opens the next transaction and waits for the write lock in it. When another server
@@ -554,8 +550,7 @@ impl WriteStore for PgWriter {
         if self.in_transaction || self.turn {
             return Ok(());
         }
-        let lock: [Param; 1] = [&WRITE_LOCK];
-        if let Err(e) = self.conn.pipeline(&[("BEGIN", &[]), (LOCK, &lock)]) {
+        if let Err(e) = self.conn.pipeline(&TAKE_TURN) {
             let _ = self.conn.batch("ROLLBACK");
             return Err(e);
         }
