@@ -9,13 +9,12 @@
 //! statements are cached per connection by their text.
 
 use super::super::StoreError;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::HashMap;
 use std::future::Future;
 use std::sync::{Arc, OnceLock};
 use std::task::{Context, Poll};
 use tokio_postgres::types::ToSql;
-use tokio_postgres::types::Type;
 use tokio_postgres::{Client, Row, Statement};
 
 /// A statement parameter.
@@ -58,11 +57,20 @@ pub struct Target {
 pub struct Conn {
     client: Arc<Client>,
     statements: RefCell<HashMap<String, Statement>>,
-    /// A statement to send ahead of the next query, in its round trip (see [`Conn::defer`]).
-    deferred: RefCell<Option<&'static str>>,
+    /// Statements to send ahead of the next query, in its round trip (see [`Conn::defer`]).
+    deferred: RefCell<Vec<&'static str>>,
     /// Whether statements are planned with their bound values (see [`Conn::plan_with_values`]).
     values_plans: bool,
+    /// Whether a transaction is open or about to be (BEGIN deferred): `SET LOCAL` applies.
+    in_transaction: Cell<bool>,
+    /// Whether the open transaction plans statements generically (see [`Conn::query_generic`]).
+    generic_now: Cell<bool>,
 }
+
+/// Plans the next statements of the transaction without their values (a cached plan).
+const GENERIC_PLANS: &str = "SET LOCAL plan_cache_mode = force_generic_plan";
+/// Plans the next statements of the transaction with their values again.
+const CUSTOM_PLANS: &str = "SET LOCAL plan_cache_mode = force_custom_plan";
 
 impl Conn {
     /// Opens a connection to `target`.
@@ -89,8 +97,10 @@ impl Conn {
         Ok(Conn {
             client: Arc::new(client),
             statements: RefCell::new(HashMap::new()),
-            deferred: RefCell::new(None),
+            deferred: RefCell::new(Vec::new()),
             values_plans: false,
+            in_transaction: Cell::new(false),
+            generic_now: Cell::new(false),
         })
     }
 
@@ -106,16 +116,20 @@ impl Conn {
 
     /// Runs statements without parameters (several, separated by `;`).
     pub fn batch(&self, sql: &str) -> Result<(), StoreError> {
-        if let Some(first) = self.deferred.borrow_mut().take() {
-            return Ok(wait(self.client.batch_execute(&format!("{first}; {sql}")))?);
+        let first = std::mem::take(&mut *self.deferred.borrow_mut());
+        if !first.is_empty() {
+            return Ok(wait(self.client.batch_execute(&format!("{}; {sql}", first.join("; "))))?);
         }
         Ok(wait(self.client.batch_execute(sql))?)
     }
 
-    /// Sends `sql` (no parameters) ahead of the next query, in the same round trip: a read
-    /// transaction's BEGIN costs nothing of its own.
+    /// Sends `sql` (no parameters), a statement that begins a transaction, ahead of the
+    /// next query, in the same round trip: a read transaction's BEGIN costs nothing of its
+    /// own. The transaction plans with the session's setting until told otherwise.
     pub fn defer(&self, sql: &'static str) {
-        *self.deferred.borrow_mut() = Some(sql);
+        self.deferred.borrow_mut().push(sql);
+        self.in_transaction.set(true);
+        self.generic_now.set(false);
     }
 
     /// Sends `sql` (no parameters) without waiting for its answer: queued on the
@@ -123,6 +137,9 @@ impl Conn {
     /// statement whose outcome changes nothing for the caller (a read-only transaction's
     /// COMMIT), so the caller does not wait a round trip for it.
     pub fn send(&self, sql: &'static str) {
+        // Only a transaction's end is sent this way: what it set locally ends with it.
+        self.in_transaction.set(false);
+        self.generic_now.set(false);
         let client = self.client.clone();
         let mut sending = Box::pin(async move {
             if let Err(e) = client.batch_execute(sql).await {
@@ -139,45 +156,59 @@ impl Conn {
 
     /// Drops the deferred statement if it was not sent; whether it was (still) pending.
     pub fn forget_deferred(&self) -> bool {
-        self.deferred.borrow_mut().take().is_some()
+        self.in_transaction.set(false);
+        let mut deferred = self.deferred.borrow_mut();
+        let pending = !deferred.is_empty();
+        deferred.clear();
+        pending
     }
 
-    /// Waits for `f`, with the deferred statement (if any) sent just before it.
+    /// Waits for `f`, with the deferred statements (if any) sent just before it.
     fn run<T>(&self, f: impl Future<Output = Result<T, tokio_postgres::Error>>) -> Result<T, StoreError> {
-        let Some(sql) = self.deferred.borrow_mut().take() else { return Ok(wait(f)?) };
-        let s = self.statement(sql)?;
-        // `try_join` polls the first future first: the deferred statement is sent first.
-        let (_, out) = wait(futures_util::future::try_join(self.client.execute(&s, &[]), f))?;
+        let sqls = std::mem::take(&mut *self.deferred.borrow_mut());
+        if sqls.is_empty() {
+            return Ok(wait(f)?);
+        }
+        let statements: Vec<Statement> = sqls.iter().map(|sql| self.statement(sql)).collect::<Result<_, _>>()?;
+        // Both joins poll their futures in order at first: the deferred statements go first.
+        let ahead = futures_util::future::try_join_all(statements.iter().map(|s| self.client.execute(s, &[])));
+        let (_, out) = wait(futures_util::future::try_join(ahead, f))?;
         Ok(out)
     }
 
-    /// From now on plans every statement with its bound values (a custom plan), except
-    /// those run through [`Conn::query_generic`]. Such a statement is sent unnamed, with
-    /// the parameter types its prepared twin learned, so it still costs one round trip.
-    /// (An unnamed statement is planned anew at each use under the default
-    /// `plan_cache_mode`; a prepared one may settle on a generic plan after five uses.)
-    pub fn plan_with_values(&mut self) {
+    /// From now on plans every statement with its bound values (a custom plan, the
+    /// session's `plan_cache_mode`), except those run through [`Conn::query_generic`]. A
+    /// prepared statement left to the default mode settles on a generic plan after five
+    /// uses when that looks no dearer, which for a filter's page it often is not.
+    pub fn plan_with_values(&mut self) -> Result<(), StoreError> {
+        wait(self.client.batch_execute("SET plan_cache_mode = force_custom_plan"))?;
         self.values_plans = true;
+        Ok(())
     }
 
-    /// `params` with the types the prepared `s` takes.
-    fn typed<'a>(s: &Statement, params: Params<'a>) -> Vec<(&'a (dyn ToSql + Sync), Type)> {
-        params.iter().zip(s.params()).map(|(p, t)| (*p, t.clone())).collect()
+    /// Makes the next statement of the open transaction planned generically or with its
+    /// values, by a `SET LOCAL` sent in its round trip when the mode changes.
+    fn plan_mode(&self, generic: bool) {
+        if self.values_plans && self.in_transaction.get() && self.generic_now.get() != generic {
+            self.deferred.borrow_mut().push(if generic { GENERIC_PLANS } else { CUSTOM_PLANS });
+            self.generic_now.set(generic);
+        }
     }
 
     /// Every row `sql` returns.
     pub fn query(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
         let s = self.statement(sql)?;
-        if self.values_plans {
-            return self.run(self.client.query_typed(sql, &Self::typed(&s, params)));
-        }
+        self.plan_mode(false);
         self.run(self.client.query(&s, params))
     }
 
-    /// Every row `sql` returns, from its prepared statement, whose plan PostgreSQL may keep
-    /// (generic): for statements whose best plan does not depend on the values.
+    /// Every row `sql` returns, planned once for any values (a generic plan, kept by the
+    /// server for this connection): for statements whose best plan does not depend on the
+    /// values, which then skip planning. On a connection that plans with values, only
+    /// inside a transaction (outside one it is planned with its values).
     pub fn query_generic(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
         let s = self.statement(sql)?;
+        self.plan_mode(true);
         self.run(self.client.query(&s, params))
     }
 
@@ -206,19 +237,21 @@ impl Conn {
     /// awaited, so they cost one round trip, and the server runs them in order (one after
     /// a failed one fails too, inside a transaction). Returns each one's rows.
     pub fn pipeline(&self, statements: &[(&str, Params)]) -> Result<Vec<Vec<Row>>, StoreError> {
+        self.pipeline_planned(statements, false)
+    }
+
+    /// [`Conn::pipeline`], planned generically when `generic` (see [`Conn::query_generic`]).
+    pub fn pipeline_planned(&self, statements: &[(&str, Params)], generic: bool) -> Result<Vec<Vec<Row>>, StoreError> {
         let prepared: Vec<Statement> =
             statements.iter().map(|(sql, _)| self.statement(sql)).collect::<Result<_, _>>()?;
-        if self.values_plans {
-            let typed: Vec<_> = prepared.iter().zip(statements).map(|(s, (_, p))| Self::typed(s, p)).collect();
-            let queries = statements.iter().zip(&typed).map(|((sql, _), t)| self.client.query_typed(sql, t));
-            return self.run(futures_util::future::try_join_all(queries));
-        }
+        self.plan_mode(generic);
         let queries = prepared.iter().zip(statements).map(|(s, (_, params))| self.client.query(s, params));
         self.run(futures_util::future::try_join_all(queries))
     }
 
     /// Runs a query built at run time (not cached: its text varies).
     pub fn query_once(&self, sql: &str, params: Params) -> Result<Vec<Row>, StoreError> {
+        self.plan_mode(false);
         self.run(self.client.query(sql, params))
     }
 

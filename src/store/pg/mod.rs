@@ -238,7 +238,7 @@ impl Backend for PgStore {
 
     fn reader(&self) -> Result<Box<dyn ReadStore>, StoreError> {
         let conn = Conn::open(self.read_target.as_ref().unwrap_or(&self.target))?;
-        Ok(Box::new(reader::PgReader::new(conn, self.names.clone())))
+        Ok(Box::new(reader::PgReader::new(conn, self.names.clone())?))
     }
 
     fn writer(&self) -> Result<Box<dyn WriteStore>, StoreError> {

@@ -231,22 +231,25 @@ impl Resolved {
         }
     }
 
-    /// Whether `driver` is the filter's only condition, a single value or testcase: its
-    /// rows then come from one index range in order, whatever the value, so the statement
-    /// can keep a generic plan.
-    fn only(&self, driver: Driver) -> bool {
-        let extras = self.groups.is_some()
-            || self.ids.is_some()
-            || !self.outcomes.is_empty()
-            || self.since.is_some()
-            || self.until.is_some()
-            || self.max_id.is_some();
-        !extras
-            && self.is_ordered(driver)
+    /// Whether every condition besides the driver is a check made on each of the
+    /// driver's rows (no group, `_uuid` or pattern filter), so the SQL names its driver.
+    fn checks_only(&self) -> bool {
+        self.groups.is_none() && self.ids.is_none() && self.data.iter().all(|d| matches!(d, DataCond::Ids { .. }))
+    }
+
+    /// Whether the SQL of a page driven by `driver` fixes its plan whatever the values, so
+    /// the statement can keep a generic plan: the driver's rows come from one index range
+    /// in the page's order (one data value or testcase, or the time index) and every other
+    /// condition is checked per row (see [`data_cond`]; a testcase list beside the time
+    /// index is kept off its own index, see [`select_rows`]).
+    fn fixed_plan(&self, driver: Driver) -> bool {
+        self.checks_only()
             && match driver {
-                Driver::Data(_) => self.testcases.is_none() && self.data.len() == 1,
-                Driver::Testcase => self.data.is_empty(),
-                _ => false,
+                // With an outcome the postings are joined to their results.
+                Driver::Data(_) => self.is_ordered(driver) && self.outcomes.is_empty(),
+                Driver::Testcase => self.is_ordered(driver),
+                Driver::Time => true,
+                Driver::Groups | Driver::Ids => false,
             }
     }
 
@@ -346,8 +349,9 @@ fn testcase_ids(conn: &Conn, names: &NameIds, exact: &[String], like: &[String])
             let mut sql = Sql::default();
             let cond = names_cond(&mut sql, "name_key", "name", exact, like);
             sql.text = format!("SELECT id, name FROM testcase WHERE {cond}");
-            // Exact names are unique keys: one plan fits all.
-            sql.generic = like.is_empty();
+            // Exact names are unique keys, a pattern's prefix is one range of the name
+            // index: one plan fits all.
+            sql.generic = true;
             let rows = sql.run(conn)?;
             let pairs: Vec<(String, i64)> =
                 rows.iter().map(|row| Ok((row.try_get(1)?, row.try_get(0)?))).collect::<Result<_, StoreError>>()?;
@@ -412,7 +416,8 @@ fn data_filter_ids(conn: &Conn, names: &NameIds, f: &DataFilter) -> Result<Optio
                 ARRAY(SELECT id FROM data_values WHERE {cond}{order} LIMIT {}), {texts}",
         LIKE_LIST_MAX + 1
     );
-    sql.generic = !f.like;
+    // Unique keys, or a pattern's prefix as one range of the value index.
+    sql.generic = true;
     let Some(row) = sql.run(conn)?.into_iter().next() else { return Ok(None) };
     let Some(key) = row.try_get::<_, Option<i64>>(0)? else { return Ok(None) };
     let values: Vec<i64> = row.try_get(1)?;
@@ -424,29 +429,29 @@ fn data_filter_ids(conn: &Conn, names: &NameIds, f: &DataFilter) -> Result<Optio
 }
 
 /// The count (up to `cap`) of the rows a candidate driver would produce: the statement
-/// that counts them, or the count itself when no statement is needed.
+/// that counts them, or the count itself when no statement is needed. Each listed id is
+/// probed on its own (a lateral join over the list), so the plan is the same for any ids
+/// and the statement keeps a generic plan.
 fn estimate(r: &Resolved, driver: Driver, cap: i64) -> Result<Sql, i64> {
     let mut sql = Sql::default();
-    let inner = match driver {
+    let (ids, probe) = match driver {
         Driver::Time => return Err(cap),
         Driver::Ids => return Err(r.ids.as_ref().map_or(cap, |ids| ids.len() as i64)),
-        Driver::Testcase => match &r.testcases {
-            Some(t) => format!("SELECT 1 FROM results WHERE testcase_id {}", sql.in_ints(t)),
-            None => return Err(cap),
-        },
-        Driver::Groups => match &r.groups {
-            Some(g) => format!("SELECT 1 FROM result_groups WHERE group_id {}", sql.in_ints(g)),
-            None => return Err(cap),
-        },
+        Driver::Testcase => (r.testcases.clone().ok_or(cap)?, "results WHERE testcase_id = s.id".to_owned()),
+        Driver::Groups => (r.groups.clone().ok_or(cap)?, "result_groups WHERE group_id = s.id".to_owned()),
         Driver::Data(i) => match r.data.get(i) {
             Some(DataCond::Ids { key, values }) => {
-                let k = sql.param(*key);
-                format!("SELECT 1 FROM result_data WHERE key_id = {k} AND value_id {}", sql.in_ints(values))
+                (values.clone(), format!("result_data WHERE key_id = {} AND value_id = s.id", sql.param(*key)))
             }
             _ => return Err(cap),
         },
     };
-    sql.text = format!("SELECT count(*) FROM ({inner} LIMIT {}) x", sql.param(cap));
+    let (list, cap) = (sql.param(ids), sql.param(cap));
+    sql.text = format!(
+        "SELECT count(*) FROM (SELECT 1 FROM unnest({list}::bigint[]) s(id)
+         CROSS JOIN LATERAL (SELECT 1 FROM {probe} LIMIT {cap}) x LIMIT {cap}) y"
+    );
+    sql.generic = true;
     Ok(sql)
 }
 
@@ -466,7 +471,8 @@ fn estimates(conn: &Conn, r: &Resolved, drivers: &[Driver], cap: i64) -> Result<
     let params: Vec<Vec<&(dyn ToSql + Sync)>> = statements.iter().map(|(_, sql)| sql.param_refs()).collect();
     let pipeline: Vec<(&str, &[&(dyn ToSql + Sync)])> =
         statements.iter().zip(&params).map(|((_, sql), p)| (sql.text.as_str(), p.as_slice())).collect();
-    for ((i, _), rows) in statements.iter().zip(conn.pipeline(&pipeline)?) {
+    let generic = statements.iter().all(|(_, sql)| sql.generic);
+    for ((i, _), rows) in statements.iter().zip(conn.pipeline_planned(&pipeline, generic)?) {
         counts[*i] = rows.first().map(|row| row.try_get(0)).transpose()?.unwrap_or(0);
     }
     Ok(counts)
@@ -599,7 +605,11 @@ fn select_rows(r: &Resolved, driver: Driver, page: Page, faceted: bool) -> Sql {
         _ => (RESULTS, "results r", false),
     };
     if let Some(t) = &r.testcases {
-        conds.push(format!("{} {}", src.testcase, sql.in_ints(t)));
+        // Beside the time index (the filter was counted large), `+ 0` keeps the planner
+        // off the testcase index: reading a large testcase's rows to sort them is what
+        // driving by time avoids.
+        let time_driven = if driver == Driver::Time { " + 0" } else { "" };
+        conds.push(format!("{}{time_driven} {}", src.testcase, sql.in_ints(t)));
     }
     let skip = match driver {
         Driver::Data(i) => Some(i),
@@ -619,7 +629,7 @@ fn select_rows(r: &Resolved, driver: Driver, page: Page, faceted: bool) -> Sql {
         text.push_str(&format!(" LIMIT {} OFFSET {}", sql.param(limit), sql.param(offset)));
     }
     sql.text = text;
-    sql.generic = !faceted && r.only(driver);
+    sql.generic = !faceted && r.fixed_plan(driver);
     sql
 }
 
@@ -668,14 +678,17 @@ fn filter_conds(
 }
 
 /// A non-driving data filter as a per-row check. Postings are keyed by (key, value, time,
-/// result), so an exact filter is a point lookup given the row's time and id; a pattern
-/// filter reads the row's postings (by result) and their values.
+/// result), so an exact filter is a point lookup given the row's time and id, written as a
+/// scalar subquery so that the planner cannot turn it into a join that drives the query
+/// (a generic plan, guessing sizes from averages, would drive from `type=koji_build`'s
+/// million postings); a pattern filter reads the row's postings (by result) and their
+/// values.
 fn data_cond(sql: &mut Sql, d: &DataCond, src: &Source) -> String {
     match d {
         DataCond::Ids { key, values } => {
             let (k, v) = (sql.param(*key), sql.in_ints(values));
             format!(
-                "EXISTS (SELECT 1 FROM result_data d WHERE d.key_id = {k} AND d.value_id {v} AND d.submit_time = {} AND d.result_id = {})",
+                "(SELECT true FROM result_data d WHERE d.key_id = {k} AND d.value_id {v} AND d.submit_time = {} AND d.result_id = {} LIMIT 1)",
                 src.time, src.id
             )
         }
@@ -703,6 +716,8 @@ pub(super) fn select_newest_per_testcase(r: &Resolved) -> Sql {
     };
     let mut conds = vec!["r.testcase_id = s.tc".to_owned()];
     conds.extend(filter_conds(&mut sql, r, &RESULTS, false, None, false));
+    // One probe per testcase, each row checked: the same plan for any values.
+    sql.generic = r.checks_only();
     sql.text = format!(
         "SELECT x.id, x.testcase_id, x.submit_time FROM {scope} CROSS JOIN LATERAL (
            SELECT r.id, r.testcase_id, r.submit_time FROM results r WHERE {}

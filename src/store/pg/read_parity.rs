@@ -570,7 +570,7 @@ fn pg_reader_answers_as_sqlite() {
     };
     assert!(!signatures.is_empty());
     let sqlite = store.reader().unwrap();
-    let pg = PgReader::new(pg_conn, Default::default());
+    let pg = PgReader::new(pg_conn, Default::default()).unwrap();
     assert!(pg.healthy());
     pg.begin_read().unwrap();
     compare_results(&sqlite, &pg);

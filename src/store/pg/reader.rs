@@ -32,14 +32,18 @@ pub struct PgReader {
 const PREVIOUS_CHUNK: usize = 16;
 
 impl PgReader {
-    pub fn new(mut conn: Conn, names: Arc<NameIds>) -> PgReader {
+    pub fn new(mut conn: Conn, names: Arc<NameIds>) -> Result<PgReader, StoreError> {
         // Statements are planned with their bound values unless a caller asks for a
-        // prepared statement's generic plan: a generic plan guesses a data filter's size
-        // from averages, and one value (`type=koji_build`) can hold a million postings
-        // while the next holds ten. Lookups selective by construction (a unique key, a
-        // page of one driver) ask for it and skip the planning (see `Conn::query_generic`).
-        conn.plan_with_values();
-        PgReader { conn, names }
+        // generic plan: a generic plan guesses a data filter's size from averages, and one
+        // value (`type=koji_build`) can hold a million postings while the next holds ten.
+        // Statements whose shape fixes the plan (a unique key, a page whose SQL names its
+        // driver) ask for it and skip the planning (see `Conn::query_generic`).
+        conn.plan_with_values()?;
+        // A read here is a few index probes: starting parallel workers costs more than
+        // any of them (a generic plan's guessed row counts can pick a parallel scan that
+        // took 7 ms for a page read in 0.03 ms).
+        conn.batch("SET max_parallel_workers_per_gather = 0")?;
+        Ok(PgReader { conn, names })
     }
 
     /// Views of index rows, in their order: each result's log body and its testcase's
