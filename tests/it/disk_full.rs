@@ -5,7 +5,7 @@
 //! place, and writes come back once space is freed — without a restart, and after a
 //! restart on the full disk.
 
-use crate::support::{Resp, agent, into_resp, verdict_bin};
+use crate::support::{Resp, agent, into_resp, verdict_bin, wait_until};
 use serde_json::{Value, json};
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -181,15 +181,6 @@ impl Server {
         let body = json!({"testcase": format!("disk.tc{}", i % 20), "outcome": "PASSED", "note": note,
                           "data": {"item": format!("item-{i}")}});
         self.post("/api/v2.0/results", &body, &[])
-    }
-}
-
-/// Polls `f` until it holds (generous timeout: this is not a speed test).
-fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
-    let start = Instant::now();
-    while !f() {
-        assert!(start.elapsed() < Duration::from_secs(60), "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 

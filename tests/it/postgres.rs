@@ -2,7 +2,7 @@
 //! all of them lose nothing, duplicate nothing and fork no chain, and every server's event
 //! stream carries every write, whichever server took it.
 
-use crate::support::{ScratchDb, TestServer, postgres_admin_url, run_cli};
+use crate::support::{ScratchDb, TestServer, postgres_admin_url, run_cli, wait_until};
 use serde_json::json;
 use std::collections::BTreeSet;
 use std::io::BufRead;
@@ -163,6 +163,55 @@ fn reads_go_to_the_db_read_database() {
     assert_eq!(code, 1, "{err}");
     assert!(err.contains("--db-read"), "{err}");
     assert!(!file.exists());
+}
+
+/// `--db-read` against a real streaming replica (a standby following the test server):
+/// every write is taken by the primary, every read comes from the standby, and once the
+/// standby has replayed them its answers and event stream hold every write, as the
+/// primary's do.
+#[test]
+fn reads_from_a_streaming_replica_see_every_write() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let Some(standby) =
+        crate::support::postgres_setting("VERDICT_TEST_POSTGRES_REPLICA_URL", "a streaming replica of the test server")
+    else {
+        return;
+    };
+    assert_eq!(crate::support::psql(&standby, "SELECT pg_is_in_recovery()"), "t", "{standby} is not a standby");
+    let db = ScratchDb::new(&admin);
+    // The primary's own server creates the schema; the standby then has to replay it.
+    let primary = TestServer::start_on(Path::new(&db.url), &[]);
+    let exists = format!("SELECT count(*) FROM pg_database WHERE datname = '{}'", db.name);
+    wait_until("the database on the standby", || crate::support::psql(&standby, &exists) == "1");
+    let replica = crate::support::url_for(&standby, &db.name);
+    let schema = "SELECT to_regclass('verdict_migrations') IS NOT NULL";
+    wait_until("the schema on the standby", || crate::support::psql(&replica, schema) == "t");
+    let s = TestServer::start_on(Path::new(&db.url), &["--db-read", &replica]);
+    post_tagged(&s, "s", 12);
+    post_tagged(&primary, "p", 12);
+    let all = "/api/v2.0/results?type=koji_build&limit=100";
+    wait_until("the standby to replay the writes", || s.get(all).data().len() == 24);
+    // The same answers as the primary's server (the URLs in them name each server).
+    for path in
+        [all, "/api/v2.0/results/latest?testcases:like=s.*", "/api/v2.0/results?item=p-3", "/api/v2.0/testcases"]
+    {
+        let (a, b) = (s.get(path), primary.get(path));
+        assert_eq!(a.status, 200, "{path}: {}", a.text);
+        assert_eq!(a.text.replace(&s.base, "BASE"), b.text.replace(&primary.base, "BASE"), "{path}");
+    }
+    // Its event stream carries the writes of both servers.
+    assert_eq!(stream_ids(s.base.clone(), 24).len(), 24);
+    // The reads were the standby's: its reader connections are there.
+    let readers = crate::support::psql(
+        &standby,
+        &format!(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = '{}' AND backend_type = 'client backend'",
+            db.name
+        ),
+    );
+    assert!(readers.parse::<i64>().unwrap() >= 1, "no reader connection on the standby");
+    let (code, out, err) = run_cli(&["verify", "--db", &db.url], None);
+    assert_eq!(code, 0, "{out}{err}");
 }
 
 #[test]

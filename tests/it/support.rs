@@ -89,6 +89,15 @@ pub fn postgres_setting(var: &str, what: &str) -> Option<String> {
     value
 }
 
+/// Polls `f` until it holds (generous timeout: this is not a speed test).
+pub fn wait_until(what: &str, mut f: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !f() {
+        assert!(start.elapsed() < std::time::Duration::from_secs(60), "timed out waiting for {what}");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+}
+
 /// `url` with its database name replaced by `db`.
 pub fn url_for(url: &str, db: &str) -> String {
     let (base, query) = url.split_once('?').map_or((url, None), |(b, q)| (b, Some(q)));
@@ -103,7 +112,7 @@ pub fn url_for(url: &str, db: &str) -> String {
 pub struct ScratchDb {
     pub url: String,
     admin: String,
-    name: String,
+    pub name: String,
 }
 
 impl ScratchDb {
