@@ -29,6 +29,7 @@ mod read_parity;
 mod reader;
 mod rows;
 mod schema;
+mod sql;
 mod writer;
 
 pub use conn::{Target, describe};

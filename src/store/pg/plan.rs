@@ -15,6 +15,7 @@
 
 use super::conn::Conn;
 use super::names::{Kind, NameIds};
+use super::sql::{Sql, like_cond, md5_in, names_cond, storable};
 use crate::model::{DataFilter, ResultQuery};
 use crate::store::StoreError;
 use tokio_postgres::Row;
@@ -28,173 +29,6 @@ const PAGED_SMALL: i64 = 1024;
 
 /// More distinct values than this for a `:like` filter are matched by a join instead of a list.
 const LIKE_LIST_MAX: i64 = 1000;
-
-/// A statement repeating a clause more often than this (patterns, filters, waiver keys) is
-/// run unprepared: the statement cache holds only texts from a bounded set of shapes.
-const CACHED_REPEATS: usize = 2;
-
-/// SQL text with its numbered parameters.
-#[derive(Default)]
-pub(super) struct Sql {
-    pub text: String,
-    params: Vec<Box<dyn ToSql + Sync>>,
-    /// Whether the text varies with the input beyond a few shapes (see [`CACHED_REPEATS`]).
-    varying: bool,
-    /// Whether its best plan is the same for any values (see [`Conn::query_generic`]).
-    generic: bool,
-}
-
-impl Sql {
-    /// Adds a parameter and returns its placeholder.
-    pub fn param(&mut self, v: impl ToSql + Sync + 'static) -> String {
-        self.params.push(Box::new(v));
-        format!("${}", self.params.len())
-    }
-
-    /// A membership test for `ids`: `= $n` for one (keeps an index's order), `= ANY($n)`.
-    pub fn in_ints(&mut self, ids: &[i64]) -> String {
-        match ids {
-            [one] => format!("= {}", self.param(*one)),
-            _ => format!("= ANY({})", self.param(ids.to_vec())),
-        }
-    }
-
-    /// Like [`Sql::in_ints`] for texts (a text no row can hold is left out).
-    pub fn in_texts(&mut self, items: &[String]) -> String {
-        match storable_only(items).as_slice() {
-            [one] => format!("= {}", self.param(one.clone())),
-            items => format!("= ANY({})", self.param(items.to_vec())),
-        }
-    }
-
-    /// Like [`Sql::in_ints`] for 16-byte text keys.
-    pub fn in_keys(&mut self, keys: Vec<Vec<u8>>) -> String {
-        match <[Vec<u8>; 1]>::try_from(keys) {
-            Ok([one]) => format!("= {}", self.param(one)),
-            Err(keys) => format!("= ANY({})", self.param(keys)),
-        }
-    }
-
-    /// Notes that the text repeats a clause `n` times.
-    pub fn repeats(&mut self, n: usize) {
-        self.varying |= n > CACHED_REPEATS;
-    }
-
-    /// Its parameters, as a statement takes them.
-    fn param_refs(&self) -> Vec<&(dyn ToSql + Sync)> {
-        self.params.iter().map(|p| p.as_ref() as &(dyn ToSql + Sync)).collect()
-    }
-
-    /// Runs the statement: prepared once per connection unless its text varies a lot.
-    pub fn run(&self, conn: &Conn) -> Result<Vec<Row>, StoreError> {
-        let params = self.param_refs();
-        match (self.varying, self.generic) {
-            (true, _) => conn.query_once(&self.text, &params),
-            (false, true) => conn.query_generic(&self.text, &params),
-            (false, false) => conn.query(&self.text, &params),
-        }
-    }
-}
-
-/// Whether a text can be stored: PostgreSQL refuses NUL characters in text (SQLite keeps
-/// them), so no stored text holds one, and a parameter holding one would fail the whole
-/// statement. Conditions on such a text are false instead, which is what they are.
-pub(super) fn storable(text: &str) -> bool {
-    !text.contains('\0')
-}
-
-fn storable_only(items: &[String]) -> Vec<String> {
-    items.iter().filter(|s| storable(s)).cloned().collect()
-}
-
-/// An API `:like` pattern as a case-sensitive `LIKE` pattern (backslash escapes): `*` and
-/// `%` match any run, `_` one character, everything else itself — what SQLite's GLOB
-/// translation (`like_to_glob`) matches.
-pub(super) fn like_pattern(pattern: &str) -> String {
-    let mut out = String::with_capacity(pattern.len() + 4);
-    for ch in pattern.chars() {
-        match ch {
-            '*' | '%' => out.push('%'),
-            '\\' => out.push_str("\\\\"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The literal text every match of an API pattern starts with, at most `max` characters.
-fn literal_prefix(pattern: &str, max: usize) -> String {
-    pattern.chars().take_while(|c| !matches!(c, '*' | '%' | '_')).take(max).collect()
-}
-
-/// A text above every text starting with `prefix` in byte order (UTF-8 orders as code
-/// points), and below every other text above them: the prefix with its last character that
-/// can grow grown by one. `None`: nothing bounds them.
-fn successor(prefix: &str) -> Option<String> {
-    let mut chars: Vec<char> = prefix.chars().collect();
-    while let Some(last) = chars.pop() {
-        let next = match u32::from(last) + 1 {
-            0xD800 => Some('\u{E000}'),
-            n => char::from_u32(n),
-        };
-        if let Some(next) = next {
-            chars.push(next);
-            return Some(chars.into_iter().collect());
-        }
-    }
-    None
-}
-
-/// How many characters the `left(col, 256)` expression indexes hold.
-const INDEXED_CHARS: usize = 256;
-
-/// `col` matches the API pattern. With `indexed` (a `left(col, 256)` index exists), the
-/// pattern's literal prefix also bounds `left(col, 256)`, so the index reads only that
-/// range (as SQLite's GLOB does with its prefix); the `LIKE` still decides.
-pub(super) fn like_cond(sql: &mut Sql, col: &str, pattern: &str, indexed: bool) -> String {
-    if !storable(pattern) {
-        return "FALSE".to_owned();
-    }
-    let like = format!("{col} LIKE {}", sql.param(like_pattern(pattern)));
-    let prefix = literal_prefix(pattern, INDEXED_CHARS);
-    if !indexed || prefix.is_empty() {
-        return like;
-    }
-    let upper = successor(&prefix).map(|s| format!(" AND left({col}, 256) < {}", sql.param(s)));
-    format!("(left({col}, 256) >= {}{} AND {like})", sql.param(prefix), upper.unwrap_or_default())
-}
-
-/// `col` is one of `items`, through an `md5(col)` index (texts too long for a B-tree).
-pub(super) fn md5_in(sql: &mut Sql, col: &str, items: &[String]) -> String {
-    match storable_only(items).as_slice() {
-        [] => "FALSE".to_owned(),
-        [one] => {
-            let p = sql.param(one.clone());
-            format!("(md5({col}) = md5({p}::text) AND {col} = {p})")
-        }
-        items => {
-            let p = sql.param(items.to_vec());
-            format!("(md5({col}) = ANY(ARRAY(SELECT md5(x) FROM unnest({p}::text[]) x)) AND {col} = ANY({p}))")
-        }
-    }
-}
-
-/// `(key in keys OR col LIKE p1 OR …)` for exact names (by their keys) plus patterns.
-fn names_cond(sql: &mut Sql, key_col: &str, col: &str, exact: &[String], like: &[String]) -> String {
-    let mut parts = Vec::new();
-    if !exact.is_empty() {
-        let keys = exact.iter().map(|n| super::text_key(n)).collect();
-        parts.push(format!("{key_col} {}", sql.in_keys(keys)));
-    }
-    for p in like {
-        parts.push(like_cond(sql, col, p, true));
-    }
-    sql.repeats(like.len());
-    if parts.is_empty() {
-        return "FALSE".to_owned();
-    }
-    format!("({})", parts.join(" OR "))
-}
 
 /// A data filter resolved to ids.
 #[derive(Debug, Clone)]
@@ -434,25 +268,84 @@ fn data_filter_ids(conn: &Conn, names: &NameIds, f: &DataFilter) -> Result<Optio
 /// and the statement keeps a generic plan.
 fn estimate(r: &Resolved, driver: Driver, cap: i64) -> Result<Sql, i64> {
     let mut sql = Sql::default();
+    let cap_param = sql.param(cap);
+    sql.text = count_text(&mut sql, r, driver, &cap_param).ok_or(match (driver, &r.ids) {
+        (Driver::Ids, Some(ids)) => ids.len() as i64,
+        _ => cap,
+    })?;
+    sql.generic = true;
+    Ok(sql)
+}
+
+/// The statement counting a candidate driver's rows up to `cap` (a placeholder or a
+/// literal); `None` for the time index and `_uuid` ids (nothing to count).
+fn count_text(sql: &mut Sql, r: &Resolved, driver: Driver, cap: &str) -> Option<String> {
     let (ids, probe) = match driver {
-        Driver::Time => return Err(cap),
-        Driver::Ids => return Err(r.ids.as_ref().map_or(cap, |ids| ids.len() as i64)),
-        Driver::Testcase => (r.testcases.clone().ok_or(cap)?, "results WHERE testcase_id = s.id".to_owned()),
-        Driver::Groups => (r.groups.clone().ok_or(cap)?, "result_groups WHERE group_id = s.id".to_owned()),
+        Driver::Time | Driver::Ids => return None,
+        Driver::Testcase => (r.testcases.clone()?, "results WHERE testcase_id = s.id".to_owned()),
+        Driver::Groups => (r.groups.clone()?, "result_groups WHERE group_id = s.id".to_owned()),
         Driver::Data(i) => match r.data.get(i) {
             Some(DataCond::Ids { key, values }) => {
                 (values.clone(), format!("result_data WHERE key_id = {} AND value_id = s.id", sql.param(*key)))
             }
-            _ => return Err(cap),
+            _ => return None,
         },
     };
-    let (list, cap) = (sql.param(ids), sql.param(cap));
-    sql.text = format!(
+    let list = sql.param(ids);
+    Some(format!(
         "SELECT count(*) FROM (SELECT 1 FROM unnest({list}::bigint[]) s(id)
          CROSS JOIN LATERAL (SELECT 1 FROM {probe} LIMIT {cap}) x LIMIT {cap}) y"
+    ))
+}
+
+/// The first count cap of [`choose_driver`] when several candidates are counted.
+const FIRST_CAP: i64 = 64;
+
+/// A paged list whose candidate drivers are several single values (each read in time
+/// order) and whose other conditions are per-row checks: the page and the choice of its
+/// driver in one statement, one round trip sooner than [`choose_driver`] and deciding as
+/// it does (the smallest count up to 64, else up to `PAGED_SMALL`, else the first
+/// candidate). Each candidate's page is a branch of a `UNION ALL` behind a one-time filter
+/// on the choice, so PostgreSQL runs only the chosen branch, and the counts up to
+/// `PAGED_SMALL` only when no count reached under 64 (an InitPlan runs when first used).
+pub(super) fn select_choosing(r: &Resolved, page: Page) -> Option<Sql> {
+    let candidates = candidates(r);
+    if r.ids.is_some() || candidates.len() < 2 || !candidates.iter().all(|d| r.is_ordered(*d) && r.fixed_plan(*d)) {
+        return None;
+    }
+    let mut sql = Sql::default();
+    let counts = |sql: &mut Sql, cap: i64| -> Option<String> {
+        let texts: Option<Vec<String>> =
+            candidates.iter().map(|d| count_text(sql, r, *d, &cap.to_string()).map(|t| format!("({t})"))).collect();
+        Some(format!("ARRAY[{}]", texts?.join(", ")))
+    };
+    let (first, then) = (counts(&mut sql, FIRST_CAP)?, counts(&mut sql, PAGED_SMALL)?);
+    // The 1-based position of the smallest count, the first of equals.
+    let smallest =
+        |counts: &str| format!("(SELECT i FROM unnest({counts}) WITH ORDINALITY u(c, i) ORDER BY c, i LIMIT 1)");
+    let branches: Vec<String> = candidates
+        .iter()
+        .enumerate()
+        .map(|(i, d)| {
+            format!(
+                "SELECT * FROM ({}) b WHERE (SELECT i FROM w) = {}",
+                select_rows_text(&mut sql, r, *d, page, false),
+                i + 1
+            )
+        })
+        .collect();
+    sql.text = format!(
+        "WITH a AS MATERIALIZED (SELECT {first} AS c),
+         w AS MATERIALIZED (SELECT CASE WHEN (SELECT min(n) FROM unnest(a.c) n) < {FIRST_CAP}
+           THEN {} ELSE {} END AS i FROM a)
+         SELECT * FROM ({}) u",
+        smallest("a.c"),
+        smallest(&then),
+        branches.join(" UNION ALL ")
     );
+    sql.repeats(candidates.len());
     sql.generic = true;
-    Ok(sql)
+    Some(sql)
 }
 
 /// The counts (up to `cap`) of every candidate driver, counted in one pipeline.
@@ -519,7 +412,7 @@ pub(super) fn choose_driver(conn: &Conn, r: &Resolved, paged: bool) -> Result<Dr
     // A lone candidate has nothing beside it: one count up to the limit decides the same,
     // in one round trip instead of up to four.
     let limit = if paged { PAGED_SMALL } else { SMALL };
-    let mut cap = if candidates.len() == 1 { limit } else { 64 };
+    let mut cap = if candidates.len() == 1 { limit } else { FIRST_CAP };
     loop {
         let mut best = (Driver::Time, cap);
         for (d, n) in candidates.iter().zip(estimates(conn, r, &candidates, cap)?) {
@@ -565,7 +458,12 @@ pub(super) fn select(r: &Resolved, driver: Driver, page: Page) -> Sql {
 /// `ref_url` as three more columns, in the select's order: a page and its bodies in one
 /// round trip. Outer joins, so a missing row is told apart from a missing testcase.
 pub(super) fn select_with_bodies(r: &Resolved, driver: Driver, page: Page) -> Sql {
-    let mut sql = select(r, driver, page);
+    with_bodies(select(r, driver, page), page)
+}
+
+/// A select of index rows (`id, testcase_id, submit_time`) with the bodies of
+/// [`select_with_bodies`], in the page's order.
+pub(super) fn with_bodies(mut sql: Sql, page: Page) -> Sql {
     let dir = if page.ascending { "ASC" } else { "DESC" };
     sql.text = format!(
         "SELECT x.id, x.testcase_id, x.submit_time, l.body, t.id IS NOT NULL, t.ref_url
@@ -586,12 +484,19 @@ pub(super) fn select_faceted(r: &Resolved, driver: Driver) -> Sql {
 
 fn select_rows(r: &Resolved, driver: Driver, page: Page, faceted: bool) -> Sql {
     let mut sql = Sql::default();
+    sql.text = select_rows_text(&mut sql, r, driver, page, faceted);
+    sql.generic = !faceted && r.fixed_plan(driver);
+    sql
+}
+
+/// The text of [`select_rows`], its parameters added to `sql`.
+fn select_rows_text(sql: &mut Sql, r: &Resolved, driver: Driver, page: Page, faceted: bool) -> String {
     let mut conds: Vec<String> = Vec::new();
     let (src, from, distinct) = match driver {
         Driver::Data(i) => {
             let Some(DataCond::Ids { key, values }) = r.data.get(i) else {
                 // Only id-resolved filters are ever chosen as drivers.
-                return select_rows(r, Driver::Time, page, faceted);
+                return select_rows_text(sql, r, Driver::Time, page, faceted);
             };
             conds.push(format!("p.key_id = {} AND p.value_id {}", sql.param(*key), sql.in_ints(values)));
             let from = if r.outcomes.is_empty() && !faceted {
@@ -615,7 +520,7 @@ fn select_rows(r: &Resolved, driver: Driver, page: Page, faceted: bool) -> Sql {
         Driver::Data(i) => Some(i),
         _ => None,
     };
-    conds.extend(filter_conds(&mut sql, r, &src, driver == Driver::Groups, skip, faceted));
+    conds.extend(filter_conds(sql, r, &src, driver == Driver::Groups, skip, faceted));
     let dir = if page.ascending { "ASC" } else { "DESC" };
     let facets = if faceted { ", r.facets" } else { "" };
     let distinct = if distinct { "DISTINCT " } else { "" };
@@ -628,9 +533,7 @@ fn select_rows(r: &Resolved, driver: Driver, page: Page, faceted: bool) -> Sql {
     if let Some((limit, offset)) = page.window {
         text.push_str(&format!(" LIMIT {} OFFSET {}", sql.param(limit), sql.param(offset)));
     }
-    sql.text = text;
-    sql.generic = !faceted && r.fixed_plan(driver);
-    sql
+    text
 }
 
 /// The conditions on a row of `src` besides its driver and testcase: `_uuid` ids, groups
@@ -751,27 +654,4 @@ pub(super) fn faceted_rows(conn: &Conn, sql: &Sql) -> Result<Vec<FacetedRow>, St
         out.push(((row.try_get(0)?, row.try_get(1)?, row.try_get(2)?), crate::store::facets::decode(&facets)));
     }
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn like_translation() {
-        assert_eq!(like_pattern("koschei*fc24%"), "koschei%fc24%");
-        assert_eq!(like_pattern(r"a_b?[c]\d"), r"a_b?[c]\\d");
-    }
-
-    #[test]
-    fn prefixes_and_their_successors() {
-        assert_eq!(literal_prefix("dist.*", 256), "dist.");
-        assert_eq!(literal_prefix("a_b", 256), "a");
-        assert_eq!(literal_prefix("%x", 256), "");
-        assert_eq!(literal_prefix("abcdef", 3), "abc");
-        assert_eq!(successor("dist.").as_deref(), Some("dist/"));
-        assert_eq!(successor("a\u{10FFFF}").as_deref(), Some("b"));
-        assert_eq!(successor("a\u{D7FF}").as_deref(), Some("a\u{E000}"));
-        assert_eq!(successor("\u{10FFFF}"), None);
-    }
 }

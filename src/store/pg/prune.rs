@@ -29,7 +29,7 @@ impl PgWriter {
                  JOIN origins o ON o.id = l.origin_id
                  WHERE r.submit_time < $1 AND r.testcase_id IN (SELECT id FROM testcase WHERE name LIKE $3 ESCAPE '\\')
                  ORDER BY r.submit_time LIMIT $2",
-                &[&before, &limit, &super::plan::like_pattern(p)],
+                &[&before, &limit, &super::sql::like_pattern(p)],
             )?,
         };
         let mut step = PruneStep { results: rows.len() as u64, horizons: 0 };

@@ -3,7 +3,7 @@
 //! `store/quarantines.rs`. The logic over these rows is `crate::insight` (pure).
 
 use super::conn::Conn;
-use super::plan::{Sql, like_cond, storable};
+use super::sql::{Sql, like_cond, storable};
 use crate::model::{DaySummary, QuarantineRecord, QuarantineView};
 use crate::store::{FailureRow, KeyFilter, RunKey, RunRange, RunRow, StoreError};
 use std::collections::HashMap;

@@ -6,7 +6,7 @@
 //! B-trees cannot hold the full texts clients may send.
 
 use super::conn::Conn;
-use super::plan::{Sql, like_cond, md5_in, storable};
+use super::sql::{Sql, like_cond, md5_in, storable};
 use crate::model::{GroupQuery, GroupView, TestcaseQuery, TestcaseView, WaiverRecord, WaiverView};
 use crate::store::{StoreError, WaiverKeys};
 use tokio_postgres::Row;

@@ -5,7 +5,7 @@
 //! Bodies are the plain canonical JSON (`log.body` is TEXT): nothing to decompress.
 
 use super::conn::Conn;
-use super::plan::storable;
+use super::sql::storable;
 use crate::log::{Entry, Gap, Hash, Kind};
 use crate::store::{OriginHead, Stats, StoreError};
 use tokio_postgres::Row;

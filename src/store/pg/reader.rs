@@ -284,10 +284,12 @@ impl ReadStore for PgReader {
         if r.empty {
             return Ok(Vec::new());
         }
-        let driver = plan::choose_driver(&self.conn, &r, true)?;
         let page = Page { ascending: q.ascending, window: Some((q.limit.saturating_add(1), q.offset())) };
-        plan::select_with_bodies(&r, driver, page)
-            .run(&self.conn)?
+        let sql = match plan::select_choosing(&r, page) {
+            Some(sql) => plan::with_bodies(sql, page),
+            None => plan::select_with_bodies(&r, plan::choose_driver(&self.conn, &r, true)?, page),
+        };
+        sql.run(&self.conn)?
             .iter()
             .map(|row| view_of(row.try_get(0)?, (row.try_get(3)?, row.try_get(4)?, row.try_get(5)?)))
             .collect()
