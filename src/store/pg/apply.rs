@@ -43,9 +43,15 @@ fn lww_sql(field: LwwField) -> &'static str {
     }
 }
 
+/// The UPDATE of each field's deferred values, each applied only where newer than the
+/// stored one (the testcases' returns their new `ref_url`s).
+pub(super) fn lww_statements(columns: &HashMap<LwwField, LwwColumns>) -> Vec<(&'static str, Vec<Param<'_>>)> {
+    columns.iter().map(|(f, c)| (lww_sql(*f), vec![&c.values as Param, &c.ts, &c.origins, &c.oseqs, &c.ids])).collect()
+}
+
 /// One field's deferred values as `unnest` columns (see [`lww_sql`]).
 #[derive(Default)]
-struct LwwColumns {
+pub(super) struct LwwColumns {
     values: Vec<Option<String>>,
     ts: Vec<i64>,
     origins: Vec<String>,
@@ -235,15 +241,25 @@ impl PgWriter {
         Ok(())
     }
 
-    /// Applies the deferred last-writer-wins values (each only if newer than the stored):
-    /// one UPDATE per field, all in one pipeline. The testcases' new `ref_url`s come back
-    /// and are remembered for answers; one not updated keeps the `ref_url` remembered.
+    /// Applies the deferred last-writer-wins values (each only if newer than the stored)
+    /// now, in one round trip, and remembers the testcases' new `ref_url`s for answers.
     pub(super) fn flush_lww(&mut self) -> Result<(), StoreError> {
-        // Pending results defer their testcases' and groups' fields when they are applied.
-        self.resolve_pending()?;
-        if self.lww.is_empty() {
+        let columns = self.take_lww()?;
+        if columns.is_empty() {
             return Ok(());
         }
+        let statements = lww_statements(&columns);
+        // Only the testcases' UPDATE returns rows: their new `ref_url`s.
+        for row in super::rows::run_rows(&self.conn, &statements)?.iter().flatten() {
+            self.ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
+        }
+        Ok(())
+    }
+
+    /// The deferred last-writer-wins values, taken from the transaction as one column set
+    /// per field (see [`lww_statements`]); pending results defer theirs first.
+    pub(super) fn take_lww(&mut self) -> Result<HashMap<LwwField, LwwColumns>, StoreError> {
+        self.resolve_pending()?;
         let mut columns: HashMap<LwwField, LwwColumns> = HashMap::default();
         for ((field, id), p) in std::mem::take(&mut self.lww) {
             let c = columns.entry(field).or_default();
@@ -253,16 +269,7 @@ impl PgWriter {
             c.oseqs.push(p.oseq);
             c.ids.push(id);
         }
-        let params: Vec<(LwwField, [Param; 5])> = columns
-            .iter()
-            .map(|(f, c)| (*f, [&c.values as _, &c.ts as _, &c.origins as _, &c.oseqs as _, &c.ids as _]))
-            .collect();
-        let statements: Vec<(&str, &[Param])> = params.iter().map(|(f, p)| (lww_sql(*f), &p[..])).collect();
-        // Only the testcases' UPDATE returns rows: their new `ref_url`s.
-        for row in self.conn.pipeline(&statements)?.iter().flatten() {
-            self.ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
-        }
-        Ok(())
+        Ok(columns)
     }
 
     /// A testcase's id if it exists (without creating it).
@@ -283,8 +290,23 @@ impl PgWriter {
         let id = self.intern_testcase(&t.name)?;
         if let Some(ref_url) = &t.ref_url {
             defer(&mut self.lww, LwwField::TestcaseRefUrl, id, ref_url, stamp);
+            self.predict_ref_url(&t.name, ref_url, stamp);
         }
         Ok(id)
+    }
+
+    /// What the deferred `ref_url` UPDATE will leave for testcase `name`: the new value if
+    /// its stamp is above the stored one (the UPDATE's own comparison, `COLLATE "C"` being
+    /// byte order), for answers given before that UPDATE runs in the COMMIT's pipeline.
+    fn predict_ref_url(&mut self, name: &str, ref_url: &Option<String>, stamp: &Stamp) {
+        let Some(stored) = self.ref_stamps.get_mut(name) else {
+            self.lww_unpredicted = true;
+            return;
+        };
+        if (stamp.ts, stamp.origin, stamp.oseq) > (stored.0, stored.1.as_str(), stored.2) {
+            *stored = (stamp.ts, stamp.origin.to_owned(), stamp.oseq);
+            self.ref_urls.insert(name.to_owned(), ref_url.clone());
+        }
     }
 
     pub(super) fn intern_testcase(&mut self, name: &str) -> Result<i64, StoreError> {
@@ -315,6 +337,8 @@ impl PgWriter {
             None => self.conn.one("INSERT INTO grp(uuid) VALUES($1) RETURNING id", &[&g.uuid])?.try_get(0)?,
         };
         remember(&mut self.groups, &g.uuid, id);
+        // A group's answer reads its row: its fields are applied before answers.
+        self.lww_unpredicted |= g.description.is_some() || g.ref_url.is_some();
         if let Some(description) = &g.description {
             defer(&mut self.lww, LwwField::GroupDescription, id, description, stamp);
         }

@@ -40,8 +40,15 @@ pub struct PgWriter {
     pub(super) runs_changed: HashMap<i64, i64>,
     /// Rows waiting for their multi-row INSERT.
     pub(super) rows: Rows,
-    /// Testcases' `ref_url`s read for answers in this transaction (see `testcase_ref_url`).
+    /// Testcases' `ref_url`s read for answers in this transaction (see `testcase_ref_url`),
+    /// with this transaction's own last-writer-wins changes (see `predict_ref_url`).
     pub(super) ref_urls: HashMap<String, Option<String>>,
+    /// The stamps of the `ref_url`s in `ref_urls` as BEGIN read them, raised by this
+    /// transaction's own newer values: what the deferred UPDATE will compare against.
+    pub(super) ref_stamps: HashMap<String, (i64, String, i64)>,
+    /// Whether a deferred field's outcome is not known here (a group's field, or a
+    /// testcase whose stamp BEGIN did not read): answers then wait for `flush_lww`.
+    pub(super) lww_unpredicted: bool,
     /// Results waiting for their ids (see `bulk.rs`).
     pub(super) pending: Vec<super::bulk::PendingResult>,
     commit_took: Option<std::time::Duration>,
@@ -113,6 +120,8 @@ impl PgWriter {
             rows: Rows::default(),
             pending: Vec::new(),
             ref_urls: HashMap::default(),
+            ref_stamps: HashMap::default(),
+            lww_unpredicted: false,
             commit_took: None,
             absent_uuids: Default::default(),
             in_transaction: false,
@@ -137,6 +146,8 @@ impl PgWriter {
         self.in_transaction = false;
         self.absent_uuids.clear();
         self.ref_urls.clear();
+        self.ref_stamps.clear();
+        self.lww_unpredicted = false;
         if outcome.is_err() {
             let _ = self.conn.batch("ROLLBACK");
             self.forget();
@@ -161,7 +172,10 @@ impl PgWriter {
         statements.push(("SELECT coalesce(max(seq), 0) + 1 FROM log", &[]));
         if !expected.uuids.is_empty() {
             statements.push((super::apply::HELD_UUIDS, &uuids));
-            statements.push(("SELECT name, ref_url FROM testcase WHERE name_key = ANY($1)", &names));
+            statements.push((
+                "SELECT name, ref_url, ref_url_ts, ref_url_origin, ref_url_oseq FROM testcase WHERE name_key = ANY($1)",
+                &names,
+            ));
         }
         let interned = statements.len() - turn_answers;
         let mut data = super::bulk::NameLists::default();
@@ -195,13 +209,17 @@ impl PgWriter {
         self.known_seq = self.known_seq.max(self.next_seq - 1);
         if let (Some(held), Some(testcases)) = (answers.get(2), answers.get(3)) {
             self.note_absent(expected.uuids, held)?;
-            // Under the lock nobody else changes them; this transaction's own changes come
-            // back with its UPDATEs (see `flush_lww`). A testcase not stored yet has none.
+            // Under the lock nobody else changes them; this transaction's own changes are
+            // predicted from their stamps (see `predict_ref_url`). A testcase not stored yet
+            // has none, and the lowest stamp (the columns' defaults).
             for name in expected.testcases {
-                self.ref_urls.insert(name, None);
+                self.ref_urls.insert(name.clone(), None);
+                self.ref_stamps.insert(name, (i64::MIN, String::new(), 0));
             }
             for row in testcases {
-                self.ref_urls.insert(row.try_get(0)?, row.try_get(1)?);
+                let name: String = row.try_get(0)?;
+                self.ref_stamps.insert(name.clone(), (row.try_get(2)?, row.try_get(3)?, row.try_get(4)?));
+                self.ref_urls.insert(name, row.try_get(1)?);
             }
         }
         Ok(())
@@ -220,14 +238,16 @@ impl PgWriter {
         self.pending.clear();
     }
 
-    /// Writes what the transaction buffered, its bookkeeping (chain heads, changed insight
-    /// keys, commit time, the notification) and COMMIT, in one pipeline.
+    /// Writes what the transaction buffered, its deferred last-writer-wins fields, its
+    /// bookkeeping (chain heads, changed insight keys, commit time, the notification) and
+    /// COMMIT, in one pipeline.
     fn commit(&mut self) -> Result<(), StoreError> {
-        self.flush_lww()?;
-        self.resolve_pending()?;
+        // The deferred fields no answer waited for go in this pipeline too, after the rows.
+        let lww = self.take_lww()?;
         let mut rows = std::mem::take(&mut self.rows);
         rows.sort();
         let mut statements = rows.statements();
+        statements.extend(super::apply::lww_statements(&lww));
         let heads: Vec<(i64, i64, Vec<u8>, i64)> = self
             .heads
             .iter_mut()
@@ -404,7 +424,15 @@ impl PgWriter {
         let appended: Vec<Option<Vec<bool>>> =
             jobs.iter().map(|(job, _)| self.append_job(job)).collect::<Result<_, _>>()?;
         if jobs.iter().any(|(_, answers)| *answers) {
-            self.flush_lww()?;
+            // Answers need every deferred outcome: predicted ones are known, the others are
+            // applied now; the rest go with the COMMIT's pipeline.
+            self.resolve_pending()?;
+            if self.lww_unpredicted {
+                self.flush_lww()?;
+                // The stamps read at BEGIN are stale for what that UPDATE changed.
+                self.ref_stamps.clear();
+                self.lww_unpredicted = false;
+            }
         }
         jobs.iter().zip(appended).map(|((job, answers), created)| self.answer_job(job, *answers, created)).collect()
     }
@@ -464,6 +492,9 @@ impl PgWriter {
                 Ok(Written::Result { view, created })
             }
             Body::Testcase(t) => {
+                if let Some(ref_url) = self.ref_urls.get(&t.name) {
+                    return Ok(Written::Testcase(TestcaseView { name: t.name.clone(), ref_url: ref_url.clone() }));
+                }
                 let row = self
                     .conn
                     .opt("SELECT name, ref_url FROM testcase WHERE name_key = $1", &[&super::text_key(&t.name)])?
