@@ -319,6 +319,32 @@ fn a_server_reaches_postgresql_through_its_unix_socket() {
     assert!(over_socket.parse::<i64>().unwrap() >= 1, "no connection over the Unix socket");
 }
 
+/// `sslrootcert` in the store's URL: the server's certificate is checked against that CA
+/// (the system's roots do not know it), and a file that is no certificate is named.
+#[test]
+fn a_store_url_trusts_the_ca_its_sslrootcert_names() {
+    let Some(admin) = postgres_admin_url() else { return };
+    let Some(ca) = crate::support::postgres_setting("VERDICT_TEST_POSTGRES_CA", "the CA of the test server's TLS")
+    else {
+        return;
+    };
+    let db = ScratchDb::new(&admin);
+    let trusted = format!("{}?sslmode=verify-full&sslrootcert={ca}", db.url);
+    let s = TestServer::start_on(Path::new(&trusted), &[]);
+    post_tagged(&s, "c", 2);
+    assert_eq!(s.get("/api/v2.0/results?item=c-1").data().len(), 1);
+    let (code, out, err) = run_cli(&["verify", "--db", &format!("{}?sslmode=verify-full", db.url)], None);
+    assert_ne!(code, 0, "{out}");
+    assert!(err.contains("invalid peer certificate"), "{err}");
+    let dir = tempfile::tempdir().unwrap();
+    let not_pem = dir.path().join("ca.pem");
+    std::fs::write(&not_pem, "not a certificate").unwrap();
+    let url = format!("{}?sslmode=require&sslrootcert={}", db.url, not_pem.display());
+    let (code, _, err) = run_cli(&["verify", "--db", &url], None);
+    assert_ne!(code, 0);
+    assert!(err.contains("holds no PEM certificate"), "{err}");
+}
+
 #[test]
 fn a_version_1_database_is_migrated_and_keeps_its_results() {
     let Some(admin) = postgres_admin_url() else { return };

@@ -122,24 +122,86 @@ impl PgStore {
 }
 
 impl Target {
-    /// Parses a libpq URL; `sslmode=require` connects with TLS and checks the server's
-    /// certificate against the system's roots (unlike libpq's `require`, which does not
-    /// check it).
+    /// Parses a libpq URL. `sslmode=require` (or `verify-ca`, `verify-full`) connects with
+    /// TLS and checks the server's certificate and name: against the CAs in the PEM file
+    /// `sslrootcert=PATH` names, else against the system's roots (stricter than libpq's
+    /// `require`, which checks nothing).
     pub fn parse(url: &str) -> Result<Target, StoreError> {
         let shown = crate::model::redact::url(url);
+        let bad = |why: String| StoreError::Postgres(format!("{shown}: {why}"));
+        let (url, tls) = url_tls(url);
         let config: tokio_postgres::Config =
             url.parse().map_err(|e| StoreError::Postgres(format!("{shown} is not a PostgreSQL URL: {e}")))?;
-        let tls = if url.split(['?', '&', ' ']).any(|kv| kv.trim() == "sslmode=require") {
-            use rustls_platform_verifier::ConfigVerifierExt;
-            Some(
-                rustls::ClientConfig::with_platform_verifier()
-                    .map_err(|e| StoreError::Postgres(format!("TLS settings for {shown}: {e}")))?,
-            )
-        } else {
-            None
+        let tls = match tls {
+            UrlTls { verify: false, root: Some(_) } => {
+                return Err(bad("sslrootcert needs sslmode=verify-full (or require) beside it".into()));
+            }
+            UrlTls { verify: false, root: None } => None,
+            UrlTls { verify: true, root: None } => {
+                use rustls_platform_verifier::ConfigVerifierExt;
+                Some(rustls::ClientConfig::with_platform_verifier().map_err(|e| bad(format!("TLS settings: {e}")))?)
+            }
+            UrlTls { verify: true, root: Some(path) } => Some(trusting(&path).map_err(bad)?),
         };
         Ok(Target { config, tls, shown })
     }
+}
+
+/// What a URL's query asks of TLS, beyond what tokio-postgres parses.
+struct UrlTls {
+    /// `sslmode=require`, `verify-ca` or `verify-full`.
+    verify: bool,
+    /// `sslrootcert=PATH`.
+    root: Option<PathBuf>,
+}
+
+/// The URL as tokio-postgres takes it (`verify-ca` and `verify-full` as `require`,
+/// `sslrootcert` taken out) and its TLS wishes.
+fn url_tls(url: &str) -> (String, UrlTls) {
+    let mut tls = UrlTls { verify: false, root: None };
+    let Some((base, query)) = url.split_once('?') else {
+        tls.verify = url.split(' ').any(|kv| kv.trim() == "sslmode=require");
+        return (url.to_owned(), tls);
+    };
+    let mut kept = Vec::new();
+    for kv in query.split('&') {
+        match kv.split_once('=') {
+            Some(("sslmode", "require" | "verify-ca" | "verify-full")) => {
+                tls.verify = true;
+                kept.push("sslmode=require");
+            }
+            Some(("sslrootcert", path)) => {
+                tls.root = Some(PathBuf::from(percent_encoding::percent_decode_str(path).decode_utf8_lossy().as_ref()));
+            }
+            _ => kept.push(kv),
+        }
+    }
+    match kept.is_empty() {
+        true => (base.to_owned(), tls),
+        false => (format!("{base}?{}", kept.join("&")), tls),
+    }
+}
+
+/// rustls settings that trust exactly the certificates in the PEM file at `path`.
+fn trusting(path: &Path) -> Result<rustls::ClientConfig, String> {
+    use rustls::pki_types::CertificateDer;
+    use rustls::pki_types::pem::PemObject;
+    let shown = path.display();
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read sslrootcert {shown}: {e}"))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("sslrootcert {shown} is not valid PEM: {e}"))?;
+        roots.add(cert).map_err(|e| format!("sslrootcert {shown}: a certificate rustls refuses: {e}"))?;
+    }
+    if roots.is_empty() {
+        return Err(format!("sslrootcert {shown} holds no PEM certificate (-----BEGIN CERTIFICATE-----)"));
+    }
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    Ok(rustls::ClientConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS settings: {e}"))?
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// Applies the migrations this database lacks, one transaction each, under the write lock.
@@ -351,4 +413,39 @@ where
 /// PostgreSQL's B-trees cannot hold texts as long as clients may send.
 pub(crate) fn text_key(text: &str) -> Vec<u8> {
     blake3::hash(text.as_bytes()).as_bytes()[..16].to_vec()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::url_tls;
+
+    #[test]
+    fn tls_wishes_are_taken_out_of_the_url() {
+        let cases = [
+            ("postgres://u@h/db", "postgres://u@h/db", false, None),
+            ("postgres://u@h/db?sslmode=require", "postgres://u@h/db?sslmode=require", true, None),
+            (
+                "postgres://u@h/db?sslmode=verify-full&sslrootcert=/etc/ca.pem",
+                "postgres://u@h/db?sslmode=require",
+                true,
+                Some("/etc/ca.pem"),
+            ),
+            (
+                "postgres://u@h/db?sslrootcert=%2Fa%20b.pem&sslmode=verify-ca&application_name=x",
+                "postgres://u@h/db?sslmode=require&application_name=x",
+                true,
+                Some("/a b.pem"),
+            ),
+            ("postgres://u@h/db?sslrootcert=ca.pem", "postgres://u@h/db", false, Some("ca.pem")),
+            ("postgres://u@h/db?sslmode=disable", "postgres://u@h/db?sslmode=disable", false, None),
+        ];
+        for (url, kept, verify, root) in cases {
+            let (out, tls) = url_tls(url);
+            assert_eq!(
+                (out.as_str(), tls.verify, tls.root.as_deref()),
+                (kept, verify, root.map(std::path::Path::new)),
+                "{url}"
+            );
+        }
+    }
 }
